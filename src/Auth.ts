@@ -1,0 +1,103 @@
+/**
+ * Auth: the bearer secret check, and the failed-auth limiter per client IP.
+ */
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import * as Crypto from "node:crypto"
+import { isLoopback } from "./ClientIp.js"
+import { Config, type Settings } from "./Config.js"
+import { AuthRateLimited, Unauthorized } from "./Errors.js"
+
+export interface AuthRequest {
+  /** The `Authorization` header, if sent. */
+  readonly authorization: Option.Option<string>
+  readonly clientIp: string
+}
+
+/** Past this many tracked clients, entries whose window has passed are dropped. */
+const MAX_TRACKED_CLIENTS = 10_000
+/** Loopback clients are never locked out; each failure waits instead, doubling up to this. */
+const LOOPBACK_DELAY_MS = { first: 250, max: 5_000 }
+
+interface Failures {
+  count: number
+  windowStart: number
+  lockedUntil: number
+}
+
+const digest = (value: string) => Crypto.createHash("sha256").update(value).digest()
+
+/** `Bearer <value>`, prefix case-insensitive, value trimmed. */
+const bearerValue = (header: string) => /^bearer\s+(.+)$/is.exec(header.trim())?.[1]?.trim()
+
+export class Auth extends Context.Tag("clawgate/Auth")<Auth, {
+  readonly check: (request: AuthRequest) => Effect.Effect<void, Unauthorized | AuthRateLimited>
+}>() {
+  static readonly make = (settings: Settings["auth"]) => {
+    if (Option.isNone(settings.secret)) return Auth.of({ check: () => Effect.void })
+    // Comparing digests keeps the check constant-time and says nothing of the secret's length.
+    const expected = digest(Redacted.value(settings.secret.value))
+    const matches = (authorization: Option.Option<string>) => {
+      const presented = Option.flatMapNullable(authorization, bearerValue)
+      // Always compare, so a missing header takes as long as a wrong one.
+      const equal = Crypto.timingSafeEqual(digest(Option.getOrElse(presented, () => "")), expected)
+      return equal && Option.isSome(presented)
+    }
+    const { exemptLoopback, lockoutMs, maxAttempts, windowMs } = settings.rateLimit
+    const clients = new Map<string, Failures>()
+
+    const forget = (now: number) => {
+      if (clients.size < MAX_TRACKED_CLIENTS) return
+      for (const [ip, entry] of clients) {
+        if (entry.lockedUntil <= now && now - entry.windowStart >= windowMs) clients.delete(ip)
+      }
+      // Still full: the oldest entries go first (a Map iterates in insertion order).
+      for (const ip of clients.keys()) {
+        if (clients.size < MAX_TRACKED_CLIENTS) break
+        clients.delete(ip)
+      }
+    }
+
+    return Auth.of({
+      check: Effect.fn("Auth.check")(function*({ authorization, clientIp }: AuthRequest) {
+        const now = yield* Clock.currentTimeMillis
+        const exempt = exemptLoopback && isLoopback(clientIp)
+        const entry = clients.get(clientIp)
+        if (!exempt && entry !== undefined && entry.lockedUntil > now) {
+          return yield* new AuthRateLimited({ retryAfterSeconds: Math.ceil((entry.lockedUntil - now) / 1000) })
+        }
+        if (matches(authorization)) {
+          clients.delete(clientIp)
+          return
+        }
+        const failures = entry !== undefined && now - entry.windowStart < windowMs
+          ? entry
+          : { count: 0, windowStart: now, lockedUntil: 0 }
+        failures.count += 1
+        if (failures !== entry) {
+          forget(now)
+          clients.set(clientIp, failures)
+        }
+        if (exempt) {
+          yield* Effect.sleep(Math.min(LOOPBACK_DELAY_MS.first * 2 ** (failures.count - 1), LOOPBACK_DELAY_MS.max))
+        } else if (failures.count >= maxAttempts) {
+          failures.lockedUntil = now + lockoutMs
+          return yield* new AuthRateLimited({ retryAfterSeconds: Math.ceil(lockoutMs / 1000) })
+        }
+        return yield* new Unauthorized()
+      })
+    })
+  }
+
+  static readonly layer = Layer.effect(Auth, Effect.map(Config, (settings) => Auth.make(settings.auth)))
+
+  /** Lets every request in. */
+  static readonly layerAcceptAll = Layer.succeed(Auth, Auth.of({ check: () => Effect.void }))
+
+  /** Turns every request away. */
+  static readonly layerRejectAll = Layer.succeed(Auth, Auth.of({ check: () => new Unauthorized() }))
+}

@@ -1,0 +1,152 @@
+/**
+ * `POST /v1/chat/completions`: authenticate, read and validate the request, route it to an agent
+ * and a session, run the agent, answer in JSON or as a stream.
+ */
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as ParseResult from "effect/ParseResult"
+import * as Schema from "effect/Schema"
+import * as Crypto from "node:crypto"
+import { AGENT_HEADERS, resolveAgent } from "./Agents.js"
+import { AgentRunner, type ChatMessage, type RunRequest, type Sampling } from "./AgentRunner.js"
+import { Auth } from "./Auth.js"
+import * as ClientIp from "./ClientIp.js"
+import * as IssuePath from "./IssuePath.js"
+import { Config } from "./Config.js"
+import { CurrentRequest } from "./CurrentRequest.js"
+import { EndpointDisabled, InvalidRequest } from "./Errors.js"
+import * as RequestBody from "./RequestBody.js"
+import { SESSION_KEY_HEADER, SESSION_KEY_HEADERS, SessionKeys } from "./SessionKeys.js"
+import * as StreamResponse from "./StreamResponse.js"
+import * as Wire from "./Wire.js"
+
+export const PATH = "/v1/chat/completions"
+
+/** The first of several header names that the request carries. */
+const firstHeader = (request: HttpServerRequest.HttpServerRequest, names: ReadonlyArray<string>) =>
+  Option.fromNullable(names.map((name) => request.headers[name]).find((value) => value !== undefined))
+
+/** Schema-checks the body; the first problem becomes the error, with its field as `param`. */
+const decodeRequest = (body: unknown) =>
+  Schema.decodeUnknown(Wire.ChatCompletionRequest)(body).pipe(
+    Effect.mapError((error) => {
+      const [issue] = ParseResult.ArrayFormatter.formatErrorSync(error)
+      const param = issue === undefined || issue.path.length === 0 ? null : IssuePath.format(issue.path)
+      const problem = issue?.message ?? "invalid request"
+      return new InvalidRequest({
+        message: param === null ? `Invalid request: ${problem}` : `Invalid '${param}': ${problem}`,
+        param
+      })
+    })
+  )
+
+const textOf = (content: Wire.Message["content"]): string =>
+  content === undefined || content === null
+    ? ""
+    : typeof content === "string"
+    ? content
+    : content.flatMap((part) => "text" in part ? [part.text] : []).join("\n")
+
+/**
+ * The wire messages as a turn: system and developer text joined apart, the rest in order
+ * (`function` counts as `tool`). There must be something to answer.
+ */
+export const toTurn = (messages: ReadonlyArray<Wire.Message>) => {
+  const system: Array<string> = []
+  const turn: Array<ChatMessage> = []
+  for (const message of messages) {
+    const content = textOf(message.content)
+    switch (message.role) {
+      case "system":
+      case "developer":
+        if (content.trim().length > 0) system.push(content)
+        break
+      case "user":
+      case "assistant":
+        turn.push({ role: message.role, content, name: message.name ?? undefined })
+        break
+      case "tool":
+      case "function":
+        turn.push({
+          role: "tool",
+          content,
+          name: message.name ?? undefined,
+          toolCallId: message.tool_call_id ?? undefined
+        })
+    }
+  }
+  const answerable = turn.some((message) =>
+    message.role === "tool" || (message.role === "user" && message.content.trim().length > 0)
+  )
+  return answerable
+    ? Effect.succeed({ messages: turn, extraSystemPrompt: system.length > 0 ? system.join("\n\n") : undefined })
+    : Effect.fail(new InvalidRequest({ message: "Missing user message in `messages`.", param: "messages" }))
+}
+
+const samplingOf = (request: Wire.ChatCompletionRequest): Sampling => ({
+  temperature: request.temperature ?? undefined,
+  topP: request.top_p ?? undefined,
+  maxTokens: request.max_completion_tokens ?? request.max_tokens ?? undefined,
+  stop: typeof request.stop === "string" ? [request.stop] : request.stop ?? undefined,
+  seed: request.seed ?? undefined
+})
+
+/** The route's handler, built once with the services it uses. */
+export const makeHandler = Effect.gen(function*() {
+  const settings = yield* Config
+  const auth = yield* Auth
+  const sessionKeys = yield* SessionKeys
+  const runner = yield* AgentRunner
+  const clientIpOf = ClientIp.resolver(settings.trustedProxies)
+
+  return Effect.gen(function*() {
+    if (!settings.chatCompletions.enabled) return yield* new EndpointDisabled()
+    const request = yield* HttpServerRequest.HttpServerRequest
+    const current = yield* CurrentRequest
+
+    const clientIp = clientIpOf(Option.getOrUndefined(request.remoteAddress), request.headers["x-forwarded-for"])
+    yield* auth.check({ authorization: Option.fromNullable(request.headers.authorization), clientIp })
+
+    const body = yield* RequestBody.readJson(request, settings.chatCompletions.maxBodyBytes)
+    const chat = yield* decodeRequest(body)
+    const agent = yield* resolveAgent(settings, {
+      header: firstHeader(request, AGENT_HEADERS),
+      model: Option.fromNullable(chat.model)
+  })
+  current.agentId = agent.id
+  const turn = yield* toTurn(chat.messages)
+  const sessionKey = yield* sessionKeys.resolve({
+    agentId: agent.id,
+    header: firstHeader(request, SESSION_KEY_HEADERS),
+    user: Option.fromNullable(chat.user)
+  })
+
+  const run: RunRequest = {
+    runId: Crypto.randomUUID(),
+    agent,
+    sessionKey,
+    ...turn,
+    sampling: samplingOf(chat)
+  }
+  const envelope: Wire.Envelope = {
+    id: `chatcmpl_${Crypto.randomUUID()}`,
+    created: Math.floor((yield* Clock.currentTimeMillis) / 1000),
+    model: chat.model ?? `clawdbot:${agent.id}`
+  }
+  const headers = { [SESSION_KEY_HEADER]: sessionKey.value }
+
+  if (chat.stream === true) {
+    return yield* StreamResponse.respond(runner.stream(run), {
+      envelope,
+      headers,
+      includeUsage: chat.stream_options?.include_usage === true,
+      keepAliveMs: settings.chatCompletions.keepAliveMs
+    })
+  }
+  const reply = yield* runner.complete(run)
+  return HttpServerResponse.unsafeJson(Wire.completion(envelope, reply), { headers })
+  })
+})

@@ -1,0 +1,111 @@
+/**
+ * The `clawgate` command: `serve` (the default) runs the gateway; `agent` runs one turn through the
+ * same SessionKeys and AgentRunner as the endpoint and streams the reply to stdout.
+ */
+import * as Args from "@effect/cli/Options"
+import * as Command from "@effect/cli/Command"
+import * as Console from "effect/Console"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Stream from "effect/Stream"
+import * as Crypto from "node:crypto"
+import { resolveAgent } from "./Agents.js"
+import { AgentRunner } from "./AgentRunner.js"
+import { Auth } from "./Auth.js"
+import { Config, type ConfigError, type Overrides } from "./Config.js"
+import type { GatewayError } from "./Errors.js"
+import type { ServeError } from "@effect/platform/HttpServerError"
+import * as ErrorResponse from "./ErrorResponse.js"
+import * as Http from "./Http.js"
+import { SessionKeys } from "./SessionKeys.js"
+
+const config = Args.text("config").pipe(
+  Args.withDescription("Path of the JSON5 config file (default: $CLAWGATE_CONFIG, else ./clawgate.json5)"),
+  Args.optional
+)
+
+const serveOptions = {
+  config,
+  port: Args.integer("port").pipe(Args.withDescription("Port to listen on (0 picks a free one)"), Args.optional),
+  bind: Args.text("bind").pipe(Args.withDescription("\"loopback\", \"lan\" or an IP address"), Args.optional)
+}
+
+/** The whole gateway on a Node HTTP server, from a config layer. */
+export const gateway = <E, R>(configLayer: Layer.Layer<Config, E, R>) =>
+  Layer.mergeAll(Http.layer, Http.announce).pipe(
+    Layer.provide(Http.NodeServer),
+    Layer.provide(Layer.mergeAll(Auth.layer, SessionKeys.layer, AgentRunner.layer)),
+    Layer.provide(configLayer)
+  )
+
+/** One line on stderr for a failure that stops the command (the exit code is then 1). */
+const explain = (error: ConfigError | ServeError | GatewayError) =>
+  Console.error(
+    `clawgate: ${
+      error._tag === "ConfigError"
+        ? error.message
+        : error._tag === "ServeError"
+        ? `cannot listen: ${error.cause instanceof Error ? error.cause.message : String(error.cause)}`
+        : ErrorResponse.describe(error, "-").body.error.message
+    }`
+  )
+
+const serve = (options: { readonly config: Option.Option<string> } & Overrides) =>
+  Layer.launch(gateway(Config.layer({ file: options.config, port: options.port, bind: options.bind }))).pipe(
+    Effect.tapError(explain)
+  )
+
+const agentOptions = {
+  config,
+  message: Args.text("message").pipe(Args.withAlias("m"), Args.withDescription("The user message to send")),
+  agent: Args.text("agent").pipe(Args.withDescription("Agent id (default: the default agent)"), Args.optional),
+  sessionKey: Args.text("session-key").pipe(Args.withDescription("Session key to continue"), Args.optional),
+  user: Args.text("user").pipe(Args.withDescription("OpenAI-style user, for a stable session"), Args.optional)
+}
+
+const runAgent = (options: Command.Command.ParseConfig<typeof agentOptions>) =>
+  Effect.gen(function*() {
+    const settings = yield* Config
+    const agent = yield* resolveAgent(settings, { header: options.agent, model: Option.none() })
+    const sessionKey = yield* (yield* SessionKeys).resolve({
+      agentId: agent.id,
+      header: options.sessionKey,
+      user: options.user
+    })
+    const runner = yield* AgentRunner
+    yield* runner.stream({
+      runId: Crypto.randomUUID(),
+      agent,
+      sessionKey,
+      messages: [{ role: "user", content: options.message }],
+      extraSystemPrompt: undefined,
+      sampling: {}
+    }).pipe(
+      Stream.runForEach((event) =>
+        event._tag === "TextDelta" ? Effect.sync(() => process.stdout.write(event.text)) : Effect.void
+      )
+    )
+    yield* Console.log("")
+    yield* Console.error(`session: ${sessionKey.value}`)
+  }).pipe(
+    Effect.provide(Layer.mergeAll(SessionKeys.layer, AgentRunner.layer).pipe(
+      Layer.provideMerge(Config.layer({ file: options.config }))
+    )),
+    Effect.tapError(explain)
+  )
+
+const serveCommand = Command.make("serve", serveOptions, serve).pipe(
+  Command.withDescription("Run the gateway (the default command)")
+)
+
+const agentCommand = Command.make("agent", agentOptions, runAgent).pipe(
+  Command.withDescription("Send one message to an agent and stream its reply to stdout")
+)
+
+export const command = Command.make("clawgate", serveOptions, serve).pipe(
+  Command.withDescription("An OpenAI Chat Completions gateway in front of agents"),
+  Command.withSubcommands([serveCommand, agentCommand])
+)
+
+export const run = Command.run(command, { name: "clawgate", version: "0.1.0" })

@@ -1,0 +1,367 @@
+/**
+ * The gateway's configuration: a JSON5 file decoded with Schema, plus secrets from the environment.
+ * Key names follow the Clawdbot / OpenClaw reference so an existing config file loads.
+ */
+import * as FileSystem from "@effect/platform/FileSystem"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as EffectConfig from "effect/Config"
+import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as ParseResult from "effect/ParseResult"
+import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
+import JSON5 from "json5"
+import * as Net from "node:net"
+import * as IssuePath from "./IssuePath.js"
+
+export const DEFAULT_PORT = 18789
+export const DEFAULT_CONFIG_FILE = "./clawgate.json5"
+
+/** Why the gateway cannot start: the file (if any), the key path and what is wrong. */
+export class ConfigError extends Schema.TaggedError<ConfigError>()("ConfigError", {
+  file: Schema.optional(Schema.String),
+  problems: Schema.Array(Schema.String)
+}) {
+  override get message(): string {
+    const where = this.file === undefined ? "configuration" : `config file ${this.file}`
+    return `Invalid ${where}:\n${this.problems.map((problem) => `  - ${problem}`).join("\n")}`
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The file's schema
+// ---------------------------------------------------------------------------------------------
+
+const NonNegativeInt = Schema.Int.pipe(Schema.nonNegative())
+const PositiveInt = Schema.Int.pipe(Schema.positive())
+
+export const Port = Schema.Int.pipe(Schema.between(0, 65535, { message: () => "expected a port number (0-65535)" }))
+
+/** `loopback`, `lan` (all interfaces) or an IP address. */
+export const Bind = Schema.String.pipe(
+  Schema.filter((bind) => bind === "loopback" || bind === "lan" || Net.isIP(bind) !== 0, {
+    message: () => "expected \"loopback\", \"lan\" or an IP address"
+  })
+)
+
+/** `echo`, or `<provider>/<model>`. */
+const ModelName = Schema.String.pipe(
+  Schema.filter((model) => model === "echo" || /^[^/\s]+\/\S+$/.test(model), {
+    message: () => "expected \"echo\" or \"<provider>/<model>\""
+  })
+)
+
+/** A model as the reference writes it: a string, or `{ primary }`. Decodes to the string. */
+const ModelRef = Schema.Union(
+  ModelName,
+  Schema.transform(Schema.Struct({ primary: ModelName }), ModelName, {
+    strict: true,
+    decode: ({ primary }) => primary,
+    encode: (primary) => ({ primary })
+  })
+)
+
+const AgentIdPattern = /^[a-z0-9][a-z0-9_-]{0,63}$/
+
+const AgentEntry = Schema.Struct({
+  id: Schema.transform(Schema.String, Schema.String, {
+    strict: true,
+    decode: (id) => id.trim().toLowerCase(),
+    encode: (id) => id
+  }).pipe(Schema.filter((id) => AgentIdPattern.test(id), {
+    message: () => "expected an agent id: a letter or digit, then letters, digits, '_' or '-' (at most 64)"
+  })),
+  default: Schema.optional(Schema.Boolean),
+  name: Schema.optional(Schema.String),
+  model: Schema.optional(ModelRef),
+  systemPrompt: Schema.optional(Schema.String)
+})
+
+const ProviderEntry = Schema.Struct({
+  api: Schema.Literal("openai-completions", "anthropic-messages", "openai-responses"),
+  baseUrl: Schema.optional(Schema.String),
+  apiKey: Schema.optional(Schema.Redacted(Schema.String)),
+  headers: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.String }))
+})
+
+const RateLimit = Schema.Struct({
+  maxAttempts: Schema.optionalWith(PositiveInt, { default: () => 10 }),
+  windowMs: Schema.optionalWith(PositiveInt, { default: () => 60_000 }),
+  lockoutMs: Schema.optionalWith(PositiveInt, { default: () => 300_000 }),
+  exemptLoopback: Schema.optionalWith(Schema.Boolean, { default: () => true })
+})
+
+const ChatCompletionsEndpoint = Schema.Struct({
+  enabled: Schema.optionalWith(Schema.Boolean, { default: () => false }),
+  maxBodyBytes: Schema.optionalWith(PositiveInt, { default: () => 20 * 1024 * 1024 }),
+  keepAliveMs: Schema.optionalWith(PositiveInt, { default: () => 15_000 })
+})
+
+/** A section that may be left out: it then decodes as `{}`, i.e. to its own defaults. */
+const defaulted = <A, I>(struct: Schema.Schema<A, I>) =>
+  Schema.optionalWith(struct, { default: () => Schema.decodeUnknownSync(struct)({}) })
+
+export const ConfigFile = Schema.Struct({
+  gateway: defaulted(Schema.Struct({
+    port: Schema.optionalWith(Port, { default: () => DEFAULT_PORT }),
+    bind: Schema.optionalWith(Bind, { default: () => "loopback" }),
+    http: defaulted(Schema.Struct({
+      endpoints: defaulted(Schema.Struct({
+        chatCompletions: defaulted(ChatCompletionsEndpoint)
+      }))
+    })),
+    auth: defaulted(Schema.Struct({
+      mode: Schema.optional(Schema.Literal("token", "password", "none")),
+      token: Schema.optional(Schema.Redacted(Schema.String)),
+      password: Schema.optional(Schema.Redacted(Schema.String)),
+      rateLimit: defaulted(RateLimit)
+    })),
+    trustedProxies: Schema.optionalWith(Schema.Array(Schema.String), { default: () => [] })
+  })),
+  agents: defaulted(Schema.Struct({
+    defaults: defaulted(Schema.Struct({
+      model: Schema.optional(ModelRef),
+      systemPrompt: Schema.optional(Schema.String)
+    })),
+    list: Schema.optionalWith(Schema.Array(AgentEntry), { default: () => [] })
+  })),
+  models: defaulted(Schema.Struct({
+    providers: Schema.optionalWith(Schema.Record({ key: Schema.String, value: ProviderEntry }), {
+      default: () => ({})
+    })
+  }))
+})
+export type ConfigFile = typeof ConfigFile.Type
+export type ConfigInput = typeof ConfigFile.Encoded
+
+// ---------------------------------------------------------------------------------------------
+// The resolved configuration the services use
+// ---------------------------------------------------------------------------------------------
+
+export interface Agent {
+  readonly id: string
+  readonly name: string | undefined
+  /** `echo` or `<provider>/<model>`. */
+  readonly model: string
+  readonly systemPrompt: string | undefined
+}
+
+export type AuthMode = "token" | "password" | "none"
+
+export interface Settings {
+  readonly port: number
+  readonly bind: string
+  readonly chatCompletions: typeof ChatCompletionsEndpoint.Type
+  readonly auth: {
+    readonly mode: AuthMode
+    /** The secret of the mode in force (none for mode `none`). */
+    readonly secret: Option.Option<Redacted.Redacted<string>>
+    readonly rateLimit: typeof RateLimit.Type
+  }
+  readonly trustedProxies: ReadonlyArray<string>
+  readonly agents: ReadonlyArray<Agent>
+  readonly defaultAgentId: string
+  readonly providers: ConfigFile["models"]["providers"]
+}
+
+/** Secrets the environment may supply when the file has none, newest name first. */
+export interface EnvSecrets {
+  readonly token: Option.Option<Redacted.Redacted<string>>
+  readonly password: Option.Option<Redacted.Redacted<string>>
+}
+
+/** An env secret under its current name, else its Clawdbot-era name; empty counts as unset. */
+const envSecret = (name: string, legacyName: string) =>
+  EffectConfig.zipWith(
+    EffectConfig.option(EffectConfig.redacted(EffectConfig.nonEmptyString(name))),
+    EffectConfig.option(EffectConfig.redacted(EffectConfig.nonEmptyString(legacyName))),
+    (current, legacy) => Option.orElse(current, () => legacy)
+  )
+
+export const EnvSecrets: EffectConfig.Config<EnvSecrets> = EffectConfig.all({
+  token: envSecret("OPENCLAW_GATEWAY_TOKEN", "CLAWDBOT_GATEWAY_TOKEN"),
+  password: envSecret("OPENCLAW_GATEWAY_PASSWORD", "CLAWDBOT_GATEWAY_PASSWORD")
+})
+
+const isLoopbackBind = (bind: string) =>
+  bind === "loopback" || bind === "::1" || (Net.isIPv4(bind) && bind.startsWith("127."))
+
+/** Applies defaults and environment secrets, and checks what one key alone cannot. */
+export const resolve = (file: ConfigFile, env: EnvSecrets): Either.Either<Settings, ReadonlyArray<string>> => {
+  const problems: Array<string> = []
+  const { gateway } = file
+
+  const token = Option.fromNullable(gateway.auth.token).pipe(Option.orElse(() => env.token))
+  const password = Option.fromNullable(gateway.auth.password).pipe(Option.orElse(() => env.password))
+  const mode: AuthMode = gateway.auth.mode ??
+    (Option.isSome(token) ? "token" : Option.isSome(password) ? "password" : "none")
+  const secret = mode === "token" ? token : mode === "password" ? password : Option.none()
+
+  if (gateway.http.endpoints.chatCompletions.enabled) {
+    if (mode !== "none" && Option.isNone(secret)) {
+      problems.push(
+        `gateway.auth.${mode}: auth mode is "${mode}" but no ${mode} is set ` +
+          `(set gateway.auth.${mode} or OPENCLAW_GATEWAY_${mode.toUpperCase()})`
+      )
+    } else if (mode === "none" && gateway.auth.mode === undefined) {
+      problems.push(
+        "gateway.auth: the chatCompletions endpoint is enabled but no secret is set " +
+          "(set gateway.auth.token or OPENCLAW_GATEWAY_TOKEN, or gateway.auth.mode \"none\" on a loopback bind)"
+      )
+    } else if (mode === "none" && !isLoopbackBind(gateway.bind)) {
+      problems.push(`gateway.auth.mode: "none" is allowed only on a loopback bind, not on "${gateway.bind}"`)
+    }
+  }
+
+  for (const [index, proxy] of gateway.trustedProxies.entries()) {
+    const [address, prefix] = proxy.split("/")
+    if (address === undefined || Net.isIP(address) === 0 || (prefix !== undefined && !/^\d{1,3}$/.test(prefix))) {
+      problems.push(`gateway.trustedProxies[${index}]: expected an IP address or CIDR range, got "${proxy}"`)
+    }
+  }
+
+  const defaults = file.agents.defaults
+  const listed = file.agents.list.length > 0 ? file.agents.list : [{ id: "main" as string, default: true }]
+  const agents = listed.map((entry): Agent => ({
+    id: entry.id,
+    name: "name" in entry ? entry.name : undefined,
+    model: ("model" in entry ? entry.model : undefined) ?? defaults.model ?? "echo",
+    systemPrompt: ("systemPrompt" in entry ? entry.systemPrompt : undefined) ?? defaults.systemPrompt
+  }))
+  const seen = new Set<string>()
+  for (const [index, agent] of agents.entries()) {
+    if (seen.has(agent.id)) problems.push(`agents.list[${index}].id: duplicate agent id "${agent.id}"`)
+    seen.add(agent.id)
+  }
+  const marked = listed.filter((entry) => entry.default === true)
+  if (marked.length > 1) {
+    problems.push(`agents.list: more than one agent is marked default (${marked.map((a) => a.id).join(", ")})`)
+  }
+  const defaultAgentId = marked[0]?.id ?? (seen.has("main") ? "main" : agents[0]!.id)
+
+  if (problems.length > 0) return Either.left(problems)
+  return Either.right({
+    port: gateway.port,
+    bind: gateway.bind,
+    chatCompletions: gateway.http.endpoints.chatCompletions,
+    auth: { mode, secret, rateLimit: gateway.auth.rateLimit },
+    trustedProxies: gateway.trustedProxies,
+    agents,
+    defaultAgentId,
+    providers: file.models.providers
+  })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Loading
+// ---------------------------------------------------------------------------------------------
+
+/** Decodes a parsed document: the settings, or every problem with its key path. */
+export const decode = (
+  input: unknown,
+  env: EnvSecrets
+): Either.Either<{ readonly settings: Settings; readonly unknownKeys: ReadonlyArray<string> }, ReadonlyArray<string>> =>
+  Schema.decodeUnknownEither(ConfigFile, { errors: "all" })(input).pipe(
+    Either.mapLeft((error) =>
+      ParseResult.ArrayFormatter.formatErrorSync(error).map((issue) => `${issue.path.length === 0 ? "(top level)" : IssuePath.format(issue.path)}: ${issue.message}`)
+    ),
+    Either.flatMap((file) => resolve(file, env)),
+    Either.map((settings) => ({ settings, unknownKeys: unknownKeysOf(input) }))
+  )
+
+/** Keys the schema does not know: ignored, but worth one warning. */
+const unknownKeysOf = (input: unknown): ReadonlyArray<string> =>
+  Schema.decodeUnknownEither(ConfigFile, { errors: "all", onExcessProperty: "error" })(input).pipe(
+    Either.match({
+      onRight: () => [],
+      onLeft: (error) =>
+        ParseResult.ArrayFormatter.formatErrorSync(error)
+          .filter((issue) => issue._tag === "Unexpected")
+          .map((issue) => IssuePath.format(issue.path))
+    })
+  )
+
+/** Where the config comes from: `--config`, else `CLAWGATE_CONFIG`, else `./clawgate.json5` when present. */
+export const findFile = Effect.fn("Config.findFile")(function*(flag: Option.Option<string>) {
+  if (Option.isSome(flag)) return flag
+  const fromEnv = yield* EffectConfig.option(EffectConfig.nonEmptyString("CLAWGATE_CONFIG")).pipe(
+    Effect.orElseSucceed(Option.none)
+  )
+  if (Option.isSome(fromEnv)) return fromEnv
+  const fs = yield* FileSystem.FileSystem
+  const exists = yield* fs.exists(DEFAULT_CONFIG_FILE).pipe(Effect.orElseSucceed(() => false))
+  return exists ? Option.some(DEFAULT_CONFIG_FILE) : Option.none()
+})
+
+/** Reads, parses and decodes the config file (or the defaults when there is none). */
+export const load = Effect.fn("Config.load")(function*(path: Option.Option<string>) {
+  const env = yield* Effect.mapError(EnvSecrets, (error) => new ConfigError({ problems: [String(error)] }))
+  const file = Option.getOrUndefined(path)
+  const fail = (problems: ReadonlyArray<string>) => new ConfigError({ problems, ...(file && { file }) })
+  let input: unknown = {}
+  if (file !== undefined) {
+    const fs = yield* FileSystem.FileSystem
+    const text = yield* fs.readFileString(file).pipe(
+      Effect.mapError((error) => fail([`cannot read the file: ${error.message}`]))
+    )
+    input = yield* Effect.try({
+      try: () => JSON5.parse(text),
+      catch: (error) => fail([`not valid JSON5: ${error instanceof Error ? error.message : String(error)}`])
+    })
+  }
+  const { settings, unknownKeys } = yield* Either.mapLeft(decode(input, env), fail)
+  if (unknownKeys.length > 0) {
+    yield* Effect.logWarning(`Ignoring unknown config keys: ${unknownKeys.join(", ")}`).pipe(
+      Effect.annotateLogs({ file: file ?? "(defaults)" })
+    )
+  }
+  return settings
+})
+
+/** Command-line overrides: `--port` and `--bind` win over the file. */
+export interface Overrides {
+  readonly port: Option.Option<number>
+  readonly bind: Option.Option<string>
+}
+
+export class Config extends Context.Tag("clawgate/Config")<Config, Settings>() {
+  /** Loads the file found by `findFile`; `--port` and `--bind` win over it. */
+  static readonly layer = (options: { readonly file: Option.Option<string> } & Partial<Overrides>) =>
+    Layer.effect(
+      Config,
+      Effect.gen(function*() {
+        const settings = yield* load(yield* findFile(options.file))
+        const port = yield* override("--port", Port, options.port)
+        const bind = yield* override("--bind", Bind, options.bind)
+        return Config.of({
+          ...settings,
+          port: Option.getOrElse(port, () => settings.port),
+          bind: Option.getOrElse(bind, () => settings.bind)
+        })
+      })
+    )
+
+  /** Decodes an in-memory config, as a file would be; for tests and embedding. */
+  static readonly layerFrom = (input: ConfigInput, env: Partial<EnvSecrets> = {}) =>
+    Layer.effect(
+      Config,
+      Either.match(decode(input, { token: Option.none(), password: Option.none(), ...env }), {
+        onLeft: (problems) => Effect.fail(new ConfigError({ problems })),
+        onRight: ({ settings }) => Effect.succeed(Config.of(settings))
+      })
+    )
+}
+
+const override = <A>(flag: string, schema: Schema.Schema<A>, value: Option.Option<A> | undefined) =>
+  Option.match(value ?? Option.none(), {
+    onNone: () => Effect.succeedNone,
+    onSome: (raw) =>
+      Schema.decodeUnknown(schema)(raw).pipe(
+        Effect.mapBoth({
+          onFailure: (error) => new ConfigError({ problems: [`${flag}: ${ParseResult.TreeFormatter.formatErrorSync(error)}`] }),
+          onSuccess: Option.some
+        })
+      )
+  })

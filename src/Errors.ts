@@ -1,0 +1,100 @@
+/**
+ * The error catalogue: every way a request can fail, as tagged errors.
+ * `ErrorResponse.ts` maps each one to its HTTP answer; the compiler checks that none is forgotten.
+ */
+import * as Schema from "effect/Schema"
+
+/** The Chat Completions endpoint is switched off in the config. */
+export class EndpointDisabled extends Schema.TaggedError<EndpointDisabled>()("EndpointDisabled", {}) {}
+
+/** No route for this path. */
+export class RouteNotFound extends Schema.TaggedError<RouteNotFound>()("RouteNotFound", {
+  method: Schema.String,
+  path: Schema.String
+}) {}
+
+/** The path exists, the method does not. */
+export class MethodNotAllowed extends Schema.TaggedError<MethodNotAllowed>()("MethodNotAllowed", {
+  method: Schema.String,
+  allow: Schema.Array(Schema.String)
+}) {}
+
+/** Missing or wrong bearer secret. */
+export class Unauthorized extends Schema.TaggedError<Unauthorized>()("Unauthorized", {}) {}
+
+/** Too many failed authentications from this client. */
+export class AuthRateLimited extends Schema.TaggedError<AuthRateLimited>()("AuthRateLimited", {
+  retryAfterSeconds: Schema.Number
+}) {}
+
+/** The request body is larger than `maxBodyBytes`. */
+export class PayloadTooLarge extends Schema.TaggedError<PayloadTooLarge>()("PayloadTooLarge", {
+  maxBytes: Schema.Number
+}) {}
+
+/** The request body is not JSON. */
+export class InvalidJson extends Schema.TaggedError<InvalidJson>()("InvalidJson", {
+  message: Schema.String
+}) {}
+
+/** The request is well-formed JSON but not a valid request; `param` names the field. */
+export class InvalidRequest extends Schema.TaggedError<InvalidRequest>()("InvalidRequest", {
+  message: Schema.String,
+  param: Schema.NullOr(Schema.String)
+}) {}
+
+/** The request names an agent that is not configured. */
+export class AgentNotFound extends Schema.TaggedError<AgentNotFound>()("AgentNotFound", {
+  agentId: Schema.String,
+  known: Schema.Array(Schema.String)
+}) {}
+
+/** The agent's model provider could not be reached (connection refused, DNS failure). */
+export class ProviderUnreachable extends Schema.TaggedError<ProviderUnreachable>()("ProviderUnreachable", {
+  provider: Schema.String,
+  cause: Schema.optional(Schema.Defect)
+}) {}
+
+/** The provider refused the gateway's own credentials (its 401/403). */
+export class ProviderAuthRejected extends Schema.TaggedError<ProviderAuthRejected>()("ProviderAuthRejected", {
+  provider: Schema.String
+}) {}
+
+/** The provider is rate limiting the gateway. */
+export class ProviderRateLimited extends Schema.TaggedError<ProviderRateLimited>()("ProviderRateLimited", {
+  provider: Schema.String,
+  retryAfterSeconds: Schema.optional(Schema.Number)
+}) {}
+
+/** The provider failed (5xx, malformed answer). Its own message is for the log only. */
+export class ProviderFailed extends Schema.TaggedError<ProviderFailed>()("ProviderFailed", {
+  provider: Schema.String,
+  detail: Schema.String
+}) {}
+
+/** The provider produced no first token within the agent's timeout. */
+export class ProviderTimeout extends Schema.TaggedError<ProviderTimeout>()("ProviderTimeout", {
+  provider: Schema.String,
+  timeoutMs: Schema.Number
+}) {}
+
+/** Anything an agent run can fail with. Custom AgentRunner layers fail with these too. */
+export type AgentError =
+  | ProviderUnreachable
+  | ProviderAuthRejected
+  | ProviderRateLimited
+  | ProviderFailed
+  | ProviderTimeout
+
+/** Everything the HTTP surface can answer with besides success. */
+export type GatewayError =
+  | EndpointDisabled
+  | RouteNotFound
+  | MethodNotAllowed
+  | Unauthorized
+  | AuthRateLimited
+  | PayloadTooLarge
+  | InvalidJson
+  | InvalidRequest
+  | AgentNotFound
+  | AgentError

@@ -1,0 +1,142 @@
+/**
+ * The HTTP surface: one router composing the routes, a request-wide middleware (request id, the
+ * answers for unknown paths, wrong methods and defects, one log line per request) and the server.
+ */
+import * as HttpBody from "@effect/platform/HttpBody"
+import * as HttpLayerRouter from "@effect/platform/HttpLayerRouter"
+import * as HttpServer from "@effect/platform/HttpServer"
+import * as HttpServerError from "@effect/platform/HttpServerError"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as LogLevel from "effect/LogLevel"
+import * as Option from "effect/Option"
+import * as Stream from "effect/Stream"
+import * as Crypto from "node:crypto"
+import * as NodeHttp from "node:http"
+import * as ChatCompletions from "./ChatCompletions.js"
+import { Config } from "./Config.js"
+import { CurrentRequest, type RequestFacts } from "./CurrentRequest.js"
+import * as ErrorResponse from "./ErrorResponse.js"
+import { EndpointDisabled, type GatewayError, MethodNotAllowed, RouteNotFound } from "./Errors.js"
+
+/** A route's typed failures become their answers, and are remembered for the log line. */
+const answeringErrors = <R>(
+  handler: Effect.Effect<HttpServerResponse.HttpServerResponse, GatewayError, R>
+): Effect.Effect<HttpServerResponse.HttpServerResponse, never, R | CurrentRequest> =>
+  Effect.catchAll(handler, (error) =>
+    Effect.map(CurrentRequest, (current) => {
+      current.errorTag = error._tag
+      return ErrorResponse.toResponse(ErrorResponse.describe(error, current.id))
+    }))
+
+export const ChatCompletionsRoute = HttpLayerRouter.use((router) =>
+  Effect.flatMap(
+    ChatCompletions.makeHandler,
+    (handler) => router.add("POST", ChatCompletions.PATH, answeringErrors(handler))
+  )
+)
+
+/** The methods each known path answers; anything else there is a 405. */
+const allowed: ReadonlyMap<string, ReadonlyArray<string>> = new Map([[ChatCompletions.PATH, ["POST"]]])
+
+const pathOf = (url: string) => url.split("?", 1)[0] ?? url
+
+const logRequest = (request: HttpServerRequest.HttpServerRequest, current: RequestFacts, started: number) =>
+(status: number) =>
+  Effect.flatMap(Clock.currentTimeMillis, (now) =>
+    Effect.logWithLevel(status >= 500 ? LogLevel.Error : LogLevel.Info, "request").pipe(
+      Effect.annotateLogs({
+        requestId: current.id,
+        method: request.method,
+        path: pathOf(request.url),
+        status,
+        agent: current.agentId ?? "-",
+        durationMs: now - started,
+        error: current.errorTag ?? "-"
+      })
+    ))
+
+export const RequestMiddleware = HttpLayerRouter.middleware<{ provides: CurrentRequest }>()(
+  Effect.gen(function*() {
+    const settings = yield* Config
+    /** What the router could not match: a disabled endpoint, a wrong method, an unknown path. */
+    const unmatched = (request: HttpServerRequest.HttpServerRequest): GatewayError => {
+      const path = pathOf(request.url)
+      const allow = allowed.get(path)
+      if (path === ChatCompletions.PATH && !settings.chatCompletions.enabled) return new EndpointDisabled()
+      return allow === undefined
+        ? new RouteNotFound({ method: request.method, path })
+        : new MethodNotAllowed({ method: request.method, allow })
+    }
+
+    return (httpEffect) =>
+      Effect.gen(function*() {
+        const request = yield* HttpServerRequest.HttpServerRequest
+        const started = yield* Clock.currentTimeMillis
+        const current: RequestFacts = { id: `req_${Crypto.randomUUID()}`, agentId: undefined, errorTag: undefined }
+        const log = logRequest(request, current, started)
+
+        const response = yield* httpEffect.pipe(
+          Effect.provideService(CurrentRequest, current),
+          Effect.catchAllCause((cause) => {
+            if (Cause.isInterruptedOnly(cause)) return Effect.failCause(cause)
+            const failure = Cause.failureOption(cause)
+            if (Option.isSome(failure) && failure.value instanceof HttpServerError.RouteNotFound) {
+              const error = unmatched(request)
+              current.errorTag = error._tag
+              return Effect.succeed(ErrorResponse.toResponse(ErrorResponse.describe(error, current.id)))
+            }
+            current.errorTag = "Defect"
+            return Effect.as(
+              Effect.logError("Unexpected failure", cause),
+              ErrorResponse.toResponse(ErrorResponse.internal(current.id))
+            )
+          }),
+          Effect.map(HttpServerResponse.setHeader("x-request-id", current.id))
+        )
+
+        // A stream is logged when it ends, so the line has its real duration and in-band error.
+        if (response.body._tag === "Stream") {
+          const { contentLength, contentType, stream } = response.body
+          return HttpServerResponse.setBody(
+            response,
+            HttpBody.stream(Stream.ensuring(stream, log(response.status)), contentType, contentLength)
+          )
+        }
+        yield* log(response.status)
+        return response
+      })
+  }),
+  { global: true }
+)
+
+/** The gateway's routes and middleware, ready for `HttpLayerRouter.serve`. */
+export const routes = ChatCompletionsRoute.pipe(Layer.provide(RequestMiddleware))
+
+/** Serves the gateway on the HttpServer it is given. */
+export const layer = HttpLayerRouter.serve(routes, { disableLogger: true, disableListenLog: true })
+
+/** The host to listen on for a `gateway.bind` value. */
+export const hostOf = (bind: string) => bind === "loopback" ? "127.0.0.1" : bind === "lan" ? "0.0.0.0" : bind
+
+/** A Node HTTP server on the configured port and bind. */
+export const NodeServer = Layer.unwrapEffect(
+  Effect.map(Config, (settings) =>
+    NodeHttpServer.layer(NodeHttp.createServer, { port: settings.port, host: hostOf(settings.bind) }))
+)
+
+/** Prints `clawgate listening on http://<host>:<port>` once the server is up. */
+export const announce = Layer.effectDiscard(
+  HttpServer.addressWith((address) =>
+    Effect.sync(() => {
+      if (address._tag === "TcpAddress") {
+        process.stdout.write(`clawgate listening on http://${address.hostname}:${address.port}\n`)
+      }
+    })
+  )
+)

@@ -1,0 +1,144 @@
+/**
+ * A streamed run as Server-Sent Events, the way OpenAI streams: a role chunk, content chunks as
+ * they come, one chunk with the finish reason, an optional usage chunk, then `[DONE]`.
+ *
+ * The HTTP status waits for the first content: a run that fails before it gets a real error status.
+ * Once the answer has started, a failure is sent in-band (`data: {"error": ...}`, then `[DONE]`).
+ * If the agent stays silent for `keepAliveMs`, the answer starts anyway and a `: keep-alive` comment
+ * goes out each time the silence lasts that long again.
+ */
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Option from "effect/Option"
+import * as Queue from "effect/Queue"
+import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import { AgentEvent, type FinishReason, type Usage } from "./AgentRunner.js"
+import { CurrentRequest } from "./CurrentRequest.js"
+import * as ErrorResponse from "./ErrorResponse.js"
+import type { AgentError } from "./Errors.js"
+import * as Wire from "./Wire.js"
+
+export interface StreamOptions {
+  readonly envelope: Wire.Envelope
+  readonly includeUsage: boolean
+  readonly keepAliveMs: number
+  readonly headers: Readonly<Record<string, string>>
+}
+
+/** Events buffered between the run and a slow client before the run is held back. */
+const BUFFER = 64
+
+/** What waiting on the run gives: an event, its end, or a silence of `keepAliveMs`. */
+type Next =
+  | { readonly _tag: "Event"; readonly event: AgentEvent }
+  | { readonly _tag: "End" }
+  | { readonly _tag: "Silence" }
+
+const nextFrom = (queue: Queue.Dequeue<Exit.Exit<AgentEvent, Option.Option<AgentError>>>, silenceMs: number) =>
+  Effect.flatten(Queue.take(queue)).pipe(
+    Effect.map((event): Next => ({ _tag: "Event", event })),
+    Effect.catchAll(Option.match({
+      onNone: () => Effect.succeed<Next>({ _tag: "End" }),
+      onSome: (error) => Effect.fail(error)
+    })),
+    Effect.timeoutTo({
+      duration: silenceMs,
+      onSuccess: (next) => next,
+      onTimeout: (): Next => ({ _tag: "Silence" })
+    })
+  )
+
+export const respond = Effect.fn("StreamResponse.respond")(function*(
+  events: Stream.Stream<AgentEvent, AgentError>,
+  options: StreamOptions
+): Effect.fn.Return<HttpServerResponse.HttpServerResponse, AgentError, CurrentRequest | Scope.Scope> {
+  const current = yield* CurrentRequest
+  const { envelope, includeUsage, keepAliveMs } = options
+  // The run goes on in the request's scope, which lasts until the response has been sent, and
+  // ends (interrupting the run) when the client goes away.
+  const queue = yield* Stream.toQueueOfElements(events, { capacity: BUFFER })
+  const next = nextFrom(queue, keepAliveMs)
+  let usage: Usage | undefined
+  let finishReason: FinishReason = "stop"
+  const frame = (event: AgentEvent): Option.Option<Uint8Array> =>
+    AgentEvent.$match(event, {
+      TextDelta: ({ text }) => Option.some(Wire.sseData(Wire.chunk(envelope, { content: text }))),
+      Usage: (event) => {
+        usage = event.usage
+        return Option.none()
+      },
+      Finish: ({ reason }) => {
+        finishReason = reason
+        return Option.none()
+      }
+    })
+
+  // Before committing to a 200: wait for the first content, the end, or a silence.
+  const head: Array<Uint8Array> = [Wire.sseData(Wire.chunk(envelope, { role: "assistant", content: "" }))]
+  let ended = false
+  waiting: while (true) {
+    const step = yield* next
+    switch (step._tag) {
+      case "Silence":
+        break waiting
+      case "End":
+        ended = true
+        break waiting
+      case "Event": {
+        const bytes = frame(step.event)
+        if (Option.isSome(bytes)) {
+          head.push(bytes.value)
+          break waiting
+        }
+      }
+    }
+  }
+
+  const rest: Stream.Stream<Uint8Array, AgentError> = ended ? Stream.empty : Stream.repeatEffectOption(
+    next.pipe(
+      Effect.mapError(Option.some),
+      Effect.flatMap((step) => {
+        switch (step._tag) {
+          case "Silence":
+            return Effect.succeed(Option.some(Wire.sseKeepAlive))
+          case "End":
+            return Effect.fail(Option.none())
+          case "Event":
+            return Effect.succeed(frame(step.event))
+        }
+      })
+    )
+  ).pipe(Stream.filterMap((bytes) => bytes))
+
+  const tail = Stream.suspend(() =>
+    Stream.make(
+      Wire.sseData(Wire.chunk(envelope, {}, finishReason)),
+      ...(includeUsage && usage !== undefined ? [Wire.sseData(Wire.usageChunk(envelope, usage))] : []),
+      Wire.sseDone
+    )
+  )
+
+  const body = Stream.fromIterable(head).pipe(
+    Stream.concat(rest),
+    Stream.concat(tail),
+    Stream.catchAllCause((cause) =>
+      Stream.unwrap(Effect.gen(function*() {
+        const failure = Cause.failureOption(cause)
+        current.errorTag = Option.match(failure, { onNone: () => "Defect", onSome: (error) => error._tag })
+        if (Option.isNone(failure)) yield* Effect.logError("The agent run died mid-stream", cause)
+        const answer = Option.match(failure, {
+          onNone: () => ErrorResponse.internal(current.id),
+          onSome: (error) => ErrorResponse.describe(error, current.id)
+        })
+        return Stream.make(Wire.sseData(answer.body), Wire.sseDone)
+      }))
+    )
+  )
+  return HttpServerResponse.stream(body, {
+    contentType: "text/event-stream; charset=utf-8",
+    headers: { "cache-control": "no-cache", "x-accel-buffering": "no", ...options.headers }
+  })
+})
