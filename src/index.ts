@@ -1,0 +1,16 @@
+/**
+ * clawgate as a library: the services, their layers and the HTTP routes, to compose into your own
+ * app (and swap in your own AgentRunner). Fakes for tests are in `clawgate/testing`.
+ */
+export * as Agents from "./Agents.js"
+export * as AgentRunner from "./AgentRunner.js"
+export * as Auth from "./Auth.js"
+export * as Cli from "./Cli.js"
+export * as ClientIp from "./ClientIp.js"
+export * as Config from "./Config.js"
+export * as CurrentRequest from "./CurrentRequest.js"
+export * as ErrorResponse from "./ErrorResponse.js"
+export * as Errors from "./Errors.js"
+export * as Http from "./Http.js"
+export * as SessionKeys from "./SessionKeys.js"
+export * as Wire from "./Wire.js"

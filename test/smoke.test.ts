@@ -1,0 +1,21 @@
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import { describe, expect, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import { gateway, TOKEN } from "./support.js"
+
+describe("harness", () => {
+  it.scopedLive("answers a chat completion over loopback", () =>
+    Effect.gen(function*() {
+      const client = yield* HttpClient.HttpClient
+      const response = yield* client.execute(
+        HttpClientRequest.post("/v1/chat/completions").pipe(
+          HttpClientRequest.bearerToken(TOKEN),
+          HttpClientRequest.bodyUnsafeJson({ model: "clawdbot:main", messages: [{ role: "user", content: "hi you" }] })
+        )
+      )
+      expect(response.status).toBe(200)
+      const body = yield* response.json
+      expect(body).toMatchObject({ choices: [{ message: { content: "hi you" } }] })
+    }).pipe(Effect.provide(gateway())))
+})

@@ -1,0 +1,46 @@
+/**
+ * The test harness: a real gateway on a loopback port (NodeHttpServer.layerTest), from an
+ * in-memory config and any AgentRunner layer.
+ */
+import * as HttpServer from "@effect/platform/HttpServer"
+import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import { AgentRunner } from "../src/AgentRunner.js"
+import { Auth } from "../src/Auth.js"
+import { Config, type ConfigInput } from "../src/Config.js"
+import * as Http from "../src/Http.js"
+import { SessionKeys } from "../src/SessionKeys.js"
+
+export const TOKEN = "test-token"
+
+/** An enabled endpoint with token auth and agents `main` (default) and `beta`, all on `echo`. */
+export const baseConfig = {
+  gateway: {
+    http: { endpoints: { chatCompletions: { enabled: true } } },
+    auth: { mode: "token", token: TOKEN }
+  },
+  agents: { list: [{ id: "main", default: true, model: "echo" }, { id: "beta", model: "echo" }] }
+} satisfies ConfigInput
+
+/**
+ * The gateway served on a free loopback port. Provides the platform `HttpClient` aimed at it
+ * (from `layerTest`), `HttpServer` (for its address) and the `Config` in force.
+ */
+export const gateway = <E = never, R = never>(
+  options: {
+    readonly config?: ConfigInput
+    readonly runner?: Layer.Layer<AgentRunner, E, R>
+    readonly auth?: Layer.Layer<Auth, never, Config>
+  } = {}
+) =>
+  Http.layer.pipe(
+    Layer.provide(Layer.mergeAll(options.auth ?? Auth.layer, SessionKeys.layer, options.runner ?? AgentRunner.layer)),
+    Layer.provideMerge(NodeHttpServer.layerTest),
+    Layer.provideMerge(Config.layerFrom(options.config ?? baseConfig))
+  )
+
+/** `http://127.0.0.1:<port>` of the gateway under test. */
+export const baseUrl = HttpServer.addressWith((address) =>
+  Effect.succeed(address._tag === "TcpAddress" ? `http://127.0.0.1:${address.port}` : "http://invalid")
+)
