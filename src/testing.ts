@@ -71,7 +71,10 @@ export const FakeAgentRunner = {
       )
     ),
 
-  /** Streams `text` one word every `interval`, after an initial `delay` (default: none). */
+  /**
+   * Streams `text` one word every `interval` (the first word one `interval` after the start), after
+   * an initial `delay` (default: none); usage and the finish reason come right after the last word.
+   */
   layerSlow: (options: {
     readonly text: string
     readonly interval: Duration.DurationInput
@@ -80,8 +83,10 @@ export const FakeAgentRunner = {
     Layer.succeed(
       AgentRunner,
       AgentRunner.fromStream(() =>
-        Stream.fromIterable(replyEvents(options.text)).pipe(
+        Stream.fromIterable(replyEvents(options.text).filter((event) => event._tag === "TextDelta")).pipe(
           Stream.schedule(Schedule.spaced(options.interval)),
+          // Usage and finish follow the last word at once, as a real stream ends.
+          Stream.concat(Stream.fromIterable(replyEvents(options.text).filter((event) => event._tag !== "TextDelta"))),
           Stream.onStart(Effect.sleep(options.delay ?? Duration.zero))
         )
       )
