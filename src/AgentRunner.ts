@@ -2,14 +2,26 @@
  * AgentRunner: runs one turn of an agent. The endpoint and the `clawgate agent` command both go
  * through it; tests and embedding apps swap in their own layer (see `clawgate/testing`).
  */
+import type * as Response from "@effect/ai/Response"
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
-import type { Agent } from "./Config.js"
-import { type AgentError, ProviderUnreachable } from "./Errors.js"
-import * as Echo from "./providers/Echo.js"
+import { type Agent, Config, splitModel } from "./Config.js"
+import * as Conversation from "./Conversation.js"
+import { type AgentError, ProviderTimeout, ProviderUnreachable } from "./Errors.js"
+import type { Model } from "./providers/Provider.js"
+import { fromAiError } from "./providers/ProviderErrors.js"
+import { Models } from "./Models.js"
+import { RunQueue } from "./RunQueue.js"
+import { SessionStore } from "./SessionStore.js"
 import type { SessionKey } from "./SessionKeys.js"
 
 /** A conversation message, normalized from the wire: system text is carried apart. */
@@ -67,20 +79,16 @@ export class AgentRunner extends Context.Tag("clawgate/AgentRunner")<AgentRunner
   /** Runs the turn to its end. Kept apart from `stream` so a plain answer costs no Stream machinery. */
   readonly complete: (request: RunRequest) => Effect.Effect<AgentReply, AgentError>
 }>() {
-  /** The built-in runner: the `echo` model. Agents on other models fail with ProviderUnreachable. */
-  static readonly layer = Layer.succeed(
-    AgentRunner,
-    AgentRunner.of({
-      stream: (request) =>
-        request.agent.model === "echo"
-          ? Echo.stream(request)
-          : Stream.fail(new ProviderUnreachable({ provider: providerOf(request.agent.model) })),
-      complete: Effect.fn("AgentRunner.complete")(function*(request: RunRequest) {
-        return request.agent.model === "echo"
-          ? Echo.complete(request)
-          : yield* new ProviderUnreachable({ provider: providerOf(request.agent.model) })
-      })
-    })
+  /** The runner on the models, session store and run queue in context. */
+  static readonly layerFromServices = Layer.effect(AgentRunner, Effect.suspend(() => make))
+
+  /**
+   * The runner with its services built from Config: the configured models (over a Node HttpClient
+   * of its own), the session store of `session.store.path`, the run queue.
+   */
+  static readonly layer = AgentRunner.layerFromServices.pipe(
+    Layer.provide(Layer.mergeAll(Models.layer, SessionStore.layer, RunQueue.layer)),
+    Layer.provide(NodeHttpClient.layerUndici)
   )
 
   /** A runner from its streaming half alone; `complete` folds the stream. */
@@ -89,8 +97,6 @@ export class AgentRunner extends Context.Tag("clawgate/AgentRunner")<AgentRunner
   ): Context.Tag.Service<AgentRunner> =>
     AgentRunner.of({ stream, complete: (request) => collect(stream(request)) })
 }
-
-const providerOf = (model: string) => model.split("/")[0] ?? model
 
 const emptyReply: AgentReply = { text: "", finishReason: "stop", usage: undefined }
 
@@ -106,3 +112,147 @@ export const collect = <E, R>(events: Stream.Stream<AgentEvent, E, R>): Effect.E
         Finish: ({ reason }) => ({ ...reply, finishReason: reason })
       })
   )
+
+// ---------------------------------------------------------------------------------------------
+// The live runner
+// ---------------------------------------------------------------------------------------------
+
+const finishReasons: Partial<Record<Response.FinishReason, FinishReason>> = {
+  length: "length",
+  "tool-calls": "tool_calls",
+  "content-filter": "content_filter"
+}
+
+const usageOf = (usage: Response.Usage): Usage | undefined =>
+  usage.inputTokens === undefined && usage.outputTokens === undefined
+    ? undefined
+    : { promptTokens: usage.inputTokens ?? 0, completionTokens: usage.outputTokens ?? 0 }
+
+/** A streamed part as the runner's events: text deltas, and usage with the finish reason. */
+const eventsOf = (part: Response.StreamPart<{}>): ReadonlyArray<AgentEvent> => {
+  switch (part.type) {
+    case "text-delta":
+      return part.delta.length > 0 ? [AgentEvent.TextDelta({ text: part.delta })] : []
+    case "finish": {
+      const usage = usageOf(part.usage)
+      const finish = AgentEvent.Finish({ reason: finishReasons[part.reason] ?? "stop" })
+      return usage === undefined ? [finish] : [AgentEvent.Usage({ usage }), finish]
+    }
+    default:
+      return []
+  }
+}
+
+/** The request's sampling over the agent's defaults, within the agent's caps. */
+const samplingFor = (agent: Agent, requested: Sampling): Sampling => {
+  const maxTokens = requested.maxTokens ?? agent.sampling.maxTokens
+  return {
+    temperature: requested.temperature ?? agent.sampling.temperature,
+    topP: requested.topP ?? agent.sampling.topP,
+    maxTokens: maxTokens === undefined ? agent.limits.maxTokens : Math.min(maxTokens, agent.limits.maxTokens ?? maxTokens),
+    stop: requested.stop ?? agent.sampling.stop,
+    seed: requested.seed ?? agent.sampling.seed
+  }
+}
+
+/** Failures worth another try before the first token: the provider down or failing (5xx). */
+const isTransient = (error: AgentError) =>
+  error._tag === "ProviderUnreachable" || (error._tag === "ProviderFailed" && (error.status ?? 0) >= 500)
+
+const make = Effect.gen(function*() {
+  const settings = yield* Config
+  const models = yield* Models
+  const store = yield* SessionStore
+  const queue = yield* RunQueue
+  const { history } = settings.session
+
+  const retryPolicy = (model: Model, mayRetry: () => boolean) => {
+    const { attempts, initialDelayMs, maxDelayMs } = settings.providers[model.provider]?.retry ??
+      { attempts: 0, initialDelayMs: 0, maxDelayMs: 0 }
+    return Schedule.exponential(initialDelayMs).pipe(
+      Schedule.modifyDelay((delay) => Duration.min(delay, Duration.millis(maxDelayMs))),
+      Schedule.intersect(Schedule.recurs(attempts)),
+      Schedule.whileInput((error: AgentError) => mayRetry() && isTransient(error))
+    )
+  }
+
+  const toAgentError = (model: Model) => (error: Parameters<typeof fromAiError>[1]) =>
+    Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.fail(fromAiError(model.provider, error, now)))
+
+  /** Waits for the run's turn on its session, then reads what the model should see. */
+  const prepare = Effect.fn("AgentRunner.prepare")(function*(run: RunRequest) {
+    const stable = run.sessionKey.kind !== "ephemeral"
+    yield* queue.enter(stable ? run.sessionKey.value : undefined)
+    const model = yield* Option.match(models.forAgent(run.agent), {
+      onNone: () => Effect.fail(new ProviderUnreachable({ provider: splitModel(run.agent.model)[0] })),
+      onSome: Effect.succeed
+    })
+    const transcript = stable ? yield* store.load(run.sessionKey.value, history.maxMessages) : []
+    const fresh = Conversation.newMessages(transcript.length > 0, run.messages)
+    return {
+      model,
+      fresh,
+      prompt: Conversation.toPrompt(
+        [run.agent.systemPrompt, run.extraSystemPrompt],
+        [...Conversation.bounded(transcript, history), ...fresh]
+      ),
+      context: model.settings(samplingFor(run.agent, run.sampling)),
+      commit: (reply: string, usage: Usage | undefined) =>
+        stable ? store.commit(run.sessionKey.value, { runId: run.runId, messages: fresh, reply, usage }) : Effect.void
+    }
+  })
+
+  const timeout = (run: RunRequest, model: Model) =>
+    new ProviderTimeout({ provider: model.provider, timeoutMs: run.agent.firstTokenTimeoutMs })
+
+  const stream = (run: RunRequest): Stream.Stream<AgentEvent, AgentError> =>
+    Stream.unwrapScoped(Effect.gen(function*() {
+      const turn = yield* prepare(run)
+      const firstEvent = yield* Deferred.make<void>()
+      let started = false
+      let reply = ""
+      let usage: Usage | undefined
+      const upstream = Stream.suspend(() => turn.model.languageModel.streamText({ prompt: turn.prompt })).pipe(
+        Stream.provideSomeContext(turn.context),
+        Stream.catchAll((error) => Stream.fromEffect(toAgentError(turn.model)(error))),
+        Stream.mapConcat(eventsOf)
+      )
+      return upstream.pipe(
+        // Retrying after text has reached the client would repeat it: only before the first event.
+        Stream.retry(retryPolicy(turn.model, () => !started)),
+        Stream.tap((event) => {
+          started = true
+          if (event._tag === "TextDelta") reply += event.text
+          if (event._tag === "Usage") usage = event.usage
+          return Deferred.succeed(firstEvent, undefined)
+        }),
+        Stream.interruptWhen(
+          Deferred.await(firstEvent).pipe(
+            Effect.zipRight(Effect.never),
+            Effect.timeoutFail({ duration: run.agent.firstTokenTimeoutMs, onTimeout: () => timeout(run, turn.model) })
+          )
+        ),
+        Stream.concat(Stream.execute(Effect.suspend(() => turn.commit(reply, usage))))
+      )
+    }))
+
+  const complete = (run: RunRequest): Effect.Effect<AgentReply, AgentError> =>
+    Effect.scoped(Effect.gen(function*() {
+      const turn = yield* prepare(run)
+      const response = yield* turn.model.languageModel.generateText({ prompt: turn.prompt }).pipe(
+        Effect.provide(turn.context),
+        Effect.catchAll(toAgentError(turn.model)),
+        Effect.retry(retryPolicy(turn.model, () => true)),
+        Effect.timeoutFail({ duration: run.agent.firstTokenTimeoutMs, onTimeout: () => timeout(run, turn.model) })
+      )
+      const reply: AgentReply = {
+        text: response.text,
+        finishReason: finishReasons[response.finishReason] ?? "stop",
+        usage: usageOf(response.usage)
+      }
+      yield* turn.commit(reply.text, reply.usage)
+      return reply
+    }))
+
+  return AgentRunner.of({ stream, complete })
+})

@@ -18,6 +18,8 @@ import * as IssuePath from "./IssuePath.js"
 
 export const DEFAULT_PORT = 18789
 export const DEFAULT_CONFIG_FILE = "./clawgate.json5"
+export const DEFAULT_SESSION_STORE = "~/.clawgate/sessions.sqlite"
+export const DEFAULT_FIRST_TOKEN_TIMEOUT_MS = 60_000
 
 /** Why the gateway cannot start: the file (if any), the key path and what is wrong. */
 export class ConfigError extends Schema.TaggedError<ConfigError>()("ConfigError", {
@@ -65,6 +67,26 @@ const ModelRef = Schema.Union(
 
 const AgentIdPattern = /^[a-z0-9][a-z0-9_-]{0,63}$/
 
+/** Sampling defaults for an agent's runs; a request's own values win. */
+const SamplingDefaults = Schema.Struct({
+  temperature: Schema.optional(Schema.Number.pipe(Schema.between(0, 2))),
+  topP: Schema.optional(Schema.Number.pipe(Schema.between(0, 1))),
+  maxTokens: Schema.optional(PositiveInt),
+  seed: Schema.optional(Schema.Int),
+  stop: Schema.optional(Schema.Array(Schema.String))
+})
+
+/** What an agent can set, and `agents.defaults` for all of them. */
+const AgentSettings = Schema.Struct({
+  model: Schema.optional(ModelRef),
+  systemPrompt: Schema.optional(Schema.String),
+  /** A run whose provider sends no first token in this time fails with 504. */
+  firstTokenTimeoutMs: Schema.optional(PositiveInt),
+  sampling: Schema.optional(SamplingDefaults),
+  /** Caps on what a request may ask for. */
+  limits: Schema.optional(Schema.Struct({ maxTokens: Schema.optional(PositiveInt) }))
+})
+
 const AgentEntry = Schema.Struct({
   id: Schema.transform(Schema.String, Schema.String, {
     strict: true,
@@ -75,15 +97,32 @@ const AgentEntry = Schema.Struct({
   })),
   default: Schema.optional(Schema.Boolean),
   name: Schema.optional(Schema.String),
-  model: Schema.optional(ModelRef),
-  systemPrompt: Schema.optional(Schema.String)
+  ...AgentSettings.fields
 })
 
-const ProviderEntry = Schema.Struct({
+export const ProviderEntry = Schema.Struct({
   api: Schema.Literal("openai-completions", "anthropic-messages", "openai-responses"),
   baseUrl: Schema.optional(Schema.String),
   apiKey: Schema.optional(Schema.Redacted(Schema.String)),
-  headers: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.String }))
+  headers: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.String })),
+  /** The models agents may use; when given, an agent naming another model is a config error. */
+  models: Schema.optional(Schema.Array(Schema.Union(
+    Schema.String,
+    Schema.transform(Schema.Struct({ id: Schema.String }), Schema.String, {
+      strict: true,
+      decode: ({ id }) => id,
+      encode: (id) => ({ id })
+    })
+  ))),
+  /** Retries of a failing provider (5xx, unreachable), only before the first token. */
+  retry: Schema.optionalWith(
+    Schema.Struct({
+      attempts: Schema.optionalWith(Schema.Int.pipe(Schema.between(0, 5)), { default: () => 2 }),
+      initialDelayMs: Schema.optionalWith(PositiveInt, { default: () => 200 }),
+      maxDelayMs: Schema.optionalWith(Schema.Int.pipe(Schema.between(1, 10_000)), { default: () => 2_000 })
+    }),
+    { default: () => ({ attempts: 2, initialDelayMs: 200, maxDelayMs: 2_000 }) }
+  )
 })
 
 const RateLimit = Schema.Struct({
@@ -118,14 +157,26 @@ export const ConfigFile = Schema.Struct({
       password: Schema.optional(Schema.Redacted(Schema.String)),
       rateLimit: defaulted(RateLimit)
     })),
-    trustedProxies: Schema.optionalWith(Schema.Array(Schema.String), { default: () => [] })
+    trustedProxies: Schema.optionalWith(Schema.Array(Schema.String), { default: () => [] }),
+    /** Agent runs in flight across the gateway; past it, 429. */
+    maxConcurrentRuns: Schema.optionalWith(PositiveInt, { default: () => 64 })
   })),
   agents: defaulted(Schema.Struct({
-    defaults: defaulted(Schema.Struct({
-      model: Schema.optional(ModelRef),
-      systemPrompt: Schema.optional(Schema.String)
-    })),
+    defaults: defaulted(AgentSettings),
     list: Schema.optionalWith(Schema.Array(AgentEntry), { default: () => [] })
+  })),
+  session: defaulted(Schema.Struct({
+    store: defaulted(Schema.Struct({
+      /** The SQLite file (`~` is the home directory), or `:memory:`. */
+      path: Schema.optionalWith(Schema.NonEmptyString, { default: () => DEFAULT_SESSION_STORE })
+    })),
+    /** What the model sees of a stored transcript: the most recent messages within both bounds. */
+    history: defaulted(Schema.Struct({
+      maxMessages: Schema.optionalWith(PositiveInt, { default: () => 200 }),
+      maxChars: Schema.optionalWith(PositiveInt, { default: () => 200_000 })
+    })),
+    /** Runs that may wait behind the running one on a session; past it, 429. */
+    maxQueuedPerSession: Schema.optionalWith(NonNegativeInt, { default: () => 8 })
   })),
   models: defaulted(Schema.Struct({
     providers: Schema.optionalWith(Schema.Record({ key: Schema.String, value: ProviderEntry }), {
@@ -134,6 +185,7 @@ export const ConfigFile = Schema.Struct({
   }))
 })
 export type ConfigFile = typeof ConfigFile.Type
+export type ProviderEntry = typeof ProviderEntry.Type
 export type ConfigInput = typeof ConfigFile.Encoded
 
 // ---------------------------------------------------------------------------------------------
@@ -146,6 +198,9 @@ export interface Agent {
   /** `echo` or `<provider>/<model>`. */
   readonly model: string
   readonly systemPrompt: string | undefined
+  readonly firstTokenTimeoutMs: number
+  readonly sampling: typeof SamplingDefaults.Type
+  readonly limits: { readonly maxTokens?: number | undefined }
 }
 
 export type AuthMode = "token" | "password" | "none"
@@ -164,6 +219,8 @@ export interface Settings {
   readonly agents: ReadonlyArray<Agent>
   readonly defaultAgentId: string
   readonly providers: ConfigFile["models"]["providers"]
+  readonly maxConcurrentRuns: number
+  readonly session: ConfigFile["session"]
 }
 
 /** Secrets the environment may supply when the file has none, newest name first. */
@@ -184,6 +241,12 @@ export const EnvSecrets: EffectConfig.Config<EnvSecrets> = EffectConfig.all({
   token: envSecret("OPENCLAW_GATEWAY_TOKEN", "CLAWDBOT_GATEWAY_TOKEN"),
   password: envSecret("OPENCLAW_GATEWAY_PASSWORD", "CLAWDBOT_GATEWAY_PASSWORD")
 })
+
+/** `<provider>/<model>` split at the first slash: model ids may contain slashes themselves. */
+export const splitModel = (model: string): [provider: string, model: string] => {
+  const slash = model.indexOf("/")
+  return [model.slice(0, slash), model.slice(slash + 1)]
+}
 
 const isLoopbackBind = (bind: string) =>
   bind === "loopback" || bind === "::1" || (Net.isIPv4(bind) && bind.startsWith("127."))
@@ -223,13 +286,27 @@ export const resolve = (file: ConfigFile, env: EnvSecrets): Either.Either<Settin
   }
 
   const defaults = file.agents.defaults
-  const listed = file.agents.list.length > 0 ? file.agents.list : [{ id: "main" as string, default: true }]
-  const agents = listed.map((entry): Agent => ({
+  const listed = file.agents.list.length > 0 ? file.agents.list : [{ id: "main", default: true }]
+  const agents = listed.map((entry: typeof AgentEntry.Type): Agent => ({
     id: entry.id,
-    name: "name" in entry ? entry.name : undefined,
-    model: ("model" in entry ? entry.model : undefined) ?? defaults.model ?? "echo",
-    systemPrompt: ("systemPrompt" in entry ? entry.systemPrompt : undefined) ?? defaults.systemPrompt
+    name: entry.name,
+    model: entry.model ?? defaults.model ?? "echo",
+    systemPrompt: entry.systemPrompt ?? defaults.systemPrompt,
+    firstTokenTimeoutMs: entry.firstTokenTimeoutMs ?? defaults.firstTokenTimeoutMs ?? DEFAULT_FIRST_TOKEN_TIMEOUT_MS,
+    sampling: { ...defaults.sampling, ...entry.sampling },
+    limits: { ...defaults.limits, ...entry.limits }
   }))
+  for (const [index, agent] of agents.entries()) {
+    const key = file.agents.list.length > 0 ? `agents.list[${index}].model` : "agents.defaults.model"
+    if (agent.model === "echo") continue
+    const [provider = "", model = ""] = splitModel(agent.model)
+    const entry = file.models.providers[provider]
+    if (entry === undefined) {
+      problems.push(`${key}: provider "${provider}" is not configured in models.providers`)
+    } else if (entry.models !== undefined && !entry.models.includes(model)) {
+      problems.push(`${key}: model "${model}" is not one of models.providers.${provider}.models (${entry.models.join(", ")})`)
+    }
+  }
   const seen = new Set<string>()
   for (const [index, agent] of agents.entries()) {
     if (seen.has(agent.id)) problems.push(`agents.list[${index}].id: duplicate agent id "${agent.id}"`)
@@ -250,7 +327,9 @@ export const resolve = (file: ConfigFile, env: EnvSecrets): Either.Either<Settin
     trustedProxies: gateway.trustedProxies,
     agents,
     defaultAgentId,
-    providers: file.models.providers
+    providers: file.models.providers,
+    maxConcurrentRuns: gateway.maxConcurrentRuns,
+    session: file.session
   })
 }
 
@@ -265,11 +344,24 @@ export const decode = (
 ): Either.Either<{ readonly settings: Settings; readonly unknownKeys: ReadonlyArray<string> }, ReadonlyArray<string>> =>
   Schema.decodeUnknownEither(ConfigFile, { errors: "all" })(input).pipe(
     Either.mapLeft((error) =>
-      ParseResult.ArrayFormatter.formatErrorSync(error).map((issue) => `${issue.path.length === 0 ? "(top level)" : IssuePath.format(issue.path)}: ${issue.message}`)
+      causes(ParseResult.ArrayFormatter.formatErrorSync(error)).map((issue) => `${issue.path.length === 0 ? "(top level)" : IssuePath.format(issue.path)}: ${issue.message}`)
     ),
     Either.flatMap((file) => resolve(file, env)),
     Either.map((settings) => ({ settings, unknownKeys: unknownKeysOf(input) }))
   )
+
+/**
+ * The issues that say what is wrong. Schema also reports each problem again at every optional
+ * section above it ("Expected undefined, actual ...") and at a union whose other member went deeper;
+ * those echoes are dropped.
+ */
+const causes = (issues: ReadonlyArray<ParseResult.ArrayFormatterIssue>): ReadonlyArray<ParseResult.ArrayFormatterIssue> => {
+  const real = issues.filter((issue) => !issue.message.startsWith("Expected undefined, actual"))
+  const kept = real.length > 0 ? real : issues
+  const isAbove = (issue: ParseResult.ArrayFormatterIssue, other: ParseResult.ArrayFormatterIssue) =>
+    other.path.length > issue.path.length && issue.path.every((key, i) => other.path[i] === key)
+  return kept.filter((issue) => !kept.some((other) => isAbove(issue, other)))
+}
 
 /** Keys the schema does not know: ignored, but worth one warning. */
 const unknownKeysOf = (input: unknown): ReadonlyArray<string> =>
@@ -282,6 +374,41 @@ const unknownKeysOf = (input: unknown): ReadonlyArray<string> =>
           .map((issue) => IssuePath.format(issue.path))
     })
   )
+
+const ENV_REFERENCE = /\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g
+
+/**
+ * Replaces `${NAME}` in every string of the parsed file with the environment variable, so secrets
+ * such as provider API keys can stay out of the file. An unset variable is a problem at its key.
+ */
+export const expandEnv = (input: unknown): Effect.Effect<unknown, ReadonlyArray<string>> => {
+  const problems: Array<string> = []
+  const walk = (value: unknown, path: ReadonlyArray<PropertyKey>): Effect.Effect<unknown> => {
+    if (typeof value === "string") {
+      const names = [...value.matchAll(ENV_REFERENCE)].map((match) => match[1] ?? "")
+      if (names.length === 0) return Effect.succeed(value)
+      return Effect.forEach(names, (name) =>
+        EffectConfig.option(EffectConfig.string(name)).pipe(Effect.orElseSucceed(Option.none))
+      ).pipe(Effect.map((values) => {
+        const byName = new Map(names.map((name, i) => [name, values[i] ?? Option.none<string>()]))
+        return value.replace(ENV_REFERENCE, (reference, name: string) =>
+          Option.getOrElse(byName.get(name) ?? Option.none(), () => {
+            problems.push(`${IssuePath.format(path)}: environment variable ${name} is not set`)
+            return reference
+          }))
+      }))
+    }
+    if (Array.isArray(value)) return Effect.forEach(value, (item, i) => walk(item, [...path, i]))
+    if (typeof value === "object" && value !== null) {
+      return Effect.map(
+        Effect.forEach(Object.entries(value), ([key, item]) => Effect.map(walk(item, [...path, key]), (v) => [key, v])),
+        Object.fromEntries
+      )
+    }
+    return Effect.succeed(value)
+  }
+  return Effect.flatMap(walk(input, []), (expanded) => problems.length > 0 ? Effect.fail(problems) : Effect.succeed(expanded))
+}
 
 /** Where the config comes from: `--config`, else `CLAWGATE_CONFIG`, else `./clawgate.json5` when present. */
 export const findFile = Effect.fn("Config.findFile")(function*(flag: Option.Option<string>) {
@@ -311,7 +438,8 @@ export const load = Effect.fn("Config.load")(function*(path: Option.Option<strin
       catch: (error) => fail([`not valid JSON5: ${error instanceof Error ? error.message : String(error)}`])
     })
   }
-  const { settings, unknownKeys } = yield* Either.mapLeft(decode(input, env), fail)
+  const expanded = yield* Effect.mapError(expandEnv(input), fail)
+  const { settings, unknownKeys } = yield* Either.mapLeft(decode(expanded, env), fail)
   if (unknownKeys.length > 0) {
     yield* Effect.logWarning(`Ignoring unknown config keys: ${unknownKeys.join(", ")}`).pipe(
       Effect.annotateLogs({ file: file ?? "(defaults)" })
@@ -335,6 +463,13 @@ export class Config extends Context.Tag("clawgate/Config")<Config, Settings>() {
         const settings = yield* load(yield* findFile(options.file))
         const port = yield* override("--port", Port, options.port)
         const bind = yield* override("--bind", Bind, options.bind)
+        // The file's bind was checked against mode "none"; a --bind override must pass the same rule.
+        if (Option.isSome(bind) && settings.chatCompletions.enabled && settings.auth.mode === "none" &&
+          !isLoopbackBind(bind.value)) {
+          return yield* new ConfigError({
+            problems: [`--bind: auth mode "none" is allowed only on a loopback bind, not on "${bind.value}"`]
+          })
+        }
         return Config.of({
           ...settings,
           port: Option.getOrElse(port, () => settings.port),

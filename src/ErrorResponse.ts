@@ -93,7 +93,27 @@ export const describe = (error: GatewayError, requestId: string): ErrorAnswer =>
       ),
     ProviderFailed: () => server(502, "provider_error", "The agent's model provider failed"),
     ProviderTimeout: ({ timeoutMs }) =>
-      server(504, "provider_timeout", `The agent's model provider did not answer within ${timeoutMs} ms`)
+      server(504, "provider_timeout", `The agent's model provider did not answer within ${timeoutMs} ms`),
+    SessionBusy: () =>
+      answer(
+        429,
+        "rate_limited",
+        "session_busy",
+        "Too many requests are waiting on this session. Retry when the current ones have finished.",
+        { headers: retryAfter(1) }
+      ),
+    GatewayBusy: ({ maxConcurrentRuns }) =>
+      answer(
+        429,
+        "rate_limited",
+        "gateway_busy",
+        `The gateway is running its maximum of ${maxConcurrentRuns} agent runs. Retry shortly.`,
+        { headers: retryAfter(1) }
+      ),
+    SessionStoreUnavailable: () => ({
+      ...server(503, "session_store_unavailable", "The session store is unavailable"),
+      headers: retryAfter(1)
+    })
   })
 }
 

@@ -69,7 +69,9 @@ export class ProviderRateLimited extends Schema.TaggedError<ProviderRateLimited>
 /** The provider failed (5xx, malformed answer). Its own message is for the log only. */
 export class ProviderFailed extends Schema.TaggedError<ProviderFailed>()("ProviderFailed", {
   provider: Schema.String,
-  detail: Schema.String
+  detail: Schema.String,
+  /** The provider's HTTP status, when it answered with one. */
+  status: Schema.optional(Schema.Number)
 }) {}
 
 /** The provider produced no first token within the agent's timeout. */
@@ -78,6 +80,22 @@ export class ProviderTimeout extends Schema.TaggedError<ProviderTimeout>()("Prov
   timeoutMs: Schema.Number
 }) {}
 
+/** Too many runs are waiting on this session already. */
+export class SessionBusy extends Schema.TaggedError<SessionBusy>()("SessionBusy", {
+  sessionKey: Schema.String
+}) {}
+
+/** The gateway is running as many agent runs as it is configured to. */
+export class GatewayBusy extends Schema.TaggedError<GatewayBusy>()("GatewayBusy", {
+  maxConcurrentRuns: Schema.Number
+}) {}
+
+/** The session store could not be read or written. */
+export class SessionStoreUnavailable extends Schema.TaggedError<SessionStoreUnavailable>()(
+  "SessionStoreUnavailable",
+  { cause: Schema.Defect }
+) {}
+
 /** Anything an agent run can fail with. Custom AgentRunner layers fail with these too. */
 export type AgentError =
   | ProviderUnreachable
@@ -85,6 +103,9 @@ export type AgentError =
   | ProviderRateLimited
   | ProviderFailed
   | ProviderTimeout
+  | SessionBusy
+  | GatewayBusy
+  | SessionStoreUnavailable
 
 /** Everything the HTTP surface can answer with besides success. */
 export type GatewayError =

@@ -3,6 +3,7 @@
  * in-memory config and any AgentRunner layer.
  */
 import * as HttpServer from "@effect/platform/HttpServer"
+import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -14,13 +15,17 @@ import { SessionKeys } from "../src/SessionKeys.js"
 
 export const TOKEN = "test-token"
 
-/** An enabled endpoint with token auth and agents `main` (default) and `beta`, all on `echo`. */
+/**
+ * An enabled endpoint with token auth and agents `main` (default) and `beta`, all on `echo`, with
+ * an in-memory session store.
+ */
 export const baseConfig = {
   gateway: {
     http: { endpoints: { chatCompletions: { enabled: true } } },
     auth: { mode: "token", token: TOKEN }
   },
-  agents: { list: [{ id: "main", default: true, model: "echo" }, { id: "beta", model: "echo" }] }
+  agents: { list: [{ id: "main", default: true, model: "echo" }, { id: "beta", model: "echo" }] },
+  session: { store: { path: ":memory:" } }
 } satisfies ConfigInput
 
 /**
@@ -37,7 +42,8 @@ export const gateway = <E = never, R = never>(
   Http.layer.pipe(
     Layer.provide(Layer.mergeAll(options.auth ?? Auth.layer, SessionKeys.layer, options.runner ?? AgentRunner.layer)),
     Layer.provideMerge(NodeHttpServer.layerTest),
-    Layer.provideMerge(Config.layerFrom(options.config ?? baseConfig))
+    Layer.provideMerge(Config.layerFrom(options.config ?? baseConfig)),
+    Layer.provide(NodeContext.layer)
   )
 
 /** `http://127.0.0.1:<port>` of the gateway under test. */

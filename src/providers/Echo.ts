@@ -1,38 +1,64 @@
 /**
  * The built-in `echo` model: no network, answers with the text of the last user message, word by
- * word, and counts words as tokens. For trying the gateway and for tests.
+ * word, and counts words as tokens. For trying the gateway and for tests. It is a LanguageModel
+ * like any provider's, so it goes through the same runner.
  */
+import * as LanguageModel from "@effect/ai/LanguageModel"
+import type * as Prompt from "@effect/ai/Prompt"
+import type * as Response from "@effect/ai/Response"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
-import { AgentEvent, type AgentReply, type RunRequest } from "../AgentRunner.js"
+import type { Model } from "./Provider.js"
 
-const countWords = (text: string | undefined) => text?.match(/\S+/g)?.length ?? 0
+/** The run's sampling that echo honours: `maxTokens` cuts the answer (finish reason `length`). */
+class EchoSettings extends Context.Reference<EchoSettings>()("clawgate/providers/Echo/EchoSettings", {
+  defaultValue: (): { readonly maxTokens?: number | undefined } => ({})
+}) {}
 
-/** The reply's words, each with the whitespace before it, and why it stopped. */
-const answer = (request: RunRequest) => {
-  const lastUser = request.messages.findLast((message) => message.role === "user")
-  const words = lastUser?.content.trim().match(/\s*\S+/g) ?? []
-  const limit = request.sampling.maxTokens ?? Infinity
-  const spoken = words.slice(0, limit)
-  const promptTokens = countWords(request.agent.systemPrompt) + countWords(request.extraSystemPrompt) +
-    request.messages.reduce((sum, message) => sum + countWords(message.content), 0)
-  return {
-    words: spoken,
-    finishReason: words.length > limit ? "length" as const : "stop" as const,
-    usage: { promptTokens, completionTokens: spoken.length }
+const textOf = (message: Prompt.Message): string =>
+  typeof message.content === "string"
+    ? message.content
+    : message.content.flatMap((part) => part.type === "text" ? [part.text] : []).join("\n")
+
+const countWords = (text: string) => text.match(/\S+/g)?.length ?? 0
+
+/** The reply's words, each with the whitespace before it, its finish reason and usage. */
+const answer = (prompt: Prompt.Prompt, maxTokens: number | undefined) => {
+  const lastUser = prompt.content.findLast((message) => message.role === "user")
+  const words = (lastUser === undefined ? "" : textOf(lastUser)).trim().match(/\s*\S+/g) ?? []
+  const spoken = words.slice(0, maxTokens ?? Infinity)
+  const inputTokens = prompt.content.reduce((sum, message) => sum + countWords(textOf(message)), 0)
+  const finish: Response.FinishPartEncoded = {
+    type: "finish",
+    reason: words.length > spoken.length ? "length" : "stop",
+    usage: { inputTokens, outputTokens: spoken.length, totalTokens: inputTokens + spoken.length }
   }
+  return { words: spoken, finish }
 }
 
-export const complete = (request: RunRequest): AgentReply => {
-  const { finishReason, usage, words } = answer(request)
-  return { text: words.join(""), finishReason, usage }
-}
-
-export const stream = (request: RunRequest): Stream.Stream<AgentEvent> =>
-  Stream.suspend(() => {
-    const { finishReason, usage, words } = answer(request)
-    return Stream.fromIterable([
-      ...words.map((text) => AgentEvent.TextDelta({ text })),
-      AgentEvent.Usage({ usage }),
-      AgentEvent.Finish({ reason: finishReason })
-    ])
+export const make = Effect.gen(function*(): Effect.fn.Return<Model> {
+  const languageModel = yield* LanguageModel.make({
+    generateText: (options) =>
+      Effect.map(EchoSettings, (settings) => {
+        const { finish, words } = answer(options.prompt, settings.maxTokens)
+        return [{ type: "text", text: words.join("") }, finish]
+      }),
+    streamText: (options) =>
+      Stream.unwrap(Effect.map(EchoSettings, (settings) => {
+        const { finish, words } = answer(options.prompt, settings.maxTokens)
+        return Stream.fromIterable<Response.StreamPartEncoded>([
+          { type: "text-start", id: "echo" },
+          ...words.map((delta) => ({ type: "text-delta" as const, id: "echo", delta })),
+          { type: "text-end", id: "echo" },
+          finish
+        ])
+      }))
   })
+  return {
+    provider: "echo",
+    model: "echo",
+    languageModel,
+    settings: (sampling) => Context.make(EchoSettings, { maxTokens: sampling.maxTokens })
+  }
+})

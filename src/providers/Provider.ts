@@ -1,0 +1,34 @@
+/**
+ * What a model provider gives the agent runner: an @effect/ai LanguageModel for one model, and the
+ * provider's own request settings for a run's sampling options (temperature, max tokens, ...).
+ * The runner is written once against this; each `api` of `models.providers` has a module here.
+ */
+import type * as LanguageModel from "@effect/ai/LanguageModel"
+import type * as HttpClient from "@effect/platform/HttpClient"
+import type * as Context from "effect/Context"
+import type * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
+import type { Sampling } from "../AgentRunner.js"
+import type { ProviderEntry } from "../Config.js"
+
+export interface Model {
+  /** The provider's name in `models.providers`, for errors and logs. */
+  readonly provider: string
+  /** The model id sent to the provider. */
+  readonly model: string
+  readonly languageModel: LanguageModel.Service
+  /**
+   * The provider's request settings for a run's sampling options, as services to provide around
+   * the LanguageModel call (for example `OpenAiLanguageModel.Config`).
+   */
+  readonly settings: (sampling: Sampling) => Context.Context<never>
+}
+
+export interface ModelOptions {
+  readonly provider: string
+  readonly entry: ProviderEntry
+  readonly model: string
+}
+
+/** Builds a Model; the HttpClient is the gateway's, so a cancelled run aborts its request. */
+export type MakeModel = (options: ModelOptions) => Effect.Effect<Model, never, HttpClient.HttpClient | Scope.Scope>

@@ -1,0 +1,38 @@
+/**
+ * The one translation from @effect/ai failures to the gateway's provider errors. Provider text
+ * stays in `detail`, which is logged and never sent to clients.
+ */
+import * as AiError from "@effect/ai/AiError"
+import type { AgentError } from "../Errors.js"
+import { ProviderAuthRejected, ProviderFailed, ProviderRateLimited, ProviderUnreachable } from "../Errors.js"
+
+/** `Retry-After` as seconds: a number of seconds or an HTTP date. */
+export const retryAfterSeconds = (header: string | undefined, now: number): number | undefined => {
+  if (header === undefined) return undefined
+  const seconds = Number(header)
+  if (Number.isFinite(seconds)) return Math.max(0, seconds)
+  const date = Date.parse(header)
+  return Number.isNaN(date) ? undefined : Math.max(0, Math.ceil((date - now) / 1000))
+}
+
+export const fromAiError = (provider: string, error: AiError.AiError, now: number): AgentError => {
+  switch (error._tag) {
+    case "HttpRequestError":
+      return error.reason === "Transport"
+        ? new ProviderUnreachable({ provider, cause: error })
+        : new ProviderFailed({ provider, detail: error.message })
+    case "HttpResponseError": {
+      const status = error.response.status
+      if (status === 401 || status === 403) return new ProviderAuthRejected({ provider })
+      if (status === 429) {
+        const retryAfter = retryAfterSeconds(error.response.headers["retry-after"], now)
+        return new ProviderRateLimited({ provider, ...(retryAfter !== undefined && { retryAfterSeconds: retryAfter }) })
+      }
+      return new ProviderFailed({ provider, detail: error.message, status })
+    }
+    case "MalformedInput":
+    case "MalformedOutput":
+    case "UnknownError":
+      return new ProviderFailed({ provider, detail: error.message })
+  }
+}
