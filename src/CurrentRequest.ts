@@ -2,14 +2,15 @@
  * What the gateway knows about the request in flight, for its error bodies and its one log line.
  */
 import * as Context from "effect/Context"
+import type { GatewayError } from "./Errors.js"
 
 export interface RequestFacts {
   /** Sent back as `x-request-id`, and quoted in 5xx bodies. */
   readonly id: string
   /** Filled in once the request is routed. */
   agentId: string | undefined
-  /** The tag of the error the request ended with, if any (also for in-band stream errors). */
-  errorTag: string | undefined
+  /** What the request failed with, if it did (also an in-band stream error); `Defect` for the unexpected. */
+  error: GatewayError | "Defect" | undefined
 }
 
 export class CurrentRequest extends Context.Tag("clawgate/CurrentRequest")<CurrentRequest, RequestFacts>() {}

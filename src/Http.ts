@@ -30,7 +30,7 @@ const answeringErrors = <R>(
 ): Effect.Effect<HttpServerResponse.HttpServerResponse, never, R | CurrentRequest> =>
   Effect.catchAll(handler, (error) =>
     Effect.map(CurrentRequest, (current) => {
-      current.errorTag = error._tag
+      current.error = error
       return ErrorResponse.toResponse(ErrorResponse.describe(error, current.id))
     }))
 
@@ -57,9 +57,22 @@ const logRequest = (request: HttpServerRequest.HttpServerRequest, current: Reque
         status,
         agent: current.agentId ?? "-",
         durationMs: now - started,
-        error: current.errorTag ?? "-"
+        ...failure(current.error)
       })
     ))
+
+/** The log's view of a failure: its tag, and for provider failures what the provider said. */
+const failure = (error: RequestFacts["error"]) => {
+  if (error === undefined || error === "Defect") return { error: error ?? "-" }
+  switch (error._tag) {
+    case "ProviderFailed":
+      return { error: error._tag, provider: error.provider, detail: error.detail }
+    case "ProviderUnreachable":
+      return { error: error._tag, provider: error.provider, detail: String(error.cause) }
+    default:
+      return { error: error._tag }
+  }
+}
 
 export const RequestMiddleware = HttpLayerRouter.middleware<{ provides: CurrentRequest }>()(
   Effect.gen(function*() {
@@ -78,7 +91,7 @@ export const RequestMiddleware = HttpLayerRouter.middleware<{ provides: CurrentR
       Effect.gen(function*() {
         const request = yield* HttpServerRequest.HttpServerRequest
         const started = yield* Clock.currentTimeMillis
-        const current: RequestFacts = { id: `req_${Crypto.randomUUID()}`, agentId: undefined, errorTag: undefined }
+        const current: RequestFacts = { id: `req_${Crypto.randomUUID()}`, agentId: undefined, error: undefined }
         const log = logRequest(request, current, started)
 
         const response = yield* httpEffect.pipe(
@@ -88,10 +101,10 @@ export const RequestMiddleware = HttpLayerRouter.middleware<{ provides: CurrentR
             const failure = Cause.failureOption(cause)
             if (Option.isSome(failure) && failure.value instanceof HttpServerError.RouteNotFound) {
               const error = unmatched(request)
-              current.errorTag = error._tag
+              current.error = error
               return Effect.succeed(ErrorResponse.toResponse(ErrorResponse.describe(error, current.id)))
             }
-            current.errorTag = "Defect"
+            current.error = "Defect"
             return Effect.as(
               Effect.logError("Unexpected failure", cause),
               ErrorResponse.toResponse(ErrorResponse.internal(current.id))

@@ -127,7 +127,7 @@ export const respond = Effect.fn("StreamResponse.respond")(function*(
     Stream.catchAllCause((cause) =>
       Stream.unwrap(Effect.gen(function*() {
         const failure = Cause.failureOption(cause)
-        current.errorTag = Option.match(failure, { onNone: () => "Defect", onSome: (error) => error._tag })
+        current.error = Option.getOrElse(failure, () => "Defect" as const)
         if (Option.isNone(failure)) yield* Effect.logError("The agent run died mid-stream", cause)
         const answer = Option.match(failure, {
           onNone: () => ErrorResponse.internal(current.id),
