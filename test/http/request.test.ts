@@ -1,0 +1,239 @@
+/**
+ * Issue 2, point 8: what a request may carry (tolerant of what clients send), what is rejected
+ * and how (400 with `param`, invalid JSON, empty body, 413 for bodies over the limit, also chunked,
+ * without a connection reset), and the missing-user-message rule.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
+import { baseConfig } from "../support.js"
+import {
+  chat,
+  completionBody,
+  configWith,
+  endpointConfig,
+  ErrorBody,
+  errorBody,
+  hello,
+  PATH,
+  postChunkedUntilAnswered,
+  quietGateway,
+  send
+} from "./helpers.js"
+
+const expectInvalid = (body: unknown, param: string | null) =>
+  Effect.gen(function*() {
+    const response = yield* chat(body)
+    expect({ body, status: response.status }).toEqual({ body, status: 400 })
+    const { error } = yield* errorBody(response)
+    expect({ body, type: error.type, param: error.param }).toEqual({ body, type: "invalid_request_error", param })
+    expect(error.message.length).toBeGreaterThan(0)
+    return error
+  })
+
+describe("tolerant of what clients send (point 8)", () => {
+  it.scopedLive("unknown fields, developer role, parts, name, tool_call_id and stream_options are accepted", () =>
+    Effect.gen(function*() {
+      const response = yield* chat({
+        model: "gpt-4o",
+        messages: [
+          { role: "developer", content: "You are helpful.", cache_control: { type: "ephemeral" } },
+          { role: "system", content: [{ type: "text", text: "Be brief." }] },
+          { role: "user", content: "earlier", name: "ann" },
+          { role: "assistant", content: null, tool_calls: [{ id: "call_1", type: "function", function: { name: "f", arguments: "{}" } }] },
+          { role: "tool", content: "result", tool_call_id: "call_1" },
+          {
+            role: "user",
+            content: [
+              { type: "text", text: "describe" },
+              { type: "image_url", image_url: { url: "https://example.com/cat.png", detail: "low" } },
+              { type: "image_url", image_url: "data:image/png;base64,AAAA" },
+              { type: "input_text", text: "this" },
+              { type: "input_audio", input_audio: { data: "AAAA", format: "wav" } }
+            ]
+          }
+        ],
+        stream: false,
+        stream_options: { include_usage: true },
+        frequency_penalty: 0,
+        presence_penalty: 0,
+        logit_bias: {},
+        logprobs: false,
+        response_format: { type: "text" },
+        tools: [],
+        parallel_tool_calls: true,
+        metadata: { origin: "test" },
+        store: false,
+        n: 1,
+        user: "u-1",
+        temperature: null
+      })
+      expect(response.status).toBe(200)
+      const body = yield* completionBody(response)
+      expect(body.choices[0]?.message.content).toBe("describe\nthis")
+    }).pipe(Effect.provide(quietGateway())))
+
+  it.scopedLive("stream_options is accepted without stream", () =>
+    Effect.gen(function*() {
+      const response = yield* chat(hello({ stream_options: { include_usage: true } }))
+      expect(response.status).toBe(200)
+      expect(response.headers.get("content-type")).toContain("application/json")
+    }).pipe(Effect.provide(quietGateway())))
+
+  it.scopedLive("Content-Type is not required to be JSON", () =>
+    Effect.gen(function*() {
+      const response = yield* send(PATH, { body: JSON.stringify(hello()), headers: { "content-type": "text/plain" } })
+      expect(response.status).toBe(200)
+    }).pipe(Effect.provide(quietGateway())))
+})
+
+describe("malformed requests (point 8)", () => {
+  it.scopedLive("a field of the wrong type or out of range gets 400 naming the field", () =>
+    Effect.gen(function*() {
+      const cases: ReadonlyArray<readonly [Record<string, unknown>, string]> = [
+        [{ temperature: 3 }, "temperature"],
+        [{ temperature: -0.1 }, "temperature"],
+        [{ temperature: "hot" }, "temperature"],
+        [{ top_p: 1.5 }, "top_p"],
+        [{ max_tokens: 0 }, "max_tokens"],
+        [{ max_tokens: 1.5 }, "max_tokens"],
+        [{ max_completion_tokens: -1 }, "max_completion_tokens"],
+        [{ stream: "yes" }, "stream"],
+        [{ stream_options: { include_usage: "yes" } }, "stream_options.include_usage"],
+        [{ model: 4 }, "model"],
+        [{ stop: ["a", "b", "c", "d", "e"] }, "stop"],
+        [{ seed: 1.5 }, "seed"],
+        [{ user: 42 }, "user"],
+        [{ n: 2 }, "n"]
+      ]
+      for (const [extra, param] of cases) yield* expectInvalid(hello(extra), param)
+    }).pipe(Effect.provide(quietGateway())))
+
+  it.scopedLive("n: 2 is refused with a message saying only one choice is supported", () =>
+    Effect.gen(function*() {
+      const error = yield* expectInvalid(hello({ n: 2 }), "n")
+      expect(error.message).toContain("n")
+      expect(error.message).toContain("1")
+    }).pipe(Effect.provide(quietGateway())))
+
+  it.scopedLive("bad messages get 400 naming the message and its field", () =>
+    Effect.gen(function*() {
+      yield* expectInvalid({ model: "m", messages: [{ role: "robot", content: "hi" }] }, "messages[0].role")
+      yield* expectInvalid({ model: "m", messages: [{ content: "hi" }] }, "messages[0].role")
+      yield* expectInvalid(
+        { model: "m", messages: [{ role: "user", content: "ok" }, { role: "user", content: 5 }] },
+        "messages[1].content"
+      )
+      yield* expectInvalid(
+        { model: "m", messages: [{ role: "user", content: [{ type: "text" }] }] },
+        "messages[0].content"
+      )
+      yield* expectInvalid({ model: "m", messages: [{ role: "user", content: "hi", name: 3 }] }, "messages[0].name")
+      yield* expectInvalid({ model: "m", messages: "hi" }, "messages")
+      yield* expectInvalid({ model: "m", messages: [] }, "messages")
+      yield* expectInvalid({ model: "m" }, "messages")
+    }).pipe(Effect.provide(quietGateway())))
+
+  it.scopedLive("a JSON body that is not an object gets 400", () =>
+    Effect.gen(function*() {
+      for (const body of ["[]", "\"hello\"", "null", "42"]) {
+        const response = yield* send(PATH, { body })
+        expect({ body, status: response.status }).toEqual({ body, status: 400 })
+        expect((yield* errorBody(response)).error.type).toBe("invalid_request_error")
+      }
+    }).pipe(Effect.provide(quietGateway())))
+
+  it.scopedLive("invalid JSON gets 400 invalid_request_error", () =>
+    Effect.gen(function*() {
+      for (const body of ["{", "{\"messages\": [}", "not json", "{'single': 'quotes'}"]) {
+        const response = yield* send(PATH, { body })
+        expect({ body, status: response.status }).toEqual({ body, status: 400 })
+        const { error } = yield* errorBody(response)
+        expect(error.type).toBe("invalid_request_error")
+        expect(error.message).toContain("JSON")
+      }
+    }).pipe(Effect.provide(quietGateway())))
+
+  it.scopedLive("an empty body gets 400", () =>
+    Effect.gen(function*() {
+      for (const body of ["", undefined]) {
+        const response = yield* send(PATH, body === undefined ? {} : { body })
+        expect(response.status).toBe(400)
+        const { error } = yield* errorBody(response)
+        expect(error.type).toBe("invalid_request_error")
+      }
+    }).pipe(Effect.provide(quietGateway())))
+
+  it.scopedLive("no user content gets 400 Missing user message, param messages", () =>
+    Effect.gen(function*() {
+      const bodies = [
+        { model: "m", messages: [{ role: "system", content: "You are helpful." }] },
+        { model: "m", messages: [{ role: "developer", content: "x" }, { role: "assistant", content: "hi" }] },
+        { model: "m", messages: [{ role: "user", content: "   " }] },
+        { model: "m", messages: [{ role: "user", content: null }] },
+        { model: "m", messages: [{ role: "user", content: [] }] },
+        { model: "m", messages: [{ role: "user", content: [{ type: "image_url", image_url: "data:image/png;base64,AA" }] }] }
+      ]
+      for (const body of bodies) {
+        const error = yield* expectInvalid(body, "messages")
+        expect(error.message).toBe("Missing user message in `messages`.")
+      }
+    }).pipe(Effect.provide(quietGateway())))
+
+  it.scopedLive("a tool result alone is something to answer", () =>
+    Effect.gen(function*() {
+      const response = yield* chat({ model: "m", messages: [{ role: "tool", content: "42", tool_call_id: "call_1" }] })
+      expect(response.status).toBe(200)
+    }).pipe(Effect.provide(quietGateway())))
+
+  it.scopedLive("the body is read and checked only after auth: a bad body without a secret gets 401", () =>
+    Effect.gen(function*() {
+      const response = yield* send(PATH, { body: "{", token: null })
+      expect(response.status).toBe(401)
+    }).pipe(Effect.provide(quietGateway({
+      config: configWith({
+        gateway: { ...baseConfig.gateway, auth: { ...baseConfig.gateway.auth, rateLimit: { exemptLoopback: false } } }
+      })
+    }))))
+})
+
+describe("body size limit (point 8)", () => {
+  const LIMIT = 2048
+
+  it.scopedLive("a body over maxBodyBytes with a Content-Length gets 413", () =>
+    Effect.gen(function*() {
+      const response = yield* chat(hello({ padding: "x".repeat(LIMIT * 20) }))
+      expect(response.status).toBe(413)
+      const { error } = yield* errorBody(response)
+      expect(error.type).toBe("invalid_request_error")
+      expect(error.message.toLowerCase()).toContain("too large")
+      expect(response.headers.get("x-request-id")).toMatch(/\S/)
+    }).pipe(Effect.provide(quietGateway({ config: endpointConfig({ maxBodyBytes: LIMIT }) }))))
+
+  it.scopedLive("a body just under the limit is read", () =>
+    Effect.gen(function*() {
+      const base = JSON.stringify(hello({ padding: "" }))
+      const response = yield* chat(hello({ padding: "x".repeat(LIMIT - base.length) }))
+      expect(response.status).toBe(200)
+    }).pipe(Effect.provide(quietGateway({ config: endpointConfig({ maxBodyBytes: LIMIT }) }))))
+
+  it.scopedLive("a chunked body that keeps coming past the limit gets a 413 the client can read", () =>
+    Effect.gen(function*() {
+      const answer = yield* postChunkedUntilAnswered({ chunkSize: 512, maxBytes: 8 * 1024 * 1024 })
+      expect(answer.status).toBe(413)
+      // The answer came soon after the limit was passed, while the client was still sending.
+      expect(answer.writtenBeforeAnswer).toBeGreaterThan(LIMIT)
+      expect(answer.writtenBeforeAnswer).toBeLessThan(1024 * 1024)
+      const { error } = Schema.decodeUnknownSync(Schema.parseJson(ErrorBody))(answer.body)
+      expect(error.type).toBe("invalid_request_error")
+      expect(error.message.toLowerCase()).toContain("too large")
+      expect(answer.headers["x-request-id"]).toMatch(/\S/)
+    }).pipe(Effect.provide(quietGateway({ config: endpointConfig({ maxBodyBytes: LIMIT }) }))))
+
+  it.scopedLive("the gateway keeps serving after a 413", () =>
+    Effect.gen(function*() {
+      expect((yield* postChunkedUntilAnswered({ chunkSize: 512, maxBytes: 64 * 1024 })).status).toBe(413)
+      expect((yield* chat(hello({ padding: "x".repeat(LIMIT * 4) }))).status).toBe(413)
+      expect((yield* chat(hello())).status).toBe(200)
+    }).pipe(Effect.provide(quietGateway({ config: endpointConfig({ maxBodyBytes: LIMIT }) }))))
+})

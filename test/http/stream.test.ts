@@ -1,0 +1,334 @@
+/**
+ * Issue 2, point 10: the streamed answer, read raw off the wire: headers, SSE framing, the role,
+ * content, finish and usage chunks, `[DONE]`, content sent as produced, keep-alive comments, and
+ * failures before (a real status) and after (in-band) the first content.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Stream from "effect/Stream"
+import { AgentEvent } from "../../src/AgentRunner.js"
+import {
+  ProviderAuthRejected,
+  ProviderFailed,
+  ProviderRateLimited,
+  ProviderTimeout,
+  ProviderUnreachable
+} from "../../src/Errors.js"
+import type { AgentError } from "../../src/Errors.js"
+import { FakeAgentRunner, replyEvents } from "../../src/testing.js"
+import {
+  BOUND,
+  chat,
+  type Chunk,
+  chunkOf,
+  dataOf,
+  endpointConfig,
+  errorBody,
+  ErrorBody,
+  hello,
+  isChunk,
+  isContent,
+  isError,
+  openChat,
+  quietGateway,
+  splitEvents,
+  sseReader,
+  text
+} from "./helpers.js"
+import * as Schema from "effect/Schema"
+
+const UUID = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+
+const streamed = (extra: Record<string, unknown> = {}) => hello({ stream: true, ...extra })
+
+/** The chunks of a whole body, checking the frame of every event on the way. */
+const framed = (body: string) => {
+  const events = splitEvents(body)
+  for (const event of events) {
+    // One `data:` line per event (or a comment), nothing else.
+    expect(event.split("\n")).toHaveLength(1)
+    expect(event.startsWith("data: ") || event.startsWith(": ")).toBe(true)
+  }
+  expect(events.at(-1)).toBe("data: [DONE]")
+  const chunks = events.filter(isChunk).map(chunkOf)
+  return { events, chunks }
+}
+
+const contentOf = (chunks: ReadonlyArray<Chunk>) =>
+  chunks.filter((chunk) => chunk.choices[0]?.delta.role === undefined).flatMap((chunk) =>
+    chunk.choices[0]?.delta.content ?? []
+  )
+
+const finishChunks = (chunks: ReadonlyArray<Chunk>) =>
+  chunks.filter((chunk) => chunk.choices.some((choice) => choice.finish_reason !== null))
+
+describe("stream (point 10)", () => {
+  it.scopedLive("is text/event-stream, no-cache, with the request id and session key headers", () =>
+    Effect.gen(function*() {
+      const response = yield* chat(streamed(), { headers: { "x-clawdbot-session-key": "s-1" } })
+      expect(response.status).toBe(200)
+      expect(response.headers.get("content-type")).toMatch(/^text\/event-stream/)
+      expect(response.headers.get("cache-control")).toBe("no-cache")
+      expect(response.headers.get("x-request-id")).toMatch(/\S/)
+      expect(response.headers.get("x-clawdbot-session-key")).toBe("s-1")
+      yield* text(response)
+    }).pipe(Effect.provide(quietGateway())))
+
+  it.scopedLive("is a role chunk, content chunks, one finish chunk, then [DONE], framed by blank lines", () =>
+    Effect.gen(function*() {
+      const response = yield* chat(streamed({ model: "gpt-4o", messages: [{ role: "user", content: "one two three" }] }))
+      const { chunks, events } = framed(yield* text(response))
+      expect(events.every((event) => event.startsWith("data: "))).toBe(true)
+
+      const first = chunks[0]
+      expect(first?.choices[0]?.delta.role).toBe("assistant")
+      expect(first?.choices[0]?.finish_reason).toBeNull()
+
+      // The echo agent speaks word by word: one content chunk per word, in order.
+      expect(contentOf(chunks)).toEqual(["one", " two", " three"])
+
+      const finishes = finishChunks(chunks)
+      expect(finishes).toHaveLength(1)
+      expect(finishes[0]?.choices[0]?.finish_reason).toBe("stop")
+      expect(finishes[0]?.choices[0]?.delta).toEqual({})
+      // The finish chunk is the last chunk: no usage chunk was asked for.
+      expect(chunks.at(-1)).toBe(finishes[0])
+      expect(chunks.some((chunk) => chunk.usage !== undefined)).toBe(false)
+
+      for (const chunk of chunks) {
+        expect(chunk.object).toBe("chat.completion.chunk")
+        expect(chunk.id).toMatch(new RegExp(`^chatcmpl_${UUID}$`))
+        expect(chunk.id).toBe(first?.id)
+        expect(chunk.created).toBe(first?.created)
+        expect(chunk.model).toBe("gpt-4o")
+      }
+    }).pipe(Effect.provide(quietGateway())))
+
+  it.scopedLive("with include_usage, one usage chunk with choices: [] follows the finish chunk", () =>
+    Effect.gen(function*() {
+      const response = yield* chat(
+        streamed({
+          messages: [{ role: "user", content: "one two three four" }],
+          max_tokens: 3,
+          stream_options: { include_usage: true }
+        })
+      )
+      const { chunks, events } = framed(yield* text(response))
+      expect(contentOf(chunks)).toEqual(["one", " two", " three"])
+      const finishes = finishChunks(chunks)
+      expect(finishes).toHaveLength(1)
+      expect(finishes[0]?.choices[0]?.finish_reason).toBe("length")
+
+      const usageChunks = chunks.filter((chunk) => chunk.usage !== undefined)
+      expect(usageChunks).toHaveLength(1)
+      const usage = usageChunks[0]
+      expect(usage?.choices).toEqual([])
+      expect(usage?.usage).toEqual({ prompt_tokens: 4, completion_tokens: 3, total_tokens: 7 })
+      // Order: ..., finish chunk, usage chunk, [DONE].
+      expect(events.slice(-3).map((event) => isChunk(event) ? chunkOf(event) : event)).toEqual([
+        finishes[0],
+        usage,
+        "data: [DONE]"
+      ])
+      expect(new Set(chunks.map((chunk) => `${chunk.id} ${chunk.created} ${chunk.model}`)).size).toBe(1)
+    }).pipe(Effect.provide(quietGateway())))
+
+  it.scopedLive("a runner's usage numbers and finish reason are passed through", () =>
+    Effect.gen(function*() {
+      const { chunks } = framed(yield* text(yield* chat(streamed({ stream_options: { include_usage: true } }))))
+      expect(finishChunks(chunks)[0]?.choices[0]?.finish_reason).toBe("content_filter")
+      expect(chunks.at(-1)?.usage).toEqual({ prompt_tokens: 321, completion_tokens: 9, total_tokens: 330 })
+    }).pipe(Effect.provide(quietGateway({
+      runner: FakeAgentRunner.layer(() =>
+        Stream.fromIterable(
+          replyEvents("some words", { finishReason: "content_filter", usage: { promptTokens: 321, completionTokens: 9 } })
+        )
+      )
+    }))))
+
+  it.scopedLive("content is sent as the agent produces it, before the run has finished", () =>
+    Effect.gen(function*() {
+      const gate = yield* Deferred.make<void>()
+      const finished = yield* Deferred.make<void>()
+      // The agent says "first", then waits on the test before saying the rest.
+      const runner = FakeAgentRunner.layer(() =>
+        Stream.make(AgentEvent.TextDelta({ text: "first" })).pipe(
+          Stream.concat(Stream.unwrap(Effect.as(Deferred.await(gate), Stream.fromIterable(replyEvents(" second"))))),
+          Stream.ensuring(Deferred.succeed(finished, undefined))
+        )
+      )
+      yield* Effect.gen(function*() {
+        const { response } = yield* openChat(streamed())
+        // The status came while the run was still going.
+        expect(response.status).toBe(200)
+        const events = sseReader(response)
+        const head = yield* events.until(isContent).pipe(Effect.timeout(BOUND))
+        expect(head.map((event) => chunkOf(event).choices[0]?.delta)).toEqual([
+          { role: "assistant", content: "" },
+          { content: "first" }
+        ])
+        expect(yield* Deferred.isDone(finished)).toBe(false)
+
+        yield* Deferred.succeed(gate, undefined)
+        const rest = yield* events.rest.pipe(Effect.timeout(BOUND))
+        expect(rest.filter(isContent).map((event) => chunkOf(event).choices[0]?.delta.content)).toEqual([" second"])
+        expect(rest.at(-1)).toBe("data: [DONE]")
+        yield* Deferred.await(finished).pipe(Effect.timeout(BOUND))
+      }).pipe(Effect.scoped, Effect.provide(quietGateway({ runner })))
+    }))
+
+  it.scopedLive("a slow agent's words arrive one chunk each, in order", () =>
+    Effect.gen(function*() {
+      const { chunks } = framed(yield* text(yield* chat(streamed())))
+      expect(contentOf(chunks)).toEqual(["slow", " and", " steady"])
+      expect(finishChunks(chunks)).toHaveLength(1)
+    }).pipe(Effect.provide(quietGateway({
+      runner: FakeAgentRunner.layerSlow({ text: "slow and steady", interval: "5 millis" })
+    }))))
+})
+
+describe("keep-alive (point 10)", () => {
+  /** An agent that waits on `gate` after `before` (if any), then says `after`. */
+  const waitingAgent = (gate: Deferred.Deferred<void>, before: string | undefined, after: string) =>
+    FakeAgentRunner.layer(() =>
+      Stream.fromIterable(before === undefined ? [] : [AgentEvent.TextDelta({ text: before })]).pipe(
+        Stream.concat(Stream.unwrap(Effect.as(Deferred.await(gate), Stream.fromIterable(replyEvents(after)))))
+      )
+    )
+
+  it.scopedLive("a silent agent mid-answer gets `: keep-alive` comments every keepAliveMs", () =>
+    Effect.gen(function*() {
+      const gate = yield* Deferred.make<void>()
+      yield* Effect.gen(function*() {
+        const { response } = yield* openChat(streamed())
+        const events = sseReader(response)
+        yield* events.until(isContent).pipe(Effect.timeout(BOUND))
+        // The agent is blocked on the gate: only comments can come now.
+        expect(yield* events.next.pipe(Effect.timeout(BOUND))).toBe(": keep-alive")
+        expect(yield* events.next.pipe(Effect.timeout(BOUND))).toBe(": keep-alive")
+        yield* Deferred.succeed(gate, undefined)
+        const rest = yield* events.rest.pipe(Effect.timeout(BOUND))
+        const data = rest.filter(isChunk).map(chunkOf)
+        expect(contentOf(data)).toEqual(["later"])
+        expect(finishChunks(data)).toHaveLength(1)
+        expect(rest.at(-1)).toBe("data: [DONE]")
+      }).pipe(
+        Effect.scoped,
+        Effect.provide(quietGateway({ config: endpointConfig({ keepAliveMs: 50 }), runner: waitingAgent(gate, "now", "later") }))
+      )
+    }))
+
+  it.scopedLive("an agent silent from the start: the answer starts with the role chunk, then keep-alives", () =>
+    Effect.gen(function*() {
+      const gate = yield* Deferred.make<void>()
+      yield* Effect.gen(function*() {
+        const { response } = yield* openChat(streamed())
+        expect(response.status).toBe(200)
+        expect(response.headers.get("content-type")).toMatch(/^text\/event-stream/)
+        const events = sseReader(response)
+        const first = yield* events.next.pipe(Effect.timeout(BOUND))
+        expect(first === undefined ? undefined : chunkOf(first).choices[0]?.delta.role).toBe("assistant")
+        expect(yield* events.next.pipe(Effect.timeout(BOUND))).toBe(": keep-alive")
+        yield* Deferred.succeed(gate, undefined)
+        const rest = yield* events.rest.pipe(Effect.timeout(BOUND))
+        expect(contentOf(rest.filter(isChunk).map(chunkOf))).toEqual(["finally"])
+        expect(rest.at(-1)).toBe("data: [DONE]")
+      }).pipe(
+        Effect.scoped,
+        Effect.provide(
+          quietGateway({ config: endpointConfig({ keepAliveMs: 50 }), runner: waitingAgent(gate, undefined, "finally") })
+        )
+      )
+    }))
+
+  it.scopedLive("a slow start (layerSlow with a delay) is bridged by keep-alives", () =>
+    Effect.gen(function*() {
+      const { events } = framed(yield* text(yield* chat(streamed())))
+      const firstContent = events.findIndex(isContent)
+      expect(events.slice(0, firstContent)).toContain(": keep-alive")
+      expect(contentOf(events.filter(isChunk).map(chunkOf))).toEqual(["late", " words"])
+    }).pipe(Effect.provide(quietGateway({
+      config: endpointConfig({ keepAliveMs: 20 }),
+      runner: FakeAgentRunner.layerSlow({ text: "late words", interval: "1 millis", delay: "200 millis" })
+    }))))
+
+  it.scopedLive("a fast agent gets no keep-alive comments", () =>
+    Effect.gen(function*() {
+      const { events } = framed(yield* text(yield* chat(streamed())))
+      expect(events.some((event) => event.startsWith(":"))).toBe(false)
+    }).pipe(Effect.provide(quietGateway())))
+})
+
+describe("stream failures (point 10)", () => {
+  const failingBeforeContent: ReadonlyArray<readonly [AgentError, number, string]> = [
+    [new ProviderUnreachable({ provider: "openai" }), 502, "server_error"],
+    [new ProviderAuthRejected({ provider: "openai" }), 502, "server_error"],
+    [new ProviderFailed({ provider: "openai", detail: "upstream 500" }), 502, "server_error"],
+    [new ProviderTimeout({ provider: "openai", timeoutMs: 30_000 }), 504, "server_error"],
+    [new ProviderRateLimited({ provider: "openai", retryAfterSeconds: 7 }), 429, "rate_limited"]
+  ]
+
+  for (const [error, status, type] of failingBeforeContent) {
+    it.scopedLive(`${error._tag} before the first content answers ${status}, not a 200`, () =>
+      Effect.gen(function*() {
+        const response = yield* chat(streamed())
+        expect(response.status).toBe(status)
+        expect(response.headers.get("content-type")).toContain("application/json")
+        const body = yield* errorBody(response)
+        expect(body.error.type).toBe(type)
+        if (status === 429) expect(response.headers.get("retry-after")).toBe("7")
+        expect(response.headers.get("x-request-id")).toMatch(/\S/)
+      }).pipe(Effect.provide(quietGateway({ runner: FakeAgentRunner.layerFailing(error) }))))
+  }
+
+  it.scopedLive("a failure after usage but before any content still gets a real status", () =>
+    Effect.gen(function*() {
+      const response = yield* chat(streamed())
+      expect(response.status).toBe(504)
+      expect((yield* errorBody(response)).error.code).toBe("provider_timeout")
+    }).pipe(Effect.provide(quietGateway({
+      runner: FakeAgentRunner.layer(() =>
+        Stream.make(AgentEvent.Usage({ usage: { promptTokens: 1, completionTokens: 0 } })).pipe(
+          Stream.concat(Stream.fail(new ProviderTimeout({ provider: "openai", timeoutMs: 1000 })))
+        )
+      )
+    }))))
+
+  it.scopedLive("a failure after content goes in-band: data: {\"error\":...} then data: [DONE]", () =>
+    Effect.gen(function*() {
+      const response = yield* chat(streamed())
+      expect(response.status).toBe(200)
+      const requestId = response.headers.get("x-request-id")
+      const raw = yield* text(response)
+      const { events } = framed(raw)
+      expect(contentOf(events.filter(isContent).map(chunkOf))).toEqual(["partial", " answer"])
+      const [errorEvent, done] = events.slice(-2)
+      expect(done).toBe("data: [DONE]")
+      const { error } = Schema.decodeUnknownSync(ErrorBody)(dataOf(errorEvent ?? ""))
+      expect(error).toMatchObject({ type: "server_error", code: "provider_error" })
+      expect(error.message).toContain(`request id ${requestId}`)
+      // The provider's own words are for the log, not the client.
+      expect(raw).not.toContain("sk-upstream-secret")
+      expect(raw).not.toContain("exploded")
+      // One error event, and no finish chunk claiming the answer completed normally.
+      expect(events.filter(isError).length).toBe(1)
+      expect(finishChunks(events.filter(isChunk).map(chunkOf))).toEqual([])
+    }).pipe(Effect.provide(quietGateway({
+      runner: FakeAgentRunner.layerFailingAfter(
+        "partial answer",
+        new ProviderFailed({ provider: "openai", detail: "upstream exploded with key sk-upstream-secret" })
+      )
+    }))))
+
+  it.scopedLive("a rate limit after content goes in-band as rate_limited", () =>
+    Effect.gen(function*() {
+      const response = yield* chat(streamed())
+      expect(response.status).toBe(200)
+      const { events } = framed(yield* text(response))
+      const [errorEvent] = events.slice(-2)
+      expect(Schema.decodeUnknownSync(ErrorBody)(dataOf(errorEvent ?? "")).error.type).toBe("rate_limited")
+    }).pipe(Effect.provide(quietGateway({
+      runner: FakeAgentRunner.layerFailingAfter("some", new ProviderRateLimited({ provider: "openai", retryAfterSeconds: 3 }))
+    }))))
+})
