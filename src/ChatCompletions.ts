@@ -10,14 +10,13 @@ import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import * as Crypto from "node:crypto"
+import * as Access from "./Access.js"
 import { AGENT_HEADERS, resolveAgent } from "./Agents.js"
 import { AgentRunner, type ChatMessage, type RunRequest, type Sampling } from "./AgentRunner.js"
-import { Auth } from "./Auth.js"
-import * as ClientIp from "./ClientIp.js"
 import * as IssuePath from "./IssuePath.js"
 import { Config } from "./Config.js"
 import { CurrentRequest } from "./CurrentRequest.js"
-import { EndpointDisabled, InvalidRequest } from "./Errors.js"
+import { InvalidRequest } from "./Errors.js"
 import * as RequestBody from "./RequestBody.js"
 import { SESSION_KEY_HEADER, SESSION_KEY_HEADERS, SessionKeys } from "./SessionKeys.js"
 import * as StreamResponse from "./StreamResponse.js"
@@ -97,56 +96,57 @@ const samplingOf = (request: Wire.ChatCompletionRequest): Sampling => ({
 /** The route's handler, built once with the services it uses. */
 export const makeHandler = Effect.gen(function*() {
   const settings = yield* Config
-  const auth = yield* Auth
+  const gate = yield* Access.makeGate
   const sessionKeys = yield* SessionKeys
   const runner = yield* AgentRunner
-  const clientIpOf = ClientIp.resolver(settings.trustedProxies)
+  const conversationHeaders = settings.chatCompletions.sessionHeaders
 
   return Effect.gen(function*() {
-    if (!settings.chatCompletions.enabled) return yield* new EndpointDisabled()
+    yield* gate
     const request = yield* HttpServerRequest.HttpServerRequest
     const current = yield* CurrentRequest
-
-    const clientIp = clientIpOf(Option.getOrUndefined(request.remoteAddress), request.headers["x-forwarded-for"])
-    yield* auth.check({ authorization: Option.fromNullable(request.headers.authorization), clientIp })
 
     const body = yield* RequestBody.readJson(request, settings.chatCompletions.maxBodyBytes)
     const chat = yield* decodeRequest(body)
     const agent = yield* resolveAgent(settings, {
       header: firstHeader(request, AGENT_HEADERS),
       model: Option.fromNullable(chat.model)
-  })
-  current.agentId = agent.id
-  const turn = yield* toTurn(chat.messages)
-  const sessionKey = yield* sessionKeys.resolve({
-    agentId: agent.id,
-    header: firstHeader(request, SESSION_KEY_HEADERS),
-    user: Option.fromNullable(chat.user)
-  })
-
-  const run: RunRequest = {
-    runId: Crypto.randomUUID(),
-    agent,
-    sessionKey,
-    ...turn,
-    sampling: samplingOf(chat)
-  }
-  const envelope: Wire.Envelope = {
-    id: `chatcmpl_${Crypto.randomUUID()}`,
-    created: Math.floor((yield* Clock.currentTimeMillis) / 1000),
-    model: chat.model ?? `clawdbot:${agent.id}`
-  }
-  const headers = { [SESSION_KEY_HEADER]: sessionKey.value }
-
-  if (chat.stream === true) {
-    return yield* StreamResponse.respond(runner.stream(run), {
-      envelope,
-      headers,
-      includeUsage: chat.stream_options?.include_usage === true,
-      keepAliveMs: settings.chatCompletions.keepAliveMs
     })
-  }
-  const reply = yield* runner.complete(run)
-  return HttpServerResponse.unsafeJson(Wire.completion(envelope, reply), { headers })
+    current.agentId = agent.id
+    const turn = yield* toTurn(chat.messages)
+    const conversationHeader = conversationHeaders.find((name) => request.headers[name] !== undefined)
+    const sessionKey = yield* sessionKeys.resolve({
+      agentId: agent.id,
+      header: firstHeader(request, SESSION_KEY_HEADERS),
+      conversation: Option.fromNullable(conversationHeader).pipe(
+        Option.map((name) => ({ header: name, value: request.headers[name] ?? "" }))
+      ),
+      user: Option.fromNullable(chat.user)
+    })
+
+    const run: RunRequest = {
+      runId: Crypto.randomUUID(),
+      agent,
+      sessionKey,
+      ...turn,
+      sampling: samplingOf(chat)
+    }
+    const envelope: Wire.Envelope = {
+      id: `chatcmpl_${Crypto.randomUUID()}`,
+      created: Math.floor((yield* Clock.currentTimeMillis) / 1000),
+      model: chat.model ?? `clawdbot:${agent.id}`
+    }
+    const headers = { [SESSION_KEY_HEADER]: sessionKey.value }
+
+    if (chat.stream === true) {
+      return yield* StreamResponse.respond(runner.stream(run), {
+        envelope,
+        headers,
+        includeUsage: chat.stream_options?.include_usage === true,
+        keepAliveMs: settings.chatCompletions.keepAliveMs
+      })
+    }
+    const reply = yield* runner.complete(run)
+    return HttpServerResponse.unsafeJson(Wire.completion(envelope, reply), { headers })
   })
 })

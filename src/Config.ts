@@ -132,10 +132,22 @@ const RateLimit = Schema.Struct({
   exemptLoopback: Schema.optionalWith(Schema.Boolean, { default: () => true })
 })
 
+/** A request header name, compared lowercased. */
+const HeaderName = Schema.transform(Schema.String, Schema.String, {
+  strict: true,
+  decode: (name) => name.trim().toLowerCase(),
+  encode: (name) => name
+}).pipe(Schema.pattern(/^[a-z0-9!#$%&'*+.^_`|~-]+$/, { message: () => "expected an HTTP header name" }))
+
 const ChatCompletionsEndpoint = Schema.Struct({
   enabled: Schema.optionalWith(Schema.Boolean, { default: () => false }),
   maxBodyBytes: Schema.optionalWith(PositiveInt, { default: () => 20 * 1024 * 1024 }),
-  keepAliveMs: Schema.optionalWith(PositiveInt, { default: () => 15_000 })
+  keepAliveMs: Schema.optionalWith(PositiveInt, { default: () => 15_000 }),
+  /**
+   * Headers that name a conversation for clients that send no `user` (e.g. Open WebUI's
+   * `x-openwebui-chat-id`): each value keys its own stable session.
+   */
+  sessionHeaders: Schema.optionalWith(Schema.Array(HeaderName), { default: () => [] })
 })
 
 /** A section that may be left out: it then decodes as `{}`, i.e. to its own defaults. */
@@ -149,6 +161,10 @@ export const ConfigFile = Schema.Struct({
     http: defaulted(Schema.Struct({
       endpoints: defaulted(Schema.Struct({
         chatCompletions: defaulted(ChatCompletionsEndpoint)
+      })),
+      cors: defaulted(Schema.Struct({
+        /** Browser origins allowed to call the gateway (`"*"`: any). None by default. */
+        allowedOrigins: Schema.optionalWith(Schema.Array(Schema.String), { default: () => [] })
       }))
     })),
     auth: defaulted(Schema.Struct({
@@ -209,6 +225,7 @@ export interface Settings {
   readonly port: number
   readonly bind: string
   readonly chatCompletions: typeof ChatCompletionsEndpoint.Type
+  readonly cors: ConfigFile["gateway"]["http"]["cors"]
   readonly auth: {
     readonly mode: AuthMode
     /** The secret of the mode in force (none for mode `none`). */
@@ -323,6 +340,7 @@ export const resolve = (file: ConfigFile, env: EnvSecrets): Either.Either<Settin
     port: gateway.port,
     bind: gateway.bind,
     chatCompletions: gateway.http.endpoints.chatCompletions,
+    cors: gateway.http.cors,
     auth: { mode, secret, rateLimit: gateway.auth.rateLimit },
     trustedProxies: gateway.trustedProxies,
     agents,

@@ -19,6 +19,8 @@ import * as Stream from "effect/Stream"
 import * as Crypto from "node:crypto"
 import * as NodeHttp from "node:http"
 import * as ChatCompletions from "./ChatCompletions.js"
+import * as Cors from "./Cors.js"
+import * as ModelList from "./ModelList.js"
 import { Config } from "./Config.js"
 import { CurrentRequest, type RequestFacts } from "./CurrentRequest.js"
 import * as ErrorResponse from "./ErrorResponse.js"
@@ -41,8 +43,21 @@ export const ChatCompletionsRoute = HttpLayerRouter.use((router) =>
   )
 )
 
-/** The methods each known path answers; anything else there is a 405. */
-const allowed: ReadonlyMap<string, ReadonlyArray<string>> = new Map([[ChatCompletions.PATH, ["POST"]]])
+export const ModelListRoutes = HttpLayerRouter.use((router) =>
+  Effect.flatMap(ModelList.makeHandlers, ({ list, retrieve }) =>
+    router.addAll([
+      HttpLayerRouter.route("GET", ModelList.PATH, answeringErrors(list)),
+      HttpLayerRouter.route("GET", `${ModelList.PATH}/:id`, answeringErrors(retrieve))
+    ]))
+)
+
+/** The methods each known path answers (anything else there is a 405); all behind the enable flag. */
+const allowedMethods = (path: string): ReadonlyArray<string> | undefined =>
+  path === ChatCompletions.PATH
+    ? ["POST"]
+    : path === ModelList.PATH || (path.startsWith(`${ModelList.PATH}/`) && path.length > ModelList.PATH.length + 1)
+    ? ["GET"]
+    : undefined
 
 const pathOf = (url: string) => url.split("?", 1)[0] ?? url
 
@@ -77,11 +92,12 @@ const failure = (error: RequestFacts["error"]) => {
 export const RequestMiddleware = HttpLayerRouter.middleware<{ provides: CurrentRequest }>()(
   Effect.gen(function*() {
     const settings = yield* Config
+    const cors = Cors.make(settings.cors.allowedOrigins, settings.chatCompletions.sessionHeaders)
     /** What the router could not match: a disabled endpoint, a wrong method, an unknown path. */
     const unmatched = (request: HttpServerRequest.HttpServerRequest): GatewayError => {
       const path = pathOf(request.url)
-      const allow = allowed.get(path)
-      if (path === ChatCompletions.PATH && !settings.chatCompletions.enabled) return new EndpointDisabled()
+      const allow = allowedMethods(path)
+      if (allow !== undefined && !settings.chatCompletions.enabled) return new EndpointDisabled()
       return allow === undefined
         ? new RouteNotFound({ method: request.method, path })
         : new MethodNotAllowed({ method: request.method, allow })
@@ -94,7 +110,10 @@ export const RequestMiddleware = HttpLayerRouter.middleware<{ provides: CurrentR
         const current: RequestFacts = { id: `req_${Crypto.randomUUID()}`, agentId: undefined, error: undefined }
         const log = logRequest(request, current, started)
 
-        const response = yield* httpEffect.pipe(
+        const response = yield* Option.match(cors.preflight(request), {
+          onSome: Effect.succeed,
+          onNone: () => httpEffect
+        }).pipe(
           Effect.provideService(CurrentRequest, current),
           Effect.catchAllCause((cause) => {
             if (Cause.isInterruptedOnly(cause)) return Effect.failCause(cause)
@@ -110,7 +129,8 @@ export const RequestMiddleware = HttpLayerRouter.middleware<{ provides: CurrentR
               ErrorResponse.toResponse(ErrorResponse.internal(current.id))
             )
           }),
-          Effect.map(HttpServerResponse.setHeader("x-request-id", current.id))
+          Effect.map(HttpServerResponse.setHeader("x-request-id", current.id)),
+          Effect.map(cors.decorate(request))
         )
 
         // A stream is logged when it ends, so the line has its real duration and in-band error.
@@ -129,7 +149,7 @@ export const RequestMiddleware = HttpLayerRouter.middleware<{ provides: CurrentR
 )
 
 /** The gateway's routes and middleware, ready for `HttpLayerRouter.serve`. */
-export const routes = ChatCompletionsRoute.pipe(Layer.provide(RequestMiddleware))
+export const routes = Layer.mergeAll(ChatCompletionsRoute, ModelListRoutes).pipe(Layer.provide(RequestMiddleware))
 
 /** Serves the gateway on the HttpServer it is given. */
 export const layer = HttpLayerRouter.serve(routes, { disableLogger: true, disableListenLog: true })

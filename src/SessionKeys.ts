@@ -1,6 +1,7 @@
 /**
- * SessionKeys: which session a request belongs to. An explicit header wins, then the OpenAI `user`,
- * else a fresh key per request (stateless).
+ * SessionKeys: which session a request belongs to. An explicit session-key header wins, then a
+ * configured conversation header (such as Open WebUI's chat id), then the OpenAI `user`, else a
+ * fresh key per request (stateless).
  */
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -15,14 +16,16 @@ export const MAX_SESSION_KEY_LENGTH = 512
 
 export interface SessionKey {
   readonly value: string
-  /** `header` and `user` keys name a stable session; `ephemeral` ones live for one request. */
-  readonly kind: "header" | "user" | "ephemeral"
+  /** Every kind but `ephemeral` names a stable session; `ephemeral` ones live for one request. */
+  readonly kind: "header" | "conversation" | "user" | "ephemeral"
 }
 
 export interface SessionKeyInput {
   readonly agentId: string
   /** The value of the session-key header, if sent. */
   readonly header: Option.Option<string>
+  /** A configured conversation header the request carries, and its value. */
+  readonly conversation?: Option.Option<{ readonly header: string; readonly value: string }>
   /** The request's OpenAI `user`, if sent. */
   readonly user: Option.Option<string>
 }
@@ -33,24 +36,33 @@ const isPrintable = (key: string) => /^[\x20-\x7e]*$/.test(key)
 /** Characters a header cannot carry are percent-encoded, so any `user` gives a usable key. */
 const headerSafe = (text: string) => text.replace(/[^\x20-\x7e]/gu, (char) => encodeURIComponent(char))
 
+/** A header's value, trimmed (empty counts as absent), and refused if it cannot be a key. */
+const checked = (value: Option.Option<string>, header: string) => {
+  const key = value.pipe(Option.map((text) => text.trim()), Option.filter((text) => text.length > 0))
+  return Option.isSome(key) && (key.value.length > MAX_SESSION_KEY_LENGTH || !isPrintable(key.value))
+    ? new InvalidRequest({
+      message: `The ${header} header must be at most ${MAX_SESSION_KEY_LENGTH} printable ASCII characters.`,
+      param: header
+    })
+    : Effect.succeed(key)
+}
+
 export class SessionKeys extends Context.Tag("clawgate/SessionKeys")<SessionKeys, {
   readonly resolve: (input: SessionKeyInput) => Effect.Effect<SessionKey, InvalidRequest>
 }>() {
   /** Ephemeral keys from `newId` (a random UUID by default). */
   static readonly make = (newId: () => string = Crypto.randomUUID) =>
     SessionKeys.of({
-      resolve: Effect.fn("SessionKeys.resolve")(function*({ agentId, header, user }: SessionKeyInput) {
-        const explicit = header.pipe(Option.map((key) => key.trim()), Option.filter((key) => key.length > 0))
-        if (Option.isSome(explicit)) {
-          const key = explicit.value
-          if (key.length > MAX_SESSION_KEY_LENGTH || !isPrintable(key)) {
-            return yield* new InvalidRequest({
-              message: `The ${SESSION_KEY_HEADER} header must be at most ${MAX_SESSION_KEY_LENGTH} ` +
-                `printable ASCII characters.`,
-              param: SESSION_KEY_HEADER
-            })
-          }
-          return { value: key, kind: "header" } satisfies SessionKey
+      resolve: Effect.fn("SessionKeys.resolve")(function*({ agentId, conversation, header, user }: SessionKeyInput) {
+        const explicit = yield* checked(header, SESSION_KEY_HEADER)
+        if (Option.isSome(explicit)) return { value: explicit.value, kind: "header" } satisfies SessionKey
+        const chat = conversation ?? Option.none()
+        const chatId = yield* checked(Option.map(chat, ({ value }) => value), Option.match(chat, {
+          onNone: () => "",
+          onSome: ({ header }) => header
+        }))
+        if (Option.isSome(chatId) && Option.isSome(chat)) {
+          return { value: `agent:${agentId}:${chat.value.header}:${chatId.value}`, kind: "conversation" } satisfies SessionKey
         }
         const named = user.pipe(Option.map((name) => name.trim()), Option.filter((name) => name.length > 0))
         if (Option.isSome(named)) {
