@@ -7,11 +7,18 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import { type Agent, Config, type ProviderEntry, splitModel } from "./Config.js"
+import * as AnthropicMessages from "./providers/AnthropicMessages.js"
 import * as Echo from "./providers/Echo.js"
+import * as OpenAiCompletions from "./providers/OpenAiCompletions.js"
+import * as OpenAiResponses from "./providers/OpenAiResponses.js"
 import type { MakeModel, Model } from "./providers/Provider.js"
 
 /** One module per `api` of `models.providers`. */
-const makers: Partial<Record<ProviderEntry["api"], MakeModel>> = {}
+const makers: Record<ProviderEntry["api"], MakeModel> = {
+  "openai-completions": OpenAiCompletions.make,
+  "anthropic-messages": AnthropicMessages.make,
+  "openai-responses": OpenAiResponses.make
+}
 
 export class Models extends Context.Tag("clawgate/Models")<Models, {
   /** The agent's model; none when it names a provider the gateway was not configured with. */
@@ -26,8 +33,7 @@ export class Models extends Context.Tag("clawgate/Models")<Models, {
         if (byName.has(agent.model)) continue
         const [provider, model] = splitModel(agent.model)
         const entry = settings.providers[provider]
-        const make = entry && makers[entry.api]
-        if (entry !== undefined && make !== undefined) byName.set(agent.model, yield* make({ provider, entry, model }))
+        if (entry !== undefined) byName.set(agent.model, yield* makers[entry.api]({ provider, entry, model }))
       }
       return Models.of({ forAgent: (agent) => Option.fromNullable(byName.get(agent.model)) })
     })

@@ -15,12 +15,17 @@ export const retryAfterSeconds = (header: string | undefined, now: number): numb
   return Number.isNaN(date) ? undefined : Math.max(0, Math.ceil((date - now) / 1000))
 }
 
+/**
+ * Only text that cannot carry the gateway's credentials goes into the result: @effect/ai errors
+ * keep the platform request (with its auth headers) as their cause, and a response whose body
+ * could not be read carries that request as its "body".
+ */
 export const fromAiError = (provider: string, error: AiError.AiError, now: number): AgentError => {
   switch (error._tag) {
     case "HttpRequestError":
       return error.reason === "Transport"
-        ? new ProviderUnreachable({ provider, cause: error })
-        : new ProviderFailed({ provider, detail: error.message })
+        ? new ProviderUnreachable({ provider, cause: error.description ?? error.reason })
+        : new ProviderFailed({ provider, detail: `${error.reason}: ${error.description ?? "request failed"}` })
     case "HttpResponseError": {
       const status = error.response.status
       if (status === 401 || status === 403) return new ProviderAuthRejected({ provider })
@@ -28,7 +33,8 @@ export const fromAiError = (provider: string, error: AiError.AiError, now: numbe
         const retryAfter = retryAfterSeconds(error.response.headers["retry-after"], now)
         return new ProviderRateLimited({ provider, ...(retryAfter !== undefined && { retryAfterSeconds: retryAfter }) })
       }
-      return new ProviderFailed({ provider, detail: error.message, status })
+      const said = error.reason === "StatusCode" && error.body !== undefined ? `: ${error.body.slice(0, 2_000)}` : ""
+      return new ProviderFailed({ provider, detail: `HTTP ${status} (${error.reason})${said}`, status })
     }
     case "MalformedInput":
     case "MalformedOutput":

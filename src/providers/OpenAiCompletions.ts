@@ -1,0 +1,456 @@
+/**
+ * The `openai-completions` provider: any OpenAI-compatible Chat Completions server (OpenAI, Ollama,
+ * vLLM, llama.cpp, LM Studio, OpenRouter, Groq, another clawgate) as an @effect/ai LanguageModel.
+ * @effect/ai-openai speaks only the Responses API, so this is a small model of our own over
+ * @effect/platform's HttpClient: `POST {baseUrl}/chat/completions`, JSON or SSE with
+ * `stream_options.include_usage`.
+ *
+ * Faults come out as @effect/ai `AiError`s that `ProviderErrors.fromAiError` maps: transport failures
+ * as `HttpRequestError` ("Transport"), non-2xx answers as `HttpResponseError` with status and headers,
+ * an in-band `{"error": ...}` event or a stream cut short as `UnknownError`, an answer of the wrong
+ * shape as `MalformedOutput`. The API key and the configured headers never appear in an error.
+ */
+import * as AiError from "@effect/ai/AiError"
+import * as LanguageModel from "@effect/ai/LanguageModel"
+import type * as Prompt from "@effect/ai/Prompt"
+import type * as Response from "@effect/ai/Response"
+import * as Sse from "@effect/experimental/Sse"
+import * as HttpBody from "@effect/platform/HttpBody"
+import * as HttpClient from "@effect/platform/HttpClient"
+import type * as HttpClientError from "@effect/platform/HttpClientError"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Encoding from "effect/Encoding"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
+import * as Stream from "effect/Stream"
+import type { Sampling } from "../AgentRunner.js"
+import type { MakeModel } from "./Provider.js"
+
+export const DEFAULT_BASE_URL = "https://api.openai.com/v1"
+
+const MODULE = "OpenAiCompletions"
+/** How much of an error answer's body is kept (for the log), and how long it may take to read. */
+const MAX_ERROR_BODY = 4096
+const ERROR_BODY_TIMEOUT = "5 seconds"
+
+// ---------------------------------------------------------------------------------------------
+// Request settings
+// ---------------------------------------------------------------------------------------------
+
+/** The sampling fields of a Chat Completions request, as the wire names them. */
+export interface RequestSettings {
+  readonly temperature?: number
+  readonly top_p?: number
+  readonly max_tokens?: number
+  readonly stop?: ReadonlyArray<string>
+  readonly seed?: number
+}
+
+/**
+ * A run's request settings, read by the language model at request time (like
+ * `OpenAiLanguageModel.Config` of @effect/ai-openai). Absent: the server's defaults.
+ */
+export class Config extends Context.Tag("clawgate/providers/OpenAiCompletions/Config")<Config, RequestSettings>() {}
+
+/** Only the fields the run set: an unset field is left to the server's default. */
+export const requestSettings = (sampling: Sampling): RequestSettings => ({
+  ...(sampling.temperature !== undefined && { temperature: sampling.temperature }),
+  ...(sampling.topP !== undefined && { top_p: sampling.topP }),
+  ...(sampling.maxTokens !== undefined && { max_tokens: sampling.maxTokens }),
+  ...(sampling.stop !== undefined && { stop: sampling.stop }),
+  ...(sampling.seed !== undefined && { seed: sampling.seed })
+})
+
+// ---------------------------------------------------------------------------------------------
+// Prompt -> Chat Completions messages
+// ---------------------------------------------------------------------------------------------
+
+type ContentPart =
+  | { readonly type: "text"; readonly text: string }
+  | { readonly type: "image_url"; readonly image_url: { readonly url: string } }
+  | { readonly type: "file"; readonly file: { readonly filename?: string; readonly file_data: string } }
+
+export type ChatMessage =
+  | { readonly role: "system"; readonly content: string }
+  | { readonly role: "user"; readonly content: string | ReadonlyArray<ContentPart> }
+  | {
+    readonly role: "assistant"
+    readonly content: string | null
+    readonly tool_calls?: ReadonlyArray<{
+      readonly id: string
+      readonly type: "function"
+      readonly function: { readonly name: string; readonly arguments: string }
+    }>
+  }
+  | { readonly role: "tool"; readonly tool_call_id: string; readonly content: string }
+
+/** A file's data as a URL: remote and data URLs as they are, bytes or base64 as a data URL. */
+const fileUrl = (part: Prompt.FilePart): string => {
+  if (part.data instanceof URL) return part.data.href
+  if (typeof part.data === "string") {
+    return /^(data:|https?:)/i.test(part.data) ? part.data : `data:${part.mediaType};base64,${part.data}`
+  }
+  return `data:${part.mediaType};base64,${Encoding.encodeBase64(part.data)}`
+}
+
+const userPart = (part: Prompt.UserMessagePart): ContentPart => {
+  if (part.type === "text") return { type: "text", text: part.text }
+  if (part.mediaType.startsWith("image/")) return { type: "image_url", image_url: { url: fileUrl(part) } }
+  return {
+    type: "file",
+    file: { ...(part.fileName !== undefined && { filename: part.fileName }), file_data: fileUrl(part) }
+  }
+}
+
+const textOf = (parts: ReadonlyArray<{ readonly type: string }>): string =>
+  parts.flatMap((part) => (part.type === "text" && "text" in part && typeof part.text === "string" ? [part.text] : []))
+    .join("")
+
+const jsonText = (value: unknown): string => typeof value === "string" ? value : JSON.stringify(value) ?? ""
+
+/**
+ * The prompt as Chat Completions messages. User text stays a plain string (every server takes
+ * that); a user message with files becomes content parts (images as `image_url`).
+ */
+export const toMessages = (prompt: Prompt.Prompt): Array<ChatMessage> =>
+  prompt.content.flatMap((message): Array<ChatMessage> => {
+    switch (message.role) {
+      case "system":
+        return [{ role: "system", content: message.content }]
+      case "user":
+        return [{
+          role: "user",
+          content: message.content.every((part) => part.type === "text")
+            ? textOf(message.content)
+            : message.content.map(userPart)
+        }]
+      case "assistant": {
+        const toolCalls = message.content.flatMap((part) =>
+          part.type === "tool-call" && !part.providerExecuted
+            ? [{ id: part.id, type: "function" as const, function: { name: part.name, arguments: jsonText(part.params) } }]
+            : []
+        )
+        const text = textOf(message.content)
+        return [{
+          role: "assistant",
+          content: text === "" && toolCalls.length > 0 ? null : text,
+          ...(toolCalls.length > 0 && { tool_calls: toolCalls })
+        }]
+      }
+      case "tool":
+        return message.content.map((part) => ({ role: "tool", tool_call_id: part.id, content: jsonText(part.result) }))
+    }
+  })
+
+// ---------------------------------------------------------------------------------------------
+// Answers
+// ---------------------------------------------------------------------------------------------
+
+const WireUsage = Schema.Struct({
+  prompt_tokens: Schema.optional(Schema.NullOr(Schema.Number)),
+  completion_tokens: Schema.optional(Schema.NullOr(Schema.Number)),
+  total_tokens: Schema.optional(Schema.NullOr(Schema.Number)),
+  prompt_tokens_details: Schema.optional(Schema.NullOr(Schema.Struct({
+    cached_tokens: Schema.optional(Schema.NullOr(Schema.Number))
+  }))),
+  completion_tokens_details: Schema.optional(Schema.NullOr(Schema.Struct({
+    reasoning_tokens: Schema.optional(Schema.NullOr(Schema.Number))
+  })))
+})
+type WireUsage = typeof WireUsage.Type
+
+const FinishReasonWire = Schema.optional(Schema.NullOr(Schema.String))
+
+const Completion = Schema.Struct({
+  id: Schema.optional(Schema.String),
+  model: Schema.optional(Schema.String),
+  choices: Schema.Array(Schema.Struct({
+    message: Schema.Struct({ content: Schema.optional(Schema.NullOr(Schema.String)) }),
+    finish_reason: FinishReasonWire
+  })),
+  usage: Schema.optional(Schema.NullOr(WireUsage))
+})
+
+/** One SSE event's data. Servers add fields of their own; only these are read. */
+const StreamChunk = Schema.Struct({
+  id: Schema.optional(Schema.String),
+  model: Schema.optional(Schema.String),
+  choices: Schema.optional(Schema.NullOr(Schema.Array(Schema.Struct({
+    delta: Schema.optional(Schema.NullOr(Schema.Struct({ content: Schema.optional(Schema.NullOr(Schema.String)) }))),
+    finish_reason: FinishReasonWire
+  })))),
+  usage: Schema.optional(Schema.NullOr(WireUsage)),
+  /** An upstream failure reported in-band, after the 200. */
+  error: Schema.optional(Schema.Unknown)
+})
+const decodeChunk = Schema.decodeUnknown(Schema.parseJson(StreamChunk))
+
+export const toFinishReason = (reason: string | null | undefined): Response.FinishReason => {
+  switch (reason) {
+    case "stop":
+      return "stop"
+    case "length":
+      return "length"
+    case "tool_calls":
+    case "function_call":
+      return "tool-calls"
+    case "content_filter":
+      return "content-filter"
+    case null:
+    case undefined:
+      return "unknown"
+    default:
+      return "other"
+  }
+}
+
+const toUsage = (usage: WireUsage | null | undefined): typeof Response.Usage.Encoded => {
+  const input = usage?.prompt_tokens ?? undefined
+  const output = usage?.completion_tokens ?? undefined
+  const reasoning = usage?.completion_tokens_details?.reasoning_tokens ?? undefined
+  const cached = usage?.prompt_tokens_details?.cached_tokens ?? undefined
+  return {
+    inputTokens: input,
+    outputTokens: output,
+    totalTokens: usage?.total_tokens ?? (input !== undefined && output !== undefined ? input + output : undefined),
+    ...(reasoning !== undefined && { reasoningTokens: reasoning }),
+    ...(cached !== undefined && { cachedInputTokens: cached })
+  }
+}
+
+/** The text of an in-band `{"error": ...}`: its message when it has one. */
+const errorText = (error: unknown): string => {
+  if (typeof error === "string") return error
+  if (typeof error === "object" && error !== null && "message" in error && typeof error.message === "string") {
+    return error.message
+  }
+  return jsonText(error)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Errors, without secrets
+// ---------------------------------------------------------------------------------------------
+
+/** Header names whose values never go into an error: credentials and whatever the config adds. */
+const secretHeaders = (configured: Record<string, string> | undefined): ReadonlySet<string> =>
+  new Set([
+    "authorization",
+    "proxy-authorization",
+    "api-key",
+    "x-api-key",
+    "cookie",
+    "set-cookie",
+    ...Object.keys(configured ?? {}).map((name) => name.toLowerCase())
+  ])
+
+const scrub = (headers: Readonly<Record<string, unknown>>, secret: ReadonlySet<string>): Record<string, string> =>
+  Object.fromEntries(
+    Object.entries(headers).map(([name, value]) => [name, secret.has(name.toLowerCase()) ? "<redacted>" : String(value)])
+  )
+
+// ---------------------------------------------------------------------------------------------
+// The model
+// ---------------------------------------------------------------------------------------------
+
+export const make: MakeModel = ({ entry, model, provider }) =>
+  Effect.gen(function*() {
+    const client = HttpClient.filterStatusOk(yield* HttpClient.HttpClient)
+    const url = `${(entry.baseUrl ?? DEFAULT_BASE_URL).replace(/\/+$/, "")}/chat/completions`
+    const secret = secretHeaders(entry.headers)
+
+    const request = (body: Record<string, unknown>, accept: string) =>
+      HttpClientRequest.post(url).pipe(
+        HttpClientRequest.setHeader("accept", accept),
+        entry.apiKey === undefined ? (r) => r : HttpClientRequest.bearerToken(Redacted.value(entry.apiKey)),
+        HttpClientRequest.setHeaders(entry.headers ?? {}),
+        HttpClientRequest.setBody(HttpBody.unsafeJson(body))
+      )
+
+    const body = (options: LanguageModel.ProviderOptions) =>
+      Effect.map(Effect.serviceOption(Config), (settings) => ({
+        model,
+        messages: toMessages(options.prompt),
+        ...Option.getOrElse(settings, () => ({}))
+      }))
+
+    /**
+     * Platform errors as AiErrors, built here rather than with `fromRequestError` /
+     * `fromResponseError`: those keep the platform error (the request with its Authorization
+     * header, and its body) as the cause or, when the body cannot be read, as the body text.
+     */
+    const fromHttpError = (method: string) => (error: HttpClientError.HttpClientError) => {
+      const request = {
+        method: error.request.method,
+        url: error.request.url,
+        urlParams: error.request.urlParams,
+        hash: error.request.hash,
+        headers: scrub(error.request.headers, secret)
+      }
+      const description = error.description ?? (error.cause instanceof Error ? error.cause.message : undefined)
+      if (error._tag === "RequestError") {
+        return Effect.fail(
+          new AiError.HttpRequestError({
+            module: MODULE,
+            method,
+            reason: error.reason,
+            request,
+            ...(description !== undefined && { description }),
+            // The network error itself, not the platform's request with its headers.
+            ...(error.cause !== undefined && { cause: error.cause })
+          }, { disableValidation: true })
+        )
+      }
+      // The provider's own words on a status error, for the log; nothing when they cannot be read.
+      const body = error.reason === "StatusCode"
+        ? error.response.text.pipe(
+          Effect.map((text) => text.length > MAX_ERROR_BODY ? `${text.slice(0, MAX_ERROR_BODY)}...` : text),
+          Effect.timeout(ERROR_BODY_TIMEOUT),
+          Effect.option
+        )
+        : Effect.succeedNone
+      return Effect.flatMap(body, (body) =>
+        Effect.fail(
+          new AiError.HttpResponseError({
+            module: MODULE,
+            method,
+            reason: error.reason,
+            request,
+            response: { status: error.response.status, headers: scrub(error.response.headers, secret) },
+            ...(Option.isSome(body) && { body: body.value }),
+            ...(description !== undefined && { description })
+          }, { disableValidation: true })
+        ))
+    }
+
+    const generateText = (options: LanguageModel.ProviderOptions) =>
+      Effect.gen(function*() {
+        const response = yield* client.execute(request(yield* body(options), "application/json"))
+        const completion = yield* Effect.flatMap(response.json, Schema.decodeUnknown(Completion))
+        const choice = completion.choices[0]
+        const text = choice?.message.content ?? ""
+        const parts: Array<Response.PartEncoded> = [
+          ...(completion.id !== undefined || completion.model !== undefined
+            ? [{
+              type: "response-metadata" as const,
+              ...(completion.id !== undefined && { id: completion.id }),
+              ...(completion.model !== undefined && { modelId: completion.model })
+            }]
+            : []),
+          ...(text === "" ? [] : [{ type: "text" as const, text }]),
+          { type: "finish", reason: toFinishReason(choice?.finish_reason), usage: toUsage(completion.usage) }
+        ]
+        return parts
+      }).pipe(
+        Effect.catchTags({
+          RequestError: fromHttpError("generateText"),
+          ResponseError: fromHttpError("generateText"),
+          ParseError: (error) =>
+            Effect.fail(AiError.MalformedOutput.fromParseError({
+              module: MODULE,
+              method: "generateText",
+              description: `${provider} answered with an unexpected body`,
+              error
+            }))
+        })
+      )
+
+    const streamText = (options: LanguageModel.ProviderOptions) =>
+      Stream.unwrap(Effect.map(body(options), (body) =>
+        Stream.suspend(() => {
+          // What the stream has said so far: the finish part is built from it at the end.
+          let finishReason: string | null | undefined
+          let usage: WireUsage | null | undefined
+          let done = false
+          let textStarted = false
+          const textId = "0"
+
+          const onEvent = (event: Sse.Event): Effect.Effect<Array<Response.StreamPartEncoded>, AiError.AiError> => {
+            return decodeChunk(event.data).pipe(
+              Effect.mapError((error) =>
+                AiError.MalformedOutput.fromParseError({
+                  module: MODULE,
+                  method: "streamText",
+                  description: `${provider} sent an unexpected stream event`,
+                  error
+                })
+              ),
+              Effect.flatMap((chunk) => {
+                if (chunk.error !== undefined && chunk.error !== null) {
+                  return Effect.fail(
+                    new AiError.UnknownError({
+                      module: MODULE,
+                      method: "streamText",
+                      description: `${provider} failed mid-stream: ${errorText(chunk.error)}`
+                    })
+                  )
+                }
+                if (chunk.usage !== undefined && chunk.usage !== null) usage = chunk.usage
+                const parts: Array<Response.StreamPartEncoded> = []
+                for (const choice of chunk.choices ?? []) {
+                  const delta = choice.delta?.content
+                  if (delta !== undefined && delta !== null && delta !== "") {
+                    if (!textStarted) {
+                      textStarted = true
+                      parts.push({ type: "text-start", id: textId })
+                    }
+                    parts.push({ type: "text-delta", id: textId, delta })
+                  }
+                  if (choice.finish_reason !== undefined && choice.finish_reason !== null) {
+                    finishReason = choice.finish_reason
+                  }
+                }
+                return Effect.succeed(parts)
+              })
+            )
+          }
+
+          const end = Effect.suspend((): Effect.Effect<Array<Response.StreamPartEncoded>, AiError.AiError> => {
+            // A stream that stops with neither `[DONE]` nor a finish reason was cut short upstream.
+            if (!done && finishReason === undefined) {
+              return Effect.fail(
+                new AiError.UnknownError({
+                  module: MODULE,
+                  method: "streamText",
+                  description: `${provider} ended the stream before the answer was finished`
+                })
+              )
+            }
+            return Effect.succeed([
+              ...(textStarted ? [{ type: "text-end" as const, id: textId }] : []),
+              { type: "finish" as const, reason: toFinishReason(finishReason), usage: toUsage(usage) }
+            ])
+          })
+
+          return client.execute(request(
+            { ...body, stream: true, stream_options: { include_usage: true } },
+            "text/event-stream"
+          )).pipe(
+            Effect.map((response) => response.stream),
+            Stream.unwrapScoped,
+            Stream.decodeText(),
+            Stream.pipeThroughChannel(Sse.makeChannel()),
+            Stream.catchTags({
+              RequestError: fromHttpError("streamText"),
+              ResponseError: fromHttpError("streamText")
+            }),
+            // `[DONE]` ends the answer: the upstream request is not read further.
+            Stream.takeWhile((event) => {
+              done = event.data.trim() === "[DONE]"
+              return !done
+            }),
+            Stream.mapConcatEffect(onEvent),
+            Stream.concat(Stream.fromIterableEffect(end))
+          )
+        })))
+
+    const languageModel = yield* LanguageModel.make({ generateText, streamText })
+    return {
+      provider,
+      model,
+      languageModel,
+      settings: (sampling) => Context.make(Config, requestSettings(sampling))
+    }
+  })
