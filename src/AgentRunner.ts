@@ -10,13 +10,14 @@ import * as Data from "effect/Data"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Inspectable from "effect/Inspectable"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
 import { type Agent, Config, splitModel } from "./Config.js"
 import * as Conversation from "./Conversation.js"
-import { type AgentError, ProviderTimeout, ProviderUnreachable } from "./Errors.js"
+import { type AgentError, ProviderFailed, ProviderTimeout, ProviderUnreachable } from "./Errors.js"
 import type { Model } from "./providers/Provider.js"
 import { fromAiError } from "./providers/ProviderErrors.js"
 import { Models } from "./Models.js"
@@ -215,6 +216,12 @@ const make = Effect.gen(function*() {
       const upstream = Stream.suspend(() => turn.model.languageModel.streamText({ prompt: turn.prompt })).pipe(
         Stream.provideSomeContext(turn.context),
         Stream.catchAll((error) => Stream.fromEffect(toAgentError(turn.model)(error))),
+        // Provider libraries report a failure mid-stream as an `error` part, not as a failure.
+        Stream.mapEffect((part) =>
+          part.type === "error"
+            ? Effect.fail(new ProviderFailed({ provider: turn.model.provider, detail: Inspectable.toStringUnknown(part.error) }))
+            : Effect.succeed(part)
+        ),
         Stream.mapConcat(eventsOf)
       )
       return upstream.pipe(
