@@ -88,7 +88,7 @@ export class AgentRunner extends Context.Tag("clawgate/AgentRunner")<AgentRunner
    * of its own), the session store of `session.store.path`, the run queue.
    */
   static readonly layer = AgentRunner.layerFromServices.pipe(
-    Layer.provide(Layer.mergeAll(Models.layer, SessionStore.layer, RunQueue.layer)),
+    Layer.provide(Layer.mergeAll(Models.layer, RunQueue.layer)),
     Layer.provide(NodeHttpClient.layerUndici)
   )
 

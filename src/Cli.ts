@@ -18,7 +18,9 @@ import type { GatewayError } from "./Errors.js"
 import type { ServeError } from "@effect/platform/HttpServerError"
 import * as ErrorResponse from "./ErrorResponse.js"
 import * as Http from "./Http.js"
+import { Drain } from "./Drain.js"
 import { SessionKeys } from "./SessionKeys.js"
+import { SessionStore } from "./SessionStore.js"
 
 const config = Args.text("config").pipe(
   Args.withDescription("Path of the JSON5 config file (default: $CLAWGATE_CONFIG, else ./clawgate.json5)"),
@@ -33,9 +35,10 @@ const serveOptions = {
 
 /** The whole gateway on a Node HTTP server, from a config layer. */
 export const gateway = <E, R>(configLayer: Layer.Layer<Config, E, R>) =>
-  Layer.mergeAll(Http.layer, Http.announce).pipe(
+  Layer.mergeAll(Http.layer, Http.announce, Drain.onShutdown).pipe(
     Layer.provide(Http.NodeServer),
-    Layer.provide(Layer.mergeAll(Auth.layer, SessionKeys.layer, AgentRunner.layer)),
+    Layer.provide(Layer.mergeAll(Auth.layer, SessionKeys.layer, AgentRunner.layer, Drain.layer)),
+    Layer.provideMerge(SessionStore.layer),
     Layer.provide(configLayer)
   )
 
@@ -90,6 +93,7 @@ const runAgent = (options: Command.Command.ParseConfig<typeof agentOptions>) =>
     yield* Console.error(`session: ${sessionKey.value}`)
   }).pipe(
     Effect.provide(Layer.mergeAll(SessionKeys.layer, AgentRunner.layer).pipe(
+      Layer.provide(SessionStore.layer),
       Layer.provideMerge(Config.layer({ file: options.config }))
     )),
     Effect.tapError(explain)

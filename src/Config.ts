@@ -175,7 +175,9 @@ export const ConfigFile = Schema.Struct({
     })),
     trustedProxies: Schema.optionalWith(Schema.Array(Schema.String), { default: () => [] }),
     /** Agent runs in flight across the gateway; past it, 429. */
-    maxConcurrentRuns: Schema.optionalWith(PositiveInt, { default: () => 64 })
+    maxConcurrentRuns: Schema.optionalWith(PositiveInt, { default: () => 64 }),
+    /** On SIGTERM/SIGINT, how long answers in flight may take to finish. */
+    shutdownGraceMs: Schema.optionalWith(NonNegativeInt, { default: () => 10_000 })
   })),
   agents: defaulted(Schema.Struct({
     defaults: defaulted(AgentSettings),
@@ -237,6 +239,7 @@ export interface Settings {
   readonly defaultAgentId: string
   readonly providers: ConfigFile["models"]["providers"]
   readonly maxConcurrentRuns: number
+  readonly shutdownGraceMs: number
   readonly session: ConfigFile["session"]
 }
 
@@ -347,6 +350,7 @@ export const resolve = (file: ConfigFile, env: EnvSecrets): Either.Either<Settin
     defaultAgentId,
     providers: file.models.providers,
     maxConcurrentRuns: gateway.maxConcurrentRuns,
+    shutdownGraceMs: gateway.shutdownGraceMs,
     session: file.session
   })
 }

@@ -110,6 +110,10 @@ export const describe = (error: GatewayError, requestId: string): ErrorAnswer =>
         `The gateway is running its maximum of ${maxConcurrentRuns} agent runs. Retry shortly.`,
         { headers: retryAfter(1) }
       ),
+    GatewayShuttingDown: () => ({
+      ...server(503, "shutting_down", "The gateway is shutting down"),
+      headers: retryAfter(1)
+    }),
     SessionStoreUnavailable: () => ({
       ...server(503, "session_store_unavailable", "The session store is unavailable"),
       headers: retryAfter(1)

@@ -107,6 +107,9 @@ export type AgentError =
   | GatewayBusy
   | SessionStoreUnavailable
 
+/** The gateway is shutting down: the request came too late, or its answer ran past the grace period. */
+export class GatewayShuttingDown extends Schema.TaggedError<GatewayShuttingDown>()("GatewayShuttingDown", {}) {}
+
 /** Everything the HTTP surface can answer with besides success. */
 export type GatewayError =
   | EndpointDisabled
@@ -118,4 +121,5 @@ export type GatewayError =
   | InvalidJson
   | InvalidRequest
   | AgentNotFound
+  | GatewayShuttingDown
   | AgentError

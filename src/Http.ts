@@ -21,10 +21,13 @@ import * as NodeHttp from "node:http"
 import * as ChatCompletions from "./ChatCompletions.js"
 import * as Cors from "./Cors.js"
 import * as ModelList from "./ModelList.js"
+import * as Wire from "./Wire.js"
 import { Config } from "./Config.js"
 import { CurrentRequest, type RequestFacts } from "./CurrentRequest.js"
 import * as ErrorResponse from "./ErrorResponse.js"
-import { EndpointDisabled, type GatewayError, MethodNotAllowed, RouteNotFound } from "./Errors.js"
+import { Drain } from "./Drain.js"
+import { EndpointDisabled, type GatewayError, GatewayShuttingDown, MethodNotAllowed, RouteNotFound } from "./Errors.js"
+import * as Health from "./Health.js"
 
 /** A route's typed failures become their answers, and are remembered for the log line. */
 const answeringErrors = <R>(
@@ -51,15 +54,44 @@ export const ModelListRoutes = HttpLayerRouter.use((router) =>
     ]))
 )
 
+/** `/v1/models/{id}`: exactly one non-empty segment after the list's path. */
+const isModelPath = (path: string) => {
+  const rest = path.startsWith(`${ModelList.PATH}/`) ? path.slice(ModelList.PATH.length + 1) : ""
+  return rest.length > 0 && !rest.includes("/")
+}
+
+export const HealthRoutes = HttpLayerRouter.use((router) =>
+  Effect.flatMap(Health.makeReadyz, (readyz) =>
+    router.addAll([
+      HttpLayerRouter.route("GET", Health.HEALTHZ, Health.healthz),
+      HttpLayerRouter.route("GET", Health.READYZ, readyz)
+    ]))
+)
+
 /** The methods each known path answers (anything else there is a 405); all behind the enable flag. */
 const allowedMethods = (path: string): ReadonlyArray<string> | undefined =>
-  path === ChatCompletions.PATH
+  path === Health.HEALTHZ || path === Health.READYZ
+    ? ["GET"]
+    : path === ChatCompletions.PATH
     ? ["POST"]
-    : path === ModelList.PATH || (path.startsWith(`${ModelList.PATH}/`) && path.length > ModelList.PATH.length + 1)
+    : path === ModelList.PATH || isModelPath(path)
     ? ["GET"]
     : undefined
 
 const pathOf = (url: string) => url.split("?", 1)[0] ?? url
+
+const isHealth = (path: string) => path === Health.HEALTHZ || path === Health.READYZ
+
+/** A stream past the drain deadline ends with an in-band error, as any failed stream does. */
+const endAtDeadline = (stream: Stream.Stream<Uint8Array, unknown>, deadline: Effect.Effect<void>, requestId: string) =>
+  stream.pipe(
+    Stream.interruptWhen(Effect.zipRight(deadline, Effect.fail(new GatewayShuttingDown()))),
+    Stream.catchAll((error) =>
+      error instanceof GatewayShuttingDown
+        ? Stream.make(Wire.sseData(ErrorResponse.describe(error, requestId).body), Wire.sseDone)
+        : Stream.fail(error)
+    )
+  )
 
 const logRequest = (request: HttpServerRequest.HttpServerRequest, current: RequestFacts, started: number) =>
 (status: number) =>
@@ -92,12 +124,25 @@ const failure = (error: RequestFacts["error"]) => {
 export const RequestMiddleware = HttpLayerRouter.middleware<{ provides: CurrentRequest }>()(
   Effect.gen(function*() {
     const settings = yield* Config
+    const drain = yield* Drain
     const cors = Cors.make(settings.cors.allowedOrigins, settings.chatCompletions.sessionHeaders)
+    const shuttingDown = Effect.zipRight(drain.deadline, Effect.fail(new GatewayShuttingDown()))
+    /** While draining, only the health routes answer; past the deadline, nothing in flight waits. */
+    const drained = <E, R>(
+      request: HttpServerRequest.HttpServerRequest,
+      handler: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>
+    ) =>
+      Effect.flatMap(drain.draining, (draining) =>
+        draining && !isHealth(pathOf(request.url))
+          ? Effect.fail(new GatewayShuttingDown())
+          // The server runs this middleware uninterruptibly: the deadline's waiter must be
+          // interruptible, or the race would wait on it forever once the handler has won.
+          : Effect.raceFirst(handler, Effect.interruptible(shuttingDown)))
     /** What the router could not match: a disabled endpoint, a wrong method, an unknown path. */
     const unmatched = (request: HttpServerRequest.HttpServerRequest): GatewayError => {
       const path = pathOf(request.url)
       const allow = allowedMethods(path)
-      if (allow !== undefined && !settings.chatCompletions.enabled) return new EndpointDisabled()
+      if (allow !== undefined && !settings.chatCompletions.enabled && !isHealth(path)) return new EndpointDisabled()
       return allow === undefined
         ? new RouteNotFound({ method: request.method, path })
         : new MethodNotAllowed({ method: request.method, allow })
@@ -112,12 +157,16 @@ export const RequestMiddleware = HttpLayerRouter.middleware<{ provides: CurrentR
 
         const response = yield* Option.match(cors.preflight(request), {
           onSome: Effect.succeed,
-          onNone: () => httpEffect
+          onNone: () => drained(request, httpEffect)
         }).pipe(
           Effect.provideService(CurrentRequest, current),
           Effect.catchAllCause((cause) => {
             if (Cause.isInterruptedOnly(cause)) return Effect.failCause(cause)
             const failure = Cause.failureOption(cause)
+            if (Option.isSome(failure) && failure.value instanceof GatewayShuttingDown) {
+              current.error = failure.value
+              return Effect.succeed(ErrorResponse.toResponse(ErrorResponse.describe(failure.value, current.id)))
+            }
             if (Option.isSome(failure) && failure.value instanceof HttpServerError.RouteNotFound) {
               const error = unmatched(request)
               current.error = error
@@ -138,7 +187,11 @@ export const RequestMiddleware = HttpLayerRouter.middleware<{ provides: CurrentR
           const { contentLength, contentType, stream } = response.body
           return HttpServerResponse.setBody(
             response,
-            HttpBody.stream(Stream.ensuring(stream, log(response.status)), contentType, contentLength)
+            HttpBody.stream(
+              endAtDeadline(stream, drain.deadline, current.id).pipe(Stream.ensuring(log(response.status))),
+              contentType,
+              contentLength
+            )
           )
         }
         yield* log(response.status)
@@ -149,7 +202,9 @@ export const RequestMiddleware = HttpLayerRouter.middleware<{ provides: CurrentR
 )
 
 /** The gateway's routes and middleware, ready for `HttpLayerRouter.serve`. */
-export const routes = Layer.mergeAll(ChatCompletionsRoute, ModelListRoutes).pipe(Layer.provide(RequestMiddleware))
+export const routes = Layer.mergeAll(ChatCompletionsRoute, ModelListRoutes, HealthRoutes).pipe(
+  Layer.provide(RequestMiddleware)
+)
 
 /** Serves the gateway on the HttpServer it is given. */
 export const layer = HttpLayerRouter.serve(routes, { disableLogger: true, disableListenLog: true })

@@ -11,7 +11,9 @@ import { AgentRunner } from "../src/AgentRunner.js"
 import { Auth } from "../src/Auth.js"
 import { Config, type ConfigInput } from "../src/Config.js"
 import * as Http from "../src/Http.js"
+import { Drain } from "../src/Drain.js"
 import { SessionKeys } from "../src/SessionKeys.js"
+import { SessionStore } from "../src/SessionStore.js"
 
 export const TOKEN = "test-token"
 
@@ -40,7 +42,10 @@ export const gateway = <E = never, R = never>(
   } = {}
 ) =>
   Http.layer.pipe(
-    Layer.provide(Layer.mergeAll(options.auth ?? Auth.layer, SessionKeys.layer, options.runner ?? AgentRunner.layer)),
+    Layer.provide(
+      Layer.mergeAll(options.auth ?? Auth.layer, SessionKeys.layer, options.runner ?? AgentRunner.layer, Drain.layer)
+    ),
+    Layer.provide(SessionStore.layer),
     Layer.provideMerge(NodeHttpServer.layerTest),
     Layer.provideMerge(Config.layerFrom(options.config ?? baseConfig)),
     Layer.provide(NodeContext.layer)

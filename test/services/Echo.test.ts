@@ -8,6 +8,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
+import { SessionStore } from "../../src/SessionStore.js"
 import { AgentRunner, type ChatMessage, collect, type RunRequest, type Sampling } from "../../src/AgentRunner.js"
 import { Config, type ConfigInput } from "../../src/Config.js"
 import { SessionKeys } from "../../src/SessionKeys.js"
@@ -29,6 +30,7 @@ const config = {
 
 /** The real runner layer, built from the config above. */
 const runnerLayer = AgentRunner.layer.pipe(
+  Layer.provide(SessionStore.layer),
   Layer.provideMerge(Config.layerFrom(config)),
   Layer.provide(NodeContext.layer)
 )
