@@ -235,8 +235,8 @@ const make = Effect.gen(function*() {
         }),
         Stream.interruptWhen(
           Deferred.await(firstEvent).pipe(
-            Effect.zipRight(Effect.never),
-            Effect.timeoutFail({ duration: run.agent.firstTokenTimeoutMs, onTimeout: () => timeout(run, turn.model) })
+            Effect.timeoutFail({ duration: run.agent.firstTokenTimeoutMs, onTimeout: () => timeout(run, turn.model) }),
+            Effect.zipRight(Effect.never)
           )
         ),
         Stream.concat(Stream.execute(Effect.suspend(() => turn.commit(reply, usage))))
