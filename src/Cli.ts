@@ -12,13 +12,12 @@ import * as Stream from "effect/Stream"
 import * as Crypto from "node:crypto"
 import { resolveAgent } from "./Agents.js"
 import { AgentRunner } from "./AgentRunner.js"
-import { Auth } from "./Auth.js"
 import { Config, type ConfigError, type Overrides } from "./Config.js"
 import type { GatewayError } from "./Errors.js"
 import type { ServeError } from "@effect/platform/HttpServerError"
 import * as ErrorResponse from "./ErrorResponse.js"
+import * as Gateway from "./Gateway.js"
 import * as Http from "./Http.js"
-import { Drain } from "./Drain.js"
 import { SessionKeys } from "./SessionKeys.js"
 import { SessionStore } from "./SessionStore.js"
 
@@ -35,10 +34,9 @@ const serveOptions = {
 
 /** The whole gateway on a Node HTTP server, from a config layer. */
 export const gateway = <E, R>(configLayer: Layer.Layer<Config, E, R>) =>
-  Layer.mergeAll(Http.layer, Http.announce, Drain.onShutdown).pipe(
+  Layer.merge(Gateway.layer(configLayer), Http.announce).pipe(
     Layer.provide(Http.NodeServer),
-    Layer.provide(Layer.mergeAll(Auth.layer, SessionKeys.layer, AgentRunner.layer, Drain.layer)),
-    Layer.provideMerge(SessionStore.layer),
+    // The same layer value as the gateway's: built once.
     Layer.provide(configLayer)
   )
 

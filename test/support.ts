@@ -7,13 +7,10 @@ import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import { AgentRunner } from "../src/AgentRunner.js"
-import { Auth } from "../src/Auth.js"
+import type { AgentRunner } from "../src/AgentRunner.js"
+import type { Auth } from "../src/Auth.js"
 import { Config, type ConfigInput } from "../src/Config.js"
-import * as Http from "../src/Http.js"
-import { Drain } from "../src/Drain.js"
-import { SessionKeys } from "../src/SessionKeys.js"
-import { SessionStore } from "../src/SessionStore.js"
+import * as Gateway from "../src/Gateway.js"
 
 export const TOKEN = "test-token"
 
@@ -41,13 +38,11 @@ export const gateway = <E = never, R = never>(
     readonly auth?: Layer.Layer<Auth, never, Config>
   } = {}
 ) =>
-  Http.layer.pipe(
-    Layer.provide(
-      Layer.mergeAll(options.auth ?? Auth.layer, SessionKeys.layer, options.runner ?? AgentRunner.layer, Drain.layer)
-    ),
-    Layer.provide(SessionStore.layer),
+  Gateway.layer(Config.layerFrom(options.config ?? baseConfig), {
+    ...(options.runner && { runner: options.runner }),
+    ...(options.auth && { auth: options.auth })
+  }).pipe(
     Layer.provideMerge(NodeHttpServer.layerTest),
-    Layer.provideMerge(Config.layerFrom(options.config ?? baseConfig)),
     Layer.provide(NodeContext.layer)
   )
 
