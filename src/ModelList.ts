@@ -27,8 +27,9 @@ export const makeHandlers = Effect.gen(function*() {
 
   const retrieve = Effect.gen(function*() {
     yield* gate
-    const { id = "" } = yield* HttpRouter.params
-    const requested = decodeURIComponent(id)
+    // The router has already percent-decoded the parameter: decoding again would turn `%25` into a
+    // lone `%` (a URIError, so a 500) and mis-read ids holding a literal `%`.
+    const { id: requested = "" } = yield* HttpRouter.params
     const agentId = agentIdFromModel(requested).pipe(Option.orElse(() => normalizeAgentId(requested)))
     const known = settings.agents.map((agent) => agent.id)
     if (Option.isNone(agentId) || !known.includes(agentId.value)) {
