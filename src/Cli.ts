@@ -4,6 +4,7 @@
  */
 import * as Args from "@effect/cli/Options"
 import * as Command from "@effect/cli/Command"
+import * as FileSystem from "@effect/platform/FileSystem"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -12,7 +13,7 @@ import * as Stream from "effect/Stream"
 import * as Crypto from "node:crypto"
 import { resolveAgent } from "./Agents.js"
 import { AgentRunner } from "./AgentRunner.js"
-import { Config, type ConfigError, type Overrides } from "./Config.js"
+import { Config, type ConfigError, findFile, type Overrides, reloads, type Settings } from "./Config.js"
 import type { GatewayError } from "./Errors.js"
 import type { ServeError } from "@effect/platform/HttpServerError"
 import * as ErrorResponse from "./ErrorResponse.js"
@@ -32,9 +33,9 @@ const serveOptions = {
   bind: Args.text("bind").pipe(Args.withDescription("\"loopback\", \"lan\" or an IP address"), Args.optional)
 }
 
-/** The whole gateway on a Node HTTP server, from a config layer. */
-export const gateway = <E, R>(configLayer: Layer.Layer<Config, E, R>) =>
-  Layer.merge(Gateway.layer(configLayer), Http.announce).pipe(
+/** The whole gateway on a Node HTTP server, from a config layer, switching to each reloaded config. */
+export const gateway = <E, R>(configLayer: Layer.Layer<Config, E, R>, reloads: Stream.Stream<Settings> = Stream.empty) =>
+  Layer.merge(Gateway.layer(configLayer, { reloads }), Http.announce).pipe(
     Layer.provide(Http.NodeServer),
     // The same layer value as the gateway's: built once.
     Layer.provide(configLayer)
@@ -53,9 +54,14 @@ const explain = (error: ConfigError | ServeError | GatewayError) =>
   )
 
 const serve = (options: { readonly config: Option.Option<string> } & Overrides) =>
-  Layer.launch(gateway(Config.layer({ file: options.config, port: options.port, bind: options.bind }))).pipe(
-    Effect.tapError(explain)
-  )
+  Effect.gen(function*() {
+    const file = yield* findFile(options.config)
+    const configLayer = Config.layer({ file, port: options.port, bind: options.bind })
+    const fs = yield* FileSystem.FileSystem
+    return yield* Layer.launch(
+      gateway(configLayer, reloads(file).pipe(Stream.provideService(FileSystem.FileSystem, fs)))
+    )
+  }).pipe(Effect.tapError(explain))
 
 const agentOptions = {
   config,

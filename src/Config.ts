@@ -12,8 +12,10 @@ import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
+import * as Stream from "effect/Stream"
 import JSON5 from "json5"
 import * as Net from "node:net"
+import * as NodePath from "node:path"
 import * as IssuePath from "./IssuePath.js"
 
 export const DEFAULT_PORT = 18789
@@ -474,6 +476,42 @@ export const load = Effect.fn("Config.load")(function*(path: Option.Option<strin
 export interface Overrides {
   readonly port: Option.Option<number>
   readonly bind: Option.Option<string>
+}
+
+/**
+ * The settings to switch to whenever the process gets SIGHUP or the config file changes: the file
+ * is read and validated again; a bad one is logged and skipped (the current config stays).
+ * `--port` and `--bind` cannot change without a restart.
+ */
+export const reloads = (file: Option.Option<string>): Stream.Stream<Settings, never, FileSystem.FileSystem> => {
+  const hangups = Stream.async<void>((emit) => {
+    const onHangup = () => void emit.single(undefined)
+    process.on("SIGHUP", onHangup)
+    return Effect.sync(() => process.off("SIGHUP", onHangup))
+  })
+  // The folder, not the file: editors replace a file rather than write to it.
+  const edits = Option.match(file, {
+    onNone: () => Stream.empty,
+    onSome: (path) =>
+      Stream.unwrap(Effect.map(FileSystem.FileSystem, (fs) =>
+        fs.watch(NodePath.dirname(path)).pipe(
+          Stream.filter((event) => NodePath.basename(event.path) === NodePath.basename(path)),
+          Stream.as(undefined),
+          Stream.catchAll((error) => Stream.execute(Effect.logWarning(`Not watching ${path} for changes`, error)))
+        )))
+  })
+  return Stream.merge(hangups, edits).pipe(
+    Stream.debounce("200 millis"),
+    Stream.mapEffect(() =>
+      load(file).pipe(
+        Effect.map(Option.some),
+        Effect.catchAll((error) =>
+          Effect.as(Effect.logError(`Config reload rejected, keeping the current config. ${error.message}`), Option.none())
+        )
+      )
+    ),
+    Stream.filterMap((settings) => settings)
+  )
 }
 
 export class Config extends Context.Tag("clawgate/Config")<Config, Settings>() {

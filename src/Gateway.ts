@@ -1,33 +1,128 @@
 /**
- * The whole gateway as one layer: the routes, their services and the graceful drain, on the
- * HttpServer in context. Embedding apps (and tests) give the config and, if they like, their own
- * AgentRunner; `clawgate serve` adds a Node server.
+ * The whole gateway as one layer, on the HttpServer in context. Embedding apps (and tests) give
+ * the config and, if they like, their own AgentRunner; `clawgate serve` adds a Node server and
+ * config reloads.
+ *
+ * What a config decides (the settings, auth, agents and their models, the routes) is a generation,
+ * built in a scope of its own. A reload builds the next generation and sends new requests to it;
+ * the previous one is closed once its answers in flight have finished, so they end on the config
+ * they started with. The session store, the run queue and the drain outlive reloads.
  */
+import * as HttpLayerRouter from "@effect/platform/HttpLayerRouter"
+import * as HttpServer from "@effect/platform/HttpServer"
+import type * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import type * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
+import * as Ref from "effect/Ref"
+import * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
 import { AgentRunner } from "./AgentRunner.js"
 import { Auth } from "./Auth.js"
-import type { Config } from "./Config.js"
+import { Config, type Settings } from "./Config.js"
 import { Drain } from "./Drain.js"
 import * as Http from "./Http.js"
+import { Models } from "./Models.js"
+import { RunQueue } from "./RunQueue.js"
 import { SessionKeys } from "./SessionKeys.js"
 import { SessionStore } from "./SessionStore.js"
 
-export const layer = <E, R, RE = never, RR = never>(
+export interface Options<RE> {
+  /** Replaces the live runner (the configured models); it may use the config, queue and store. */
+  readonly runner?: Layer.Layer<AgentRunner, RE, Config | RunQueue | SessionStore>
+  /** Replaces the bearer-secret check. */
+  readonly auth?: Layer.Layer<Auth, never, Config>
+  /** New, already validated settings to switch to (see `Cli` for SIGHUP and file changes). */
+  readonly reloads?: Stream.Stream<Settings>
+}
+
+/** The live runner on the shared run queue and store, with this generation's models. */
+const liveRunner = AgentRunner.layerFromServices.pipe(
+  Layer.provide(Models.layer),
+  Layer.provide(NodeHttpClient.layerUndici)
+)
+
+interface Generation {
+  readonly app: Effect.Effect<HttpServerResponse.HttpServerResponse, unknown, HttpServerRequest.HttpServerRequest | Scope.Scope>
+  readonly scope: Scope.CloseableScope
+  /** Requests (with their response bodies) still being answered. */
+  inFlight: number
+  retired: boolean
+}
+
+export const layer = <E, R, RE = never>(
   config: Layer.Layer<Config, E, R>,
-  options: {
-    /** Replaces the live runner (the configured models). */
-    readonly runner?: Layer.Layer<AgentRunner, RE, RR>
-    /** Replaces the bearer-secret check. */
-    readonly auth?: Layer.Layer<Auth, never, Config>
-  } = {}
+  options: Options<RE> = {}
 ) =>
-  Layer.mergeAll(Http.layer, Drain.onShutdown).pipe(
-    Layer.provide(Layer.mergeAll(
-      options.auth ?? Auth.layer,
-      SessionKeys.layer,
-      options.runner ?? AgentRunner.layer,
-      Drain.layer
-    )),
+  Layer.scopedDiscard(Effect.gen(function*() {
+    const shared = yield* Effect.context<SessionStore | RunQueue | Drain>()
+    const services = Layer.mergeAll(options.auth ?? Auth.layer, SessionKeys.layer, options.runner ?? liveRunner)
+
+    /**
+     * A generation's routes and services. The first is built like any layer (sharing what the app
+     * shares); reloads use a fresh memo map, so that the new config's models are built anew.
+     */
+    const build = (settings: Settings, memoMap: Layer.MemoMap) =>
+      Effect.gen(function*() {
+        const scope = yield* Scope.make()
+        const routes = Http.routes.pipe(
+          Layer.provide(services),
+          Layer.provide(Layer.succeed(Config, settings)),
+          Layer.provide(Layer.succeedContext(shared))
+        )
+        const app = yield* HttpLayerRouter.toHttpEffect(routes).pipe(
+          Scope.extend(scope),
+          Effect.provideService(Layer.CurrentMemoMap, memoMap),
+          Effect.onError((cause) => Scope.close(scope, Exit.failCause(cause)))
+        )
+        const generation: Generation = {
+          app,
+          scope,
+          inFlight: 0,
+          retired: false
+        }
+        return generation
+      })
+
+    const closeIfDone = (generation: Generation) =>
+      generation.retired && generation.inFlight === 0 ? Scope.close(generation.scope, Exit.void) : Effect.void
+
+    const current = yield* Ref.make(yield* build(yield* Config, yield* Layer.CurrentMemoMap))
+    yield* Effect.addFinalizer(() => Effect.flatMap(Ref.get(current), (last) => Scope.close(last.scope, Exit.void)))
+
+    // Each request holds its generation until the request scope closes: after the response body.
+    yield* HttpServer.serveEffect()(Effect.gen(function*() {
+      const generation = yield* Ref.get(current)
+      generation.inFlight += 1
+      yield* Effect.addFinalizer(() =>
+        Effect.suspend(() => {
+          generation.inFlight -= 1
+          return closeIfDone(generation)
+        })
+      )
+      return yield* generation.app
+    }))
+
+    if (options.reloads !== undefined) {
+      yield* options.reloads.pipe(
+        Stream.runForEach((settings) =>
+          Effect.flatMap(Layer.makeMemoMap, (memoMap) => build(settings, memoMap)).pipe(
+            Effect.flatMap((next) => Ref.getAndSet(current, next)),
+            Effect.flatMap((previous) => {
+              previous.retired = true
+              return Effect.zipRight(Effect.logInfo("Config reloaded"), closeIfDone(previous))
+            }),
+            Effect.catchAllCause((cause) => Effect.logError("Config reload failed; keeping the current config", cause))
+          )
+        ),
+        Effect.forkScoped
+      )
+    }
+  })).pipe(
+    Layer.merge(Drain.onShutdown),
+    Layer.provide(Layer.mergeAll(RunQueue.layer, Drain.layer)),
     Layer.provideMerge(SessionStore.layer),
     Layer.provideMerge(config)
   )

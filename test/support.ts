@@ -11,6 +11,8 @@ import type { AgentRunner } from "../src/AgentRunner.js"
 import type { Auth } from "../src/Auth.js"
 import { Config, type ConfigInput } from "../src/Config.js"
 import * as Gateway from "../src/Gateway.js"
+import type { RunQueue } from "../src/RunQueue.js"
+import type { SessionStore } from "../src/SessionStore.js"
 
 export const TOKEN = "test-token"
 
@@ -31,10 +33,11 @@ export const baseConfig = {
  * The gateway served on a free loopback port. Provides the platform `HttpClient` aimed at it
  * (from `layerTest`), `HttpServer` (for its address) and the `Config` in force.
  */
-export const gateway = <E = never, R = never>(
+export const gateway = <E = never>(
   options: {
     readonly config?: ConfigInput
-    readonly runner?: Layer.Layer<AgentRunner, E, R>
+    /** It may use the config, the run queue and the session store of the gateway. */
+    readonly runner?: Layer.Layer<AgentRunner, E, Config | RunQueue | SessionStore>
     readonly auth?: Layer.Layer<Auth, never, Config>
   } = {}
 ) =>

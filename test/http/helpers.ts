@@ -29,13 +29,8 @@ export const BOUND = "5 seconds"
 // ---------------------------------------------------------------------------------------------
 
 /** The harness gateway with its request log silenced. */
-export const quietGateway = <E = never, R = never>(
-  options: {
-    readonly config?: ConfigInput
-    readonly runner?: Layer.Layer<AgentRunner, E, R>
-    readonly auth?: Layer.Layer<Auth, never, Config>
-  } = {}
-) => gateway(options).pipe(Layer.provide(Logger.minimumLogLevel(LogLevel.None)))
+export const quietGateway = <E = never>(options: Parameters<typeof gateway<E>>[0] = {}) =>
+  gateway(options).pipe(Layer.provide(Logger.minimumLogLevel(LogLevel.None)))
 
 /** `baseConfig` with some top-level sections replaced. */
 export const configWith = (overrides: Partial<ConfigInput>): ConfigInput => ({ ...baseConfig, ...overrides })
