@@ -18,6 +18,7 @@ import * as Stream from "effect/Stream"
 import { type Agent, Config, splitModel } from "./Config.js"
 import * as Conversation from "./Conversation.js"
 import { type AgentError, ProviderFailed, ProviderTimeout, ProviderUnreachable } from "./Errors.js"
+import * as ClientTools from "./providers/ClientTools.js"
 import type { Model } from "./providers/Provider.js"
 import { fromAiError } from "./providers/ProviderErrors.js"
 import { Models } from "./Models.js"
@@ -25,12 +26,48 @@ import { RunQueue } from "./RunQueue.js"
 import { SessionStore } from "./SessionStore.js"
 import type { SessionKey } from "./SessionKeys.js"
 
+/** A tool call the model made; `arguments` is JSON text, as OpenAI sends it. */
+export interface ToolCall {
+  readonly id: string
+  readonly name: string
+  readonly arguments: string
+}
+
 /** A conversation message, normalized from the wire: system text is carried apart. */
 export interface ChatMessage {
   readonly role: "user" | "assistant" | "tool"
   readonly content: string
   readonly name?: string | undefined
+  /** A tool message: the call it answers. */
   readonly toolCallId?: string | undefined
+  /** An assistant message: the tool calls it made (absent when none). */
+  readonly toolCalls?: ReadonlyArray<ToolCall> | undefined
+}
+
+/** A function tool the client offers the model; its JSON Schema goes to the provider as it is. */
+export interface ClientTool {
+  readonly name: string
+  readonly description?: string | undefined
+  /** The JSON Schema of the arguments, as the client sent it (absent: no parameters). */
+  readonly parameters?: { readonly [key: string]: unknown } | undefined
+  readonly strict?: boolean | undefined
+}
+
+/** Which tools the model may or must call (`oneOf`: only these, `mode` saying whether it must). */
+export type ToolChoice =
+  | "auto"
+  | "none"
+  | "required"
+  | { readonly tool: string }
+  | { readonly oneOf: ReadonlyArray<string>; readonly mode: "auto" | "required" }
+
+/** The client's tools for a run. The gateway never runs them: the model's calls go back to the client. */
+export interface RunTools {
+  /** At least one, names unique. */
+  readonly tools: ReadonlyArray<ClientTool>
+  readonly choice: ToolChoice
+  /** Whether the model may call several tools at once (absent: the provider's default). */
+  readonly parallel?: boolean | undefined
 }
 
 export interface Sampling {
@@ -50,6 +87,8 @@ export interface RunRequest {
   /** The request's own system and developer text, added after the agent's system prompt. */
   readonly extraSystemPrompt: string | undefined
   readonly sampling: Sampling
+  /** The client's tools, if it offered any. */
+  readonly tools?: RunTools | undefined
 }
 
 export type FinishReason = "stop" | "length" | "tool_calls" | "content_filter"
@@ -59,9 +98,14 @@ export interface Usage {
   readonly completionTokens: number
 }
 
-/** What a streamed run produces, in order: text deltas, then usage and a finish reason. */
+/**
+ * What a streamed run produces, in order: text deltas and tool calls, then usage and a finish
+ * reason. A tool call starts with its id and name, then its arguments (JSON text) come in pieces.
+ */
 export type AgentEvent = Data.TaggedEnum<{
   TextDelta: { readonly text: string }
+  ToolCallStart: { readonly id: string; readonly name: string }
+  ToolCallDelta: { readonly id: string; readonly arguments: string }
   Usage: { readonly usage: Usage }
   Finish: { readonly reason: FinishReason }
 }>
@@ -70,6 +114,8 @@ export const AgentEvent = Data.taggedEnum<AgentEvent>()
 /** A whole answer, for requests that do not stream. */
 export interface AgentReply {
   readonly text: string
+  /** The tool calls the model made, in order (absent when none). */
+  readonly toolCalls?: ReadonlyArray<ToolCall> | undefined
   readonly finishReason: FinishReason
   readonly usage: Usage | undefined
 }
@@ -84,8 +130,8 @@ export class AgentRunner extends Context.Tag("clawgate/AgentRunner")<AgentRunner
   static readonly layerFromServices = Layer.effect(AgentRunner, Effect.suspend(() => make))
 
   /**
-   * The runner with its services built from Config: the configured models (over a Node HttpClient
-   * of its own), the session store of `session.store.path`, the run queue.
+   * The runner with the configured models (over a Node HttpClient of its own) and the run queue,
+   * on the SessionStore in context (shared with the readiness check).
    */
   static readonly layer = AgentRunner.layerFromServices.pipe(
     Layer.provide(Layer.mergeAll(Models.layer, RunQueue.layer)),
@@ -101,18 +147,22 @@ export class AgentRunner extends Context.Tag("clawgate/AgentRunner")<AgentRunner
 
 const emptyReply: AgentReply = { text: "", finishReason: "stop", usage: undefined }
 
+/** A reply with one more event. */
+const addEvent = (reply: AgentReply, event: AgentEvent): AgentReply =>
+  AgentEvent.$match(event, {
+    TextDelta: ({ text }) => ({ ...reply, text: reply.text + text }),
+    ToolCallStart: ({ id, name }) => ({ ...reply, toolCalls: [...reply.toolCalls ?? [], { id, name, arguments: "" }] }),
+    ToolCallDelta: ({ arguments: piece, id }) => ({
+      ...reply,
+      toolCalls: reply.toolCalls?.map((call) => call.id === id ? { ...call, arguments: call.arguments + piece } : call)
+    }),
+    Usage: ({ usage }) => ({ ...reply, usage }),
+    Finish: ({ reason }) => ({ ...reply, finishReason: reason })
+  })
+
 /** Folds a run's events into one reply. */
 export const collect = <E, R>(events: Stream.Stream<AgentEvent, E, R>): Effect.Effect<AgentReply, E, R> =>
-  Stream.runFold(
-    events,
-    emptyReply,
-    (reply, event): AgentReply =>
-      AgentEvent.$match(event, {
-        TextDelta: ({ text }) => ({ ...reply, text: reply.text + text }),
-        Usage: ({ usage }) => ({ ...reply, usage }),
-        Finish: ({ reason }) => ({ ...reply, finishReason: reason })
-      })
-  )
+  Stream.runFold(events, emptyReply, addEvent)
 
 // ---------------------------------------------------------------------------------------------
 // The live runner
@@ -129,18 +179,56 @@ const usageOf = (usage: Response.Usage): Usage | undefined =>
     ? undefined
     : { promptTokens: usage.inputTokens ?? 0, completionTokens: usage.outputTokens ?? 0 }
 
-/** A streamed part as the runner's events: text deltas, and usage with the finish reason. */
-const eventsOf = (part: Response.StreamPart<{}>): ReadonlyArray<AgentEvent> => {
-  switch (part.type) {
-    case "text-delta":
-      return part.delta.length > 0 ? [AgentEvent.TextDelta({ text: part.delta })] : []
-    case "finish": {
-      const usage = usageOf(part.usage)
-      const finish = AgentEvent.Finish({ reason: finishReasons[part.reason] ?? "stop" })
-      return usage === undefined ? [finish] : [AgentEvent.Usage({ usage }), finish]
+/** The provider's finish reason; a run that called tools finishes with `tool_calls`, as OpenAI's do. */
+const finishReasonOf = (reason: Response.FinishReason, calledTools: boolean): FinishReason => {
+  const mapped = finishReasons[reason] ?? "stop"
+  return calledTools && mapped === "stop" ? "tool_calls" : mapped
+}
+
+/** A tool call part as the wire's: its arguments as JSON text. */
+const toolCallOf = (part: { readonly id: string; readonly name: string; readonly params: unknown }): ToolCall => ({
+  id: part.id,
+  name: part.name,
+  arguments: JSON.stringify(part.params)
+})
+
+/**
+ * The streamed parts of one attempt as the runner's events: text deltas, tool calls (their start,
+ * then their arguments as the provider streams them), usage and the finish reason. It follows the
+ * calls under way: a call whose arguments were not streamed gets them whole from its final part.
+ */
+const eventsOf = () => {
+  /** Each tool call started, and whether any of its arguments went out. */
+  const calls = new Map<string, { sent: boolean }>()
+  return (part: Response.StreamPart<ClientTools.Tools>): ReadonlyArray<AgentEvent> => {
+    switch (part.type) {
+      case "text-delta":
+        return part.delta.length > 0 ? [AgentEvent.TextDelta({ text: part.delta })] : []
+      case "tool-params-start":
+        if (part.providerExecuted) return []
+        calls.set(part.id, { sent: false })
+        return [AgentEvent.ToolCallStart({ id: part.id, name: part.name })]
+      case "tool-params-delta": {
+        const call = calls.get(part.id)
+        if (call === undefined || part.delta.length === 0) return []
+        call.sent = true
+        return [AgentEvent.ToolCallDelta({ id: part.id, arguments: part.delta })]
+      }
+      case "tool-call": {
+        const call = calls.get(part.id)
+        if (part.providerExecuted || call?.sent === true) return []
+        calls.set(part.id, { sent: true })
+        const whole = AgentEvent.ToolCallDelta({ id: part.id, arguments: toolCallOf(part).arguments })
+        return call === undefined ? [AgentEvent.ToolCallStart({ id: part.id, name: part.name }), whole] : [whole]
+      }
+      case "finish": {
+        const usage = usageOf(part.usage)
+        const finish = AgentEvent.Finish({ reason: finishReasonOf(part.reason, calls.size > 0) })
+        return usage === undefined ? [finish] : [AgentEvent.Usage({ usage }), finish]
+      }
+      default:
+        return []
     }
-    default:
-      return []
   }
 }
 
@@ -193,13 +281,27 @@ const make = Effect.gen(function*() {
     return {
       model,
       fresh,
-      prompt: Conversation.toPrompt(
-        [run.agent.systemPrompt, run.extraSystemPrompt],
-        [...Conversation.bounded(transcript, history), ...fresh]
-      ),
-      context: model.settings(samplingFor(run.agent, run.sampling)),
-      commit: (reply: string, usage: Usage | undefined) =>
-        stable ? store.commit(run.sessionKey.value, { runId: run.runId, messages: fresh, reply, usage }) : Effect.void
+      /** The model's input: the prompt, and the client's tools (its calls come back unresolved). */
+      input: {
+        prompt: Conversation.toPrompt(
+          [run.agent.systemPrompt, run.extraSystemPrompt],
+          [...Conversation.bounded(transcript, history), ...fresh]
+        ),
+        toolkit: ClientTools.toolkit(run.tools?.tools ?? []),
+        toolChoice: run.tools?.choice ?? "auto",
+        disableToolCallResolution: true
+      } as const,
+      context: model.settings(samplingFor(run.agent, run.sampling), run.tools),
+      commit: (reply: AgentReply) =>
+        stable
+          ? store.commit(run.sessionKey.value, {
+            runId: run.runId,
+            messages: fresh,
+            reply: reply.text,
+            toolCalls: reply.toolCalls,
+            usage: reply.usage
+          })
+          : Effect.void
     }
   })
 
@@ -211,53 +313,56 @@ const make = Effect.gen(function*() {
       const turn = yield* prepare(run)
       const firstEvent = yield* Deferred.make<void>()
       let started = false
-      let reply = ""
-      let usage: Usage | undefined
-      const upstream = Stream.suspend(() => turn.model.languageModel.streamText({ prompt: turn.prompt })).pipe(
-        Stream.provideSomeContext(turn.context),
-        Stream.catchAll((error) => Stream.fromEffect(toAgentError(turn.model)(error))),
-        // Provider libraries report a failure mid-stream as an `error` part, not as a failure.
-        Stream.mapEffect((part) =>
-          part.type === "error"
-            ? Effect.fail(new ProviderFailed({ provider: turn.model.provider, detail: Inspectable.toStringUnknown(part.error) }))
-            : Effect.succeed(part)
-        ),
-        Stream.mapConcat(eventsOf)
+      let reply = emptyReply
+      const upstream = Stream.suspend(() =>
+        turn.model.languageModel.streamText(turn.input).pipe(
+          Stream.provideSomeContext(turn.context),
+          Stream.catchAll((error) => Stream.fromEffect(toAgentError(turn.model)(error))),
+          // Provider libraries report a failure mid-stream as an `error` part, not as a failure.
+          Stream.mapEffect((part) =>
+            part.type === "error"
+              ? Effect.fail(new ProviderFailed({ provider: turn.model.provider, detail: Inspectable.toStringUnknown(part.error) }))
+              : Effect.succeed(part)
+          ),
+          Stream.mapConcat(eventsOf())
+        )
       )
       return upstream.pipe(
         // Retrying after text has reached the client would repeat it: only before the first event.
         Stream.retry(retryPolicy(turn.model, () => !started)),
         Stream.tap((event) => {
           started = true
-          if (event._tag === "TextDelta") reply += event.text
-          if (event._tag === "Usage") usage = event.usage
+          reply = addEvent(reply, event)
           return Deferred.succeed(firstEvent, undefined)
         }),
         Stream.interruptWhen(
+          // Bounds the wait for the first event only: a stream that has started may take its time.
           Deferred.await(firstEvent).pipe(
             Effect.timeoutFail({ duration: run.agent.firstTokenTimeoutMs, onTimeout: () => timeout(run, turn.model) }),
             Effect.zipRight(Effect.never)
           )
         ),
-        Stream.concat(Stream.execute(Effect.suspend(() => turn.commit(reply, usage))))
+        Stream.concat(Stream.execute(Effect.suspend(() => turn.commit(reply))))
       )
     }))
 
   const complete = (run: RunRequest): Effect.Effect<AgentReply, AgentError> =>
     Effect.scoped(Effect.gen(function*() {
       const turn = yield* prepare(run)
-      const response = yield* turn.model.languageModel.generateText({ prompt: turn.prompt }).pipe(
+      const response = yield* turn.model.languageModel.generateText(turn.input).pipe(
         Effect.provide(turn.context),
         Effect.catchAll(toAgentError(turn.model)),
         Effect.retry(retryPolicy(turn.model, () => true)),
         Effect.timeoutFail({ duration: run.agent.firstTokenTimeoutMs, onTimeout: () => timeout(run, turn.model) })
       )
+      const toolCalls = response.toolCalls.filter((call) => !call.providerExecuted).map(toolCallOf)
       const reply: AgentReply = {
         text: response.text,
-        finishReason: finishReasons[response.finishReason] ?? "stop",
+        ...(toolCalls.length > 0 && { toolCalls }),
+        finishReason: finishReasonOf(response.finishReason, toolCalls.length > 0),
         usage: usageOf(response.usage)
       }
-      yield* turn.commit(reply.text, reply.usage)
+      yield* turn.commit(reply)
       return reply
     }))
 

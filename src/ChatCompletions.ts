@@ -12,7 +12,14 @@ import * as Schema from "effect/Schema"
 import * as Crypto from "node:crypto"
 import * as Access from "./Access.js"
 import { AGENT_HEADERS, resolveAgent } from "./Agents.js"
-import { AgentRunner, type ChatMessage, type RunRequest, type Sampling } from "./AgentRunner.js"
+import {
+  AgentRunner,
+  type ChatMessage,
+  type RunRequest,
+  type RunTools,
+  type Sampling,
+  type ToolChoice
+} from "./AgentRunner.js"
 import * as IssuePath from "./IssuePath.js"
 import { Config } from "./Config.js"
 import { CurrentRequest } from "./CurrentRequest.js"
@@ -51,7 +58,8 @@ const textOf = (content: Wire.Message["content"]): string =>
 
 /**
  * The wire messages as a turn: system and developer text joined apart, the rest in order
- * (`function` counts as `tool`). There must be something to answer.
+ * (`function` counts as `tool`), assistant messages with their tool calls. There must be
+ * something to answer.
  */
 export const toTurn = (messages: ReadonlyArray<Wire.Message>) => {
   const system: Array<string> = []
@@ -64,9 +72,17 @@ export const toTurn = (messages: ReadonlyArray<Wire.Message>) => {
         if (content.trim().length > 0) system.push(content)
         break
       case "user":
-      case "assistant":
         turn.push({ role: message.role, content, name: message.name ?? undefined })
         break
+      case "assistant": {
+        const toolCalls = (message.tool_calls ?? []).map((call) => ({
+          id: call.id,
+          name: call.function.name,
+          arguments: call.function.arguments
+        }))
+        turn.push({ role: message.role, content, name: message.name ?? undefined, ...(toolCalls.length > 0 && { toolCalls }) })
+        break
+      }
       case "tool":
       case "function":
         turn.push({
@@ -83,6 +99,48 @@ export const toTurn = (messages: ReadonlyArray<Wire.Message>) => {
   return answerable
     ? Effect.succeed({ messages: turn, extraSystemPrompt: system.length > 0 ? system.join("\n\n") : undefined })
     : Effect.fail(new InvalidRequest({ message: "Missing user message in `messages`.", param: "messages" }))
+}
+
+const toolChoiceOf = (choice: Wire.ToolChoice): ToolChoice =>
+  typeof choice === "string"
+    ? choice
+    : choice.type === "function"
+    ? { tool: choice.function.name }
+    : { oneOf: choice.allowed_tools.tools.map((tool) => tool.function.name), mode: choice.allowed_tools.mode }
+
+const invalidTools = (message: string, param: string) => Effect.fail(new InvalidRequest({ message, param }))
+
+/**
+ * The request's tools, if it offers any (an empty list offers none). Names are unique, and a
+ * `tool_choice` that names tools names offered ones; without tools, only `auto` and `none` mean
+ * something.
+ */
+export const toolsOf = (request: Wire.ChatCompletionRequest): Effect.Effect<RunTools | undefined, InvalidRequest> => {
+  const offered = request.tools ?? []
+  const choice = toolChoiceOf(request.tool_choice ?? "auto")
+  if (offered.length === 0) {
+    return choice === "auto" || choice === "none"
+      ? Effect.succeed(undefined)
+      : invalidTools("Invalid 'tool_choice': it asks for a tool call, but the request has no `tools`.", "tool_choice")
+  }
+  const names = offered.map((tool) => tool.function.name)
+  const duplicate = names.find((name, i) => names.indexOf(name) !== i)
+  if (duplicate !== undefined) return invalidTools(`Invalid 'tools': the tool name '${duplicate}' is used twice.`, "tools")
+  const chosen = typeof choice === "string" ? [] : "tool" in choice ? [choice.tool] : choice.oneOf
+  const unknown = chosen.find((name) => !names.includes(name))
+  if (unknown !== undefined) {
+    return invalidTools(`Invalid 'tool_choice': there is no tool named '${unknown}' in \`tools\`.`, "tool_choice")
+  }
+  return Effect.succeed({
+    tools: offered.map(({ function: tool }) => ({
+      name: tool.name,
+      description: tool.description ?? undefined,
+      parameters: tool.parameters ?? undefined,
+      strict: tool.strict ?? undefined
+    })),
+    choice,
+    parallel: request.parallel_tool_calls ?? undefined
+  })
 }
 
 const samplingOf = (request: Wire.ChatCompletionRequest): Sampling => ({
@@ -114,6 +172,7 @@ export const makeHandler = Effect.gen(function*() {
     })
     current.agentId = agent.id
     const turn = yield* toTurn(chat.messages)
+    const tools = yield* toolsOf(chat)
     const conversationHeader = conversationHeaders.find((name) => request.headers[name] !== undefined)
     const sessionKey = yield* sessionKeys.resolve({
       agentId: agent.id,
@@ -129,7 +188,8 @@ export const makeHandler = Effect.gen(function*() {
       agent,
       sessionKey,
       ...turn,
-      sampling: samplingOf(chat)
+      sampling: samplingOf(chat),
+      tools
     }
     const envelope: Wire.Envelope = {
       id: `chatcmpl_${Crypto.randomUUID()}`,

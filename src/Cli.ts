@@ -8,6 +8,7 @@ import * as FileSystem from "@effect/platform/FileSystem"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import * as Crypto from "node:crypto"
@@ -29,6 +30,10 @@ const config = Args.text("config").pipe(
 
 const serveOptions = {
   config,
+  logFormat: Args.choice("log-format", ["logfmt", "json"]).pipe(
+    Args.withDescription("Format of the log lines on stderr"),
+    Args.withDefault("logfmt" as const)
+  ),
   port: Args.integer("port").pipe(Args.withDescription("Port to listen on (0 picks a free one)"), Args.optional),
   bind: Args.text("bind").pipe(Args.withDescription("\"loopback\", \"lan\" or an IP address"), Args.optional)
 }
@@ -53,7 +58,11 @@ const explain = (error: ConfigError | ServeError | GatewayError) =>
     }`
   )
 
-const serve = (options: { readonly config: Option.Option<string> } & Overrides) =>
+/** Log lines go to stderr, so stdout carries only the command's own output. */
+export const logger = (format: "logfmt" | "json") =>
+  Logger.replace(Logger.defaultLogger, Logger.withConsoleError(format === "json" ? Logger.jsonLogger : Logger.logfmtLogger))
+
+const serve = (options: { readonly config: Option.Option<string>; readonly logFormat: "logfmt" | "json" } & Overrides) =>
   Effect.gen(function*() {
     const file = yield* findFile(options.config)
     const configLayer = Config.layer({ file, port: options.port, bind: options.bind })
@@ -61,7 +70,7 @@ const serve = (options: { readonly config: Option.Option<string> } & Overrides) 
     return yield* Layer.launch(
       gateway(configLayer, reloads(file).pipe(Stream.provideService(FileSystem.FileSystem, fs)))
     )
-  }).pipe(Effect.tapError(explain))
+  }).pipe(Effect.tapError(explain), Effect.provide(logger(options.logFormat)))
 
 const agentOptions = {
   config,

@@ -5,6 +5,8 @@
  * message are new; a new session is seeded with the request's whole history.
  */
 import type * as Prompt from "@effect/ai/Prompt"
+import * as Tool from "@effect/ai/Tool"
+import * as Option from "effect/Option"
 import type { ChatMessage } from "./AgentRunner.js"
 
 /** The request's messages the session has not seen. */
@@ -14,7 +16,14 @@ export const newMessages = (
 ): ReadonlyArray<ChatMessage> =>
   hasTranscript ? messages.slice(messages.findLastIndex((message) => message.role === "assistant") + 1) : messages
 
-/** The most recent messages that fit both bounds. */
+/** What a message weighs against the character budget: its text and its tool calls' arguments. */
+const sizeOf = (message: ChatMessage) =>
+  message.content.length + (message.toolCalls ?? []).reduce((sum, call) => sum + call.arguments.length, 0)
+
+/**
+ * The most recent messages that fit both bounds. A tool result whose call was cut away is cut
+ * too: providers refuse a tool message that answers no call.
+ */
 export const bounded = (
   transcript: ReadonlyArray<ChatMessage>,
   limits: { readonly maxMessages: number; readonly maxChars: number }
@@ -22,28 +31,87 @@ export const bounded = (
   let start = transcript.length
   let chars = 0
   while (start > 0 && transcript.length - start < limits.maxMessages) {
-    chars += transcript[start - 1]!.content.length
+    chars += sizeOf(transcript[start - 1]!)
     if (chars > limits.maxChars) break
     start -= 1
   }
+  while (start < transcript.length && transcript[start]!.role === "tool") start += 1
   return transcript.slice(start)
 }
 
-/** The prompt for a turn. System text is never cut. */
+/** JSON text as its value when it is an object or an array (a tool's arguments or result). */
+const parseJson = (text: string): Option.Option<unknown> => {
+  if (!/^\s*[[{]/.test(text)) return Option.none()
+  try {
+    return Option.some(Tool.unsafeSecureJsonParse(text))
+  } catch {
+    return Option.none()
+  }
+}
+
+const assistantMessage = (message: ChatMessage): Prompt.MessageEncoded => {
+  const calls = message.toolCalls ?? []
+  if (calls.length === 0) return { role: "assistant", content: message.content }
+  return {
+    role: "assistant",
+    content: [
+      ...(message.content.length > 0 ? [{ type: "text", text: message.content } as const] : []),
+      ...calls.map((call): Prompt.ToolCallPartEncoded => ({
+        type: "tool-call",
+        id: call.id,
+        name: call.name,
+        // No arguments at all are none; arguments that are not JSON go on as the text they are.
+        params: call.arguments.trim() === ""
+          ? {}
+          : Option.getOrElse(parseJson(call.arguments), () => call.arguments),
+        providerExecuted: false
+      }))
+    ]
+  }
+}
+
+/**
+ * A tool message as a tool result for its call: its text, or the JSON value it holds (providers
+ * that send results as JSON would otherwise quote it). Its tool's name comes from the call.
+ */
+const toolMessage = (message: ChatMessage, id: string, names: ReadonlyMap<string, string>): Prompt.MessageEncoded => ({
+  role: "tool",
+  content: [{
+    type: "tool-result",
+    id,
+    name: message.name ?? names.get(id) ?? "",
+    result: Option.getOrElse(parseJson(message.content), () => message.content),
+    isFailure: false,
+    providerExecuted: false
+  }]
+})
+
+/**
+ * The prompt for a turn. System text is never cut. Assistant tool calls and tool results become
+ * the prompt's tool-call and tool-result parts; a tool result without a call id (the legacy
+ * `function` role) can only be given as text.
+ */
 export const toPrompt = (
   system: ReadonlyArray<string | undefined>,
   messages: ReadonlyArray<ChatMessage>
 ): ReadonlyArray<Prompt.MessageEncoded> => {
   const systemText = system.filter((text) => text !== undefined && text.trim().length > 0).join("\n\n")
+  const toolNames = new Map(
+    messages.flatMap((message) => (message.toolCalls ?? []).map((call): [string, string] => [call.id, call.name]))
+  )
   return [
     ...(systemText.length > 0 ? [{ role: "system", content: systemText } as const] : []),
-    ...messages.map((message): Prompt.MessageEncoded =>
-      message.role === "assistant"
-        ? { role: "assistant", content: message.content }
-        : message.role === "tool"
-        // Tool results become text until client tools are wired through (their call ids and names).
-        ? { role: "user", content: `[tool result${message.name ? ` from ${message.name}` : ""}]\n${message.content}` }
-        : { role: "user", content: message.content }
-    )
+    ...messages.map((message): Prompt.MessageEncoded => {
+      switch (message.role) {
+        case "assistant":
+          return assistantMessage(message)
+        case "tool":
+          return message.toolCallId === undefined
+            ? { role: "user", content: `[tool result${message.name ? ` from ${message.name}` : ""}]\n${message.content}` }
+            : toolMessage(message, message.toolCallId, toolNames)
+        case "user":
+          return { role: "user", content: message.content }
+      }
+    })
   ]
 }

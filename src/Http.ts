@@ -93,6 +93,9 @@ const endAtDeadline = (stream: Stream.Stream<Uint8Array, unknown>, deadline: Eff
     )
   )
 
+/** Session keys can name people (`user`): the log keeps a short hash, enough to follow a session. */
+const hashOf = (sessionKey: string) => Crypto.createHash("sha256").update(sessionKey).digest("hex").slice(0, 16)
+
 const logRequest = (request: HttpServerRequest.HttpServerRequest, current: RequestFacts, started: number) =>
 (status: number) =>
   Effect.flatMap(Clock.currentTimeMillis, (now) =>
@@ -103,7 +106,12 @@ const logRequest = (request: HttpServerRequest.HttpServerRequest, current: Reque
         path: pathOf(request.url),
         status,
         agent: current.agentId ?? "-",
+        session: current.sessionKey === undefined ? "-" : hashOf(current.sessionKey),
         durationMs: now - started,
+        ...(current.usage && {
+          promptTokens: current.usage.promptTokens,
+          completionTokens: current.usage.completionTokens
+        }),
         ...failure(current.error)
       })
     ))
@@ -152,7 +160,13 @@ export const RequestMiddleware = HttpLayerRouter.middleware<{ provides: CurrentR
       Effect.gen(function*() {
         const request = yield* HttpServerRequest.HttpServerRequest
         const started = yield* Clock.currentTimeMillis
-        const current: RequestFacts = { id: `req_${Crypto.randomUUID()}`, agentId: undefined, error: undefined }
+        const current: RequestFacts = {
+          id: `req_${Crypto.randomUUID()}`,
+          agentId: undefined,
+          sessionKey: undefined,
+          usage: undefined,
+          error: undefined
+        }
         const log = logRequest(request, current, started)
 
         const response = yield* Option.match(cors.preflight(request), {

@@ -11,9 +11,10 @@ import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Schema from "effect/Schema"
 import * as Os from "node:os"
 import * as Path from "node:path"
-import type { ChatMessage, Usage } from "./AgentRunner.js"
+import type { ChatMessage, ToolCall, Usage } from "./AgentRunner.js"
 import { Config, ConfigError } from "./Config.js"
 import { SessionStoreUnavailable } from "./Errors.js"
 
@@ -22,6 +23,8 @@ export interface Turn {
   readonly runId: string
   readonly messages: ReadonlyArray<ChatMessage>
   readonly reply: string
+  /** The tool calls of the reply, if the model made any. */
+  readonly toolCalls?: ReadonlyArray<ToolCall> | undefined
   readonly usage: Usage | undefined
 }
 
@@ -39,7 +42,10 @@ const migrations = Migrator.fromRecord({
       completion_tokens INTEGER,
       created_at BIGINT NOT NULL,
       PRIMARY KEY (session_key, seq)
-    )`)
+    )`),
+  // An assistant message's tool calls, as a JSON array of `{ id, name, arguments }`; NULL: none.
+  "2_session_tool_calls": Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    sql`ALTER TABLE session_messages ADD COLUMN tool_calls TEXT`)
 })
 
 interface MessageRow {
@@ -47,14 +53,29 @@ interface MessageRow {
   readonly content: string
   readonly name: string | null
   readonly tool_call_id: string | null
+  readonly tool_calls: string | null
 }
 
-const toMessage = (row: MessageRow): ChatMessage => ({
-  role: row.role === "assistant" ? "assistant" : row.role === "tool" ? "tool" : "user",
-  content: row.content,
-  ...(row.name !== null && { name: row.name }),
-  ...(row.tool_call_id !== null && { toolCallId: row.tool_call_id })
-})
+const ToolCalls = Schema.parseJson(Schema.Array(Schema.Struct({
+  id: Schema.String,
+  name: Schema.String,
+  arguments: Schema.String
+})))
+const decodeToolCalls = Schema.decodeUnknown(ToolCalls)
+const encodeToolCalls = (calls: ReadonlyArray<ToolCall> | undefined): string | null =>
+  calls === undefined || calls.length === 0 ? null : Schema.encodeSync(ToolCalls)(calls)
+
+const toMessage = (row: MessageRow) =>
+  Effect.map(
+    row.tool_calls === null ? Effect.succeed([]) : decodeToolCalls(row.tool_calls),
+    (toolCalls): ChatMessage => ({
+      role: row.role === "assistant" ? "assistant" : row.role === "tool" ? "tool" : "user",
+      content: row.content,
+      ...(row.name !== null && { name: row.name }),
+      ...(row.tool_call_id !== null && { toolCallId: row.tool_call_id }),
+      ...(toolCalls.length > 0 && { toolCalls })
+    })
+  )
 
 const unavailable = (cause: unknown) => new SessionStoreUnavailable({ cause })
 
@@ -73,9 +94,10 @@ export class SessionStore extends Context.Tag("clawgate/SessionStore")<SessionSt
       return SessionStore.of({
         load: Effect.fn("SessionStore.load")(function*(sessionKey: string, limit: number) {
           const rows = yield* sql<MessageRow>`
-            SELECT role, content, name, tool_call_id FROM session_messages
+            SELECT role, content, name, tool_call_id, tool_calls FROM session_messages
             WHERE session_key = ${sessionKey} ORDER BY seq DESC LIMIT ${limit}`.pipe(Effect.mapError(unavailable))
-          return rows.map(toMessage).reverse()
+          const messages = yield* Effect.forEach(rows, toMessage).pipe(Effect.mapError(unavailable))
+          return messages.reverse()
         }),
         commit: Effect.fn("SessionStore.commit")(function*(sessionKey: string, turn: Turn) {
           const now = yield* Clock.currentTimeMillis
@@ -89,6 +111,7 @@ export class SessionStore extends Context.Tag("clawgate/SessionStore")<SessionSt
                 content: message.content,
                 name: message.name ?? null,
                 tool_call_id: message.toolCallId ?? null,
+                tool_calls: encodeToolCalls(message.toolCalls),
                 prompt_tokens: null,
                 completion_tokens: null
               })),
@@ -97,6 +120,7 @@ export class SessionStore extends Context.Tag("clawgate/SessionStore")<SessionSt
                 content: turn.reply,
                 name: null,
                 tool_call_id: null,
+                tool_calls: encodeToolCalls(turn.toolCalls),
                 prompt_tokens: turn.usage?.promptTokens ?? null,
                 completion_tokens: turn.usage?.completionTokens ?? null
               }

@@ -1,6 +1,7 @@
 /**
- * A streamed run as Server-Sent Events, the way OpenAI streams: a role chunk, content chunks as
- * they come, one chunk with the finish reason, an optional usage chunk, then `[DONE]`.
+ * A streamed run as Server-Sent Events, the way OpenAI streams: a role chunk, content and tool
+ * call chunks as they come (`delta.tool_calls`: a call's index, id and name first, then pieces of
+ * its arguments), one chunk with the finish reason, an optional usage chunk, then `[DONE]`.
  *
  * The HTTP status waits for the first content: a run that fails before it gets a real error status.
  * Once the answer has started, a failure is sent in-band (`data: {"error": ...}`, then `[DONE]`).
@@ -63,9 +64,22 @@ export const respond = Effect.fn("StreamResponse.respond")(function*(
   const next = nextFrom(queue, keepAliveMs)
   let usage: Usage | undefined
   let finishReason: FinishReason = "stop"
+  /** Each tool call's index in the answer, by id, in the order they started. */
+  const toolCalls = new Map<string, number>()
+  const toolCallChunk = (piece: Wire.ToolCallDelta) =>
+    Option.some(Wire.sseData(Wire.chunk(envelope, { tool_calls: [piece] })))
   const frame = (event: AgentEvent): Option.Option<Uint8Array> =>
     AgentEvent.$match(event, {
       TextDelta: ({ text }) => Option.some(Wire.sseData(Wire.chunk(envelope, { content: text }))),
+      ToolCallStart: ({ id, name }) => {
+        const index = toolCalls.size
+        toolCalls.set(id, index)
+        return toolCallChunk({ index, id, type: "function", function: { name, arguments: "" } })
+      },
+      ToolCallDelta: ({ arguments: piece, id }) => {
+        const index = toolCalls.get(id)
+        return index === undefined || piece === "" ? Option.none() : toolCallChunk({ index, function: { arguments: piece } })
+      },
       Usage: (event) => {
         usage = event.usage
         return Option.none()

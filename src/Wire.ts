@@ -3,7 +3,7 @@
  * strict where a value would be misread) and the shapes of answers, chunks and errors.
  */
 import * as Schema from "effect/Schema"
-import type { FinishReason, Usage } from "./AgentRunner.js"
+import type { AgentReply, FinishReason, ToolCall, Usage } from "./AgentRunner.js"
 
 // ---------------------------------------------------------------------------------------------
 // Request
@@ -32,13 +32,52 @@ const OtherPart = Schema.Struct({
 export const ContentPart = Schema.Union(TextPart, ImagePart, OtherPart)
 export type ContentPart = typeof ContentPart.Type
 
+/** A tool call of an earlier assistant message, as the client sends it back. */
+export const AssistantToolCall = Schema.Struct({
+  id: Schema.String,
+  type: Schema.optional(Schema.Literal("function")),
+  function: Schema.Struct({ name: Schema.String, arguments: Schema.String })
+})
+
 export const Message = Schema.Struct({
   role: Schema.Literal("system", "developer", "user", "assistant", "tool", "function"),
   content: nullable(Schema.Union(Schema.String, Schema.Array(ContentPart))),
   name: nullable(Schema.String),
-  tool_call_id: nullable(Schema.String)
+  tool_call_id: nullable(Schema.String),
+  tool_calls: nullable(Schema.Array(AssistantToolCall))
 })
 export type Message = typeof Message.Type
+
+/** A JSON object, kept as it is (a tool's parameters schema). */
+const JsonObject = Schema.Record({ key: Schema.String, value: Schema.Unknown })
+
+/** OpenAI's rule for function names. */
+const toolName = Schema.String.pipe(Schema.pattern(/^[a-zA-Z0-9_-]{1,64}$/, {
+  message: () => "must be 1 to 64 letters, digits, underscores or dashes"
+}))
+
+export const FunctionTool = Schema.Struct({
+  type: Schema.Literal("function"),
+  function: Schema.Struct({
+    name: toolName,
+    description: nullable(Schema.String),
+    parameters: nullable(JsonObject),
+    strict: nullable(Schema.Boolean)
+  })
+})
+export type FunctionTool = typeof FunctionTool.Type
+
+const NamedFunction = Schema.Struct({ type: Schema.Literal("function"), function: Schema.Struct({ name: Schema.String }) })
+
+export const ToolChoice = Schema.Union(
+  Schema.Literal("none", "auto", "required"),
+  NamedFunction,
+  Schema.Struct({
+    type: Schema.Literal("allowed_tools"),
+    allowed_tools: Schema.Struct({ mode: Schema.Literal("auto", "required"), tools: Schema.Array(NamedFunction) })
+  })
+)
+export type ToolChoice = typeof ToolChoice.Type
 
 export const ChatCompletionRequest = Schema.Struct({
   model: nullable(Schema.String),
@@ -52,7 +91,10 @@ export const ChatCompletionRequest = Schema.Struct({
   stop: nullable(Schema.Union(Schema.String, Schema.Array(Schema.String).pipe(Schema.maxItems(4)))),
   seed: nullable(Schema.Int),
   n: nullable(Schema.Literal(1).annotations({ message: () => "only n = 1 is supported" })),
-  user: nullable(Schema.String.pipe(Schema.maxLength(512)))
+  user: nullable(Schema.String.pipe(Schema.maxLength(512))),
+  tools: nullable(Schema.Array(FunctionTool)),
+  tool_choice: nullable(ToolChoice),
+  parallel_tool_calls: nullable(Schema.Boolean)
 })
 export type ChatCompletionRequest = typeof ChatCompletionRequest.Type
 
@@ -79,26 +121,55 @@ export interface Envelope {
   readonly model: string
 }
 
-export const completion = (
-  envelope: Envelope,
-  reply: { readonly text: string; readonly finishReason: FinishReason; readonly usage: Usage | undefined }
-) => ({
+export interface WireToolCall {
+  readonly id: string
+  readonly type: "function"
+  readonly function: { readonly name: string; readonly arguments: string }
+}
+
+export const toolCall = (call: ToolCall): WireToolCall => ({
+  id: call.id,
+  type: "function",
+  function: { name: call.name, arguments: call.arguments }
+})
+
+/** The answer's message: its text (`null` when it only calls tools) and its tool calls, if any. */
+const message = (reply: AgentReply) => {
+  const toolCalls = reply.toolCalls ?? []
+  return toolCalls.length === 0
+    ? { role: "assistant", content: reply.text }
+    : { role: "assistant", content: reply.text === "" ? null : reply.text, tool_calls: toolCalls.map(toolCall) }
+}
+
+export const completion = (envelope: Envelope, reply: AgentReply) => ({
   id: envelope.id,
   object: "chat.completion",
   created: envelope.created,
   model: envelope.model,
   choices: [{
     index: 0,
-    message: { role: "assistant", content: reply.text },
+    message: message(reply),
     logprobs: null,
     finish_reason: reply.finishReason
   }],
   ...(reply.usage && { usage: usage(reply.usage) })
 })
 
+/**
+ * A piece of a streamed tool call, as OpenAI streams them: the first piece of a call has its
+ * `id`, `type` and `function.name` with empty `arguments`; the next ones add to `arguments`.
+ */
+export interface ToolCallDelta {
+  readonly index: number
+  readonly id?: string
+  readonly type?: "function"
+  readonly function: { readonly name?: string; readonly arguments: string }
+}
+
 export interface Delta {
   readonly role?: "assistant"
   readonly content?: string
+  readonly tool_calls?: ReadonlyArray<ToolCallDelta>
 }
 
 export const chunk = (envelope: Envelope, delta: Delta, finishReason: FinishReason | null = null) => ({

@@ -5,6 +5,8 @@
  * ```ts
  * import { FakeAgentRunner } from "clawgate/testing"
  * const runner = FakeAgentRunner.layerReplies("Hello!", "Again?")
+ * // A model that calls the client's tool, then answers the tool's result:
+ * const caller = FakeAgentRunner.layerToolCalls([{ id: "call_1", name: "lookup", arguments: "{\"word\":\"claw\"}" }])
  * ```
  */
 import * as Context from "effect/Context"
@@ -14,7 +16,15 @@ import * as Layer from "effect/Layer"
 import * as Ref from "effect/Ref"
 import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
-import { AgentEvent, AgentRunner, type FinishReason, type RunRequest, type Usage } from "./AgentRunner.js"
+import {
+  AgentEvent,
+  AgentRunner,
+  type ChatMessage,
+  type FinishReason,
+  type RunRequest,
+  type ToolCall,
+  type Usage
+} from "./AgentRunner.js"
 import type { AgentError } from "./Errors.js"
 
 export { Auth } from "./Auth.js"
@@ -30,6 +40,32 @@ export const replyEvents = (
   AgentEvent.Usage({ usage: options.usage ?? { promptTokens: 1, completionTokens: wordsOf(text).length } }),
   AgentEvent.Finish({ reason: options.finishReason ?? "stop" })
 ]
+
+/** A tool call's arguments in two pieces, as providers stream them. */
+const piecesOf = (text: string) => [text.slice(0, Math.ceil(text.length / 2)), text.slice(Math.ceil(text.length / 2))]
+
+/**
+ * Tool calls as a run's events: `text` first (if any), then each call (its start, then its
+ * arguments in pieces), then usage and finish reason `tool_calls`.
+ */
+export const toolCallEvents = (
+  calls: ReadonlyArray<ToolCall>,
+  options: { readonly text?: string; readonly usage?: Usage } = {}
+): ReadonlyArray<AgentEvent> => [
+  ...wordsOf(options.text ?? "").map((word) => AgentEvent.TextDelta({ text: word })),
+  ...calls.flatMap((call) => [
+    AgentEvent.ToolCallStart({ id: call.id, name: call.name }),
+    ...piecesOf(call.arguments).filter((piece) => piece !== "").map((piece) =>
+      AgentEvent.ToolCallDelta({ id: call.id, arguments: piece })
+    )
+  ]),
+  AgentEvent.Usage({ usage: options.usage ?? { promptTokens: 1, completionTokens: calls.length } }),
+  AgentEvent.Finish({ reason: "tool_calls" })
+]
+
+/** The tool results a run ends with (none when its last message is not one). */
+const trailingToolResults = (request: RunRequest): ReadonlyArray<ChatMessage> =>
+  request.messages.slice(request.messages.findLastIndex((message) => message.role !== "tool") + 1)
 
 /** The runs a recording runner has seen, oldest first. */
 export class RecordedRuns extends Context.Tag("clawgate/testing/RecordedRuns")<
@@ -54,6 +90,23 @@ export const FakeAgentRunner = {
             )
           )
         ))
+    ),
+
+  /**
+   * A model that calls tools: a run that ends with tool results is answered with
+   * `reply(results)` (default: the results' text, joined); any other run makes the `calls`.
+   */
+  layerToolCalls: (
+    calls: readonly [ToolCall, ...Array<ToolCall>],
+    options: { readonly reply?: (results: ReadonlyArray<ChatMessage>) => string } = {}
+  ): Layer.Layer<AgentRunner> =>
+    Layer.succeed(
+      AgentRunner,
+      AgentRunner.fromStream((request) => {
+        const results = trailingToolResults(request)
+        const reply = options.reply ?? ((results) => results.map((result) => result.content).join("\n"))
+        return Stream.fromIterable(results.length > 0 ? replyEvents(reply(results)) : toolCallEvents(calls))
+      })
     ),
 
   /** Fails every run with `error` before any text: the client gets an HTTP error status. */

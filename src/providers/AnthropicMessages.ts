@@ -10,6 +10,8 @@
  *   and would report any other JSON body (a proxy's own error, for instance) as malformed output,
  *   losing the status (401, 429) the gateway maps.
  * - The library makes no retries of its own; the gateway does its bounded retry.
+ * - The client's tools reach the API as tools whose `input_schema` is the client's JSON Schema
+ *   (see ./ClientTools.ts); the library streams their calls as `tool-params-*` parts.
  */
 import * as AnthropicClient from "@effect/ai-anthropic/AnthropicClient"
 import * as AnthropicLanguageModel from "@effect/ai-anthropic/AnthropicLanguageModel"
@@ -17,7 +19,7 @@ import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
-import type { Sampling } from "../AgentRunner.js"
+import type { RunTools, Sampling } from "../AgentRunner.js"
 import type { MakeModel, Model } from "./Provider.js"
 
 /** The API requires `max_tokens`; this is sent when neither the request nor the agent sets one. */
@@ -26,13 +28,17 @@ export const DEFAULT_MAX_TOKENS = 4096
 /** The API root the library expects: no trailing slash, no trailing `/v1`. */
 export const apiUrl = (baseUrl: string): string => baseUrl.replace(/\/+$/, "").replace(/\/v1$/, "")
 
-/** The run's sampling as the Messages API's fields; only the fields the run sets (and max_tokens). */
-export const settings = (sampling: Sampling): Context.Context<never> =>
+/**
+ * The run's sampling as the Messages API's fields; only the fields the run sets (and max_tokens).
+ * A client that asks for one tool call at a time gets `disable_parallel_tool_use`.
+ */
+export const settings = (sampling: Sampling, tools?: RunTools): Context.Context<never> =>
   Context.make(AnthropicLanguageModel.Config, {
     max_tokens: sampling.maxTokens ?? DEFAULT_MAX_TOKENS,
     ...(sampling.temperature !== undefined && { temperature: sampling.temperature }),
     ...(sampling.topP !== undefined && { top_p: sampling.topP }),
-    ...(sampling.stop !== undefined && sampling.stop.length > 0 && { stop_sequences: sampling.stop })
+    ...(sampling.stop !== undefined && sampling.stop.length > 0 && { stop_sequences: sampling.stop }),
+    ...(tools?.parallel === false && { disableParallelToolCalls: true })
   })
 
 export const make: MakeModel = ({ entry, model, provider }) =>

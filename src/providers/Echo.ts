@@ -1,7 +1,8 @@
 /**
  * The built-in `echo` model: no network, answers with the text of the last user message, word by
  * word, and counts words as tokens. For trying the gateway and for tests. It is a LanguageModel
- * like any provider's, so it goes through the same runner.
+ * like any provider's, so it goes through the same runner. It calls no tools; a turn that
+ * continues with tool results (the prompt ends with them) is answered with their text.
  */
 import * as LanguageModel from "@effect/ai/LanguageModel"
 import type * as Prompt from "@effect/ai/Prompt"
@@ -16,17 +17,23 @@ class EchoSettings extends Context.Reference<EchoSettings>()("clawgate/providers
   defaultValue: (): { readonly maxTokens?: number | undefined } => ({})
 }) {}
 
+const resultText = (result: unknown): string => typeof result === "string" ? result : JSON.stringify(result) ?? ""
+
 const textOf = (message: Prompt.Message): string =>
   typeof message.content === "string"
     ? message.content
-    : message.content.flatMap((part) => part.type === "text" ? [part.text] : []).join("\n")
+    : message.content.flatMap((part) =>
+      part.type === "text" ? [part.text] : part.type === "tool-result" ? [resultText(part.result)] : []
+    ).join("\n")
 
 const countWords = (text: string) => text.match(/\S+/g)?.length ?? 0
 
 /** The reply's words, each with the whitespace before it, its finish reason and usage. */
 const answer = (prompt: Prompt.Prompt, maxTokens: number | undefined) => {
+  const results = prompt.content.slice(prompt.content.findLastIndex((message) => message.role !== "tool") + 1)
   const lastUser = prompt.content.findLast((message) => message.role === "user")
-  const words = (lastUser === undefined ? "" : textOf(lastUser)).trim().match(/\s*\S+/g) ?? []
+  const text = results.length > 0 ? results.map(textOf).join("\n") : lastUser === undefined ? "" : textOf(lastUser)
+  const words = text.trim().match(/\s*\S+/g) ?? []
   const spoken = words.slice(0, maxTokens ?? Infinity)
   const inputTokens = prompt.content.reduce((sum, message) => sum + countWords(textOf(message)), 0)
   const finish: Response.FinishPartEncoded = {

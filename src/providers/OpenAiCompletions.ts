@@ -5,15 +5,21 @@
  * @effect/platform's HttpClient: `POST {baseUrl}/chat/completions`, JSON or SSE with
  * `stream_options.include_usage`.
  *
+ * The client's tools go out as Chat Completions function tools (their JSON Schema as the client
+ * sent it) with `tool_choice`; the model's tool calls come back as tool-call parts, and when
+ * streaming, as `tool-params-start` / `tool-params-delta` parts as the server streams them.
+ *
  * Faults come out as @effect/ai `AiError`s that `ProviderErrors.fromAiError` maps: transport failures
  * as `HttpRequestError` ("Transport"), non-2xx answers as `HttpResponseError` with status and headers,
  * an in-band `{"error": ...}` event or a stream cut short as `UnknownError`, an answer of the wrong
  * shape as `MalformedOutput`. The API key and the configured headers never appear in an error.
  */
 import * as AiError from "@effect/ai/AiError"
+import * as IdGenerator from "@effect/ai/IdGenerator"
 import * as LanguageModel from "@effect/ai/LanguageModel"
 import type * as Prompt from "@effect/ai/Prompt"
 import type * as Response from "@effect/ai/Response"
+import * as Tool from "@effect/ai/Tool"
 import * as Sse from "@effect/experimental/Sse"
 import * as HttpBody from "@effect/platform/HttpBody"
 import * as HttpClient from "@effect/platform/HttpClient"
@@ -26,7 +32,8 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
-import type { Sampling } from "../AgentRunner.js"
+import type { RunTools, Sampling } from "../AgentRunner.js"
+import * as ClientTools from "./ClientTools.js"
 import type { MakeModel } from "./Provider.js"
 
 export const DEFAULT_BASE_URL = "https://api.openai.com/v1"
@@ -40,13 +47,14 @@ const ERROR_BODY_TIMEOUT = "5 seconds"
 // Request settings
 // ---------------------------------------------------------------------------------------------
 
-/** The sampling fields of a Chat Completions request, as the wire names them. */
+/** The sampling (and tool) fields of a Chat Completions request, as the wire names them. */
 export interface RequestSettings {
   readonly temperature?: number
   readonly top_p?: number
   readonly max_tokens?: number
   readonly stop?: ReadonlyArray<string>
   readonly seed?: number
+  readonly parallel_tool_calls?: boolean
 }
 
 /**
@@ -56,13 +64,61 @@ export interface RequestSettings {
 export class Config extends Context.Tag("clawgate/providers/OpenAiCompletions/Config")<Config, RequestSettings>() {}
 
 /** Only the fields the run set: an unset field is left to the server's default. */
-export const requestSettings = (sampling: Sampling): RequestSettings => ({
+export const requestSettings = (sampling: Sampling, tools?: RunTools): RequestSettings => ({
   ...(sampling.temperature !== undefined && { temperature: sampling.temperature }),
   ...(sampling.topP !== undefined && { top_p: sampling.topP }),
   ...(sampling.maxTokens !== undefined && { max_tokens: sampling.maxTokens }),
   ...(sampling.stop !== undefined && { stop: sampling.stop }),
-  ...(sampling.seed !== undefined && { seed: sampling.seed })
+  ...(sampling.seed !== undefined && { seed: sampling.seed }),
+  ...(tools?.parallel !== undefined && { parallel_tool_calls: tools.parallel })
 })
+
+// ---------------------------------------------------------------------------------------------
+// Tools
+// ---------------------------------------------------------------------------------------------
+
+export interface FunctionTool {
+  readonly type: "function"
+  readonly function: {
+    readonly name: string
+    readonly description?: string
+    readonly parameters: unknown
+    readonly strict?: boolean
+  }
+}
+
+export type ToolChoice = "auto" | "none" | "required" | { readonly type: "function"; readonly function: { readonly name: string } }
+
+/**
+ * The toolkit's tools as function tools, with their JSON Schema as each tool gives it (a client
+ * tool: the client's own), and the tool choice. Nothing when there are no tools. `oneOf` has
+ * already narrowed the tools (LanguageModel does it), so only its mode goes out.
+ */
+export const toolFields = (
+  options: Pick<LanguageModel.ProviderOptions, "tools" | "toolChoice">
+): { readonly tools?: ReadonlyArray<FunctionTool>; readonly tool_choice?: ToolChoice } => {
+  const tools = options.tools.filter((tool) => !Tool.isProviderDefined(tool)).map((tool): FunctionTool => {
+    const description = tool.description ?? Tool.getDescriptionFromSchemaAst(tool.parametersSchema.ast)
+    const strict = ClientTools.strictOf(tool)
+    return {
+      type: "function",
+      function: {
+        name: tool.name,
+        ...(description !== undefined && { description }),
+        parameters: Tool.getJsonSchemaFromSchemaAst(tool.parametersSchema.ast),
+        ...(strict !== undefined && { strict })
+      }
+    }
+  })
+  if (tools.length === 0) return {}
+  const choice = options.toolChoice
+  const tool_choice: ToolChoice = typeof choice === "string"
+    ? choice
+    : "tool" in choice
+    ? { type: "function", function: { name: choice.tool } }
+    : choice.mode ?? "auto"
+  return { tools, tool_choice }
+}
 
 // ---------------------------------------------------------------------------------------------
 // Prompt -> Chat Completions messages
@@ -149,6 +205,25 @@ export const toMessages = (prompt: Prompt.Prompt): Array<ChatMessage> =>
 // Answers
 // ---------------------------------------------------------------------------------------------
 
+/** A tool call of an answer; servers differ in which fields they always send. */
+const WireToolCall = Schema.Struct({
+  id: Schema.optional(Schema.NullOr(Schema.String)),
+  function: Schema.Struct({
+    name: Schema.String,
+    arguments: Schema.optional(Schema.NullOr(Schema.String))
+  })
+})
+
+/** A piece of a streamed tool call: the first of a call has its id and name. */
+const WireToolCallDelta = Schema.Struct({
+  index: Schema.optional(Schema.Number),
+  id: Schema.optional(Schema.NullOr(Schema.String)),
+  function: Schema.optional(Schema.NullOr(Schema.Struct({
+    name: Schema.optional(Schema.NullOr(Schema.String)),
+    arguments: Schema.optional(Schema.NullOr(Schema.String))
+  })))
+})
+
 const WireUsage = Schema.Struct({
   prompt_tokens: Schema.optional(Schema.NullOr(Schema.Number)),
   completion_tokens: Schema.optional(Schema.NullOr(Schema.Number)),
@@ -168,7 +243,10 @@ const Completion = Schema.Struct({
   id: Schema.optional(Schema.String),
   model: Schema.optional(Schema.String),
   choices: Schema.Array(Schema.Struct({
-    message: Schema.Struct({ content: Schema.optional(Schema.NullOr(Schema.String)) }),
+    message: Schema.Struct({
+      content: Schema.optional(Schema.NullOr(Schema.String)),
+      tool_calls: Schema.optional(Schema.NullOr(Schema.Array(WireToolCall)))
+    }),
     finish_reason: FinishReasonWire
   })),
   usage: Schema.optional(Schema.NullOr(WireUsage))
@@ -179,7 +257,10 @@ const StreamChunk = Schema.Struct({
   id: Schema.optional(Schema.String),
   model: Schema.optional(Schema.String),
   choices: Schema.optional(Schema.NullOr(Schema.Array(Schema.Struct({
-    delta: Schema.optional(Schema.NullOr(Schema.Struct({ content: Schema.optional(Schema.NullOr(Schema.String)) }))),
+    delta: Schema.optional(Schema.NullOr(Schema.Struct({
+      content: Schema.optional(Schema.NullOr(Schema.String)),
+      tool_calls: Schema.optional(Schema.NullOr(Schema.Array(WireToolCallDelta)))
+    }))),
     finish_reason: FinishReasonWire
   })))),
   usage: Schema.optional(Schema.NullOr(WireUsage)),
@@ -220,6 +301,26 @@ const toUsage = (usage: WireUsage | null | undefined): typeof Response.Usage.Enc
     ...(cached !== undefined && { cachedInputTokens: cached })
   }
 }
+
+/**
+ * A tool call's arguments as their JSON value (none at all: `{}`), as the provider libraries read
+ * them; arguments that are not JSON are the server's fault.
+ */
+const parseArguments = (provider: string, method: string, name: string, text: string | null | undefined) =>
+  Effect.try({
+    try: () => (text === null || text === undefined || text.trim() === "" ? {} : Tool.unsafeSecureJsonParse(text)),
+    catch: (cause) =>
+      new AiError.MalformedOutput({
+        module: MODULE,
+        method,
+        description: `${provider} sent arguments for the tool '${name}' that are not JSON`,
+        cause
+      })
+  })
+
+/** A tool call's id; one is made up for servers that send none. */
+const callId = (id: string | null | undefined) =>
+  id !== null && id !== undefined && id !== "" ? Effect.succeed(id) : Effect.flatMap(IdGenerator.IdGenerator, (ids) => ids.generateId())
 
 /** The text of an in-band `{"error": ...}`: its message when it has one. */
 const errorText = (error: unknown): string => {
@@ -273,6 +374,7 @@ export const make: MakeModel = ({ entry, model, provider }) =>
       Effect.map(Effect.serviceOption(Config), (settings) => ({
         model,
         messages: toMessages(options.prompt),
+        ...toolFields(options),
         ...Option.getOrElse(settings, () => ({}))
       }))
 
@@ -331,6 +433,18 @@ export const make: MakeModel = ({ entry, model, provider }) =>
         const completion = yield* Effect.flatMap(response.json, Schema.decodeUnknown(Completion))
         const choice = completion.choices[0]
         const text = choice?.message.content ?? ""
+        const toolCalls = yield* Effect.forEach(choice?.message.tool_calls ?? [], (call) =>
+          Effect.all({
+            id: callId(call.id),
+            params: parseArguments(provider, "generateText", call.function.name, call.function.arguments)
+          }).pipe(
+            Effect.map(({ id, params }): Response.ToolCallPartEncoded => ({
+              type: "tool-call",
+              id,
+              name: call.function.name,
+              params
+            }))
+          ))
         const parts: Array<Response.PartEncoded> = [
           ...(completion.id !== undefined || completion.model !== undefined
             ? [{
@@ -340,6 +454,7 @@ export const make: MakeModel = ({ entry, model, provider }) =>
             }]
             : []),
           ...(text === "" ? [] : [{ type: "text" as const, text }]),
+          ...toolCalls,
           { type: "finish", reason: toFinishReason(choice?.finish_reason), usage: toUsage(completion.usage) }
         ]
         return parts
@@ -366,8 +481,45 @@ export const make: MakeModel = ({ entry, model, provider }) =>
           let done = false
           let textStarted = false
           const textId = "0"
+          /** The tool calls under way, by their index in the answer. */
+          const toolCalls = new Map<number, { readonly id: string; readonly name: string; args: string }>()
 
-          const onEvent = (event: Sse.Event): Effect.Effect<Array<Response.StreamPartEncoded>, AiError.AiError> => {
+          const onToolCallDelta = Effect.fnUntraced(function*(
+            delta: typeof WireToolCallDelta.Type,
+            position: number
+          ) {
+            const parts: Array<Response.StreamPartEncoded> = []
+            const index = delta.index ?? position
+            let call = toolCalls.get(index)
+            if (call === undefined) {
+              call = { id: yield* callId(delta.id), name: delta.function?.name ?? "", args: "" }
+              toolCalls.set(index, call)
+              parts.push({ type: "tool-params-start", id: call.id, name: call.name })
+            }
+            const piece = delta.function?.arguments
+            if (piece !== undefined && piece !== null && piece !== "") {
+              call.args += piece
+              parts.push({ type: "tool-params-delta", id: call.id, delta: piece })
+            }
+            return parts
+          })
+
+          /** The calls, whole, once the answer is: each one's end and its arguments parsed. */
+          const finishedToolCalls = Effect.suspend(() => Effect.forEach(
+            [...toolCalls.entries()].sort(([a], [b]) => a - b),
+            ([, call]) =>
+              Effect.map(
+                parseArguments(provider, "streamText", call.name, call.args),
+                (params): ReadonlyArray<Response.StreamPartEncoded> => [
+                  { type: "tool-params-end", id: call.id },
+                  { type: "tool-call", id: call.id, name: call.name, params }
+                ]
+              )
+          )).pipe(Effect.map((parts) => parts.flat()))
+
+          const onEvent = (
+            event: Sse.Event
+          ): Effect.Effect<Array<Response.StreamPartEncoded>, AiError.AiError, IdGenerator.IdGenerator> => {
             return decodeChunk(event.data).pipe(
               Effect.mapError((error) =>
                 AiError.MalformedOutput.fromParseError({
@@ -388,21 +540,27 @@ export const make: MakeModel = ({ entry, model, provider }) =>
                   )
                 }
                 if (chunk.usage !== undefined && chunk.usage !== null) usage = chunk.usage
-                const parts: Array<Response.StreamPartEncoded> = []
-                for (const choice of chunk.choices ?? []) {
-                  const delta = choice.delta?.content
-                  if (delta !== undefined && delta !== null && delta !== "") {
-                    if (!textStarted) {
-                      textStarted = true
-                      parts.push({ type: "text-start", id: textId })
+                return Effect.gen(function*() {
+                  const parts: Array<Response.StreamPartEncoded> = []
+                  for (const choice of chunk.choices ?? []) {
+                    const delta = choice.delta?.content
+                    if (delta !== undefined && delta !== null && delta !== "") {
+                      if (!textStarted) {
+                        textStarted = true
+                        parts.push({ type: "text-start", id: textId })
+                      }
+                      parts.push({ type: "text-delta", id: textId, delta })
                     }
-                    parts.push({ type: "text-delta", id: textId, delta })
+                    const calls = choice.delta?.tool_calls ?? []
+                    for (let position = 0; position < calls.length; position++) {
+                      parts.push(...yield* onToolCallDelta(calls[position]!, position))
+                    }
+                    if (choice.finish_reason !== undefined && choice.finish_reason !== null) {
+                      finishReason = choice.finish_reason
+                    }
                   }
-                  if (choice.finish_reason !== undefined && choice.finish_reason !== null) {
-                    finishReason = choice.finish_reason
-                  }
-                }
-                return Effect.succeed(parts)
+                  return parts
+                })
               })
             )
           }
@@ -418,8 +576,9 @@ export const make: MakeModel = ({ entry, model, provider }) =>
                 })
               )
             }
-            return Effect.succeed([
+            return Effect.map(finishedToolCalls, (calls) => [
               ...(textStarted ? [{ type: "text-end" as const, id: textId }] : []),
+              ...calls,
               { type: "finish" as const, reason: toFinishReason(finishReason), usage: toUsage(usage) }
             ])
           })
@@ -451,6 +610,6 @@ export const make: MakeModel = ({ entry, model, provider }) =>
       provider,
       model,
       languageModel,
-      settings: (sampling) => Context.make(Config, requestSettings(sampling))
+      settings: (sampling, tools) => Context.make(Config, requestSettings(sampling, tools))
     }
   })

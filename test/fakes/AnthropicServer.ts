@@ -11,7 +11,9 @@
  * `text` answers in the form the request asks for: SSE (`message_start`, `content_block_start`,
  * `content_block_delta` text_delta, `content_block_stop`, `message_delta` with `stop_reason` and
  * usage, `message_stop`) when its body has `stream: true`, else the JSON message. Other replies:
- * `error(status, { retryAfter })` (Anthropic's error body), `plainError`, `hangAfter(piece)` (to watch
+ * `toolUse(calls)` (`tool_use` blocks: streamed as `content_block_start` then `input_json_delta`
+ * pieces, stop reason `tool_use`), `error(status, { retryAfter })` (Anthropic's error body),
+ * `plainError`, `hangAfter(piece)` (to watch
  * the client close), `failAfter(piece)` (an `error` event mid-stream), and the raw `sse` / `json`.
  * `serve(fallback)` is the API-agnostic server under it (the Responses fake uses it too).
  */
@@ -152,6 +154,81 @@ export const text = (pieces: string | ReadonlyArray<string>, options: TextOption
   return wantsStream(request)
     ? sse(textEvents(parts, requestedModel(request), options))(request)
     : json(200, textMessage(parts, requestedModel(request), options))(request)
+}
+
+/** A tool use the fake answers with; `input` is streamed in these pieces of JSON text. */
+export interface FakeToolUse {
+  readonly id: string
+  readonly name: string
+  readonly input: ReadonlyArray<string>
+}
+
+/** The events of a streamed answer with text (maybe none) then tool uses, in Anthropic's order. */
+export const toolUseEvents = (
+  text: ReadonlyArray<string>,
+  calls: ReadonlyArray<FakeToolUse>,
+  model: string,
+  options: TextOptions = {}
+) => {
+  const first = text.length > 0 ? 1 : 0
+  return [
+    messageStart("msg_fake_tools", options.model ?? model, options.inputTokens ?? 10),
+    ...(text.length > 0 ? [textBlockStart, ...text.map(textDelta), { type: "content_block_stop", index: 0 }] : []),
+    ...calls.flatMap((call, i) => [
+      {
+        type: "content_block_start",
+        index: first + i,
+        content_block: { type: "tool_use", id: call.id, name: call.name, input: {} }
+      },
+      ...call.input.map((piece) => ({
+        type: "content_block_delta",
+        index: first + i,
+        delta: { type: "input_json_delta", partial_json: piece }
+      })),
+      { type: "content_block_stop", index: first + i }
+    ]),
+    {
+      type: "message_delta",
+      delta: { stop_reason: options.stopReason ?? "tool_use", stop_sequence: null },
+      usage: { output_tokens: options.outputTokens ?? calls.length }
+    },
+    { type: "message_stop" }
+  ]
+}
+
+const parseInput = (pieces: ReadonlyArray<string>): unknown => JSON.parse(pieces.join("") || "{}")
+
+/** The JSON message of a non-stream answer with text (maybe none) then tool uses. */
+export const toolUseMessage = (
+  text: ReadonlyArray<string>,
+  calls: ReadonlyArray<FakeToolUse>,
+  model: string,
+  options: TextOptions = {}
+) => ({
+  id: "msg_fake_tools_json",
+  type: "message",
+  role: "assistant",
+  content: [
+    ...(text.length > 0 ? [{ type: "text", text: text.join("") }] : []),
+    ...calls.map((call) => ({ type: "tool_use", id: call.id, name: call.name, input: parseInput(call.input) }))
+  ],
+  model: options.model ?? model,
+  stop_reason: options.stopReason ?? "tool_use",
+  stop_sequence: null,
+  usage: { input_tokens: options.inputTokens ?? 10, output_tokens: options.outputTokens ?? calls.length }
+})
+
+/** An answer that uses tools (after `text`, if any), streamed or as one JSON message, as the request asks. */
+export const toolUse = (
+  calls: ReadonlyArray<{ readonly id: string; readonly name: string; readonly input: string | ReadonlyArray<string> }>,
+  options: TextOptions & { readonly text?: ReadonlyArray<string> } = {}
+): Reply =>
+(request) => {
+  const uses = calls.map((call) => ({ ...call, input: typeof call.input === "string" ? [call.input] : call.input }))
+  const text = options.text ?? []
+  return wantsStream(request)
+    ? sse(toolUseEvents(text, uses, requestedModel(request), options))(request)
+    : json(200, toolUseMessage(text, uses, requestedModel(request), options))(request)
 }
 
 /**

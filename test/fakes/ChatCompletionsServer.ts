@@ -5,6 +5,7 @@
  *
  *   const server = yield* ChatCompletionsServer
  *   yield* server.answer(Answer.reply(["Hel", "lo"], { finishReason: "length" }))
+ *   yield* server.answer(Answer.toolCalls([{ id: "call_1", name: "f", arguments: ['{"a":', "1}"] }]))
  *   // ... point a provider at server.baseUrl (`http://127.0.0.1:<port>/v1`) ...
  *   const request = yield* server.nextRequest          // the request as the server saw it
  *   yield* request.closedByClient                      // waits until the client hung up early
@@ -34,11 +35,29 @@ export interface UpstreamError {
   readonly code?: string | number | null
 }
 
+/** A tool call the server answers with; `arguments` are the pieces it streams (joined in JSON). */
+export interface FakeToolCall {
+  readonly id: string
+  readonly name: string
+  readonly arguments: ReadonlyArray<string>
+}
+
 /** How the server answers one request. */
 export type Answer = Data.TaggedEnum<{
   /** A completion: JSON, or SSE when the request asked to stream (usage chunk when it asked for it). */
   Reply: {
     readonly pieces: ReadonlyArray<string>
+    readonly finishReason: string
+    readonly usage: FakeUsage | null
+  }
+  /**
+   * Tool calls after some text (maybe none): JSON `message.tool_calls`, or streamed as OpenAI
+   * streams them (per call: its index, id, type and name with empty arguments, then one chunk per
+   * piece of its arguments).
+   */
+  ToolCalls: {
+    readonly text: ReadonlyArray<string>
+    readonly calls: ReadonlyArray<FakeToolCall>
     readonly finishReason: string
     readonly usage: FakeUsage | null
   }
@@ -75,6 +94,24 @@ export const Answer = {
     AnswerTags.Reply({
       pieces: typeof pieces === "string" ? [pieces] : pieces,
       finishReason: options.finishReason ?? "stop",
+      usage: options.usage === undefined ? { promptTokens: 5, completionTokens: 7 } : options.usage
+    }),
+  /** Tool calls (finish reason `tool_calls` by default); each call's arguments as one piece or several. */
+  toolCalls: (
+    calls: ReadonlyArray<{ readonly id: string; readonly name: string; readonly arguments: string | ReadonlyArray<string> }>,
+    options: {
+      readonly text?: ReadonlyArray<string>
+      readonly finishReason?: string
+      readonly usage?: FakeUsage | null
+    } = {}
+  ): Answer =>
+    AnswerTags.ToolCalls({
+      text: options.text ?? [],
+      calls: calls.map((call) => ({
+        ...call,
+        arguments: typeof call.arguments === "string" ? [call.arguments] : call.arguments
+      })),
+      finishReason: options.finishReason ?? "tool_calls",
       usage: options.usage === undefined ? { promptTokens: 5, completionTokens: 7 } : options.usage
     }),
   /** An error answer, OpenAI-shaped body by default. */
@@ -236,17 +273,21 @@ const start = Effect.fnUntraced(function*() {
       for (const text of pieces) res.write(piece(text))
     }
 
+    const endStream = (finishReason: string, usage: FakeUsage | null) => {
+      res.write(chunk([{ index: 0, delta: {}, finish_reason: finishReason }]))
+      const options = body.stream_options
+      if (usage !== null && isRecord(options) && options.include_usage === true) {
+        res.write(chunk([], { usage: wireUsage(usage) }))
+      }
+      res.end("data: [DONE]\n\n")
+    }
+
     const answer = runSync(nextAnswer(recorded))
     AnswerTags.$match(answer, {
       Reply: ({ finishReason, pieces, usage }) => {
         if (body.stream === true) {
           openStream(pieces)
-          res.write(chunk([{ index: 0, delta: {}, finish_reason: finishReason }]))
-          const options = body.stream_options
-          if (usage !== null && isRecord(options) && options.include_usage === true) {
-            res.write(chunk([], { usage: wireUsage(usage) }))
-          }
-          res.end("data: [DONE]\n\n")
+          endStream(finishReason, usage)
         } else {
           res.writeHead(200, { "content-type": "application/json" })
           res.end(JSON.stringify({
@@ -257,6 +298,40 @@ const start = Effect.fnUntraced(function*() {
             choices: [{
               index: 0,
               message: { role: "assistant", content: pieces.join("") },
+              finish_reason: finishReason
+            }],
+            ...(usage !== null && { usage: wireUsage(usage) })
+          }))
+        }
+      },
+      ToolCalls: ({ calls, finishReason, text, usage }) => {
+        if (body.stream === true) {
+          openStream(text)
+          calls.forEach((call, index) => {
+            const toolCall = (delta: Record<string, unknown>) =>
+              res.write(chunk([{ index: 0, delta: { tool_calls: [{ index, ...delta }] }, finish_reason: null }]))
+            toolCall({ id: call.id, type: "function", function: { name: call.name, arguments: "" } })
+            for (const piece of call.arguments) toolCall({ function: { arguments: piece } })
+          })
+          endStream(finishReason, usage)
+        } else {
+          res.writeHead(200, { "content-type": "application/json" })
+          res.end(JSON.stringify({
+            id,
+            object: "chat.completion",
+            created,
+            model,
+            choices: [{
+              index: 0,
+              message: {
+                role: "assistant",
+                content: text.length === 0 ? null : text.join(""),
+                tool_calls: calls.map((call) => ({
+                  id: call.id,
+                  type: "function",
+                  function: { name: call.name, arguments: call.arguments.join("") }
+                }))
+              },
               finish_reason: finishReason
             }],
             ...(usage !== null && { usage: wireUsage(usage) })

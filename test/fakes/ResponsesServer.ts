@@ -15,6 +15,9 @@
  * `stream: true`, else the JSON response object. The shapes are the ones @effect/ai-openai decodes
  * (it skips events it cannot decode, so a wrong shape would go unnoticed: the tests check them).
  *
+ * `functionCalls(calls)` answers with `function_call` items (streamed as `output_item.added`, then
+ * `function_call_arguments.delta` pieces, `.done` and `output_item.done`).
+ *
  * The server machinery (recording, scripting, `closed`) is the one of ./AnthropicServer.ts.
  */
 import * as Context from "effect/Context"
@@ -184,6 +187,99 @@ export const text = (pieces: string | ReadonlyArray<string>, options: TextOption
   return wantsStream(request)
     ? sse(textEvents(parts, requestedModel(request, MODEL), options))(request)
     : json(200, textResponse(parts, requestedModel(request, MODEL), options))(request)
+}
+
+/** A function call the fake answers with; `arguments` is streamed in these pieces of JSON text. */
+export interface FakeFunctionCall {
+  readonly callId: string
+  readonly name: string
+  readonly arguments: ReadonlyArray<string>
+}
+
+const functionCallItem = (call: FakeFunctionCall, index: number, status: Status, args: string) => ({
+  id: `fc_fake_${index}`,
+  type: "function_call",
+  status,
+  call_id: call.callId,
+  name: call.name,
+  arguments: args
+})
+
+/** The events of a streamed answer that calls functions, in the API's order. */
+export const functionCallEvents = (calls: ReadonlyArray<FakeFunctionCall>, model: string, options: TextOptions = {}) => {
+  const answerModel = options.model ?? model
+  let sequence = 0
+  const next = () => sequence++
+  const items = calls.map((call, index) => functionCallItem(call, index, "completed", call.arguments.join("")))
+  return [
+    {
+      type: "response.created",
+      sequence_number: next(),
+      response: responseObject({ status: "in_progress", model: answerModel, output: [], usage: null })
+    },
+    {
+      type: "response.in_progress",
+      sequence_number: next(),
+      response: responseObject({ status: "in_progress", model: answerModel, output: [], usage: null })
+    },
+    ...calls.flatMap((call, index) => [
+      {
+        type: "response.output_item.added",
+        sequence_number: next(),
+        output_index: index,
+        item: functionCallItem(call, index, "in_progress", "")
+      },
+      ...call.arguments.map((delta) => ({
+        type: "response.function_call_arguments.delta",
+        sequence_number: next(),
+        output_index: index,
+        item_id: `fc_fake_${index}`,
+        delta
+      })),
+      {
+        type: "response.function_call_arguments.done",
+        sequence_number: next(),
+        output_index: index,
+        item_id: `fc_fake_${index}`,
+        arguments: call.arguments.join("")
+      },
+      { type: "response.output_item.done", sequence_number: next(), output_index: index, item: items[index] }
+    ]),
+    {
+      type: "response.completed",
+      sequence_number: next(),
+      response: responseObject({
+        status: "completed",
+        model: answerModel,
+        output: items,
+        usage: usageOf(options, calls.map((call) => call.name))
+      })
+    }
+  ]
+}
+
+/** An answer that calls functions, streamed or as one JSON response, as the request asks. */
+export const functionCalls = (
+  calls: ReadonlyArray<{ readonly callId: string; readonly name: string; readonly arguments: string | ReadonlyArray<string> }>,
+  options: TextOptions = {}
+): Reply =>
+(request) => {
+  const model = requestedModel(request, MODEL)
+  const fakes = calls.map((call) => ({
+    ...call,
+    arguments: typeof call.arguments === "string" ? [call.arguments] : call.arguments
+  }))
+  return wantsStream(request)
+    ? sse(functionCallEvents(fakes, model, options))(request)
+    : json(
+      200,
+      responseObject({
+        status: "completed",
+        model: options.model ?? model,
+        output: fakes.map((call, index) => functionCallItem(call, index, "completed", call.arguments.join(""))),
+        usage: usageOf(options, fakes.map((call) => call.name))
+      })
+    )(request)
 }
 
 /**

@@ -1,0 +1,89 @@
+/**
+ * What the model sees of a turn with tools (issue 4, client tools): assistant tool calls and tool
+ * results become @effect/ai's tool-call and tool-result prompt parts (the result named after its
+ * call), and the transcript's bound never leaves a tool result whose call was cut away.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import type { ChatMessage } from "../../src/AgentRunner.js"
+import * as Conversation from "../../src/Conversation.js"
+
+const u = (content: string): ChatMessage => ({ role: "user", content })
+const a = (content: string): ChatMessage => ({ role: "assistant", content })
+const called = (...calls: ReadonlyArray<readonly [string, string, string]>): ChatMessage => ({
+  role: "assistant",
+  content: "",
+  toolCalls: calls.map(([id, name, args]) => ({ id, name, arguments: args }))
+})
+const result = (id: string, content: string): ChatMessage => ({ role: "tool", content, toolCallId: id })
+
+describe("Conversation.toPrompt with tools", () => {
+  it("an assistant's tool calls are tool-call parts with their arguments as JSON, after its text", () => {
+    const prompt = Conversation.toPrompt([], [
+      u("define claw"),
+      { ...called(["c1", "lookup", "{\"word\": \"claw\", \"deep\": {\"n\": [1]}}"], ["c2", "note", ""]), content: "Looking." }
+    ])
+    expect(prompt[1]).toEqual({
+      role: "assistant",
+      content: [
+        { type: "text", text: "Looking." },
+        { type: "tool-call", id: "c1", name: "lookup", params: { word: "claw", deep: { n: [1] } }, providerExecuted: false },
+        // No arguments at all: none.
+        { type: "tool-call", id: "c2", name: "note", params: {}, providerExecuted: false }
+      ]
+    })
+  })
+
+  it("a tool result is a tool-result part for its call, named after the call's tool", () => {
+    const prompt = Conversation.toPrompt([], [
+      u("define claw"),
+      called(["c1", "lookup", "{}"]),
+      result("c1", "{\"meaning\": \"a hooked nail\"}"),
+      result("c2", "plain text")
+    ])
+    expect(prompt.slice(2)).toEqual([
+      {
+        role: "tool",
+        content: [{
+          type: "tool-result",
+          id: "c1",
+          name: "lookup",
+          result: { meaning: "a hooked nail" },
+          isFailure: false,
+          providerExecuted: false
+        }]
+      },
+      {
+        role: "tool",
+        content: [{ type: "tool-result", id: "c2", name: "", result: "plain text", isFailure: false, providerExecuted: false }]
+      }
+    ])
+  })
+
+  it("a result without a call id (the legacy function role) can only be text", () => {
+    expect(Conversation.toPrompt([], [{ role: "tool", content: "42", name: "calc" }])).toEqual([
+      { role: "user", content: "[tool result from calc]\n42" }
+    ])
+  })
+
+  it("plain assistant messages stay plain text", () => {
+    expect(Conversation.toPrompt([], [u("hi"), a("hello")])).toEqual([
+      { role: "user", content: "hi" },
+      { role: "assistant", content: "hello" }
+    ])
+  })
+})
+
+describe("Conversation.bounded with tools", () => {
+  const transcript = [u("q1"), called(["c1", "f", "{}"]), result("c1", "r1"), result("c1", "r2"), a("answer")]
+
+  it("never starts with a tool result: one whose call was cut away goes too", () => {
+    expect(Conversation.bounded(transcript, { maxMessages: 3, maxChars: 1_000 })).toEqual([a("answer")])
+    expect(Conversation.bounded(transcript, { maxMessages: 4, maxChars: 1_000 })).toEqual(transcript.slice(1))
+  })
+
+  it("counts tool calls' arguments against the character budget", () => {
+    const big = [u("q"), called(["c1", "f", "x".repeat(100)]), result("c1", "r")]
+    expect(Conversation.bounded(big, { maxMessages: 10, maxChars: 50 })).toEqual([])
+    expect(Conversation.bounded(big, { maxMessages: 10, maxChars: 102 })).toEqual(big)
+  })
+})
