@@ -182,6 +182,7 @@ export const makeHandler = Effect.gen(function*() {
       ),
       user: Option.fromNullable(chat.user)
     })
+    current.sessionKey = sessionKey.value
 
     const run: RunRequest = {
       runId: Crypto.randomUUID(),
@@ -207,6 +208,7 @@ export const makeHandler = Effect.gen(function*() {
       })
     }
     const reply = yield* runner.complete(run)
+    current.usage = reply.usage
     return HttpServerResponse.unsafeJson(Wire.completion(envelope, reply), { headers })
   })
 })

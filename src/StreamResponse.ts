@@ -82,6 +82,7 @@ export const respond = Effect.fn("StreamResponse.respond")(function*(
       },
       Usage: (event) => {
         usage = event.usage
+        current.usage = event.usage
         return Option.none()
       },
       Finish: ({ reason }) => {
