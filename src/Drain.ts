@@ -1,10 +1,9 @@
 /**
  * Drain: the gateway's shutdown. When it starts, /readyz answers 503 and new requests are turned
  * away; answers in flight get `gateway.shutdownGraceMs` to finish, after which the deadline
- * passes and what is left ends with an in-band error (streams) or a 503. The server's own close
- * meanwhile stops accepting connections and waits for the answers in flight.
+ * passes and what is left ends with an in-band error (streams) or a 503. `Gateway.layer` runs it
+ * when it is released.
  */
-import * as HttpServer from "@effect/platform/HttpServer"
 import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
@@ -35,18 +34,4 @@ export class Drain extends Context.Tag("clawgate/Drain")<Drain, {
     })
 
   static readonly layer = Layer.effect(Drain, Effect.flatMap(Config, (settings) => Drain.make(settings.shutdownGraceMs)))
-
-  /**
-   * Starts draining when the gateway shuts down. It depends on the HttpServer so that it is
-   * released first: before the server's close, which waits for the answers in flight.
-   */
-  static readonly onShutdown = Layer.scopedDiscard(
-    Effect.gen(function*() {
-      yield* HttpServer.HttpServer
-      const drain = yield* Drain
-      yield* Effect.addFinalizer(() =>
-        Effect.zipRight(Effect.logInfo("Shutting down: draining the answers in flight"), drain.start)
-      )
-    })
-  )
 }

@@ -13,6 +13,7 @@ import * as HttpServer from "@effect/platform/HttpServer"
 import type * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import type * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
@@ -50,6 +51,8 @@ interface Generation {
   /** Requests (with their response bodies) still being answered. */
   inFlight: number
   retired: boolean
+  /** Completed once the generation is retired, idle and closed. */
+  readonly closed: Deferred.Deferred<void>
 }
 
 export const layer = <E, R, RE = never>(
@@ -81,16 +84,18 @@ export const layer = <E, R, RE = never>(
           app,
           scope,
           inFlight: 0,
-          retired: false
+          retired: false,
+          closed: yield* Deferred.make<void>()
         }
         return generation
       })
 
     const closeIfDone = (generation: Generation) =>
-      generation.retired && generation.inFlight === 0 ? Scope.close(generation.scope, Exit.void) : Effect.void
+      generation.retired && generation.inFlight === 0
+        ? Effect.zipRight(Scope.close(generation.scope, Exit.void), Deferred.succeed(generation.closed, undefined))
+        : Effect.void
 
     const current = yield* Ref.make(yield* build(yield* Config, yield* Layer.CurrentMemoMap))
-    yield* Effect.addFinalizer(() => Effect.flatMap(Ref.get(current), (last) => Scope.close(last.scope, Exit.void)))
 
     // Each request holds its generation until the request scope closes: after the response body.
     yield* HttpServer.serveEffect()(Effect.gen(function*() {
@@ -104,6 +109,23 @@ export const layer = <E, R, RE = never>(
       )
       return yield* generation.app
     }))
+
+    // Shutdown, registered after the serving so that it runs first (finalizers run in reverse):
+    // drain, stop accepting, and keep the last generation until its answers are done (the drain's
+    // deadline bounds the wait).
+    const drain = yield* Drain
+    const listener = yield* Effect.serviceOption(Http.Listener)
+    yield* Effect.addFinalizer(() =>
+      Effect.gen(function*() {
+        yield* Effect.logInfo("Shutting down: draining the answers in flight")
+        yield* drain.start
+        if (listener._tag === "Some") yield* listener.value.stopAccepting
+        const last = yield* Ref.get(current)
+        last.retired = true
+        yield* closeIfDone(last)
+        yield* Deferred.await(last.closed)
+      })
+    )
 
     if (options.reloads !== undefined) {
       yield* options.reloads.pipe(
@@ -121,7 +143,6 @@ export const layer = <E, R, RE = never>(
       )
     }
   })).pipe(
-    Layer.merge(Drain.onShutdown),
     Layer.provide(Layer.mergeAll(RunQueue.layer, Drain.layer)),
     Layer.provideMerge(SessionStore.layer),
     Layer.provideMerge(config)

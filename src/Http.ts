@@ -11,6 +11,7 @@ import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as LogLevel from "effect/LogLevel"
@@ -226,10 +227,37 @@ export const layer = HttpLayerRouter.serve(routes, { disableLogger: true, disabl
 /** The host to listen on for a `gateway.bind` value. */
 export const hostOf = (bind: string) => bind === "loopback" ? "127.0.0.1" : bind === "lan" ? "0.0.0.0" : bind
 
-/** A Node HTTP server on the configured port and bind. */
+/** Stops the server accepting connections (those open are kept): the first step of a drain. */
+export class Listener extends Context.Tag("clawgate/Listener")<Listener, {
+  readonly stopAccepting: Effect.Effect<void>
+}>() {}
+
+/**
+ * A Node server that answers 503 `shutting_down` (closing the connection) to a request that comes
+ * once the gateway's handler is gone: on shutdown the handler is removed before the server's own
+ * close, and a request arriving in between would get no answer and hold up the close forever.
+ */
+const createNodeServer = () => {
+  const server = NodeHttp.createServer()
+  server.on("request", (_request, response) => {
+    if (server.listenerCount("request") > 1) return
+    const id = `req_${Crypto.randomUUID()}`
+    const { body, headers, status } = ErrorResponse.describe(new GatewayShuttingDown(), id)
+    response.writeHead(status, { ...headers, "content-type": "application/json", "x-request-id": id, connection: "close" })
+    response.end(JSON.stringify(body))
+  })
+  return server
+}
+
+/** A Node HTTP server on the configured port and bind, with its `Listener`. */
 export const NodeServer = Layer.unwrapEffect(
-  Effect.map(Config, (settings) =>
-    NodeHttpServer.layer(NodeHttp.createServer, { port: settings.port, host: hostOf(settings.bind) }))
+  Effect.map(Config, (settings) => {
+    const server = createNodeServer()
+    return Layer.merge(
+      NodeHttpServer.layer(() => server, { port: settings.port, host: hostOf(settings.bind) }),
+      Layer.succeed(Listener, { stopAccepting: Effect.sync(() => void server.close()) })
+    )
+  })
 )
 
 /** Prints `clawgate listening on http://<host>:<port>` once the server is up. */

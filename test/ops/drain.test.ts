@@ -1,0 +1,168 @@
+/**
+ * Graceful drain in-process (issue 5, Operations): once draining starts, answers in flight get
+ * `gateway.shutdownGraceMs` to finish; a stream still going at the deadline ends with an in-band
+ * `shutting_down` error and `[DONE]`, a plain request with a 503, and the run is interrupted.
+ * The runs are driven by the test; time runs on the TestClock (the deadline is a sleep on it).
+ */
+import { describe, expect, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as TestClock from "effect/TestClock"
+import { Drain } from "../../src/Drain.js"
+import {
+  type ControlledRun,
+  controlledRunner,
+  DONE,
+  finishReasons,
+  hello,
+  inBandError,
+  isContent,
+  isError,
+  type OpenAnswer,
+  opsGateway,
+  post,
+  request,
+  textOf,
+  withGrace
+} from "./harness.js"
+
+const GRACE_MS = 10_000
+
+/** A request whose run has started and said `first`: its run, and its answer once its head is in. */
+const startRequest = (next: Effect.Effect<ControlledRun>, payload: unknown, first: string) =>
+  Effect.gen(function*() {
+    const answer = yield* Effect.fork(post(payload))
+    const run = yield* next
+    yield* run.say(first)
+    return { run, answer }
+  })
+
+/** Starts a stream, and reads it up to its first content. */
+const startStream = (next: Effect.Effect<ControlledRun>, first: string) =>
+  Effect.gen(function*() {
+    const { answer, run } = yield* startRequest(next, hello({ stream: true }), first)
+    const open: OpenAnswer = yield* Fiber.join(answer).pipe(Effect.orDie)
+    expect(open.status).toBe(200)
+    const head = yield* open.until(isContent)
+    expect(textOf(head)).toBe(first)
+    return { run, open }
+  })
+
+describe("drain, in-process", () => {
+  it.scoped("a stream in flight finishes normally when it ends within the grace period", () =>
+    Effect.gen(function*() {
+      const runner = yield* controlledRunner
+      yield* Effect.gen(function*() {
+        const drain = yield* Drain
+        const { open, run } = yield* startStream(runner.next, "Hello")
+
+        yield* drain.start
+        // Draining: not ready, and new requests are turned away, while this one goes on.
+        expect((yield* request("/readyz", { token: null })).status).toBe(503)
+        const late = yield* request("/v1/chat/completions", { method: "POST", body: hello({ stream: true }) })
+        expect(late.status).toBe(503)
+
+        // Up to the last millisecond of the grace period, the stream is still served.
+        yield* TestClock.adjust(GRACE_MS - 1)
+        yield* run.say(" world")
+        yield* run.finish
+        const rest = yield* open.rest
+
+        expect(textOf(rest)).toBe(" world")
+        expect(finishReasons(rest)).toEqual(["stop"])
+        expect(rest.filter(isError)).toEqual([])
+        expect(rest.at(-1)).toBe(DONE)
+        expect(yield* run.ended).toBe("completed")
+      }).pipe(Effect.provide(opsGateway({ config: withGrace(GRACE_MS), runner: runner.layer })))
+    }))
+
+  it.scoped("a stream still going at the deadline ends with an in-band shutting_down error and [DONE]; its run is interrupted", () =>
+    Effect.gen(function*() {
+      const runner = yield* controlledRunner
+      yield* Effect.gen(function*() {
+        const drain = yield* Drain
+        const { open, run } = yield* startStream(runner.next, "Hello")
+
+        yield* drain.start
+        yield* TestClock.adjust(GRACE_MS - 1)
+        // One millisecond before the deadline it still streams.
+        yield* run.say(" still")
+        const before = yield* open.until(isContent)
+        expect(textOf(before)).toBe(" still")
+
+        yield* TestClock.adjust(1)
+        const rest = yield* open.rest
+        expect(rest.filter(isContent)).toEqual([])
+        expect(finishReasons(rest)).toEqual([])
+        expect(rest).toHaveLength(2)
+        expect(inBandError(rest[0] ?? "")).toEqual({
+          message: expect.any(String),
+          type: expect.any(String),
+          param: null,
+          code: "shutting_down"
+        })
+        expect(rest[1]).toBe(DONE)
+        expect(yield* run.ended).toBe("interrupted")
+      }).pipe(Effect.provide(opsGateway({ config: withGrace(GRACE_MS), runner: runner.layer })))
+    }))
+
+  it.scoped("shutdownGraceMs 0: a stream in flight is ended at once when draining starts", () =>
+    Effect.gen(function*() {
+      const runner = yield* controlledRunner
+      yield* Effect.gen(function*() {
+        const drain = yield* Drain
+        const { open, run } = yield* startStream(runner.next, "Hello")
+
+        yield* drain.start
+        yield* TestClock.adjust(0)
+        const rest = yield* open.rest
+        expect(rest.map((event) => inBandError(event)?.code ?? event)).toEqual(["shutting_down", DONE])
+        expect(yield* run.ended).toBe("interrupted")
+      }).pipe(Effect.provide(opsGateway({ config: withGrace(0), runner: runner.layer })))
+    }))
+
+  it.scoped("plain requests in flight: one that ends within the grace period is answered, one past the deadline gets 503 shutting_down", () =>
+    Effect.gen(function*() {
+      const runner = yield* controlledRunner
+      yield* Effect.gen(function*() {
+        const drain = yield* Drain
+        const quick = yield* startRequest(runner.next, hello(), "Quick")
+        const slow = yield* startRequest(runner.next, hello(), "Slow")
+
+        yield* drain.start
+        yield* TestClock.adjust(GRACE_MS / 2)
+        yield* quick.run.finish
+        const answered = yield* Fiber.join(quick.answer).pipe(Effect.orDie)
+        expect(answered.status).toBe(200)
+        expect(JSON.parse(yield* answered.text)).toMatchObject({
+          choices: [{ message: { content: "Quick" }, finish_reason: "stop" }]
+        })
+        expect(yield* quick.run.ended).toBe("completed")
+
+        yield* TestClock.adjust(GRACE_MS / 2)
+        const cut = yield* Fiber.join(slow.answer).pipe(Effect.orDie)
+        expect(cut.status).toBe(503)
+        expect(Number(cut.header("retry-after"))).toBeGreaterThan(0)
+        expect(cut.header("x-request-id")).toMatch(/^req_/)
+        expect(JSON.parse(yield* cut.text)).toEqual({
+          error: { message: expect.any(String), type: expect.any(String), param: null, code: "shutting_down" }
+        })
+        expect(yield* slow.run.ended).toBe("interrupted")
+      }).pipe(Effect.provide(opsGateway({ config: withGrace(GRACE_MS), runner: runner.layer })))
+    }))
+
+  it.scoped("without draining, the grace period means nothing: a stream outlives it", () =>
+    Effect.gen(function*() {
+      const runner = yield* controlledRunner
+      yield* Effect.gen(function*() {
+        const { open, run } = yield* startStream(runner.next, "Hello")
+        yield* TestClock.adjust(GRACE_MS * 2)
+        yield* run.say(" later")
+        yield* run.finish
+        const rest = yield* open.rest
+        expect(textOf(rest)).toBe(" later")
+        expect(rest.filter(isError)).toEqual([])
+        expect(rest.at(-1)).toBe(DONE)
+      }).pipe(Effect.provide(opsGateway({ config: withGrace(GRACE_MS), runner: runner.layer })))
+    }))
+})

@@ -1,0 +1,316 @@
+/**
+ * The operations tests' gateway: test/support.ts's loopback gateway, with the `Drain` shared with
+ * the test (so it can start draining as a shutdown would) and a session store of the test's choice.
+ * Plus small request helpers: `fetch` for plain answers, node:http with an SSE reader for streams.
+ */
+import * as HttpServer from "@effect/platform/HttpServer"
+import type { ServeError } from "@effect/platform/HttpServerError"
+import * as NodeContext from "@effect/platform-node/NodeContext"
+import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
+import * as LogLevel from "effect/LogLevel"
+import * as Queue from "effect/Queue"
+import * as Ref from "effect/Ref"
+import * as Stream from "effect/Stream"
+import * as NodeHttp from "node:http"
+import { AgentEvent, AgentRunner, type RunRequest } from "../../src/AgentRunner.js"
+import { Auth } from "../../src/Auth.js"
+import { Config, type ConfigError, type ConfigInput } from "../../src/Config.js"
+import { Drain } from "../../src/Drain.js"
+import { SessionStoreUnavailable } from "../../src/Errors.js"
+import * as Gateway from "../../src/Gateway.js"
+import * as Http from "../../src/Http.js"
+import { RunQueue } from "../../src/RunQueue.js"
+import { SessionKeys } from "../../src/SessionKeys.js"
+import { SessionStore } from "../../src/SessionStore.js"
+import { FakeAgentRunner } from "../../src/testing.js"
+import { baseConfig, TOKEN } from "../support.js"
+
+export const PATH = "/v1/chat/completions"
+
+/** `baseConfig` with `gateway.shutdownGraceMs` set. */
+export const withGrace = (shutdownGraceMs: number, config: ConfigInput = baseConfig): ConfigInput => ({
+  ...config,
+  gateway: { ...config.gateway, shutdownGraceMs }
+})
+
+/**
+ * The gateway (request log silenced) on `runner`, giving the test its `Drain`, `Config` and
+ * `HttpServer`. It is the app's own `Gateway.layer`; the test's `Drain.layer` is the same layer
+ * value on the same config layer value as the gateway's, so it is built once and shared.
+ *
+ * With `store`, a gateway on that session store instead: the same routes and services, composed
+ * here (Gateway.layer always opens the configured store).
+ */
+export const opsGateway = <E = never>(
+  options: {
+    readonly config?: ConfigInput
+    readonly runner?: Layer.Layer<AgentRunner, E, Config | RunQueue | SessionStore>
+    readonly auth?: Layer.Layer<Auth, never, Config>
+    readonly store?: Layer.Layer<SessionStore>
+  } = {}
+): Layer.Layer<Drain | Config | HttpServer.HttpServer, ConfigError | ServeError | E> => {
+  const config = Config.layerFrom(options.config ?? baseConfig)
+  const served = <A, E1, R1>(app: Layer.Layer<A, E1, R1>) =>
+    app.pipe(
+      Layer.provideMerge(NodeHttpServer.layerTest),
+      Layer.provide(NodeContext.layer),
+      Layer.provide(Logger.minimumLogLevel(LogLevel.None))
+    )
+  if (options.store === undefined) {
+    return served(Layer.merge(
+      Gateway.layer(config, {
+        ...(options.runner && { runner: options.runner }),
+        ...(options.auth && { auth: options.auth })
+      }),
+      Drain.layer.pipe(Layer.provideMerge(config))
+    ))
+  }
+  return served(Http.layer.pipe(
+    Layer.provide(Layer.mergeAll(options.auth ?? Auth.layer, SessionKeys.layer, options.runner ?? AgentRunner.layer)),
+    Layer.provideMerge(Layer.mergeAll(Drain.layer, RunQueue.layer)),
+    Layer.provide(options.store),
+    Layer.provideMerge(config)
+  ))
+}
+
+// ---------------------------------------------------------------------------------------------
+// A session store that can be taken down
+// ---------------------------------------------------------------------------------------------
+
+/** A session store whose every call fails while `up` is false. */
+export const switchableStore = (up: Ref.Ref<boolean>): Layer.Layer<SessionStore> =>
+  Layer.succeed(
+    SessionStore,
+    SessionStore.of({
+      load: () =>
+        Effect.flatMap(Ref.get(up), (ok) => ok ? Effect.succeed([]) : Effect.fail(new SessionStoreUnavailable({ cause: "down" }))),
+      commit: () =>
+        Effect.flatMap(Ref.get(up), (ok) => ok ? Effect.void : Effect.fail(new SessionStoreUnavailable({ cause: "down" })))
+    })
+  )
+
+// ---------------------------------------------------------------------------------------------
+// A runner the test drives
+// ---------------------------------------------------------------------------------------------
+
+/** How a run ended. */
+export type Ending = "completed" | "failed" | "interrupted"
+
+/** One run of the controlled runner. */
+export interface ControlledRun {
+  readonly request: RunRequest
+  /** Streams a text delta. */
+  readonly say: (text: string) => Effect.Effect<void>
+  /** Ends the run: usage, then finish reason `stop`. */
+  readonly finish: Effect.Effect<void>
+  /** Completes when the run's stream has ended, saying how. */
+  readonly ended: Effect.Effect<Ending>
+}
+
+/**
+ * A runner whose runs say and finish only when the test tells them to: every run is handed to
+ * the test through `runs` as it starts.
+ */
+export const controlledRunner = Effect.gen(function*() {
+  const runs = yield* Queue.unbounded<ControlledRun>()
+  const layer = FakeAgentRunner.layer((request) =>
+    Stream.unwrap(Effect.gen(function*() {
+      const events = yield* Queue.unbounded<AgentEvent>()
+      const ended = yield* Deferred.make<Ending>()
+      yield* Queue.offer(runs, {
+        request,
+        say: (text) => Queue.offer(events, AgentEvent.TextDelta({ text })),
+        finish: Queue.offerAll(events, [
+          AgentEvent.Usage({ usage: { promptTokens: 1, completionTokens: 1 } }),
+          AgentEvent.Finish({ reason: "stop" })
+        ]),
+        ended: Deferred.await(ended)
+      })
+      return Stream.fromQueue(events).pipe(
+        Stream.takeUntil((event) => event._tag === "Finish"),
+        Stream.ensuringWith((exit) =>
+          Deferred.succeed(
+            ended,
+            Exit.isSuccess(exit) ? "completed" : Exit.isInterrupted(exit) ? "interrupted" : "failed"
+          )
+        )
+      )
+    }))
+  )
+  return { layer, next: Queue.take(runs) }
+})
+
+// ---------------------------------------------------------------------------------------------
+// Requests
+// ---------------------------------------------------------------------------------------------
+
+/** `http://127.0.0.1:<port>` of the gateway under test. */
+export const baseUrl = HttpServer.addressWith((address) =>
+  Effect.succeed(address._tag === "TcpAddress" ? `http://127.0.0.1:${address.port}` : "http://invalid")
+)
+
+export interface Reply {
+  readonly status: number
+  readonly headers: Headers
+  readonly text: string
+}
+
+/** A request read to its end; `token: null` sends no Authorization header. */
+export const request = (
+  path: string,
+  options: { readonly method?: string; readonly token?: string | null; readonly body?: unknown } = {}
+) =>
+  Effect.gen(function*() {
+    const url = yield* baseUrl
+    const headers: Record<string, string> = {}
+    const token = options.token === undefined ? TOKEN : options.token
+    if (token !== null) headers.authorization = `Bearer ${token}`
+    if (options.body !== undefined) headers["content-type"] = "application/json"
+    return yield* Effect.promise(async (): Promise<Reply> => {
+      const response = await fetch(`${url}${path}`, {
+        method: options.method ?? "GET",
+        headers,
+        ...(options.body !== undefined && { body: JSON.stringify(options.body) })
+      })
+      return { status: response.status, headers: response.headers, text: await response.text() }
+    })
+  })
+
+/** A chat request body for agent `main`. */
+export const hello = (extra: Record<string, unknown> = {}) => ({
+  model: "clawdbot:main",
+  messages: [{ role: "user", content: "hello there" }],
+  ...extra
+})
+
+/** An answer as it arrives: its head, and its SSE events read on demand. */
+export interface OpenAnswer {
+  readonly status: number
+  readonly header: (name: string) => string | undefined
+  /** Events up to and including the first that passes `test`. */
+  readonly until: (test: (event: string) => boolean) => Effect.Effect<ReadonlyArray<string>>
+  /** Every event to the end of the body. */
+  readonly rest: Effect.Effect<ReadonlyArray<string>>
+  /** The body's raw text to its end (for answers that are not SSE). */
+  readonly text: Effect.Effect<string>
+}
+
+/**
+ * POSTs a chat request to `url` on a connection of its own (no agent, so no idle keep-alive
+ * socket holds up a server's close) and gives the answer once its head arrives. The request is
+ * destroyed when the enclosing scope closes.
+ */
+export const postTo = (url: string, payload: unknown, token: string = TOKEN) =>
+  Effect.gen(function*() {
+    const request = NodeHttp.request(`${url}${PATH}`, {
+      method: "POST",
+      agent: false,
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" }
+    })
+    yield* Effect.addFinalizer(() => Effect.sync(() => request.destroy()))
+    const response = yield* Effect.async<NodeHttp.IncomingMessage, Error>((resume) => {
+      request.on("response", (response) => resume(Effect.succeed(response)))
+      request.on("error", (error) => resume(Effect.fail(error)))
+      request.end(JSON.stringify(payload))
+    })
+    response.setEncoding("utf8")
+    const chunks = response[Symbol.asyncIterator]()
+    let buffer = ""
+    let done = false
+    const more = async () => {
+      const read = await chunks.next()
+      if (read.done === true) done = true
+      else buffer += String(read.value)
+    }
+    const nextEvent = async (): Promise<string | undefined> => {
+      while (true) {
+        const end = buffer.indexOf("\n\n")
+        if (end >= 0) {
+          const event = buffer.slice(0, end)
+          buffer = buffer.slice(end + 2)
+          return event
+        }
+        if (done) return undefined
+        await more()
+      }
+    }
+    const answer: OpenAnswer = {
+      status: response.statusCode ?? 0,
+      header: (name) => {
+        const value = response.headers[name]
+        return Array.isArray(value) ? value.join(", ") : value
+      },
+      until: (test) =>
+        Effect.promise(async () => {
+          const events: Array<string> = []
+          for (let event = await nextEvent(); event !== undefined; event = await nextEvent()) {
+            events.push(event)
+            if (test(event)) return events
+          }
+          throw new Error(`the stream ended before the awaited event: ${events.join(" | ")}`)
+        }),
+      rest: Effect.promise(async () => {
+        const events: Array<string> = []
+        for (let event = await nextEvent(); event !== undefined; event = await nextEvent()) events.push(event)
+        if (buffer !== "") throw new Error(`the body ended inside an event: ${JSON.stringify(buffer)}`)
+        return events
+      }),
+      text: Effect.promise(async () => {
+        while (!done) await more()
+        return buffer
+      })
+    }
+    return answer
+  })
+
+/** `postTo` the gateway under test. */
+export const post = (payload: unknown) => Effect.flatMap(baseUrl, (url) => postTo(url, payload))
+
+// ---------------------------------------------------------------------------------------------
+// SSE events
+// ---------------------------------------------------------------------------------------------
+
+const dataOf = (event: string): unknown => event.startsWith("data: {") ? JSON.parse(event.slice(6)) : undefined
+
+const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === "object" && value !== null
+
+/** The first choice of a chunk event, if the event is a chunk. */
+const choiceOf = (event: string): Record<string, unknown> | undefined => {
+  const data = dataOf(event)
+  if (!isRecord(data) || !Array.isArray(data.choices)) return undefined
+  const [choice]: ReadonlyArray<unknown> = data.choices
+  return isRecord(choice) ? choice : undefined
+}
+
+/** The content of a content chunk (not the empty role chunk). */
+export const contentOf = (event: string): string | undefined => {
+  const delta = choiceOf(event)?.delta
+  return isRecord(delta) && typeof delta.content === "string" && delta.content !== "" ? delta.content : undefined
+}
+
+export const isContent = (event: string) => contentOf(event) !== undefined
+
+/** The text of all content chunks. */
+export const textOf = (events: ReadonlyArray<string>) => events.flatMap((event) => contentOf(event) ?? []).join("")
+
+/** The finish reasons the chunks carry. */
+export const finishReasons = (events: ReadonlyArray<string>) =>
+  events.flatMap((event) => {
+    const reason = choiceOf(event)?.finish_reason
+    return typeof reason === "string" ? [reason] : []
+  })
+
+/** The `error` of an in-band error event. */
+export const inBandError = (event: string): Record<string, unknown> | undefined => {
+  const data = dataOf(event)
+  return isRecord(data) && isRecord(data.error) ? data.error : undefined
+}
+
+export const isError = (event: string) => inBandError(event) !== undefined
+
+export const DONE = "data: [DONE]"

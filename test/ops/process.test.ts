@@ -1,0 +1,106 @@
+/**
+ * Graceful drain as an operator sees it (issue 5, Operations): `clawgate serve` in a child
+ * process (see ./process.ts). On SIGTERM it stops accepting connections while what is in flight
+ * may finish; past `gateway.shutdownGraceMs` what is left is answered 503 `shutting_down` and the
+ * process exits 0; a second signal during the drain ends it at once; requests that keep coming
+ * as the signal arrives are each answered or turned away, none left hanging.
+ *
+ * What holds a drain open here is a request still sending its body: a stream in flight through a
+ * provider is in drainInFlight.pending.ts (see there why it is not run yet).
+ */
+import { describe, expect, it, vi } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import { inBandError } from "./harness.js"
+import {
+
+  outcomeOf,
+  requireBuild,
+  SHUTTING_DOWN,
+  startGateway,
+  startUpload,
+  tempDir,
+  TURNED_AWAY,
+  untilRefused,
+  writeConfig
+} from "./process.js"
+
+requireBuild()
+
+/** A request in flight at the gateway: an upload it is reading, sent before a request it has answered. */
+const requestInFlight = (url: string) =>
+  Effect.gen(function*() {
+    const upload = yield* startUpload(url)
+    // The gateway answers in order of arrival: once it has answered this one, it has the upload's head.
+    expect(yield* outcomeOf(url, "/healthz")).toBe("200")
+    return upload
+  })
+
+// Each test starts the gateway as a process (twice, some of them): seconds each on a busy machine.
+vi.setConfig({ testTimeout: 60_000 })
+
+describe("drain, as a process", () => {
+  it.scopedLive("on SIGTERM new connections are refused while a request is in flight; a second SIGTERM ends the process at once", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir
+      // A grace period far longer than the test may take: only the second signal can end the drain.
+      const gateway = yield* startGateway(writeConfig(dir, { shutdownGraceMs: 600_000, model: "echo" }), dir)
+      const upload = yield* requestInFlight(gateway.url)
+
+      gateway.kill("SIGTERM")
+      yield* gateway.stderrLine(SHUTTING_DOWN)
+      const attempts = yield* untilRefused(gateway.url)
+      expect(attempts.filter((outcome) => !TURNED_AWAY.includes(outcome))).toEqual([])
+      expect(attempts.at(-1)).toBe("ECONNREFUSED")
+
+      gateway.kill("SIGTERM")
+      expect(yield* gateway.exited).toEqual({ code: null, signal: "SIGTERM" })
+      // The request in flight got no answer: its connection was cut.
+      expect(Exit.isFailure(yield* Effect.exit(upload.answer))).toBe(true)
+    }))
+
+  it.scopedLive("a request still in flight at the deadline gets 503 shutting_down, then the process exits 0", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir
+      const gateway = yield* startGateway(writeConfig(dir, { shutdownGraceMs: 200, model: "echo" }), dir)
+      const upload = yield* requestInFlight(gateway.url)
+
+      gateway.kill("SIGTERM")
+      const answer = yield* upload.answer
+      expect(answer.status).toBe(503)
+      expect(Number(answer.headers["retry-after"])).toBeGreaterThan(0)
+      expect(inBandError(`data: ${answer.body}`)).toMatchObject({ code: "shutting_down", param: null })
+      expect(yield* gateway.exited).toEqual({ code: 0, signal: null })
+      expect(gateway.output.stderr).toMatch(SHUTTING_DOWN)
+    }))
+
+  it.scopedLive("requests that keep coming as SIGTERM arrives are each answered or turned away, none left hanging; exit code 0", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir
+      // Nothing runs long here: with a grace period longer than the test, only a request left
+      // without an answer could keep the process from exiting.
+      const gateway = yield* startGateway(writeConfig(dir, { shutdownGraceMs: 600_000, model: "echo" }), dir)
+      const outcomes = new Map<string, number>()
+      let sent = 0
+      let exited = false
+      /** One client: a request on a new connection as soon as the last one has its outcome. */
+      const client: Effect.Effect<void> = Effect.suspend(() => {
+        if (exited) return Effect.void
+        sent += 1
+        // Load balancers keep sending until they notice: the signal comes amid the traffic.
+        if (sent === 100) gateway.kill("SIGTERM")
+        return Effect.flatMap(outcomeOf(gateway.url, "/healthz"), (outcome) => {
+          outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1)
+          return client
+        })
+      })
+      const clients = yield* Effect.fork(Effect.all(Array.from({ length: 8 }, () => client), { concurrency: "unbounded" }))
+
+      const exit = yield* gateway.exited
+      exited = true
+      yield* clients.await
+      expect(exit).toEqual({ code: 0, signal: null })
+      expect([...outcomes.keys()].filter((outcome) => outcome !== "200" && !TURNED_AWAY.includes(outcome))).toEqual([])
+      expect(outcomes.get("200")).toBeGreaterThanOrEqual(90)
+    }))
+})

@@ -1,0 +1,302 @@
+/**
+ * The gateway as an operator runs it, for the process tests: `node dist/main.js serve --config
+ * <file> --port 0` in a child process, with its config and session store in a temporary folder,
+ * and requests to it over raw node:http. `npm test` builds dist/ first; alone, run `npm run build`.
+ * Every wait is on an event (a line of output, an answer, the child's exit); finalizers kill what
+ * is left.
+ */
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import type * as Scope from "effect/Scope"
+import * as ChildProcess from "node:child_process"
+import * as Fs from "node:fs"
+import * as NodeHttp from "node:http"
+import * as Os from "node:os"
+import * as Path from "node:path"
+import { fileURLToPath } from "node:url"
+import type { ProviderCall } from "./fakeProvider.js"
+import { inBandError, isContent, type OpenAnswer, PATH, postTo, textOf } from "./harness.js"
+
+const MAIN = fileURLToPath(new URL("../../dist/main.js", import.meta.url))
+export const TOKEN = "ops-token"
+/** How long a child may take to do what it should do at once (start, exit) before the test fails. */
+export const BOUND = "10 seconds"
+
+/** Fails the test file at once when dist/ has not been built. */
+export const requireBuild = () => {
+  if (!Fs.existsSync(MAIN)) throw new Error(`${MAIN} is missing: run \`npm run build\` first (npm test does).`)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The gateway process
+// ---------------------------------------------------------------------------------------------
+
+/** A temporary folder for the test's scope (config file, session store, HOME). */
+export const tempDir = Effect.acquireRelease(
+  Effect.sync(() => Fs.mkdtempSync(Path.join(Os.tmpdir(), "clawgate-ops-"))),
+  (dir) => Effect.sync(() => Fs.rmSync(dir, { recursive: true, force: true }))
+)
+
+/**
+ * A config file in `dir`: token auth, agent `main` on `model` (default: `fake/slow`, the fake
+ * provider at `providerUrl`), a session store file in `dir`.
+ */
+export const writeConfig = (
+  dir: string,
+  options: { readonly shutdownGraceMs: number; readonly providerUrl?: string; readonly model?: string }
+) => {
+  const file = Path.join(dir, "clawgate.json5")
+  Fs.writeFileSync(
+    file,
+    JSON.stringify({
+      gateway: {
+        auth: { mode: "token", token: TOKEN },
+        http: { endpoints: { chatCompletions: { enabled: true } } },
+        shutdownGraceMs: options.shutdownGraceMs
+      },
+      agents: { list: [{ id: "main", default: true, model: options.model ?? "fake/slow" }] },
+      models: {
+        providers: {
+          fake: {
+            api: "openai-completions",
+            baseUrl: options.providerUrl ?? "http://127.0.0.1:9/v1",
+            apiKey: "sk-fake",
+            retry: { attempts: 0 }
+          }
+        }
+      },
+      session: { store: { path: Path.join(dir, "sessions.sqlite") } }
+    })
+  )
+  return file
+}
+
+/** The machine's environment without clawgate / openclaw / clawdbot variables, HOME in `home`. */
+const childEnv = (home: string): Record<string, string> => {
+  const env: Record<string, string> = {}
+  for (const [name, value] of Object.entries(process.env)) {
+    if (value !== undefined && !/^(OPENCLAW_|CLAWDBOT_|CLAWGATE_)/.test(name)) env[name] = value
+  }
+  return { ...env, HOME: home }
+}
+
+export interface Exited {
+  readonly code: number | null
+  readonly signal: NodeJS.Signals | null
+}
+
+export interface Gateway {
+  readonly url: string
+  readonly output: { stdout: string; stderr: string }
+  /** The child's exit (within BOUND, or the test fails). */
+  readonly exited: Effect.Effect<Exited>
+  /** Waits for a complete stderr line matching `pattern` (fails if the child exits first). */
+  readonly stderrLine: (pattern: RegExp) => Effect.Effect<string, Error>
+  readonly kill: (signal: NodeJS.Signals) => void
+}
+
+const LISTENING = /^clawgate listening on http:\/\/([^/\s]+):(\d+)$/m
+
+/** The end of a long output, for failure messages. */
+const tail = (text: string) => text.length > 2000 ? `...${text.slice(-2000)}` : text
+
+/** `clawgate serve --config <file> --port 0`, for the test's scope; gives it once it listens. */
+export const startGateway = (config: string, home: string): Effect.Effect<Gateway, Error, Scope.Scope> =>
+  Effect.gen(function*() {
+    const exited = yield* Deferred.make<Exited>()
+    const output = { stdout: "", stderr: "" }
+    const child = yield* Effect.acquireRelease(
+      Effect.sync(() =>
+        ChildProcess.spawn(process.execPath, [MAIN, "serve", "--config", config, "--port", "0"], {
+          cwd: home,
+          env: childEnv(home),
+          stdio: ["ignore", "pipe", "pipe"]
+        })
+      ),
+      (child) =>
+        Effect.gen(function*() {
+          if (yield* Deferred.isDone(exited)) return
+          child.kill("SIGKILL")
+          yield* Deferred.await(exited)
+        })
+    )
+    child.stdout.setEncoding("utf8")
+    child.stderr.setEncoding("utf8")
+    child.stdout.on("data", (chunk: string) => output.stdout += chunk)
+    child.stderr.on("data", (chunk: string) => output.stderr += chunk)
+    child.on("close", (code, signal) => Deferred.unsafeDone(exited, Exit.succeed({ code, signal })))
+
+    /** The first complete line of `stream`'s output matching `pattern`, as it arrives. */
+    const lineOf = (stream: "stdout" | "stderr", pattern: RegExp) =>
+      Effect.async<string, Error>((resume) => {
+        const found = () => output[stream].split("\n").slice(0, -1).find((line) => pattern.test(line))
+        const onData = () => {
+          const line = found()
+          if (line !== undefined) resume(Effect.succeed(line))
+        }
+        const onClose = () =>
+          resume(Effect.fail(
+            new Error(`exited before a line matching ${pattern}; stdout:\n${tail(output.stdout)}\nstderr:\n${tail(output.stderr)}`)
+          ))
+        // Added after the listeners above: `output` already holds the chunk when these run.
+        child[stream].on("data", onData)
+        child.on("close", onClose)
+        const line = found()
+        if (line !== undefined) resume(Effect.succeed(line))
+        else if (child.exitCode !== null || child.signalCode !== null) onClose()
+        return Effect.sync(() => {
+          child[stream].off("data", onData)
+          child.off("close", onClose)
+        })
+      })
+
+    const listening = yield* lineOf("stdout", LISTENING).pipe(
+      Effect.timeoutFail({ duration: BOUND, onTimeout: () => new Error(`no listening line; stderr:\n${tail(output.stderr)}`) })
+    )
+    const port = LISTENING.exec(listening)?.[2]
+    return {
+      url: `http://127.0.0.1:${port}`,
+      output,
+      exited: Deferred.await(exited).pipe(
+        Effect.timeoutFail({ duration: BOUND, onTimeout: () => new Error(`the gateway did not exit; stderr:\n${tail(output.stderr)}`) }),
+        Effect.orDie
+      ),
+      stderrLine: (pattern) => lineOf("stderr", pattern),
+      kill: (signal) => {
+        if (child.exitCode === null && child.signalCode === null) child.kill(signal)
+      }
+    }
+  })
+
+/** The line the gateway logs when a signal starts its drain. */
+export const SHUTTING_DOWN = /Shutting down/
+
+// ---------------------------------------------------------------------------------------------
+// Requests
+// ---------------------------------------------------------------------------------------------
+
+export const chat = (content: string, extra: Record<string, unknown> = {}) => ({
+  model: "clawdbot:main",
+  messages: [{ role: "user", content }],
+  ...extra
+})
+
+/** What became of a request: its status (with the error code of a 503), or the connection error's code. */
+export const outcomeOf = (url: string, path: string, payload?: unknown) =>
+  Effect.async<string>((resume) => {
+    const request = NodeHttp.request(`${url}${path}`, {
+      method: payload === undefined ? "GET" : "POST",
+      agent: false,
+      headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" }
+    }, (response) => {
+      let body = ""
+      response.setEncoding("utf8")
+      response.on("data", (part: string) => body += part)
+      response.on("end", () => {
+        const code = response.statusCode === 503 ? ` ${String(inBandError(`data: ${body}`)?.code)}` : ""
+        resume(Effect.succeed(`${response.statusCode}${code}`))
+      })
+      response.on("error", (error: NodeJS.ErrnoException) => resume(Effect.succeed(error.code ?? String(error))))
+    })
+    request.on("error", (error: NodeJS.ErrnoException) => resume(Effect.succeed(error.code ?? String(error))))
+    request.end(payload === undefined ? undefined : JSON.stringify(payload))
+    return Effect.sync(() => request.destroy())
+  })
+
+/** How a new request may be turned away while the gateway stops: refused, reset, or 503 shutting_down. */
+export const TURNED_AWAY: ReadonlyArray<string> = ["ECONNREFUSED", "ECONNRESET", "503 shutting_down"]
+
+/**
+ * Sends new chat requests, one after the other, until one is refused (the listener is closed);
+ * each before that must have been turned away too: none served, none left without an answer.
+ */
+export const untilRefused = (url: string): Effect.Effect<ReadonlyArray<string>> => {
+  const loop = (seen: ReadonlyArray<string>): Effect.Effect<ReadonlyArray<string>> =>
+    Effect.flatMap(outcomeOf(url, PATH, chat("too late")), (outcome) =>
+      !TURNED_AWAY.includes(outcome) || outcome === "ECONNREFUSED"
+        ? Effect.succeed([...seen, outcome])
+        : loop([...seen, outcome]))
+  return loop([]).pipe(
+    Effect.timeoutFail({ duration: BOUND, onTimeout: () => new Error("new requests were never refused") }),
+    Effect.orDie
+  )
+}
+
+/** An answer, read whole. */
+export interface Answered {
+  readonly status: number
+  readonly headers: NodeHttp.IncomingHttpHeaders
+  readonly body: string
+}
+
+/**
+ * A chat request still sending its body (chunked, never finished): in flight at the gateway until
+ * the gateway answers it or goes away. `answer` fails if the connection is cut first.
+ */
+export const startUpload = (url: string) =>
+  Effect.gen(function*() {
+    const answered = yield* Deferred.make<Answered, Error>()
+    const request = yield* Effect.acquireRelease(
+      Effect.sync(() =>
+        NodeHttp.request(`${url}${PATH}`, {
+          method: "POST",
+          agent: false,
+          headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json", "transfer-encoding": "chunked" }
+        })
+      ),
+      (request) => Effect.sync(() => request.destroy())
+    )
+    request.on("response", (response) => {
+      let body = ""
+      response.setEncoding("utf8")
+      response.on("data", (part: string) => body += part)
+      response.on("end", () => {
+        Deferred.unsafeDone(answered, Exit.succeed({ status: response.statusCode ?? 0, headers: response.headers, body }))
+        // A client told to go away stops sending.
+        request.destroy()
+      })
+    })
+    request.on("error", (error) => Deferred.unsafeDone(answered, Exit.fail(error)))
+    yield* Effect.async<void, Error>((resume) => {
+      request.write("{\"model\":\"clawdbot:main\",\"messages\":[", (error) =>
+        resume(error === undefined || error === null ? Effect.void : Effect.fail(error)))
+    })
+    return { answer: Deferred.await(answered) }
+  })
+
+/** A stream on `gateway` whose provider call has started and said `first`, read up to that. */
+export const openStream = (
+  gateway: Gateway,
+  nextCall: Effect.Effect<ProviderCall>,
+  options: { readonly user: string; readonly content: string; readonly first: string }
+) =>
+  Effect.gen(function*() {
+    const answer = yield* Effect.fork(postTo(gateway.url, chat(options.content, { stream: true, user: options.user }), TOKEN))
+    const call = yield* nextCall
+    if (!call.stream) return yield* Effect.dieMessage("the provider was not asked to stream")
+    yield* call.say(options.first)
+    const open: OpenAnswer = yield* Effect.flatten(answer.await)
+    if (open.status !== 200) return yield* Effect.dieMessage(`the stream was answered ${open.status}`)
+    const head = yield* open.until(isContent)
+    if (textOf(head) !== options.first) return yield* Effect.dieMessage(`unexpected first content: ${textOf(head)}`)
+    return { call, open }
+  })
+
+/**
+ * What the provider is given for a new turn of `user`'s session on a fresh gateway process on the
+ * same config and store: the stored history, then the new message (system messages left out).
+ */
+export const historyAfterRestart = (config: string, home: string, nextCall: Effect.Effect<ProviderCall>, user: string) =>
+  Effect.scoped(Effect.gen(function*() {
+    const gateway = yield* startGateway(config, home)
+    const answer = yield* Effect.fork(postTo(gateway.url, chat("are you there?", { user }), TOKEN))
+    const call = yield* nextCall
+    yield* call.say("yes")
+    yield* call.finish
+    const reply = yield* Effect.flatten(answer.await)
+    if (reply.status !== 200) return yield* Effect.dieMessage(`the new turn was answered ${reply.status}`)
+    gateway.kill("SIGTERM")
+    yield* gateway.exited
+    return call.messages.filter((message) => message.role !== "system")
+  }))
