@@ -40,7 +40,10 @@ const serveOptions = {
 
 /** The whole gateway on a Node HTTP server, from a config layer, switching to each reloaded config. */
 export const gateway = <E, R>(configLayer: Layer.Layer<Config, E, R>, reloads: Stream.Stream<Settings> = Stream.empty) =>
-  Layer.merge(Gateway.layer(configLayer, { reloads }), Http.announce).pipe(
+  // The listening line only once the gateway serves (its session store opened): a request sent on
+  // seeing it must not meet the stand-in handler that answers 503 `shutting_down`.
+  Http.announce.pipe(
+    Layer.provideMerge(Gateway.layer(configLayer, { reloads })),
     Layer.provide(Http.NodeServer),
     // The same layer value as the gateway's: built once.
     Layer.provide(configLayer)
@@ -67,10 +70,20 @@ const serve = (options: { readonly config: Option.Option<string>; readonly logFo
     const file = yield* findFile(options.config)
     const configLayer = Config.layer({ file, port: options.port, bind: options.bind })
     const fs = yield* FileSystem.FileSystem
+    // SIGHUP's default is to end the process, and the reload stream takes it only once running:
+    // until then, one is ignored (the config was just read) rather than fatal.
+    yield* Effect.acquireRelease(
+      Effect.sync(() => {
+        const ignore = () => {}
+        process.on("SIGHUP", ignore)
+        return ignore
+      }),
+      (ignore) => Effect.sync(() => process.off("SIGHUP", ignore))
+    )
     return yield* Layer.launch(
       gateway(configLayer, reloads(file).pipe(Stream.provideService(FileSystem.FileSystem, fs)))
     )
-  }).pipe(Effect.tapError(explain), Effect.provide(logger(options.logFormat)))
+  }).pipe(Effect.scoped, Effect.tapError(explain), Effect.provide(logger(options.logFormat)))
 
 const agentOptions = {
   config,
@@ -109,7 +122,8 @@ const runAgent = (options: Command.Command.ParseConfig<typeof agentOptions>) =>
       Layer.provide(SessionStore.layer),
       Layer.provideMerge(Config.layer({ file: options.config }))
     )),
-    Effect.tapError(explain)
+    Effect.tapError(explain),
+    Effect.provide(logger("logfmt"))
   )
 
 const serveCommand = Command.make("serve", serveOptions, serve).pipe(

@@ -1,0 +1,291 @@
+/**
+ * Config reload as an operator sees it (issue 5, Operations: "Config reload without restart"):
+ * `node dist/main.js serve --config <file> --port 0` in a child process. Editing the file (in
+ * place, or as editors do: a new file renamed over it) switches the token for new requests; SIGHUP
+ * re-reads the file; a bad file is rejected with a log line and the old config stays; the process
+ * serves throughout, a stream in flight included.
+ *
+ * `npm test` builds dist/ first; alone, run `npm run build`. Every wait is on an event (a line of
+ * the child's output, the provider's next call, the stream's next event); finalizers kill the child.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import type * as Scope from "effect/Scope"
+import * as ChildProcess from "node:child_process"
+import * as Fs from "node:fs"
+import * as Os from "node:os"
+import * as Path from "node:path"
+import { fileURLToPath } from "node:url"
+import {
+  answerText,
+  chat,
+  DONE,
+  errorCode,
+  errorsOf,
+  finishReasons,
+  isContent,
+  openStream,
+  postChat,
+  textOf
+} from "./harness.js"
+import { controlledProvider } from "./provider.js"
+
+const MAIN = fileURLToPath(new URL("../../dist/main.js", import.meta.url))
+/** How long the child may take to do what it should do at once (start, reload) before the test fails. */
+const BOUND = "15 seconds"
+/** A process test: a start-up and a few reloads, on a machine that may be busy. */
+const TIMEOUT = 40_000
+
+if (!Fs.existsSync(MAIN)) throw new Error(`${MAIN} is missing: run \`npm run build\` first (npm test does).`)
+
+// ---------------------------------------------------------------------------------------------
+// Config files
+// ---------------------------------------------------------------------------------------------
+
+/** A temporary folder for the test's scope. */
+const tempDir = Effect.acquireRelease(
+  Effect.sync(() => Fs.mkdtempSync(Path.join(Os.tmpdir(), "clawgate-reload-"))),
+  (dir) => Effect.sync(() => Fs.rmSync(dir, { recursive: true, force: true }))
+)
+
+/**
+ * A config's text: token auth with `token` (failures answered at once), agent `main` on echo and,
+ * when given a provider, agent `slow` on it.
+ */
+const configText = (token: string, providerUrl?: string) =>
+  JSON.stringify({
+    gateway: {
+      auth: { mode: "token", token, rateLimit: { exemptLoopback: false, maxAttempts: 1_000 } },
+      http: { endpoints: { chatCompletions: { enabled: true } } }
+    },
+    agents: {
+      list: [
+        { id: "main", default: true, model: "echo" },
+        ...(providerUrl === undefined ? [] : [{ id: "slow", model: "fake/slow" }])
+      ]
+    },
+    ...(providerUrl !== undefined && {
+      models: {
+        providers: { fake: { api: "openai-completions", baseUrl: providerUrl, apiKey: "sk-fake", retry: { attempts: 0 } } }
+      }
+    }),
+    session: { store: { path: ":memory:" } }
+  })
+
+/** Replaces `file` as editors do: a new file next to it, renamed over it. */
+const replaceFile = (file: string, text: string) => {
+  const next = `${file}.tmp`
+  Fs.writeFileSync(next, text)
+  Fs.renameSync(next, file)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The gateway process
+// ---------------------------------------------------------------------------------------------
+
+/** The machine's environment without clawgate / openclaw / clawdbot variables, HOME in `home`. */
+const childEnv = (home: string): Record<string, string> => {
+  const env: Record<string, string> = {}
+  for (const [name, value] of Object.entries(process.env)) {
+    if (value !== undefined && !/^(OPENCLAW_|CLAWDBOT_|CLAWGATE_)/.test(name)) env[name] = value
+  }
+  return { ...env, HOME: home }
+}
+
+interface Child {
+  readonly url: string
+  /** Complete stderr lines matching `pattern` so far. */
+  readonly count: (pattern: RegExp) => number
+  /**
+   * Waits for the stderr line matching `pattern` that comes after the first `seen` ones (fails if
+   * the child exits first, or after BOUND).
+   */
+  readonly line: (pattern: RegExp, seen: number) => Effect.Effect<string>
+  readonly running: () => boolean
+  readonly kill: (signal: NodeJS.Signals) => void
+}
+
+const LISTENING = /^clawgate listening on http:\/\/([^/\s]+):(\d+)$/m
+
+/** `clawgate serve --config <config> --port 0` in `cwd`, for the test's scope; given once it listens. */
+const startGateway = (config: string, cwd: string): Effect.Effect<Child, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const exited = yield* Deferred.make<void>()
+    const output = { stdout: "", stderr: "" }
+    const child = yield* Effect.acquireRelease(
+      Effect.sync(() =>
+        ChildProcess.spawn(process.execPath, [MAIN, "serve", "--config", config, "--port", "0"], {
+          cwd,
+          env: childEnv(cwd),
+          stdio: ["ignore", "pipe", "pipe"]
+        })
+      ),
+      (child) =>
+        Effect.gen(function*() {
+          if (yield* Deferred.isDone(exited)) return
+          child.kill("SIGKILL")
+          yield* Deferred.await(exited)
+        })
+    )
+    child.stdout.setEncoding("utf8")
+    child.stderr.setEncoding("utf8")
+    child.stdout.on("data", (chunk: string) => output.stdout += chunk)
+    child.stderr.on("data", (chunk: string) => output.stderr += chunk)
+    child.on("close", () => Deferred.unsafeDone(exited, Exit.void))
+
+    const linesOf = (stream: "stdout" | "stderr", pattern: RegExp) =>
+      output[stream].split("\n").slice(0, -1).filter((line) => pattern.test(line))
+
+    /** The matching complete line of `stream` after the first `seen` ones, as it arrives. */
+    const lineOf = (stream: "stdout" | "stderr", pattern: RegExp, seen: number) =>
+      Effect.async<string, Error>((resume) => {
+        const found = () => linesOf(stream, pattern)[seen]
+        const onData = () => {
+          const line = found()
+          if (line !== undefined) resume(Effect.succeed(line))
+        }
+        const onClose = () =>
+          resume(Effect.fail(new Error(`exited before a line matching ${pattern}; stderr:\n${output.stderr}`)))
+        // Added after the listeners above: `output` already holds the chunk when these run.
+        child[stream].on("data", onData)
+        child.on("close", onClose)
+        const line = found()
+        if (line !== undefined) resume(Effect.succeed(line))
+        else if (child.exitCode !== null || child.signalCode !== null) onClose()
+        return Effect.sync(() => {
+          child[stream].off("data", onData)
+          child.off("close", onClose)
+        })
+      }).pipe(
+        Effect.timeoutFail({
+          duration: BOUND,
+          onTimeout: () => new Error(`no ${stream} line matching ${pattern}; stderr:\n${output.stderr}`)
+        }),
+        Effect.orDie
+      )
+
+    const listening = yield* lineOf("stdout", LISTENING, 0)
+    return {
+      url: `http://127.0.0.1:${LISTENING.exec(listening)?.[2]}`,
+      count: (pattern) => linesOf("stderr", pattern).length,
+      line: (pattern, seen) => lineOf("stderr", pattern, seen),
+      running: () => child.exitCode === null && child.signalCode === null,
+      kill: (signal) => child.kill(signal)
+    }
+  })
+
+const RELOADED = /Config reloaded/
+const REJECTED = /Config reload rejected/
+
+/** Runs `change`, then waits for the child's next line matching `pattern`. */
+const after = (child: Child, pattern: RegExp, change: () => void) =>
+  Effect.suspend(() => {
+    const seen = child.count(pattern)
+    change()
+    return child.line(pattern, seen)
+  })
+
+/** Which of the tokens the gateway takes for a chat request now (each is checked). */
+const accepted = (child: Child, tokens: ReadonlyArray<string>) =>
+  Effect.forEach(tokens, (token) =>
+    Effect.map(postChat(child.url, token, chat("are you there")), (reply) => {
+      if (reply.status === 200) expect(answerText(reply.body)).toBe("are you there")
+      else {
+        expect(reply.status).toBe(401)
+        expect(errorCode(reply.body)).toBe("invalid_api_key")
+      }
+      return reply.status === 200 ? [token] : []
+    })).pipe(Effect.map((lists) => lists.flat()))
+
+// ---------------------------------------------------------------------------------------------
+
+describe("config reload, as a process", () => {
+  it.scopedLive("editing the file switches the token, a bad file is rejected and the old token keeps working, a stream goes on throughout", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir
+      const provider = yield* controlledProvider
+      const file = Path.join(dir, "clawgate.json5")
+      Fs.writeFileSync(file, configText("token-one", provider.baseUrl))
+      const child = yield* startGateway(file, dir)
+      expect(yield* accepted(child, ["token-one", "token-two"])).toEqual(["token-one"])
+
+      // A stream in flight through all that follows.
+      const opening = yield* Effect.fork(openStream(child.url, "token-one", chat("story", { agent: "slow", stream: true })))
+      const call = yield* provider.nextCall
+      yield* call.say("Once")
+      const stream = yield* Fiber.join(opening).pipe(Effect.orDie)
+      expect(stream.status).toBe(200)
+      expect(textOf(yield* stream.until(isContent))).toBe("Once")
+
+      // Edited in place.
+      yield* after(child, RELOADED, () => Fs.writeFileSync(file, configText("token-two", provider.baseUrl)))
+      expect(yield* accepted(child, ["token-one", "token-two"])).toEqual(["token-two"])
+      yield* call.say(" upon")
+
+      // A bad file: logged with what is wrong, and the config in force stays.
+      const rejected = yield* after(child, REJECTED, () => Fs.writeFileSync(file, "{ gateway: { auth: { token: "))
+      expect(rejected).toMatch(/keeping the current config/)
+      expect(rejected).toContain(file)
+      expect(yield* accepted(child, ["token-one", "token-two"])).toEqual(["token-two"])
+      const invalid = yield* after(child, REJECTED, () =>
+        Fs.writeFileSync(file, configText("token-three", provider.baseUrl).replace("\"echo\"", "\"nowhere/model\"")))
+      expect(invalid).toContain("agents.list[0].model")
+      expect(yield* accepted(child, ["token-two", "token-three"])).toEqual(["token-two"])
+
+      // Replaced as editors do.
+      yield* after(child, RELOADED, () => replaceFile(file, configText("token-three", provider.baseUrl)))
+      expect(yield* accepted(child, ["token-one", "token-two", "token-three"])).toEqual(["token-three"])
+
+      // The stream started on the first config ends normally.
+      yield* call.say(" a time")
+      yield* call.finish
+      const rest = yield* stream.rest
+      expect(textOf(rest)).toBe(" upon a time")
+      expect(finishReasons(rest)).toEqual(["stop"])
+      expect(errorsOf(rest)).toEqual([])
+      expect(rest.at(-1)).toBe(DONE)
+      expect(child.running()).toBe(true)
+    }), TIMEOUT)
+
+  it.scopedLive("a SIGHUP as soon as the gateway says it listens does not end it; it serves on", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir
+      const file = Path.join(dir, "clawgate.json5")
+      Fs.writeFileSync(file, configText("token-one"))
+      const child = yield* startGateway(file, dir)
+      // Without a listener, SIGHUP ends a Node process on delivery: the request below would fail.
+      child.kill("SIGHUP")
+      expect(yield* accepted(child, ["token-one", "token-two"])).toEqual(["token-one"])
+      expect(child.running()).toBe(true)
+    }), TIMEOUT)
+
+  it.scopedLive("SIGHUP re-reads the file", () =>
+    Effect.gen(function*() {
+      // The config is a link to a file in another folder, so that editing the file is not seen by
+      // the watch on the link's folder: only the signal can make the gateway read it again.
+      const dir = yield* tempDir
+      const real = Path.join(dir, "real")
+      const linked = Path.join(dir, "etc")
+      Fs.mkdirSync(real)
+      Fs.mkdirSync(linked)
+      const target = Path.join(real, "clawgate.json5")
+      const file = Path.join(linked, "clawgate.json5")
+      Fs.writeFileSync(target, configText("token-one"))
+      Fs.symlinkSync(target, file)
+      const child = yield* startGateway(file, dir)
+      expect(yield* accepted(child, ["token-one", "token-two"])).toEqual(["token-one"])
+
+      Fs.writeFileSync(target, configText("token-two"))
+      yield* after(child, RELOADED, () => child.kill("SIGHUP"))
+      expect(yield* accepted(child, ["token-one", "token-two"])).toEqual(["token-two"])
+
+      // A bad file on SIGHUP is rejected too.
+      Fs.writeFileSync(target, "not json")
+      yield* after(child, REJECTED, () => child.kill("SIGHUP"))
+      expect(yield* accepted(child, ["token-one", "token-two"])).toEqual(["token-two"])
+      expect(child.running()).toBe(true)
+    }), TIMEOUT)
+})

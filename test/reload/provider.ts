@@ -1,0 +1,111 @@
+/**
+ * A fake OpenAI-compatible Chat Completions provider on a loopback port that answers only when the
+ * test says so: each request is handed to the test as a `ProviderCall`; a streamed answer sends a
+ * chunk per `say` and ends on `finish`. Agents reach it as `api: "openai-completions"` with
+ * `baseUrl` (in this process, or from a child gateway process).
+ */
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as FiberId from "effect/FiberId"
+import * as Queue from "effect/Queue"
+import type * as Scope from "effect/Scope"
+import * as NodeHttp from "node:http"
+
+export interface ProviderCall {
+  /** The `model` of the request. */
+  readonly model: string
+  /** The request's `Authorization` header. */
+  readonly authorization: string | undefined
+  readonly stream: boolean
+  /** Sends a content chunk (the answer's head first, if not sent yet). */
+  readonly say: (text: string) => Effect.Effect<void>
+  /** Sends the finish chunk, usage and `[DONE]` (JSON with all that was said, when not streamed). */
+  readonly finish: Effect.Effect<void>
+  /** Completes when the gateway closed the connection before the answer ended. */
+  readonly closedEarly: Effect.Effect<void>
+}
+
+export interface ControlledProvider {
+  /** `http://127.0.0.1:<port>/v1`: a provider's `baseUrl`. */
+  readonly baseUrl: string
+  /** The next call the provider got, in arrival order. */
+  readonly nextCall: Effect.Effect<ProviderCall>
+}
+
+const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === "object" && value !== null
+
+/** Starts the provider for the enclosing scope (stopped, open answers cut, when it closes). */
+export const controlledProvider: Effect.Effect<ControlledProvider, never, Scope.Scope> = Effect.gen(function*() {
+  const calls = yield* Queue.unbounded<ProviderCall>()
+
+  const handle = (req: NodeHttp.IncomingMessage, res: NodeHttp.ServerResponse, text: string) => {
+    const body: unknown = JSON.parse(text)
+    const stream = isRecord(body) && body.stream === true
+    const model = isRecord(body) && typeof body.model === "string" ? body.model : ""
+    const closed = Deferred.unsafeMake<void>(FiberId.none)
+    res.on("close", () => {
+      if (!res.writableEnded) Deferred.unsafeDone(closed, Exit.void)
+    })
+    const chunk = (choices: ReadonlyArray<unknown>, extra: Record<string, unknown> = {}) =>
+      `data: ${JSON.stringify({ id: "chatcmpl-controlled", object: "chat.completion.chunk", created: 0, model, choices, ...extra })}\n\n`
+    const open = () => {
+      if (res.headersSent) return
+      res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" })
+      res.write(chunk([{ index: 0, delta: { role: "assistant", content: "" }, finish_reason: null }]))
+    }
+    let said = ""
+    const usage = { prompt_tokens: 3, completion_tokens: 2, total_tokens: 5 }
+    Queue.unsafeOffer(calls, {
+      model,
+      authorization: req.headers.authorization,
+      stream,
+      say: (piece) =>
+        Effect.sync(() => {
+          said += piece
+          if (!stream) return
+          open()
+          res.write(chunk([{ index: 0, delta: { content: piece }, finish_reason: null }]))
+        }),
+      finish: Effect.sync(() => {
+        if (stream) {
+          open()
+          res.write(chunk([{ index: 0, delta: {}, finish_reason: "stop" }]))
+          res.write(chunk([], { usage }))
+          res.end("data: [DONE]\n\n")
+        } else {
+          res.writeHead(200, { "content-type": "application/json" })
+          res.end(JSON.stringify({
+            id: "chatcmpl-controlled",
+            object: "chat.completion",
+            created: 0,
+            model,
+            choices: [{ index: 0, message: { role: "assistant", content: said }, finish_reason: "stop" }],
+            usage
+          }))
+        }
+      }),
+      closedEarly: Deferred.await(closed)
+    })
+  }
+
+  const server = NodeHttp.createServer((req, res) => {
+    const chunks: Array<Buffer> = []
+    req.on("data", (data: Buffer) => chunks.push(data))
+    req.on("end", () => handle(req, res, Buffer.concat(chunks).toString("utf8")))
+  })
+  const port = yield* Effect.acquireRelease(
+    Effect.async<number>((resume) => {
+      server.listen(0, "127.0.0.1", () => {
+        const address = server.address()
+        resume(Effect.succeed(typeof address === "object" && address !== null ? address.port : 0))
+      })
+    }),
+    () =>
+      Effect.async<void>((resume) => {
+        server.close(() => resume(Effect.void))
+        server.closeAllConnections()
+      })
+  )
+  return { baseUrl: `http://127.0.0.1:${port}/v1`, nextCall: Queue.take(calls) }
+})
