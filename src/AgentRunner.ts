@@ -33,16 +33,46 @@ export interface ToolCall {
   readonly arguments: string
 }
 
+/** An image for the model: its media type and bytes, and OpenAI's `detail` when the client gave one. */
+export interface ImageInput {
+  readonly mediaType: string
+  readonly data: Uint8Array
+  readonly detail?: "auto" | "low" | "high" | undefined
+}
+
+/** A piece of a user message with images, in the client's order. */
+export type UserPart =
+  | { readonly type: "text"; readonly text: string }
+  | { readonly type: "image"; readonly image: ImageInput }
+
 /** A conversation message, normalized from the wire: system text is carried apart. */
 export interface ChatMessage {
   readonly role: "user" | "assistant" | "tool"
+  /** The text; in a message that had images, `[image]` stands where each one was. */
   readonly content: string
   readonly name?: string | undefined
   /** A tool message: the call it answers. */
   readonly toolCallId?: string | undefined
   /** An assistant message: the tool calls it made (absent when none). */
   readonly toolCalls?: ReadonlyArray<ToolCall> | undefined
+  /**
+   * A user message of the current turn with images: its text and images as the model gets them.
+   * Only `content` is stored in a session, so a transcript keeps `[image]`, not the bytes.
+   */
+  readonly parts?: ReadonlyArray<UserPart> | undefined
 }
+
+/** A `response_format` other than plain text: the answer must be a JSON object, or JSON of a schema. */
+export type ResponseFormat =
+  | { readonly type: "json_object" }
+  | {
+    readonly type: "json_schema"
+    readonly name: string
+    readonly description?: string | undefined
+    /** The JSON Schema, as the client sent it. */
+    readonly schema?: { readonly [key: string]: unknown } | undefined
+    readonly strict?: boolean | undefined
+  }
 
 /** A function tool the client offers the model; its JSON Schema goes to the provider as it is. */
 export interface ClientTool {
@@ -89,6 +119,8 @@ export interface RunRequest {
   readonly sampling: Sampling
   /** The client's tools, if it offered any. */
   readonly tools?: RunTools | undefined
+  /** The answer's format, when the client asked for JSON (absent: text). */
+  readonly responseFormat?: ResponseFormat | undefined
 }
 
 export type FinishReason = "stop" | "length" | "tool_calls" | "content_filter"
@@ -272,6 +304,8 @@ const make = Effect.gen(function*() {
   const prepare = Effect.fn("AgentRunner.prepare")(function*(run: RunRequest) {
     const stable = run.sessionKey.kind !== "ephemeral"
     yield* queue.enter(stable ? run.sessionKey.value : undefined)
+    // Then across processes sharing the store (PostgreSQL): held until the run's scope closes.
+    if (stable && store.lock !== undefined) yield* store.lock(run.sessionKey.value)
     const model = yield* Option.match(models.forAgent(run.agent), {
       onNone: () => Effect.fail(new ProviderUnreachable({ provider: splitModel(run.agent.model)[0] })),
       onSome: Effect.succeed
@@ -291,7 +325,7 @@ const make = Effect.gen(function*() {
         toolChoice: run.tools?.choice ?? "auto",
         disableToolCallResolution: true
       } as const,
-      context: model.settings(samplingFor(run.agent, run.sampling), run.tools),
+      context: model.settings(samplingFor(run.agent, run.sampling), run.tools, run.responseFormat),
       commit: (reply: AgentReply) =>
         stable
           ? store.commit(run.sessionKey.value, {

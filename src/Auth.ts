@@ -5,12 +5,14 @@ import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Crypto from "node:crypto"
 import { isLoopback } from "./ClientIp.js"
 import { Config, type Settings } from "./Config.js"
 import { AuthRateLimited, Unauthorized } from "./Errors.js"
+import * as Metrics from "./Metrics.js"
 
 export interface AuthRequest {
   /** The `Authorization` header, if sent. */
@@ -78,6 +80,7 @@ export class Auth extends Context.Tag("clawgate/Auth")<Auth, {
           ? entry
           : { count: 0, windowStart: now, lockedUntil: 0 }
         failures.count += 1
+        yield* Metric.increment(Metrics.authFailures)
         if (failures !== entry) {
           forget(now)
           clients.set(clientIp, failures)
@@ -86,6 +89,7 @@ export class Auth extends Context.Tag("clawgate/Auth")<Auth, {
           yield* Effect.sleep(Math.min(LOOPBACK_DELAY_MS.first * 2 ** (failures.count - 1), LOOPBACK_DELAY_MS.max))
         } else if (failures.count >= maxAttempts) {
           failures.lockedUntil = now + lockoutMs
+          yield* Metric.increment(Metrics.authLockouts)
           return yield* new AuthRateLimited({ retryAfterSeconds: Math.ceil(lockoutMs / 1000) })
         }
         return yield* new Unauthorized()

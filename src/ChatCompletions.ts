@@ -4,6 +4,7 @@
  */
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
@@ -18,13 +19,16 @@ import {
   type RunRequest,
   type RunTools,
   type Sampling,
-  type ToolChoice
+  type ToolChoice,
+  type UserPart
 } from "./AgentRunner.js"
 import * as IssuePath from "./IssuePath.js"
 import { Config } from "./Config.js"
 import { CurrentRequest } from "./CurrentRequest.js"
 import { InvalidRequest } from "./Errors.js"
+import * as Images from "./Images.js"
 import * as RequestBody from "./RequestBody.js"
+import * as ResponseFormat from "./ResponseFormat.js"
 import { SESSION_KEY_HEADER, SESSION_KEY_HEADERS, SessionKeys } from "./SessionKeys.js"
 import * as StreamResponse from "./StreamResponse.js"
 import * as Wire from "./Wire.js"
@@ -49,31 +53,43 @@ const decodeRequest = (body: unknown) =>
     })
   )
 
-const textOf = (content: Wire.Message["content"]): string =>
+/** A message's text parts joined; with `images`, `[image]` stands where each image was. */
+const textOf = (content: Wire.Message["content"], images = false): string =>
   content === undefined || content === null
     ? ""
     : typeof content === "string"
     ? content
-    : content.flatMap((part) => "text" in part ? [part.text] : []).join("\n")
+    : content.flatMap((part) =>
+      "text" in part ? [part.text] : images && "image_url" in part ? [Images.PLACEHOLDER] : []
+    ).join("\n")
 
 /**
  * The wire messages as a turn: system and developer text joined apart, the rest in order
  * (`function` counts as `tool`), assistant messages with their tool calls. There must be
  * something to answer.
+ *
+ * `images`, for an agent whose model takes images: the current turn's user messages with images
+ * (by index, see `Images.ofTurn`), which keep their parts; every image is written `[image]` in
+ * the text. Without it, images are left out altogether.
  */
-export const toTurn = (messages: ReadonlyArray<Wire.Message>) => {
+export const toTurn = (
+  messages: ReadonlyArray<Wire.Message>,
+  images?: ReadonlyMap<number, ReadonlyArray<UserPart>>
+) => {
   const system: Array<string> = []
   const turn: Array<ChatMessage> = []
-  for (const message of messages) {
-    const content = textOf(message.content)
+  for (const [index, message] of messages.entries()) {
+    const content = textOf(message.content, message.role === "user" && images !== undefined)
     switch (message.role) {
       case "system":
       case "developer":
         if (content.trim().length > 0) system.push(content)
         break
-      case "user":
-        turn.push({ role: message.role, content, name: message.name ?? undefined })
+      case "user": {
+        const parts = images?.get(index)
+        turn.push({ role: message.role, content, name: message.name ?? undefined, ...(parts !== undefined && { parts }) })
         break
+      }
       case "assistant": {
         const toolCalls = (message.tool_calls ?? []).map((call) => ({
           id: call.id,
@@ -158,6 +174,12 @@ export const makeHandler = Effect.gen(function*() {
   const sessionKeys = yield* SessionKeys
   const runner = yield* AgentRunner
   const conversationHeaders = settings.chatCompletions.sessionHeaders
+  const imageSettings = settings.chatCompletions.images
+  // Remote images are fetched on an HttpClient of the handler's own, only when they are allowed.
+  const imageResolver = Images.make(
+    imageSettings,
+    imageSettings.allowRemote ? Option.some(NodeHttpClient.makeUndici(yield* NodeHttpClient.makeDispatcher)) : Option.none()
+  )
 
   return Effect.gen(function*() {
     yield* gate
@@ -171,8 +193,11 @@ export const makeHandler = Effect.gen(function*() {
       model: Option.fromNullable(chat.model)
     })
     current.agentId = agent.id
-    const turn = yield* toTurn(chat.messages)
     const tools = yield* toolsOf(chat)
+    const responseFormat = yield* ResponseFormat.forAgent(settings, agent, chat.response_format)
+    // Checked last: reading the images may mean fetching them.
+    const images = Images.takesImages(agent) ? yield* Images.ofTurn(chat.messages, imageResolver) : undefined
+    const turn = yield* toTurn(chat.messages, images)
     const conversationHeader = conversationHeaders.find((name) => request.headers[name] !== undefined)
     const sessionKey = yield* sessionKeys.resolve({
       agentId: agent.id,
@@ -190,7 +215,8 @@ export const makeHandler = Effect.gen(function*() {
       sessionKey,
       ...turn,
       sampling: samplingOf(chat),
-      tools
+      tools,
+      responseFormat
     }
     const envelope: Wire.Envelope = {
       id: `chatcmpl_${Crypto.randomUUID()}`,

@@ -141,6 +141,29 @@ const HeaderName = Schema.transform(Schema.String, Schema.String, {
   encode: (name) => name
 }).pipe(Schema.pattern(/^[a-z0-9!#$%&'*+.^_`|~-]+$/, { message: () => "expected an HTTP header name" }))
 
+/** A media type, compared lowercased. */
+const MediaType = Schema.transform(Schema.String, Schema.String, {
+  strict: true,
+  decode: (type) => type.trim().toLowerCase(),
+  encode: (type) => type
+}).pipe(Schema.pattern(/^[a-z0-9!#$&^_.+-]+\/[a-z0-9!#$&^_.+-]+$/, { message: () => "expected a media type such as \"image/png\"" }))
+
+export const DEFAULT_IMAGE_TYPES: ReadonlyArray<string> = ["image/png", "image/jpeg", "image/gif", "image/webp"]
+
+/** `gateway.http.endpoints.chatCompletions.images`. */
+const ImageSettings = Schema.Struct({
+  /** Whether `http(s)` image URLs are fetched by the gateway; otherwise only data URIs. */
+  allowRemote: Schema.optionalWith(Schema.Boolean, { default: () => false }),
+  /** The largest image, in bytes (decoded, or as fetched). */
+  maxBytes: Schema.optionalWith(PositiveInt, { default: () => 10 * 1024 * 1024 }),
+  /** Images per request (in its current user turn); 0 refuses images. */
+  maxCount: Schema.optionalWith(NonNegativeInt, { default: () => 8 }),
+  allowedTypes: Schema.optionalWith(Schema.Array(MediaType), { default: () => DEFAULT_IMAGE_TYPES }),
+  /** How long fetching a remote image may take, all of it. */
+  fetchTimeoutMs: Schema.optionalWith(PositiveInt, { default: () => 10_000 })
+})
+export type ImageSettings = typeof ImageSettings.Type
+
 const ChatCompletionsEndpoint = Schema.Struct({
   enabled: Schema.optionalWith(Schema.Boolean, { default: () => false }),
   maxBodyBytes: Schema.optionalWith(PositiveInt, { default: () => 20 * 1024 * 1024 }),
@@ -149,12 +172,76 @@ const ChatCompletionsEndpoint = Schema.Struct({
    * Headers that name a conversation for clients that send no `user` (e.g. Open WebUI's
    * `x-openwebui-chat-id`): each value keys its own stable session.
    */
-  sessionHeaders: Schema.optionalWith(Schema.Array(HeaderName), { default: () => [] })
+  sessionHeaders: Schema.optionalWith(Schema.Array(HeaderName), { default: () => [] }),
+  /** `image_url` parts of the current user turn: where images may come from, and limits. */
+  images: Schema.optionalWith(ImageSettings, { default: () => Schema.decodeUnknownSync(ImageSettings)({}) })
 })
+
+/**
+ * `session.store`: where transcripts live. A SQLite file (kind `sqlite`, the default) for one
+ * process: `path`, `~` is the home directory, or `:memory:`. A PostgreSQL database (kind
+ * `postgres`) that several gateway processes share: `url`, `postgres://user:password@host:5432/db`
+ * (`${ENV}` references are expanded).
+ */
+const SessionStoreSettings = Schema.transformOrFail(
+  Schema.Struct({
+    kind: Schema.optional(Schema.Literal("sqlite", "postgres").annotations({
+      message: () => ({ message: "expected \"sqlite\" or \"postgres\"", override: true })
+    })),
+    path: Schema.optional(Schema.NonEmptyString),
+    url: Schema.optional(Schema.Redacted(Schema.NonEmptyString))
+  }),
+  Schema.Union(
+    Schema.Struct({ kind: Schema.Literal("sqlite"), path: Schema.String }),
+    Schema.Struct({ kind: Schema.Literal("postgres"), url: Schema.RedactedFromSelf(Schema.String) })
+  ),
+  {
+    strict: true,
+    decode: (store, _, ast) => {
+      if (store.kind === "postgres") {
+        return store.url === undefined
+          ? ParseResult.fail(new ParseResult.Pointer("url", store, new ParseResult.Type(Schema.String.ast, undefined, "is missing (kind \"postgres\" needs a url)")))
+          : ParseResult.succeed({ kind: "postgres" as const, url: store.url })
+      }
+      // A url without the kind would silently give each process a SQLite file of its own.
+      return store.url !== undefined
+        ? ParseResult.fail(new ParseResult.Pointer("kind", store, new ParseResult.Type(ast, store.kind, "expected \"postgres\" with a url")))
+        : ParseResult.succeed({ kind: "sqlite" as const, path: store.path ?? DEFAULT_SESSION_STORE })
+    },
+    encode: (store) =>
+      ParseResult.succeed(store.kind === "postgres" ? { kind: store.kind, url: store.url } : { kind: store.kind, path: store.path })
+  }
+)
 
 /** A section that may be left out: it then decodes as `{}`, i.e. to its own defaults. */
 const defaulted = <A, I>(struct: Schema.Schema<A, I>) =>
   Schema.optionalWith(struct, { default: () => Schema.decodeUnknownSync(struct)({}) })
+
+/** `gateway.metrics`: the Prometheus endpoint. */
+const MetricsSettings = Schema.Struct({
+  enabled: Schema.optionalWith(Schema.Boolean, { default: () => false }),
+  /** A bearer token of its own for `/metrics`; unset, `/metrics` needs no auth. */
+  token: Schema.optional(Schema.Redacted(Schema.NonEmptyString))
+})
+
+/** An `http(s)` URL. */
+const HttpUrl = Schema.String.pipe(
+  Schema.filter((url) => URL.canParse(url) && /^https?:$/.test(new URL(url).protocol), {
+    message: () => "expected an http(s) URL such as \"http://127.0.0.1:4318\""
+  })
+)
+
+/** `telemetry`: OpenTelemetry traces over OTLP/HTTP, when an endpoint is set. */
+const TelemetrySettings = Schema.Struct({
+  serviceName: Schema.optionalWith(Schema.NonEmptyString, { default: () => "clawgate" }),
+  otlp: defaulted(Schema.Struct({
+    /** The collector's base URL; spans go to `<endpoint>/v1/traces`. Unset: no tracing. */
+    endpoint: Schema.optional(HttpUrl),
+    /** Longest wait before a batch of finished spans is sent. */
+    batchDelayMs: Schema.optionalWith(PositiveInt, { default: () => 5_000 })
+  }))
+})
+export type TelemetrySettings = typeof TelemetrySettings.Type
 
 export const ConfigFile = Schema.Struct({
   gateway: defaulted(Schema.Struct({
@@ -179,17 +266,16 @@ export const ConfigFile = Schema.Struct({
     /** Agent runs in flight across the gateway; past it, 429. */
     maxConcurrentRuns: Schema.optionalWith(PositiveInt, { default: () => 64 }),
     /** On SIGTERM/SIGINT, how long answers in flight may take to finish. */
-    shutdownGraceMs: Schema.optionalWith(NonNegativeInt, { default: () => 10_000 })
+    shutdownGraceMs: Schema.optionalWith(NonNegativeInt, { default: () => 10_000 }),
+    /** `GET /metrics` (Prometheus text format): off by default; with a token, only for its bearer. */
+    metrics: defaulted(MetricsSettings)
   })),
   agents: defaulted(Schema.Struct({
     defaults: defaulted(AgentSettings),
     list: Schema.optionalWith(Schema.Array(AgentEntry), { default: () => [] })
   })),
   session: defaulted(Schema.Struct({
-    store: defaulted(Schema.Struct({
-      /** The SQLite file (`~` is the home directory), or `:memory:`. */
-      path: Schema.optionalWith(Schema.NonEmptyString, { default: () => DEFAULT_SESSION_STORE })
-    })),
+    store: defaulted(SessionStoreSettings),
     /** What the model sees of a stored transcript: the most recent messages within both bounds. */
     history: defaulted(Schema.Struct({
       maxMessages: Schema.optionalWith(PositiveInt, { default: () => 200 }),
@@ -202,7 +288,8 @@ export const ConfigFile = Schema.Struct({
     providers: Schema.optionalWith(Schema.Record({ key: Schema.String, value: ProviderEntry }), {
       default: () => ({})
     })
-  }))
+  })),
+  telemetry: defaulted(TelemetrySettings)
 })
 export type ConfigFile = typeof ConfigFile.Type
 export type ProviderEntry = typeof ProviderEntry.Type
@@ -243,6 +330,10 @@ export interface Settings {
   readonly maxConcurrentRuns: number
   readonly shutdownGraceMs: number
   readonly session: ConfigFile["session"]
+  /** `gateway.metrics`: whether `/metrics` is served, and its own bearer token if any. */
+  readonly metrics: ConfigFile["gateway"]["metrics"]
+  /** `telemetry`: where traces go (none without an OTLP endpoint). */
+  readonly telemetry: TelemetrySettings
 }
 
 /** Secrets the environment may supply when the file has none, newest name first. */
@@ -353,7 +444,9 @@ export const resolve = (file: ConfigFile, env: EnvSecrets): Either.Either<Settin
     providers: file.models.providers,
     maxConcurrentRuns: gateway.maxConcurrentRuns,
     shutdownGraceMs: gateway.shutdownGraceMs,
-    session: file.session
+    session: file.session,
+    metrics: gateway.metrics,
+    telemetry: file.telemetry
   })
 }
 

@@ -7,7 +7,7 @@
 import type * as Prompt from "@effect/ai/Prompt"
 import * as Tool from "@effect/ai/Tool"
 import * as Option from "effect/Option"
-import type { ChatMessage } from "./AgentRunner.js"
+import type { ChatMessage, UserPart } from "./AgentRunner.js"
 
 /** The request's messages the session has not seen. */
 export const newMessages = (
@@ -87,6 +87,21 @@ const toolMessage = (message: ChatMessage, id: string, names: ReadonlyMap<string
 })
 
 /**
+ * A piece of a user message with images: an image is a file part with its media type and bytes
+ * (each provider sends it in its own format); OpenAI's `detail` goes with it as the option
+ * @effect/ai-openai reads (the Chat Completions provider reads it too).
+ */
+const userPart = (part: UserPart): Prompt.UserMessagePartEncoded =>
+  part.type === "text"
+    ? { type: "text", text: part.text }
+    : {
+      type: "file",
+      mediaType: part.image.mediaType,
+      data: part.image.data,
+      ...(part.image.detail !== undefined && { options: { openai: { imageDetail: part.image.detail } } })
+    }
+
+/**
  * The prompt for a turn. System text is never cut. Assistant tool calls and tool results become
  * the prompt's tool-call and tool-result parts; a tool result without a call id (the legacy
  * `function` role) can only be given as text.
@@ -110,7 +125,9 @@ export const toPrompt = (
             ? { role: "user", content: `[tool result${message.name ? ` from ${message.name}` : ""}]\n${message.content}` }
             : toolMessage(message, message.toolCallId, toolNames)
         case "user":
-          return { role: "user", content: message.content }
+          return message.parts === undefined
+            ? { role: "user", content: message.content }
+            : { role: "user", content: message.parts.map(userPart) }
       }
     })
   ]

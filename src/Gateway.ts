@@ -29,6 +29,7 @@ import { Models } from "./Models.js"
 import { RunQueue } from "./RunQueue.js"
 import { SessionKeys } from "./SessionKeys.js"
 import { SessionStore } from "./SessionStore.js"
+import * as Telemetry from "./Telemetry.js"
 
 export interface Options<RE> {
   /** Replaces the live runner (the configured models); it may use the config, queue and store. */
@@ -144,6 +145,8 @@ export const layer = <E, R, RE = never>(
     }
   })).pipe(
     Layer.provide(Layer.mergeAll(RunQueue.layer, Drain.layer)),
+    // Traces when `telemetry.otlp.endpoint` is set: the tracer is in place before the serving starts.
+    Layer.provide(Telemetry.layerFromConfig),
     Layer.provideMerge(SessionStore.layer),
     Layer.provideMerge(config)
   )

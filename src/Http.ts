@@ -29,6 +29,7 @@ import * as ErrorResponse from "./ErrorResponse.js"
 import { Drain } from "./Drain.js"
 import { EndpointDisabled, type GatewayError, GatewayShuttingDown, MethodNotAllowed, RouteNotFound } from "./Errors.js"
 import * as Health from "./Health.js"
+import * as Metrics from "./Metrics.js"
 
 /** A route's typed failures become their answers, and are remembered for the log line. */
 const answeringErrors = <R>(
@@ -82,6 +83,14 @@ const allowedMethods = (path: string): ReadonlyArray<string> | undefined =>
 const pathOf = (url: string) => url.split("?", 1)[0] ?? url
 
 const isHealth = (path: string) => path === Health.HEALTHZ || path === Health.READYZ
+
+/** The route pattern of a path, the `route` label of the metrics: bounded, never the raw path. */
+const routeOf = (path: string) =>
+  path === ChatCompletions.PATH || path === ModelList.PATH || isHealth(path) || path === Metrics.PATH
+    ? path
+    : isModelPath(path)
+    ? `${ModelList.PATH}/:id`
+    : "unmatched"
 
 /** A stream past the drain deadline ends with an in-band error, as any failed stream does. */
 const endAtDeadline = (stream: Stream.Stream<Uint8Array, unknown>, deadline: Effect.Effect<void>, requestId: string) =>
@@ -142,7 +151,7 @@ export const RequestMiddleware = HttpLayerRouter.middleware<{ provides: CurrentR
       handler: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>
     ) =>
       Effect.flatMap(drain.draining, (draining) =>
-        draining && !isHealth(pathOf(request.url))
+        draining && !isHealth(pathOf(request.url)) && pathOf(request.url) !== Metrics.PATH
           ? Effect.fail(new GatewayShuttingDown())
           // The server runs this middleware uninterruptibly: the deadline's waiter must be
           // interruptible, or the race would wait on it forever once the handler has won.
@@ -151,6 +160,12 @@ export const RequestMiddleware = HttpLayerRouter.middleware<{ provides: CurrentR
     const unmatched = (request: HttpServerRequest.HttpServerRequest): GatewayError => {
       const path = pathOf(request.url)
       const allow = allowedMethods(path)
+      if (path === Metrics.PATH) {
+        // Metrics off: no such route. On: only GET is routed.
+        return settings.metrics.enabled
+          ? new MethodNotAllowed({ method: request.method, allow: ["GET"] })
+          : new RouteNotFound({ method: request.method, path })
+      }
       if (allow !== undefined && !settings.chatCompletions.enabled && !isHealth(path)) return new EndpointDisabled()
       return allow === undefined
         ? new RouteNotFound({ method: request.method, path })
@@ -168,7 +183,12 @@ export const RequestMiddleware = HttpLayerRouter.middleware<{ provides: CurrentR
           usage: undefined,
           error: undefined
         }
-        const log = logRequest(request, current, started)
+        const logLine = logRequest(request, current, started)
+        const log = (status: number) =>
+          Effect.zipRight(
+            logLine(status),
+            Metrics.recordRequest(settings, { route: routeOf(pathOf(request.url)), status, request: current, startedMs: started })
+          )
 
         const response = yield* Option.match(cors.preflight(request), {
           onSome: Effect.succeed,
@@ -217,7 +237,7 @@ export const RequestMiddleware = HttpLayerRouter.middleware<{ provides: CurrentR
 )
 
 /** The gateway's routes and middleware, ready for `HttpLayerRouter.serve`. */
-export const routes = Layer.mergeAll(ChatCompletionsRoute, ModelListRoutes, HealthRoutes).pipe(
+export const routes = Layer.mergeAll(ChatCompletionsRoute, ModelListRoutes, HealthRoutes, Metrics.route).pipe(
   Layer.provide(RequestMiddleware)
 )
 

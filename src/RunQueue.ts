@@ -10,6 +10,7 @@ import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import { Config } from "./Config.js"
 import { GatewayBusy, SessionBusy } from "./Errors.js"
+import * as Metrics from "./Metrics.js"
 
 interface SessionLine {
   /** Completed when the last admitted run on this session has finished. */
@@ -63,7 +64,7 @@ export class RunQueue extends Context.Tag("clawgate/RunQueue")<RunQueue, {
               : Effect.forkDaemon(Effect.zipRight(Deferred.await(previous), Deferred.succeed(mine, undefined)))
           })
         )
-        if (previous !== undefined) yield* Deferred.await(previous)
+        if (previous !== undefined) yield* Metrics.queued(Deferred.await(previous))
       })
 
     return RunQueue.of({

@@ -19,6 +19,7 @@ import * as Stream from "effect/Stream"
 import { AgentEvent, type FinishReason, type Usage } from "./AgentRunner.js"
 import { CurrentRequest } from "./CurrentRequest.js"
 import * as ErrorResponse from "./ErrorResponse.js"
+import * as Metrics from "./Metrics.js"
 import type { AgentError } from "./Errors.js"
 import * as Wire from "./Wire.js"
 
@@ -60,7 +61,10 @@ export const respond = Effect.fn("StreamResponse.respond")(function*(
   const { envelope, includeUsage, keepAliveMs } = options
   // The run goes on in the request's scope, which lasts until the response has been sent, and
   // ends (interrupting the run) when the client goes away.
-  const queue = yield* Stream.toQueueOfElements(events, { capacity: BUFFER })
+  yield* Metrics.activeStream
+  const queue = yield* Stream.toQueueOfElements(Metrics.timingFirstContent(events, current.agentId ?? "-"), {
+    capacity: BUFFER
+  })
   const next = nextFrom(queue, keepAliveMs)
   let usage: Usage | undefined
   let finishReason: FinishReason = "stop"

@@ -79,6 +79,24 @@ export const ToolChoice = Schema.Union(
 )
 export type ToolChoice = typeof ToolChoice.Type
 
+/** A `json_schema` response format: the schema's name (OpenAI's rule for names) and the schema. */
+export const JsonSchemaFormat = Schema.Struct({
+  name: Schema.String.pipe(Schema.pattern(/^[a-zA-Z0-9_-]{1,64}$/, {
+    message: () => "must be 1 to 64 letters, digits, underscores or dashes"
+  })),
+  description: nullable(Schema.String),
+  schema: nullable(JsonObject),
+  strict: nullable(Schema.Boolean)
+})
+
+/** What the answer's text must be: free text (the default), any JSON object, or JSON of a schema. */
+export const ResponseFormat = Schema.Union(
+  Schema.Struct({ type: Schema.Literal("text") }),
+  Schema.Struct({ type: Schema.Literal("json_object") }),
+  Schema.Struct({ type: Schema.Literal("json_schema"), json_schema: JsonSchemaFormat })
+)
+export type ResponseFormat = typeof ResponseFormat.Type
+
 export const ChatCompletionRequest = Schema.Struct({
   model: nullable(Schema.String),
   messages: Schema.Array(Message).pipe(Schema.minItems(1, { message: () => "must contain at least one message" })),
@@ -94,7 +112,8 @@ export const ChatCompletionRequest = Schema.Struct({
   user: nullable(Schema.String.pipe(Schema.maxLength(512))),
   tools: nullable(Schema.Array(FunctionTool)),
   tool_choice: nullable(ToolChoice),
-  parallel_tool_calls: nullable(Schema.Boolean)
+  parallel_tool_calls: nullable(Schema.Boolean),
+  response_format: nullable(ResponseFormat)
 })
 export type ChatCompletionRequest = typeof ChatCompletionRequest.Type
 

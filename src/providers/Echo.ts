@@ -2,7 +2,8 @@
  * The built-in `echo` model: no network, answers with the text of the last user message, word by
  * word, and counts words as tokens. For trying the gateway and for tests. It is a LanguageModel
  * like any provider's, so it goes through the same runner. It calls no tools; a turn that
- * continues with tool results (the prompt ends with them) is answered with their text.
+ * continues with tool results (the prompt ends with them) is answered with their text. It takes
+ * no images (the endpoint leaves them out for an agent on echo) and ignores `response_format`.
  */
 import * as LanguageModel from "@effect/ai/LanguageModel"
 import type * as Prompt from "@effect/ai/Prompt"

@@ -5,6 +5,10 @@
  * @effect/platform's HttpClient: `POST {baseUrl}/chat/completions`, JSON or SSE with
  * `stream_options.include_usage`.
  *
+ * A run's `response_format` (`json_object`, `json_schema`) goes out as the request's
+ * `response_format`, as the client sent it. Images of the current turn go out as `image_url` parts
+ * with a data URL (and OpenAI's `detail` when the client gave one).
+ *
  * The client's tools go out as Chat Completions function tools (their JSON Schema as the client
  * sent it) with `tool_choice`; the model's tool calls come back as tool-call parts, and when
  * streaming, as `tool-params-start` / `tool-params-delta` parts as the server streams them.
@@ -32,7 +36,7 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
-import type { RunTools, Sampling } from "../AgentRunner.js"
+import type { ResponseFormat, RunTools, Sampling } from "../AgentRunner.js"
 import * as ClientTools from "./ClientTools.js"
 import type { MakeModel } from "./Provider.js"
 
@@ -55,7 +59,35 @@ export interface RequestSettings {
   readonly stop?: ReadonlyArray<string>
   readonly seed?: number
   readonly parallel_tool_calls?: boolean
+  readonly response_format?: WireResponseFormat
 }
+
+/** A response format as Chat Completions takes it. */
+export type WireResponseFormat =
+  | { readonly type: "json_object" }
+  | {
+    readonly type: "json_schema"
+    readonly json_schema: {
+      readonly name: string
+      readonly description?: string
+      readonly schema?: { readonly [key: string]: unknown }
+      readonly strict?: boolean
+    }
+  }
+
+/** The run's response format as the wire's: the client's own fields, as it sent them. */
+export const responseFormatOf = (format: ResponseFormat): WireResponseFormat =>
+  format.type === "json_object"
+    ? { type: "json_object" }
+    : {
+      type: "json_schema",
+      json_schema: {
+        name: format.name,
+        ...(format.description !== undefined && { description: format.description }),
+        ...(format.schema !== undefined && { schema: format.schema }),
+        ...(format.strict !== undefined && { strict: format.strict })
+      }
+    }
 
 /**
  * A run's request settings, read by the language model at request time (like
@@ -64,13 +96,14 @@ export interface RequestSettings {
 export class Config extends Context.Tag("clawgate/providers/OpenAiCompletions/Config")<Config, RequestSettings>() {}
 
 /** Only the fields the run set: an unset field is left to the server's default. */
-export const requestSettings = (sampling: Sampling, tools?: RunTools): RequestSettings => ({
+export const requestSettings = (sampling: Sampling, tools?: RunTools, format?: ResponseFormat): RequestSettings => ({
   ...(sampling.temperature !== undefined && { temperature: sampling.temperature }),
   ...(sampling.topP !== undefined && { top_p: sampling.topP }),
   ...(sampling.maxTokens !== undefined && { max_tokens: sampling.maxTokens }),
   ...(sampling.stop !== undefined && { stop: sampling.stop }),
   ...(sampling.seed !== undefined && { seed: sampling.seed }),
-  ...(tools?.parallel !== undefined && { parallel_tool_calls: tools.parallel })
+  ...(tools?.parallel !== undefined && { parallel_tool_calls: tools.parallel }),
+  ...(format !== undefined && { response_format: responseFormatOf(format) })
 })
 
 // ---------------------------------------------------------------------------------------------
@@ -126,7 +159,10 @@ export const toolFields = (
 
 type ContentPart =
   | { readonly type: "text"; readonly text: string }
-  | { readonly type: "image_url"; readonly image_url: { readonly url: string } }
+  | {
+    readonly type: "image_url"
+    readonly image_url: { readonly url: string; readonly detail?: "auto" | "low" | "high" }
+  }
   | { readonly type: "file"; readonly file: { readonly filename?: string; readonly file_data: string } }
 
 export type ChatMessage =
@@ -154,7 +190,11 @@ const fileUrl = (part: Prompt.FilePart): string => {
 
 const userPart = (part: Prompt.UserMessagePart): ContentPart => {
   if (part.type === "text") return { type: "text", text: part.text }
-  if (part.mediaType.startsWith("image/")) return { type: "image_url", image_url: { url: fileUrl(part) } }
+  if (part.mediaType.startsWith("image/")) {
+    // OpenAI's `detail`, as @effect/ai-openai takes it on a file part.
+    const detail = part.options.openai?.imageDetail
+    return { type: "image_url", image_url: { url: fileUrl(part), ...(detail !== undefined && { detail }) } }
+  }
   return {
     type: "file",
     file: { ...(part.fileName !== undefined && { filename: part.fileName }), file_data: fileUrl(part) }
@@ -610,6 +650,6 @@ export const make: MakeModel = ({ entry, model, provider }) =>
       provider,
       model,
       languageModel,
-      settings: (sampling, tools) => Context.make(Config, requestSettings(sampling, tools))
+      settings: (sampling, tools, format) => Context.make(Config, requestSettings(sampling, tools, format))
     }
   })

@@ -12,6 +12,12 @@
  * - The Responses API has no `stop` and no `seed`: a run's `stop` and `seed` are not sent.
  * - The client's tools reach the API as function tools whose `parameters` are the client's JSON
  *   Schema (see ./ClientTools.ts); the library streams their calls as `tool-params-*` parts.
+ * - A run's `response_format` goes out as the request's `text.format` (`json_object`, or
+ *   `json_schema` with the client's name, schema and strictness). The library only sends a format
+ *   of its own making (from an Effect Schema, for `generateObject`), so the gateway sets it on the
+ *   request body as the request leaves, from the `TextFormat` the run's settings provide.
+ * - Images reach the API as `input_image` parts with a data URL (the library's conversion of an
+ *   @effect/ai file part whose data is bytes), with OpenAI's `detail` when the client gave one.
  */
 import * as OpenAiClient from "@effect/ai-openai/OpenAiClient"
 import * as OpenAiLanguageModel from "@effect/ai-openai/OpenAiLanguageModel"
@@ -19,7 +25,8 @@ import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
-import type { RunTools, Sampling } from "../AgentRunner.js"
+import * as Option from "effect/Option"
+import type { ResponseFormat, RunTools, Sampling } from "../AgentRunner.js"
 import type { MakeModel, Model } from "./Provider.js"
 
 /**
@@ -27,13 +34,48 @@ import type { MakeModel, Model } from "./Provider.js"
  * library's `strict` applies to every tool at once, so it is on only when the client asked for it
  * on each of them; and `parallel_tool_calls` when the client set it.
  */
-export const settings = (sampling: Sampling, tools?: RunTools): Context.Context<never> =>
-  Context.make(OpenAiLanguageModel.Config, {
+export const settings = (sampling: Sampling, tools?: RunTools, format?: ResponseFormat): Context.Context<never> => {
+  const config = Context.make(OpenAiLanguageModel.Config, {
     ...(sampling.maxTokens !== undefined && { max_output_tokens: sampling.maxTokens }),
     ...(sampling.temperature !== undefined && { temperature: sampling.temperature }),
     ...(sampling.topP !== undefined && { top_p: sampling.topP }),
     ...(tools !== undefined && { strict: tools.tools.every((tool) => tool.strict === true) }),
     ...(tools?.parallel !== undefined && { parallel_tool_calls: tools.parallel })
+  })
+  return format === undefined ? config : Context.add(config, TextFormat, format)
+}
+
+/** The run's response format, for the request's `text.format` (absent: the library's, text). */
+export class TextFormat extends Context.Tag("clawgate/providers/OpenAiResponses/TextFormat")<TextFormat, ResponseFormat>() {}
+
+/** A response format as the Responses API's `text.format`: the client's fields, as it sent them. */
+export const textFormatOf = (format: ResponseFormat): Record<string, unknown> =>
+  format.type === "json_object"
+    ? { type: "json_object" }
+    : {
+      type: "json_schema",
+      name: format.name,
+      ...(format.description !== undefined && { description: format.description }),
+      ...(format.schema !== undefined && { schema: format.schema }),
+      ...(format.strict !== undefined && { strict: format.strict })
+    }
+
+const isRecord = (value: unknown): value is Record<string, unknown> =>
+  typeof value === "object" && value !== null && !Array.isArray(value)
+
+const decoder = new TextDecoder()
+
+/**
+ * The request with the run's `text.format`, when the run has a response format and the request
+ * has a JSON body (the library's requests do); any other request as it is.
+ */
+const withTextFormat = (request: HttpClientRequest.HttpClientRequest) =>
+  Effect.map(Effect.serviceOption(TextFormat), (format) => {
+    if (Option.isNone(format) || request.body._tag !== "Uint8Array") return request
+    const body: unknown = JSON.parse(decoder.decode(request.body.body))
+    if (!isRecord(body)) return request
+    const text = isRecord(body.text) ? body.text : {}
+    return HttpClientRequest.bodyUnsafeJson(request, { ...body, text: { ...text, format: textFormatOf(format.value) } })
   })
 
 export const make: MakeModel = ({ entry, model, provider }) =>
@@ -43,7 +85,10 @@ export const make: MakeModel = ({ entry, model, provider }) =>
       apiKey: entry.apiKey,
       apiUrl: entry.baseUrl,
       transformClient: (client) =>
-        headers === undefined ? client : HttpClient.mapRequest(client, HttpClientRequest.setHeaders(headers))
+        HttpClient.mapRequestEffect(
+          headers === undefined ? client : HttpClient.mapRequest(client, HttpClientRequest.setHeaders(headers)),
+          withTextFormat
+        )
     })
     const languageModel = yield* OpenAiLanguageModel.make({ model }).pipe(
       Effect.provideService(OpenAiClient.OpenAiClient, client)

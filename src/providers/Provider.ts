@@ -8,7 +8,7 @@ import type * as HttpClient from "@effect/platform/HttpClient"
 import type * as Context from "effect/Context"
 import type * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
-import type { RunTools, Sampling } from "../AgentRunner.js"
+import type { ResponseFormat, RunTools, Sampling } from "../AgentRunner.js"
 import type { ProviderEntry } from "../Config.js"
 
 export interface Model {
@@ -18,12 +18,18 @@ export interface Model {
   readonly model: string
   readonly languageModel: LanguageModel.Service
   /**
-   * The provider's request settings for a run's sampling options and, when the client offered
-   * tools, its tool options (parallel calls, strictness), as services to provide around the
-   * LanguageModel call (for example `OpenAiLanguageModel.Config`). The tools themselves reach the
-   * provider through the LanguageModel's toolkit.
+   * The provider's request settings for a run's sampling options, when the client offered tools,
+   * its tool options (parallel calls, strictness), and when it asked for JSON, the response format,
+   * as services to provide around the LanguageModel call (for example `OpenAiLanguageModel.Config`).
+   * The tools themselves reach the provider through the LanguageModel's toolkit. A provider that
+   * cannot honour a response format is never given one: the endpoint answers 400 first (see
+   * `ResponseFormat.supportedBy`).
    */
-  readonly settings: (sampling: Sampling, tools?: RunTools | undefined) => Context.Context<never>
+  readonly settings: (
+    sampling: Sampling,
+    tools?: RunTools | undefined,
+    responseFormat?: ResponseFormat | undefined
+  ) => Context.Context<never>
 }
 
 export interface ModelOptions {

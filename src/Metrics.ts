@@ -1,0 +1,223 @@
+/**
+ * The gateway's metrics, on Effect's `Metric`, and `GET /metrics` (Prometheus text format, when
+ * `gateway.metrics.enabled`).
+ *
+ * The metrics live in Effect's global registry and are always recorded (a counter bump costs next
+ * to nothing). The endpoint reads them through @effect/opentelemetry's metrics bridge (a
+ * MetricProducer over the registry) into an OpenTelemetry `PrometheusExporter` (as a MetricReader,
+ * without its own server) and its `PrometheusSerializer`. Those libraries are loaded only when the
+ * endpoint is enabled, so a gateway without metrics does not pay for them at start-up.
+ *
+ * Labels stay bounded: `route` is the route pattern (never the raw path), `agent` a configured agent
+ * id (or `-` before a request is routed), `provider` the `<provider>` of the agent's model.
+ */
+import * as HttpLayerRouter from "@effect/platform/HttpLayerRouter"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Metric from "effect/Metric"
+import * as MetricBoundaries from "effect/MetricBoundaries"
+import * as MetricLabel from "effect/MetricLabel"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import * as Stream from "effect/Stream"
+import * as Crypto from "node:crypto"
+import type { AgentEvent } from "./AgentRunner.js"
+import { Config, type Settings, splitModel } from "./Config.js"
+import { CurrentRequest, type RequestFacts } from "./CurrentRequest.js"
+import * as ErrorResponse from "./ErrorResponse.js"
+import { Unauthorized } from "./Errors.js"
+
+export const PATH = "/metrics"
+
+/** The Prometheus text exposition format. */
+export const CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+// ---------------------------------------------------------------------------------------------
+// The metrics
+// ---------------------------------------------------------------------------------------------
+
+/** Seconds, from a fast answer to a long stream. */
+const seconds = MetricBoundaries.fromIterable([0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120])
+
+export const requests = Metric.counter("clawgate_http_requests_total", {
+  description: "HTTP requests answered, by route pattern, status and agent",
+  incremental: true
+})
+
+export const requestDuration = Metric.histogram(
+  "clawgate_http_request_duration_seconds",
+  seconds,
+  "Time to answer a request (for a stream, until its end), by route pattern and agent"
+)
+
+export const timeToFirstToken = Metric.histogram(
+  "clawgate_time_to_first_token_seconds",
+  seconds,
+  "From the start of a streamed answer to the agent's first content (text or a tool call), by agent"
+)
+
+export const activeStreams = Metric.gauge("clawgate_active_streams", {
+  description: "Streamed answers in progress"
+})
+
+export const inputTokens = Metric.counter("clawgate_provider_input_tokens_total", {
+  description: "Prompt tokens the providers reported, by agent and provider",
+  incremental: true
+})
+
+export const outputTokens = Metric.counter("clawgate_provider_output_tokens_total", {
+  description: "Completion tokens the providers reported, by agent and provider",
+  incremental: true
+})
+
+export const authFailures = Metric.counter("clawgate_auth_failures_total", {
+  description: "Requests to the API endpoints with a missing or wrong bearer secret",
+  incremental: true
+})
+
+export const authLockouts = Metric.counter("clawgate_auth_lockouts_total", {
+  description: "Client IPs locked out after too many failed attempts",
+  incremental: true
+})
+
+export const runsQueued = Metric.gauge("clawgate_runs_queued", {
+  description: "Agent runs waiting for the run before them on their session"
+})
+
+/** The unlabelled metrics, so that they are exported (at zero) before anything happens. */
+const touchUnlabelled = Effect.all([
+  Metric.modify(activeStreams, 0),
+  Metric.modify(runsQueued, 0),
+  Metric.incrementBy(authFailures, 0),
+  Metric.incrementBy(authLockouts, 0)
+], { discard: true })
+
+// ---------------------------------------------------------------------------------------------
+// Recording
+// ---------------------------------------------------------------------------------------------
+
+/** A metric with these labels. */
+const labelled = <Type, In, Out>(metric: Metric.Metric<Type, In, Out>, labels: Readonly<Record<string, string>>) =>
+  Metric.taggedWithLabels(metric, Object.entries(labels).map(([key, value]) => MetricLabel.make(key, value)))
+
+/** The provider behind an agent: `echo`, or the `<provider>` of its `<provider>/<model>`. */
+const providerOf = (settings: Settings, agentId: string) => {
+  const model = settings.agents.find((agent) => agent.id === agentId)?.model
+  return model === undefined ? "-" : model === "echo" ? "echo" : splitModel(model)[0]
+}
+
+/**
+ * Records an answered request (a stream once it has ended): its count and duration, and the tokens
+ * of its run if it had one.
+ */
+export const recordRequest = (
+  settings: Settings,
+  answer: { readonly route: string; readonly status: number; readonly request: RequestFacts; readonly startedMs: number }
+) =>
+  Effect.gen(function*() {
+    const now = yield* Clock.currentTimeMillis
+    const agent = answer.request.agentId ?? "-"
+    yield* Metric.increment(labelled(requests, { route: answer.route, status: String(answer.status), agent }))
+    yield* Metric.update(
+      labelled(requestDuration, { route: answer.route, agent }),
+      Math.max(0, now - answer.startedMs) / 1000
+    )
+    const usage = answer.request.usage
+    if (usage !== undefined && answer.request.agentId !== undefined) {
+      const provider = providerOf(settings, answer.request.agentId)
+      yield* Metric.incrementBy(labelled(inputTokens, { agent, provider }), usage.promptTokens)
+      yield* Metric.incrementBy(labelled(outputTokens, { agent, provider }), usage.completionTokens)
+    }
+  })
+
+/** Content that reaches the client: what the time to first token waits for. */
+const isContent = (event: AgentEvent) => event._tag === "TextDelta" || event._tag === "ToolCallStart"
+
+/** The run's events, recording the time from now (the stream's start) to its first content. */
+export const timingFirstContent = <E, R>(
+  events: Stream.Stream<AgentEvent, E, R>,
+  agent: string
+): Stream.Stream<AgentEvent, E, R> =>
+  Stream.unwrap(Effect.map(Clock.currentTimeNanos, (started) => {
+    let seen = false
+    return Stream.tap(events, (event) => {
+      if (seen || !isContent(event)) return Effect.void
+      seen = true
+      return Effect.flatMap(Clock.currentTimeNanos, (now) =>
+        Metric.update(labelled(timeToFirstToken, { agent }), Number(now - started) / 1e9))
+    })
+  }))
+
+/** Counts a streamed answer as active until the scope (the request's) closes. */
+export const activeStream = Effect.acquireRelease(
+  Metric.modify(activeStreams, 1),
+  () => Metric.modify(activeStreams, -1)
+)
+
+/** Counts a run as queued while it waits for its turn. */
+export const queued = <A, E, R>(wait: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  Effect.acquireUseRelease(Metric.modify(runsQueued, 1), () => wait, () => Metric.modify(runsQueued, -1))
+
+// ---------------------------------------------------------------------------------------------
+// GET /metrics
+// ---------------------------------------------------------------------------------------------
+
+const digest = (value: string) => Crypto.createHash("sha256").update(value).digest()
+
+/** Whether an `Authorization` header carries the metrics token (any, when there is none). */
+const bearerCheck = (token: Redacted.Redacted<string> | undefined) => {
+  if (token === undefined) return () => true
+  const expected = digest(Redacted.value(token))
+  return (authorization: string | undefined) => {
+    const presented = /^bearer\s+(.+)$/is.exec(authorization?.trim() ?? "")?.[1]?.trim()
+    // Digests of equal length: constant time, and nothing said about the token's length.
+    return Crypto.timingSafeEqual(digest(presented ?? ""), expected) && presented !== undefined
+  }
+}
+
+/**
+ * The `/metrics` handler, when `gateway.metrics.enabled`: the exporter is registered for the scope
+ * of the routes (a config reload makes a new one). None when metrics are off.
+ */
+export const makeHandler = Effect.gen(function*() {
+  const settings = yield* Config
+  if (!settings.metrics.enabled) return Option.none()
+  const [{ PrometheusExporter, PrometheusSerializer }, OtelMetrics, OtelResource] = yield* Effect.promise(() =>
+    Promise.all([
+      import("@opentelemetry/exporter-prometheus"),
+      import("@effect/opentelemetry/Metrics"),
+      import("@effect/opentelemetry/Resource")
+    ])
+  )
+  const exporter = new PrometheusExporter({ preventServerStart: true })
+  const producer = yield* OtelMetrics.makeProducer.pipe(
+    Effect.provide(OtelResource.layer({ serviceName: settings.telemetry.serviceName }))
+  )
+  yield* OtelMetrics.registerProducer(producer, () => exporter)
+  const serializer = new PrometheusSerializer()
+  const authorized = bearerCheck(settings.metrics.token)
+  yield* touchUnlabelled
+
+  return Option.some(Effect.gen(function*() {
+    const request = yield* HttpServerRequest.HttpServerRequest
+    if (!authorized(request.headers.authorization)) {
+      const current = yield* CurrentRequest
+      const error = new Unauthorized()
+      current.error = error
+      return ErrorResponse.toResponse(ErrorResponse.describe(error, current.id))
+    }
+    const { errors, resourceMetrics } = yield* Effect.promise(() => exporter.collect())
+    if (errors.length > 0) yield* Effect.logWarning("Some metrics could not be collected", errors)
+    return HttpServerResponse.text(serializer.serialize(resourceMetrics), { contentType: CONTENT_TYPE })
+  }))
+})
+
+/** `GET /metrics` on the router when metrics are enabled; otherwise the path stays unknown (404). */
+export const route = HttpLayerRouter.use((router) =>
+  Effect.flatMap(makeHandler, Option.match({
+    onNone: () => Effect.void,
+    onSome: (handler) => router.add("GET", PATH, handler)
+  }))
+)

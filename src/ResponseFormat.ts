@@ -1,0 +1,71 @@
+/**
+ * `response_format`: what the answer's text must be. `text` is the default and asks nothing;
+ * `json_object` and `json_schema` reach providers that can honour them (Chat Completions as
+ * `response_format`, the Responses API as `text.format`). Anthropic's Messages API has no JSON
+ * output mode, so an agent on it answers 400 rather than pretend. The built-in `echo` model ignores
+ * the format: it only ever repeats the user's text.
+ */
+import * as Effect from "effect/Effect"
+import type { Agent, Settings } from "./Config.js"
+import { splitModel } from "./Config.js"
+import type { ResponseFormat } from "./AgentRunner.js"
+import { InvalidRequest } from "./Errors.js"
+import type * as Wire from "./Wire.js"
+
+/** The run's format: none for `text` (or no `response_format` at all). */
+export const fromWire = (format: Wire.ResponseFormat | null | undefined): ResponseFormat | undefined => {
+  if (format === null || format === undefined) return undefined
+  switch (format.type) {
+    case "text":
+      return undefined
+    case "json_object":
+      return { type: "json_object" }
+    case "json_schema": {
+      const { description, name, schema, strict } = format.json_schema
+      return {
+        type: "json_schema",
+        name,
+        ...(description !== null && description !== undefined && { description }),
+        ...(schema !== null && schema !== undefined && { schema }),
+        ...(strict !== null && strict !== undefined && { strict })
+      }
+    }
+  }
+}
+
+/** How the agent's model treats a response format. */
+export type Support = "native" | "ignored" | "unsupported"
+
+/** `native` for the OpenAI apis, `unsupported` for Anthropic's, `ignored` by `echo`. */
+export const supportOf = (settings: Settings, agent: Agent): Support => {
+  if (agent.model === "echo") return "ignored"
+  const api = settings.providers[splitModel(agent.model)[0]]?.api
+  return api === "anthropic-messages" ? "unsupported" : "native"
+}
+
+/** The run's format, or a 400 when the agent's provider cannot honour it. */
+export const forAgent = (
+  settings: Settings,
+  agent: Agent,
+  format: Wire.ResponseFormat | null | undefined
+): Effect.Effect<ResponseFormat | undefined, InvalidRequest> => {
+  const wanted = fromWire(format)
+  if (wanted === undefined) return Effect.succeed(undefined)
+  switch (supportOf(settings, agent)) {
+    case "native":
+      return Effect.succeed(wanted)
+    case "ignored":
+      return Effect.succeed(undefined)
+    case "unsupported": {
+      const provider = splitModel(agent.model)[0]
+      return Effect.fail(
+        new InvalidRequest({
+          message: `The agent '${agent.id}' runs on provider '${provider}' (api anthropic-messages), which has no ` +
+            `JSON output mode: \`response_format\` of type '${wanted.type}' cannot be honoured. Leave ` +
+            "`response_format` out, or use an agent whose provider's api is openai-completions or openai-responses.",
+          param: "response_format"
+        })
+      )
+    }
+  }
+}
