@@ -36,6 +36,8 @@ export interface Options<RE> {
   readonly runner?: Layer.Layer<AgentRunner, RE, Config | RunQueue | SessionStore>
   /** Replaces the bearer-secret check. */
   readonly auth?: Layer.Layer<Auth, never, Config>
+  /** Replaces the session store of `session.store` (for example one on your own SQL client). */
+  readonly store?: Layer.Layer<SessionStore, never, Config>
   /** New, already validated settings to switch to (see `Cli` for SIGHUP and file changes). */
   readonly reloads?: Stream.Stream<Settings>
 }
@@ -147,6 +149,6 @@ export const layer = <E, R, RE = never>(
     Layer.provide(Layer.mergeAll(RunQueue.layer, Drain.layer)),
     // Traces when `telemetry.otlp.endpoint` is set: the tracer is in place before the serving starts.
     Layer.provide(Telemetry.layerFromConfig),
-    Layer.provideMerge(SessionStore.layer),
+    Layer.provideMerge(options.store ?? SessionStore.layer),
     Layer.provideMerge(config)
   )

@@ -241,9 +241,6 @@ export const routes = Layer.mergeAll(ChatCompletionsRoute, ModelListRoutes, Heal
   Layer.provide(RequestMiddleware)
 )
 
-/** Serves the gateway on the HttpServer it is given. */
-export const layer = HttpLayerRouter.serve(routes, { disableLogger: true, disableListenLog: true })
-
 /** The host to listen on for a `gateway.bind` value. */
 export const hostOf = (bind: string) => bind === "loopback" ? "127.0.0.1" : bind === "lan" ? "0.0.0.0" : bind
 

@@ -18,14 +18,12 @@ import * as Ref from "effect/Ref"
 import * as Stream from "effect/Stream"
 import * as NodeHttp from "node:http"
 import { AgentEvent, AgentRunner, type RunRequest } from "../../src/AgentRunner.js"
-import { Auth } from "../../src/Auth.js"
+import type { Auth } from "../../src/Auth.js"
 import { Config, type ConfigError, type ConfigInput } from "../../src/Config.js"
 import { Drain } from "../../src/Drain.js"
 import { SessionStoreUnavailable } from "../../src/Errors.js"
 import * as Gateway from "../../src/Gateway.js"
-import * as Http from "../../src/Http.js"
-import { RunQueue } from "../../src/RunQueue.js"
-import { SessionKeys } from "../../src/SessionKeys.js"
+import type { RunQueue } from "../../src/RunQueue.js"
 import { SessionStore } from "../../src/SessionStore.js"
 import { FakeAgentRunner } from "../../src/testing.js"
 import { baseConfig, TOKEN } from "../support.js"
@@ -61,20 +59,13 @@ export const opsGateway = <E = never>(
       Layer.provide(NodeContext.layer),
       Layer.provide(Logger.minimumLogLevel(LogLevel.None))
     )
-  if (options.store === undefined) {
-    return served(Layer.merge(
-      Gateway.layer(config, {
-        ...(options.runner && { runner: options.runner }),
-        ...(options.auth && { auth: options.auth })
-      }),
-      Drain.layer.pipe(Layer.provideMerge(config))
-    ))
-  }
-  return served(Http.layer.pipe(
-    Layer.provide(Layer.mergeAll(options.auth ?? Auth.layer, SessionKeys.layer, options.runner ?? AgentRunner.layer)),
-    Layer.provideMerge(Layer.mergeAll(Drain.layer, RunQueue.layer)),
-    Layer.provide(options.store),
-    Layer.provideMerge(config)
+  return served(Layer.merge(
+    Gateway.layer(config, {
+      ...(options.runner && { runner: options.runner }),
+      ...(options.auth && { auth: options.auth }),
+      ...(options.store && { store: options.store })
+    }),
+    Drain.layer.pipe(Layer.provideMerge(config))
   ))
 }
 
