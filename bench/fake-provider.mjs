@@ -1,0 +1,148 @@
+// A fake OpenAI-compatible Chat Completions provider for the benchmark, on 127.0.0.1.
+//
+//   node bench/fake-provider.mjs [--pieces 20] [--slow-interval-ms 1000] [--slow-max-ms 90000]
+//
+// Prints `fake-provider listening on http://127.0.0.1:<port>` on stdout, then serves:
+// - POST .../chat/completions, non-streaming: an instant chat.completion JSON answer.
+// - the same with `"stream": true`: SSE as OpenAI streams it (a role chunk, `--pieces` content
+//   chunks, a finish chunk, a usage chunk when `stream_options.include_usage`, `[DONE]`), written at once.
+// - a streaming request whose `model` contains "slow": the role chunk and a first content piece at
+//   once, then one more piece every `--slow-interval-ms` until `POST /control/release` (or
+//   `--slow-max-ms`), then the finish, usage and `[DONE]`. This keeps thousands of streams open.
+// - a streaming request whose `model` contains "paced": the role chunk and the first content piece at
+//   once, the rest `--paced-delay-ms` later, so the first piece travels alone (time to first token).
+// - GET /control/stats: `{"open": <slow streams open>, "served": <answers started>}`.
+import * as Http from "node:http"
+
+const args = process.argv.slice(2)
+const option = (name, fallback) => {
+  const at = args.indexOf(`--${name}`)
+  return at >= 0 && args[at + 1] !== undefined ? Number(args[at + 1]) : fallback
+}
+const PIECES = option("pieces", 20)
+const SLOW_INTERVAL_MS = option("slow-interval-ms", 1000)
+const SLOW_MAX_MS = option("slow-max-ms", 90_000)
+const PACED_DELAY_MS = option("paced-delay-ms", 20)
+
+const created = Math.floor(Date.now() / 1000)
+const words = Array.from({ length: Math.max(PIECES, 1) }, (_, i) => (i === 0 ? "Hello" : ` w${i}`))
+
+const completion = (model) =>
+  JSON.stringify({
+    id: "chatcmpl-fake",
+    object: "chat.completion",
+    created,
+    model,
+    choices: [{ index: 0, message: { role: "assistant", content: "Hello from the fake provider." }, finish_reason: "stop" }],
+    usage: { prompt_tokens: 5, completion_tokens: 5, total_tokens: 10 }
+  })
+
+const chunk = (model, delta, finishReason = null) =>
+  `data: ${JSON.stringify({
+    id: "chatcmpl-fake",
+    object: "chat.completion.chunk",
+    created,
+    model,
+    choices: [{ index: 0, delta, finish_reason: finishReason }]
+  })}\n\n`
+
+const usageChunk = (model) =>
+  `data: ${JSON.stringify({
+    id: "chatcmpl-fake",
+    object: "chat.completion.chunk",
+    created,
+    model,
+    choices: [],
+    usage: { prompt_tokens: 5, completion_tokens: PIECES, total_tokens: 5 + PIECES }
+  })}\n\n`
+
+const SSE_HEADERS = { "content-type": "text/event-stream", "cache-control": "no-cache" }
+
+/** Slow streams still open: each has a `finish()` that ends it. */
+const open = new Set()
+let served = 0
+
+const finishSlow = (res, model, includeUsage, timer, hardStop) => {
+  clearInterval(timer)
+  clearTimeout(hardStop)
+  res.write(chunk(model, {}, "stop"))
+  if (includeUsage) res.write(usageChunk(model))
+  res.end("data: [DONE]\n\n")
+}
+
+const server = Http.createServer((req, res) => {
+  if (req.method === "POST" && req.url === "/control/release") {
+    const waiting = [...open]
+    open.clear()
+    for (const finish of waiting) finish()
+    res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ released: waiting.length }))
+    return
+  }
+  if (req.method === "GET" && req.url === "/control/stats") {
+    res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ open: open.size, served }))
+    return
+  }
+  if (req.method !== "POST" || !req.url?.endsWith("/chat/completions")) {
+    res.writeHead(404, { "content-type": "application/json" }).end('{"error":{"message":"not found"}}')
+    return
+  }
+  const parts = []
+  req.on("data", (part) => parts.push(part))
+  req.on("end", () => {
+    let body
+    try {
+      body = JSON.parse(Buffer.concat(parts).toString("utf8"))
+    } catch {
+      res.writeHead(400, { "content-type": "application/json" }).end('{"error":{"message":"bad json"}}')
+      return
+    }
+    served++
+    const model = typeof body.model === "string" ? body.model : "fake"
+    if (body.stream !== true) {
+      const text = completion(model)
+      res.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(text) }).end(text)
+      return
+    }
+    const includeUsage = body.stream_options?.include_usage === true
+    res.writeHead(200, SSE_HEADERS)
+    res.write(chunk(model, { role: "assistant", content: "" }))
+    if (model.includes("slow")) {
+      res.write(chunk(model, { content: words[0] }))
+      let sent = 1
+      const timer = setInterval(() => res.write(chunk(model, { content: words[sent++ % words.length] })), SLOW_INTERVAL_MS)
+      const finish = () => finishSlow(res, model, includeUsage, timer, hardStop)
+      const hardStop = setTimeout(() => {
+        open.delete(finish)
+        finish()
+      }, SLOW_MAX_MS)
+      open.add(finish)
+      res.on("close", () => {
+        if (open.delete(finish)) {
+          clearInterval(timer)
+          clearTimeout(hardStop)
+        }
+      })
+      return
+    }
+    const rest = (from) => {
+      for (const word of words.slice(from)) res.write(chunk(model, { content: word }))
+      res.write(chunk(model, {}, "stop"))
+      if (includeUsage) res.write(usageChunk(model))
+      res.end("data: [DONE]\n\n")
+    }
+    if (model.includes("paced")) {
+      res.write(chunk(model, { content: words[0] }))
+      setTimeout(() => rest(1), PACED_DELAY_MS)
+      return
+    }
+    rest(0)
+  })
+})
+server.keepAliveTimeout = 60_000
+server.headersTimeout = 65_000
+server.maxRequestsPerSocket = 0
+server.listen({ host: "127.0.0.1", port: 0, backlog: 8192 }, () => {
+  process.stdout.write(`fake-provider listening on http://127.0.0.1:${server.address().port}\n`)
+})
+process.on("SIGTERM", () => process.exit(0))
+process.on("SIGINT", () => process.exit(0))
