@@ -57,12 +57,11 @@ export class SessionKeys extends Context.Tag("clawgate/SessionKeys")<SessionKeys
         const explicit = yield* checked(header, SESSION_KEY_HEADER)
         if (Option.isSome(explicit)) return { value: explicit.value, kind: "header" } satisfies SessionKey
         const chat = conversation ?? Option.none()
-        const chatId = yield* checked(Option.map(chat, ({ value }) => value), Option.match(chat, {
-          onNone: () => "",
-          onSome: ({ header }) => header
-        }))
-        if (Option.isSome(chatId) && Option.isSome(chat)) {
-          return { value: `agent:${agentId}:${chat.value.header}:${chatId.value}`, kind: "conversation" } satisfies SessionKey
+        if (Option.isSome(chat)) {
+          const chatId = yield* checked(Option.some(chat.value.value), chat.value.header)
+          if (Option.isSome(chatId)) {
+            return { value: `agent:${agentId}:${chat.value.header}:${chatId.value}`, kind: "conversation" } satisfies SessionKey
+          }
         }
         const named = user.pipe(Option.map((name) => name.trim()), Option.filter((name) => name.length > 0))
         if (Option.isSome(named)) {

@@ -16,7 +16,7 @@ import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import { AgentEvent, type FinishReason, type Usage } from "./AgentRunner.js"
+import { AgentEvent, type FinishReason } from "./AgentRunner.js"
 import { CurrentRequest } from "./CurrentRequest.js"
 import * as ErrorResponse from "./ErrorResponse.js"
 import * as Metrics from "./Metrics.js"
@@ -66,7 +66,6 @@ export const respond = Effect.fn("StreamResponse.respond")(function*(
     capacity: BUFFER
   })
   const next = nextFrom(queue, keepAliveMs)
-  let usage: Usage | undefined
   let finishReason: FinishReason = "stop"
   /** Each tool call's index in the answer, by id, in the order they started. */
   const toolCalls = new Map<string, number>()
@@ -85,7 +84,6 @@ export const respond = Effect.fn("StreamResponse.respond")(function*(
         return index === undefined || piece === "" ? Option.none() : toolCallChunk({ index, function: { arguments: piece } })
       },
       Usage: (event) => {
-        usage = event.usage
         current.usage = event.usage
         return Option.none()
       },
@@ -135,7 +133,7 @@ export const respond = Effect.fn("StreamResponse.respond")(function*(
   const tail = Stream.suspend(() =>
     Stream.make(
       Wire.sseData(Wire.chunk(envelope, {}, finishReason)),
-      ...(includeUsage && usage !== undefined ? [Wire.sseData(Wire.usageChunk(envelope, usage))] : []),
+      ...(includeUsage && current.usage !== undefined ? [Wire.sseData(Wire.usageChunk(envelope, current.usage))] : []),
       Wire.sseDone
     )
   )
