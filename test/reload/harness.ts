@@ -27,6 +27,9 @@ import type { RunQueue } from "../../src/RunQueue.js"
 import type { SessionStore } from "../../src/SessionStore.js"
 import { FakeAgentRunner } from "../../src/testing.js"
 
+// The same SSE readers as the drain tests use.
+export { contentOf, DONE, finishReasons, isContent, textOf } from "../ops/harness.js"
+
 export const PATH = "/v1/chat/completions"
 
 /**
@@ -258,39 +261,12 @@ export const openStream = (url: string, token: string, payload: unknown) =>
 
 const dataOf = (event: string): unknown => event.startsWith("data: {") ? JSON.parse(event.slice(6)) : undefined
 
-const choiceOf = (event: string): Record<string, unknown> | undefined => {
-  const data = dataOf(event)
-  if (!isRecord(data) || !Array.isArray(data.choices)) return undefined
-  const [choice]: ReadonlyArray<unknown> = data.choices
-  return isRecord(choice) ? choice : undefined
-}
-
-/** The content of a content chunk (not the empty role chunk). */
-export const contentOf = (event: string): string | undefined => {
-  const delta = choiceOf(event)?.delta
-  return isRecord(delta) && typeof delta.content === "string" && delta.content !== "" ? delta.content : undefined
-}
-
-export const isContent = (event: string) => contentOf(event) !== undefined
-
-/** The text of all content chunks. */
-export const textOf = (events: ReadonlyArray<string>) => events.flatMap((event) => contentOf(event) ?? []).join("")
-
-/** The finish reasons the chunks carry. */
-export const finishReasons = (events: ReadonlyArray<string>) =>
-  events.flatMap((event) => {
-    const reason = choiceOf(event)?.finish_reason
-    return typeof reason === "string" ? [reason] : []
-  })
-
-/** The in-band error events. */
 export const errorsOf = (events: ReadonlyArray<string>) =>
   events.filter((event) => {
     const data = dataOf(event)
     return isRecord(data) && isRecord(data.error)
   })
 
-export const DONE = "data: [DONE]"
 
 // ---------------------------------------------------------------------------------------------
 // A runner the test drives
