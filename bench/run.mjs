@@ -168,8 +168,8 @@ if (machine.ulimitN !== "unlimited" && Number(machine.ulimitN) < needFds) {
   STREAM_COUNTS = STREAM_COUNTS.map((n) => Math.min(n, fit))
 }
 
-if (!Fs.existsSync(Path.join(ROOT, "dist/main.js"))) {
-  console.error("bench: dist/main.js is missing: run `npm run build` first (`npm run bench` does).")
+if (!Fs.existsSync(Path.join(ROOT, "dist/bin/main.js"))) {
+  console.error("bench: dist/bin/main.js is missing: run `npm run build` first (`npm run bench` does).")
   process.exit(1)
 }
 
@@ -210,7 +210,7 @@ Fs.writeFileSync(configFile, JSON.stringify({
 
 const clawgateLog = Path.join(tmp, "clawgate.log")
 const startClawgate = (nodeFlags = []) =>
-  startServer("clawgate", process.execPath, [...nodeFlags, "dist/main.js", "serve", "--config", configFile, "--port", "0"], {
+  startServer("clawgate", process.execPath, [...nodeFlags, "dist/bin/main.js", "serve", "--config", configFile, "--port", "0"], {
     cpu: TARGET_CPU,
     logFile: clawgateLog
   })

@@ -5,6 +5,7 @@
 import * as Args from "@effect/cli/Options"
 import * as Command from "@effect/cli/Command"
 import * as FileSystem from "@effect/platform/FileSystem"
+import * as Cause from "effect/Cause"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -139,4 +140,11 @@ export const command = Command.make("clawgate", serveOptions, serve).pipe(
   Command.withSubcommands([serveCommand, agentCommand])
 )
 
-export const run = Command.run(command, { name: "clawgate", version: "0.1.0" })
+/**
+ * Runs the command on `process.argv`. Its failures are explained by each command; a defect (a bug,
+ * or a module that cannot be loaded) is written out here, since `main` turns off runMain's report.
+ */
+export const run = (argv: ReadonlyArray<string>) =>
+  Command.run(command, { name: "clawgate", version: "0.1.0" })(argv).pipe(
+    Effect.tapDefect((cause) => Console.error(`clawgate: unexpected failure\n${Cause.pretty(cause)}`))
+  )

@@ -7,17 +7,17 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import { type Agent, Config, type ProviderEntry, splitModel } from "./Config.js"
-import * as AnthropicMessages from "./providers/AnthropicMessages.js"
 import * as Echo from "./providers/Echo.js"
-import * as OpenAiCompletions from "./providers/OpenAiCompletions.js"
-import * as OpenAiResponses from "./providers/OpenAiResponses.js"
 import type { MakeModel, Model } from "./providers/Provider.js"
 
-/** One module per `api` of `models.providers`. */
-const makers: Record<ProviderEntry["api"], MakeModel> = {
-  "openai-completions": OpenAiCompletions.make,
-  "anthropic-messages": AnthropicMessages.make,
-  "openai-responses": OpenAiResponses.make
+/**
+ * One module per `api` of `models.providers`, loaded only when the config names it: the provider
+ * libraries are large (@effect/ai-openai alone adds ~0.3 s and ~70 MB to start-up).
+ */
+const makers: Record<ProviderEntry["api"], () => Promise<MakeModel>> = {
+  "openai-completions": () => import("./providers/OpenAiCompletions.js").then((module) => module.make),
+  "anthropic-messages": () => import("./providers/AnthropicMessages.js").then((module) => module.make),
+  "openai-responses": () => import("./providers/OpenAiResponses.js").then((module) => module.make)
 }
 
 export class Models extends Context.Tag("clawgate/Models")<Models, {
@@ -33,7 +33,9 @@ export class Models extends Context.Tag("clawgate/Models")<Models, {
         if (byName.has(agent.model)) continue
         const [provider, model] = splitModel(agent.model)
         const entry = settings.providers[provider]
-        if (entry !== undefined) byName.set(agent.model, yield* makers[entry.api]({ provider, entry, model }))
+        if (entry === undefined) continue
+        const make = yield* Effect.promise(makers[entry.api])
+        byName.set(agent.model, yield* make({ provider, entry, model }))
       }
       return Models.of({ forAgent: (agent) => Option.fromNullable(byName.get(agent.model)) })
     })

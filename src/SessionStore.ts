@@ -12,8 +12,6 @@ import * as FileSystem from "@effect/platform/FileSystem"
 import * as Reactivity from "@effect/experimental/Reactivity"
 import * as Migrator from "@effect/sql/Migrator"
 import * as SqlClient from "@effect/sql/SqlClient"
-import * as PgClient from "@effect/sql-pg/PgClient"
-import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -211,7 +209,11 @@ export class SessionStore extends Context.Tag("clawgate/SessionStore")<SessionSt
 
   /** A store in one SQLite file (created with its folder when missing), or `:memory:`. */
   static readonly layerSqlite = (filename: string) =>
-    SessionStore.layerSql.pipe(Layer.provide(SqliteClient.layer({ filename })))
+    SessionStore.layerSql.pipe(Layer.provide(Layer.unwrapEffect(Effect.map(
+      // The SQL drivers are loaded only for the store in use.
+      Effect.promise(() => import("@effect/sql-sqlite-node/SqliteClient")),
+      (SqliteClient) => SqliteClient.layer({ filename })
+    ))))
 
   /**
    * A store in a PostgreSQL database, shared by every gateway process given the same `url`. The
@@ -221,6 +223,7 @@ export class SessionStore extends Context.Tag("clawgate/SessionStore")<SessionSt
     Layer.scoped(
       SessionStore,
       Effect.gen(function*() {
+        const PgClient = yield* Effect.promise(() => import("@effect/sql-pg/PgClient"))
         const sql = yield* PgClient.make({ url: options.url, applicationName: "clawgate" })
         const locks = yield* PgClient.make({
           url: options.url,

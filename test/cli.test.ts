@@ -1,5 +1,5 @@
 /**
- * The `clawgate` command as a user runs it: `node dist/main.js ...` in a child process
+ * The `clawgate` command as a user runs it: `node dist/bin/main.js ...` in a child process
  * (issue 2 points 1, 2, 3, 5, 6, 7, 14). `npm test` builds dist/ first; alone, run `npm run build`.
  * Every wait is on the child's own events (a line on stdout, its exit); finalizers kill what is left.
  */
@@ -15,7 +15,7 @@ import * as Fs from "node:fs"
 import { fileURLToPath } from "node:url"
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url))
-const MAIN = fileURLToPath(new URL("../dist/main.js", import.meta.url))
+const MAIN = fileURLToPath(new URL("../dist/bin/main.js", import.meta.url))
 const TOKEN = "cli-token"
 
 if (!Fs.existsSync(MAIN)) throw new Error(`${MAIN} is missing: run \`npm run build\` first (npm test does).`)

@@ -1,5 +1,5 @@
 /**
- * The gateway as an operator runs it, for the process tests: `node dist/main.js serve --config
+ * The gateway as an operator runs it, for the process tests: `node dist/bin/main.js serve --config
  * <file> --port 0` in a child process, with its config and session store in a temporary folder,
  * and requests to it over raw node:http. `npm test` builds dist/ first; alone, run `npm run build`.
  * Every wait is on an event (a line of output, an answer, the child's exit); finalizers kill what
@@ -18,7 +18,7 @@ import { fileURLToPath } from "node:url"
 import type { ProviderCall } from "./fakeProvider.js"
 import { inBandError, isContent, type OpenAnswer, PATH, postTo, textOf } from "./harness.js"
 
-const MAIN = fileURLToPath(new URL("../../dist/main.js", import.meta.url))
+const MAIN = fileURLToPath(new URL("../../dist/bin/main.js", import.meta.url))
 export const TOKEN = "ops-token"
 /** How long a child may take to do what it should do at once (start, exit) before the test fails. */
 export const BOUND = "10 seconds"

@@ -1,6 +1,6 @@
 /**
  * Config reload as an operator sees it (issue 5, Operations: "Config reload without restart"):
- * `node dist/main.js serve --config <file> --port 0` in a child process. Editing the file (in
+ * `node dist/bin/main.js serve --config <file> --port 0` in a child process. Editing the file (in
  * place, or as editors do: a new file renamed over it) switches the token for new requests; SIGHUP
  * re-reads the file; a bad file is rejected with a log line and the old config stays; the process
  * serves throughout, a stream in flight included.
@@ -33,7 +33,7 @@ import {
 } from "./harness.js"
 import { controlledProvider } from "./provider.js"
 
-const MAIN = fileURLToPath(new URL("../../dist/main.js", import.meta.url))
+const MAIN = fileURLToPath(new URL("../../dist/bin/main.js", import.meta.url))
 /** How long the child may take to do what it should do at once (start, reload) before the test fails. */
 const BOUND = "15 seconds"
 /** A process test: a start-up and a few reloads, on a machine that may be busy. */

@@ -1,5 +1,5 @@
 /**
- * Replicas as an operator runs them: `node dist/main.js serve --config <file> --port 0` child
+ * Replicas as an operator runs them: `node dist/bin/main.js serve --config <file> --port 0` child
  * processes on one PostgreSQL store, a fake OpenAI-compatible provider whose every answer the
  * test releases, and chat requests over raw node:http. `npm test` builds dist/ first; alone, run
  * `npm run build`. Every wait is on an event (a line of output, a provider call, an answer, the
@@ -19,7 +19,7 @@ import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
 import { BOUND } from "./pg.js"
 
-const MAIN = fileURLToPath(new URL("../../dist/main.js", import.meta.url))
+const MAIN = fileURLToPath(new URL("../../dist/bin/main.js", import.meta.url))
 const TOKEN = "replica-token"
 /** The config names the store's URL through this variable, as an operator hides its password. */
 const STORE_URL_VARIABLE = "REPLICA_TEST_STORE_URL"

@@ -1,6 +1,6 @@
 /**
  * A crash mid-run (issue 3, Sessions: "a crash (kill -9) mid-run loses no committed turn and leaves
- * no half turn"). The real gateway runs as a child process (`node dist/main.js serve`; `npm test`
+ * no half turn"). The real gateway runs as a child process (`node dist/bin/main.js serve`; `npm test`
  * builds dist/ first, alone run `npm run build`) on a temp SQLite file, its agent on the
  * `openai-completions` provider pointed at a tiny fake server in this test that answers the first
  * request and hangs in the middle of the second. The child is killed with SIGKILL mid-run; the
@@ -23,7 +23,7 @@ import * as NodeHttp from "node:http"
 import type * as Net from "node:net"
 import { fileURLToPath } from "node:url"
 
-const MAIN = fileURLToPath(new URL("../../dist/main.js", import.meta.url))
+const MAIN = fileURLToPath(new URL("../../dist/bin/main.js", import.meta.url))
 const TOKEN = "crash-token"
 const SESSION = "agent:main:openai-user:crash"
 
