@@ -2,19 +2,28 @@
  * AgentRunner: runs one turn of an agent. The endpoint and the `clawgate agent` command both go
  * through it; tests and embedding apps swap in their own layer (see `clawgate/testing`).
  */
+import type * as AiError from "@effect/ai/AiError"
+import * as IdGenerator from "@effect/ai/IdGenerator"
+import type * as LanguageModel from "@effect/ai/LanguageModel"
+import * as Prompt from "@effect/ai/Prompt"
 import type * as Response from "@effect/ai/Response"
+import type * as Toolkit from "@effect/ai/Toolkit"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
-import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as ExecutionStrategy from "effect/ExecutionStrategy"
+import * as Exit from "effect/Exit"
 import * as Inspectable from "effect/Inspectable"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
+import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
+import type * as Tracer from "effect/Tracer"
 import { type Agent, Config, splitModel } from "./Config.js"
 import * as Conversation from "./Conversation.js"
 import { type AgentError, ProviderFailed, ProviderTimeout, ProviderUnreachable } from "./Errors.js"
@@ -200,13 +209,17 @@ export const collect = <E, R>(events: Stream.Stream<AgentEvent, E, R>): Effect.E
 // The live runner
 // ---------------------------------------------------------------------------------------------
 
+/** A model's parts: as a provider of ours makes them, or as the LanguageModel of a library decodes them. */
+type StreamPart = Response.StreamPartEncoded | Response.StreamPart<ClientTools.Tools>
+type Part = Response.PartEncoded | Response.Part<ClientTools.Tools>
+
 const finishReasons: Partial<Record<Response.FinishReason, FinishReason>> = {
   length: "length",
   "tool-calls": "tool_calls",
   "content-filter": "content_filter"
 }
 
-const usageOf = (usage: Response.Usage): Usage | undefined =>
+const usageOf = (usage: typeof Response.Usage.Encoded): Usage | undefined =>
   usage.inputTokens === undefined && usage.outputTokens === undefined
     ? undefined
     : { promptTokens: usage.inputTokens ?? 0, completionTokens: usage.outputTokens ?? 0 }
@@ -232,7 +245,7 @@ const toolCallOf = (part: { readonly id: string; readonly name: string; readonly
 const eventsOf = () => {
   /** Each tool call started, and whether any of its arguments went out. */
   const calls = new Map<string, { sent: boolean }>()
-  return (part: Response.StreamPart<ClientTools.Tools>): ReadonlyArray<AgentEvent> => {
+  return (part: StreamPart): ReadonlyArray<AgentEvent> => {
     switch (part.type) {
       case "text-delta":
         return part.delta.length > 0 ? [AgentEvent.TextDelta({ text: part.delta })] : []
@@ -264,6 +277,24 @@ const eventsOf = () => {
   }
 }
 
+/** A whole answer's parts as the reply: its text, the tool calls left to the client, its finish. */
+const replyOf = (parts: ReadonlyArray<Part>): AgentReply => {
+  let text = ""
+  const toolCalls: Array<ToolCall> = []
+  let finish: Extract<Part, { readonly type: "finish" }> | undefined
+  for (const part of parts) {
+    if (part.type === "text") text += part.text
+    else if (part.type === "tool-call" && part.providerExecuted !== true) toolCalls.push(toolCallOf(part))
+    else if (part.type === "finish") finish = part
+  }
+  return {
+    text,
+    ...(toolCalls.length > 0 && { toolCalls }),
+    finishReason: finishReasonOf(finish?.reason ?? "unknown", toolCalls.length > 0),
+    usage: finish === undefined ? undefined : usageOf(finish.usage)
+  }
+}
+
 /** The request's sampling over the agent's defaults, within the agent's caps. */
 const samplingFor = (agent: Agent, requested: Sampling): Sampling => {
   const maxTokens = requested.maxTokens ?? agent.sampling.maxTokens
@@ -280,6 +311,71 @@ const samplingFor = (agent: Agent, requested: Sampling): Sampling => {
 const isTransient = (error: AgentError) =>
   error._tag === "ProviderUnreachable" || (error._tag === "ProviderFailed" && (error.status ?? 0) >= 500)
 
+/** What the runner asks of a model for a turn: its prompt, and the client's tools. */
+interface ModelInput {
+  readonly prompt: ReadonlyArray<Prompt.MessageEncoded>
+  readonly toolkit: Toolkit.WithHandler<ClientTools.Tools>
+  readonly toolChoice: ToolChoice
+}
+
+/**
+ * What `LanguageModel.make` gives a provider's calls: the prompt, the tools the model may call
+ * (none: `toolChoice` is "none"), plain text, and the call's span.
+ */
+const providerOptions = (input: ModelInput, span: Tracer.Span): LanguageModel.ProviderOptions => {
+  const tools = Object.values(input.toolkit.tools)
+  const choice = input.toolChoice
+  return {
+    prompt: Prompt.make(input.prompt),
+    tools: typeof choice === "object" && "oneOf" in choice ? tools.filter((tool) => choice.oneOf.includes(tool.name)) : tools,
+    toolChoice: tools.length === 0 ? "none" : choice,
+    responseFormat: { type: "text" },
+    span
+  }
+}
+
+/** The model's parts for a turn, straight from its provider's calls when it has them. */
+const streamParts = ({ calls, languageModel }: Model, input: ModelInput): Stream.Stream<StreamPart, AiError.AiError> =>
+  calls === undefined
+    ? languageModel.streamText({ ...input, disableToolCallResolution: true })
+    : Stream.unwrapScoped(Effect.map(
+      Effect.makeSpanScoped("LanguageModel.streamText", { captureStackTrace: false }),
+      (span) => calls.streamText(providerOptions(input, span))
+    )).pipe(Stream.provideService(IdGenerator.IdGenerator, IdGenerator.defaultIdGenerator))
+
+/** The model's whole answer for a turn, as its parts. */
+const generateParts = ({ calls, languageModel }: Model, input: ModelInput): Effect.Effect<ReadonlyArray<Part>, AiError.AiError> =>
+  calls === undefined
+    ? Effect.map(languageModel.generateText({ ...input, disableToolCallResolution: true }), (response) => response.content)
+    : Effect.useSpan(
+      "LanguageModel.generateText",
+      { captureStackTrace: false },
+      (span) => calls.generateText(providerOptions(input, span))
+    ).pipe(Effect.provideService(IdGenerator.IdGenerator, IdGenerator.defaultIdGenerator))
+
+/**
+ * Opens a stream and pulls it until its first elements (or its end), in a scope of its own that
+ * is closed if that fails or is interrupted. The rest is the returned stream, pulled on demand.
+ */
+const pullFirst = <A, E>(stream: Stream.Stream<A, E>) =>
+  Effect.flatMap(Effect.scope, (parent) =>
+    Effect.flatMap(Scope.fork(parent, ExecutionStrategy.sequential), (scope) =>
+      Effect.gen(function*() {
+        const pull = yield* Scope.extend(Stream.toPull(stream), scope)
+        let first = Chunk.empty<A>()
+        let ended = false
+        while (Chunk.isEmpty(first) && !ended) {
+          first = yield* Effect.catchAll(pull, Option.match({
+            onNone: () => {
+              ended = true
+              return Effect.succeed(Chunk.empty<A>())
+            },
+            onSome: (error) => Effect.fail(error)
+          }))
+        }
+        return Stream.concat(Stream.fromChunk(first), ended ? Stream.empty : Stream.fromPull(Effect.succeed(pull)))
+      }).pipe(Effect.onError((cause) => Scope.close(scope, Exit.failCause(cause))))))
+
 const make = Effect.gen(function*() {
   const settings = yield* Config
   const models = yield* Models
@@ -287,13 +383,13 @@ const make = Effect.gen(function*() {
   const queue = yield* RunQueue
   const { history } = settings.session
 
-  const retryPolicy = (model: Model, mayRetry: () => boolean) => {
+  const retryPolicy = (model: Model) => {
     const { attempts, initialDelayMs, maxDelayMs } = settings.providers[model.provider]?.retry ??
       { attempts: 0, initialDelayMs: 0, maxDelayMs: 0 }
     return Schedule.exponential(initialDelayMs).pipe(
       Schedule.modifyDelay((delay) => Duration.min(delay, Duration.millis(maxDelayMs))),
       Schedule.intersect(Schedule.recurs(attempts)),
-      Schedule.whileInput((error: AgentError) => mayRetry() && isTransient(error))
+      Schedule.whileInput(isTransient)
     )
   }
 
@@ -312,19 +408,18 @@ const make = Effect.gen(function*() {
     })
     const transcript = stable ? yield* store.load(run.sessionKey.value, history.maxMessages) : []
     const fresh = Conversation.newMessages(transcript.length > 0, run.messages)
+    const input: ModelInput = {
+      prompt: Conversation.toPrompt(
+        [run.agent.systemPrompt, run.extraSystemPrompt],
+        [...Conversation.bounded(transcript, history), ...fresh]
+      ),
+      // The client's tools: the model's calls of them come back to the client unresolved.
+      toolkit: ClientTools.toolkit(run.tools?.tools ?? []),
+      toolChoice: run.tools?.choice ?? "auto"
+    }
     return {
       model,
-      fresh,
-      /** The model's input: the prompt, and the client's tools (its calls come back unresolved). */
-      input: {
-        prompt: Conversation.toPrompt(
-          [run.agent.systemPrompt, run.extraSystemPrompt],
-          [...Conversation.bounded(transcript, history), ...fresh]
-        ),
-        toolkit: ClientTools.toolkit(run.tools?.tools ?? []),
-        toolChoice: run.tools?.choice ?? "auto",
-        disableToolCallResolution: true
-      } as const,
+      input,
       context: model.settings(samplingFor(run.agent, run.sampling), run.tools, run.responseFormat),
       commit: (reply: AgentReply) =>
         stable
@@ -345,57 +440,50 @@ const make = Effect.gen(function*() {
   const stream = (run: RunRequest): Stream.Stream<AgentEvent, AgentError> =>
     Stream.unwrapScoped(Effect.gen(function*() {
       const turn = yield* prepare(run)
-      const firstEvent = yield* Deferred.make<void>()
-      let started = false
       let reply = emptyReply
-      const upstream = Stream.suspend(() =>
-        turn.model.languageModel.streamText(turn.input).pipe(
+      /** One attempt: the provider's parts as events, each folded into the reply as it goes. */
+      const attempt = Stream.suspend(() => {
+        const toEvents = eventsOf()
+        return streamParts(turn.model, turn.input).pipe(
           Stream.provideSomeContext(turn.context),
           Stream.catchAll((error) => Stream.fromEffect(toAgentError(turn.model)(error))),
-          // Provider libraries report a failure mid-stream as an `error` part, not as a failure.
-          Stream.mapEffect((part) =>
-            part.type === "error"
-              ? Effect.fail(new ProviderFailed({ provider: turn.model.provider, detail: Inspectable.toStringUnknown(part.error) }))
-              : Effect.succeed(part)
-          ),
-          Stream.mapConcat(eventsOf())
+          Stream.mapChunksEffect((parts) => {
+            const events: Array<AgentEvent> = []
+            for (const part of parts) {
+              // Provider libraries report a failure mid-stream as an `error` part, not as a failure.
+              if (part.type === "error") {
+                return Effect.fail(
+                  new ProviderFailed({ provider: turn.model.provider, detail: Inspectable.toStringUnknown(part.error) })
+                )
+              }
+              for (const event of toEvents(part)) {
+                reply = addEvent(reply, event)
+                events.push(event)
+              }
+            }
+            return Effect.succeed(Chunk.unsafeFromArray(events))
+          })
         )
+      })
+      // Only the wait for the first event is retried (later, text would reach the client twice)
+      // and bounded: a stream that has started may take its time.
+      const started = yield* pullFirst(attempt).pipe(
+        Effect.retry(retryPolicy(turn.model)),
+        Effect.timeoutFail({ duration: run.agent.firstTokenTimeoutMs, onTimeout: () => timeout(run, turn.model) })
       )
-      return upstream.pipe(
-        // Retrying after text has reached the client would repeat it: only before the first event.
-        Stream.retry(retryPolicy(turn.model, () => !started)),
-        Stream.tap((event) => {
-          started = true
-          reply = addEvent(reply, event)
-          return Deferred.succeed(firstEvent, undefined)
-        }),
-        Stream.interruptWhen(
-          // Bounds the wait for the first event only: a stream that has started may take its time.
-          Deferred.await(firstEvent).pipe(
-            Effect.timeoutFail({ duration: run.agent.firstTokenTimeoutMs, onTimeout: () => timeout(run, turn.model) }),
-            Effect.zipRight(Effect.never)
-          )
-        ),
-        Stream.concat(Stream.execute(Effect.suspend(() => turn.commit(reply))))
-      )
+      return Stream.concat(started, Stream.execute(Effect.suspend(() => turn.commit(reply))))
     }))
 
   const complete = (run: RunRequest): Effect.Effect<AgentReply, AgentError> =>
     Effect.scoped(Effect.gen(function*() {
       const turn = yield* prepare(run)
-      const response = yield* turn.model.languageModel.generateText(turn.input).pipe(
+      const parts = yield* generateParts(turn.model, turn.input).pipe(
         Effect.provide(turn.context),
         Effect.catchAll(toAgentError(turn.model)),
-        Effect.retry(retryPolicy(turn.model, () => true)),
+        Effect.retry(retryPolicy(turn.model)),
         Effect.timeoutFail({ duration: run.agent.firstTokenTimeoutMs, onTimeout: () => timeout(run, turn.model) })
       )
-      const toolCalls = response.toolCalls.filter((call) => !call.providerExecuted).map(toolCallOf)
-      const reply: AgentReply = {
-        text: response.text,
-        ...(toolCalls.length > 0 && { toolCalls }),
-        finishReason: finishReasonOf(response.finishReason, toolCalls.length > 0),
-        usage: usageOf(response.usage)
-      }
+      const reply = replyOf(parts)
       yield* turn.commit(reply)
       return reply
     }))

@@ -45,28 +45,28 @@ const answer = (prompt: Prompt.Prompt, maxTokens: number | undefined) => {
   return { words: spoken, finish }
 }
 
-export const make = Effect.gen(function*(): Effect.fn.Return<Model> {
-  const languageModel = yield* LanguageModel.make({
-    generateText: (options) =>
-      Effect.map(EchoSettings, (settings) => {
-        const { finish, words } = answer(options.prompt, settings.maxTokens)
-        return [{ type: "text", text: words.join("") }, finish]
-      }),
-    streamText: (options) =>
-      Stream.unwrap(Effect.map(EchoSettings, (settings) => {
-        const { finish, words } = answer(options.prompt, settings.maxTokens)
-        return Stream.fromIterable<Response.StreamPartEncoded>([
-          { type: "text-start", id: "echo" },
-          ...words.map((delta) => ({ type: "text-delta" as const, id: "echo", delta })),
-          { type: "text-end", id: "echo" },
-          finish
-        ])
-      }))
-  })
-  return {
-    provider: "echo",
-    model: "echo",
-    languageModel,
-    settings: (sampling) => Context.make(EchoSettings, { maxTokens: sampling.maxTokens })
-  }
-})
+const calls: LanguageModel.ConstructorParams = {
+  generateText: (options) =>
+    Effect.map(EchoSettings, (settings) => {
+      const { finish, words } = answer(options.prompt, settings.maxTokens)
+      return [{ type: "text", text: words.join("") }, finish]
+    }),
+  streamText: (options) =>
+    Stream.unwrap(Effect.map(EchoSettings, (settings) => {
+      const { finish, words } = answer(options.prompt, settings.maxTokens)
+      return Stream.fromIterable<Response.StreamPartEncoded>([
+        { type: "text-start", id: "echo" },
+        ...words.map((delta) => ({ type: "text-delta" as const, id: "echo", delta })),
+        { type: "text-end", id: "echo" },
+        finish
+      ])
+    }))
+}
+
+export const make = Effect.map(LanguageModel.make(calls), (languageModel): Model => ({
+  provider: "echo",
+  model: "echo",
+  languageModel,
+  calls,
+  settings: (sampling) => Context.make(EchoSettings, { maxTokens: sampling.maxTokens })
+}))

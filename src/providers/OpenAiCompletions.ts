@@ -645,11 +645,12 @@ export const make: MakeModel = ({ entry, model, provider }) =>
           )
         })))
 
-    const languageModel = yield* LanguageModel.make({ generateText, streamText })
+    const calls: LanguageModel.ConstructorParams = { generateText, streamText }
     return {
       provider,
       model,
-      languageModel,
+      languageModel: yield* LanguageModel.make(calls),
+      calls,
       settings: (sampling, tools, format) => Context.make(Config, requestSettings(sampling, tools, format))
     }
   })

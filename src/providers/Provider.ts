@@ -18,6 +18,12 @@ export interface Model {
   readonly model: string
   readonly languageModel: LanguageModel.Service
   /**
+   * The calls a provider of our own gave `LanguageModel.make`, which the runner makes directly: a
+   * call through `languageModel` builds a response Schema anew and decodes every part with it,
+   * which costs more than the rest of a run (bench/README.md). Absent for the library providers.
+   */
+  readonly calls?: LanguageModel.ConstructorParams | undefined
+  /**
    * The provider's request settings for a run's sampling options, when the client offered tools,
    * its tool options (parallel calls, strictness), and when it asked for JSON, the response format,
    * as services to provide around the LanguageModel call (for example `OpenAiLanguageModel.Config`).
