@@ -29,10 +29,15 @@ import * as HttpBody from "@effect/platform/HttpBody"
 import * as HttpClient from "@effect/platform/HttpClient"
 import type * as HttpClientError from "@effect/platform/HttpClientError"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import type * as Cause from "effect/Cause"
+import * as Channel from "effect/Channel"
+import * as Chunk from "effect/Chunk"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Encoding from "effect/Encoding"
 import * as Option from "effect/Option"
+import type * as ParseResult from "effect/ParseResult"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
@@ -307,7 +312,7 @@ const StreamChunk = Schema.Struct({
   /** An upstream failure reported in-band, after the 200. */
   error: Schema.optional(Schema.Unknown)
 })
-const decodeChunk = Schema.decodeUnknown(Schema.parseJson(StreamChunk))
+const decodeChunk = Schema.decodeUnknownEither(Schema.parseJson(StreamChunk))
 
 export const toFinishReason = (reason: string | null | undefined): Response.FinishReason => {
   switch (reason) {
@@ -557,52 +562,39 @@ export const make: MakeModel = ({ entry, model, provider }) =>
               )
           )).pipe(Effect.map((parts) => parts.flat()))
 
-          const onEvent = (
-            event: Sse.Event
-          ): Effect.Effect<Array<Response.StreamPartEncoded>, AiError.AiError, IdGenerator.IdGenerator> => {
-            return decodeChunk(event.data).pipe(
-              Effect.mapError((error) =>
-                AiError.MalformedOutput.fromParseError({
+          /** The parts of one SSE event's chunk of the answer. */
+          const onChunk = (chunk: typeof StreamChunk.Type) => {
+            if (chunk.error !== undefined && chunk.error !== null) {
+              return Effect.fail(
+                new AiError.UnknownError({
                   module: MODULE,
                   method: "streamText",
-                  description: `${provider} sent an unexpected stream event`,
-                  error
+                  description: `${provider} failed mid-stream: ${errorText(chunk.error)}`
                 })
-              ),
-              Effect.flatMap((chunk) => {
-                if (chunk.error !== undefined && chunk.error !== null) {
-                  return Effect.fail(
-                    new AiError.UnknownError({
-                      module: MODULE,
-                      method: "streamText",
-                      description: `${provider} failed mid-stream: ${errorText(chunk.error)}`
-                    })
-                  )
-                }
-                if (chunk.usage !== undefined && chunk.usage !== null) usage = chunk.usage
-                return Effect.gen(function*() {
-                  const parts: Array<Response.StreamPartEncoded> = []
-                  for (const choice of chunk.choices ?? []) {
-                    const delta = choice.delta?.content
-                    if (delta !== undefined && delta !== null && delta !== "") {
-                      if (!textStarted) {
-                        textStarted = true
-                        parts.push({ type: "text-start", id: textId })
-                      }
-                      parts.push({ type: "text-delta", id: textId, delta })
-                    }
-                    const calls = choice.delta?.tool_calls ?? []
-                    for (let position = 0; position < calls.length; position++) {
-                      parts.push(...yield* onToolCallDelta(calls[position]!, position))
-                    }
-                    if (choice.finish_reason !== undefined && choice.finish_reason !== null) {
-                      finishReason = choice.finish_reason
-                    }
+              )
+            }
+            if (chunk.usage !== undefined && chunk.usage !== null) usage = chunk.usage
+            return Effect.gen(function*() {
+              const parts: Array<Response.StreamPartEncoded> = []
+              for (const choice of chunk.choices ?? []) {
+                const delta = choice.delta?.content
+                if (delta !== undefined && delta !== null && delta !== "") {
+                  if (!textStarted) {
+                    textStarted = true
+                    parts.push({ type: "text-start", id: textId })
                   }
-                  return parts
-                })
-              })
-            )
+                  parts.push({ type: "text-delta", id: textId, delta })
+                }
+                const calls = choice.delta?.tool_calls ?? []
+                for (let position = 0; position < calls.length; position++) {
+                  parts.push(...yield* onToolCallDelta(calls[position]!, position))
+                }
+                if (choice.finish_reason !== undefined && choice.finish_reason !== null) {
+                  finishReason = choice.finish_reason
+                }
+              }
+              return parts
+            })
           }
 
           const end = Effect.suspend((): Effect.Effect<Array<Response.StreamPartEncoded>, AiError.AiError> => {
@@ -623,25 +615,80 @@ export const make: MakeModel = ({ entry, model, provider }) =>
             ])
           })
 
+          // The answer's bytes become parts in one step (an SSE parser fed as they come, then each
+          // event's JSON checked), not a Stream stage per step: an open stream holds every stage.
+          const decoder = new TextDecoder()
+          let events: Array<string> = []
+          const parser = Sse.makeParser((event) => {
+            if (event._tag === "Event") events.push(event.data)
+          })
+          const malformed = (description: string, error?: ParseResult.ParseError) =>
+            error === undefined
+              ? new AiError.MalformedOutput({ module: MODULE, method: "streamText", description })
+              : AiError.MalformedOutput.fromParseError({ module: MODULE, method: "streamText", description, error })
+
+          /** Reads the events in a piece of the answer, adding their parts to `parts`. */
+          const readEvents = (bytes: Chunk.Chunk<Uint8Array>, parts: Array<Response.StreamPartEncoded>) =>
+            Effect.gen(function*() {
+              for (const piece of bytes) {
+                if (parser.feed(decoder.decode(piece, { stream: true })) !== undefined) {
+                  return yield* Effect.fail(malformed(`${provider} sent an event too large to read`))
+                }
+              }
+              const received = events
+              events = []
+              for (const data of received) {
+                // `[DONE]` ends the answer: what follows it is not read.
+                if (data.trim() === "[DONE]") {
+                  done = true
+                  parts.push(...yield* end)
+                  return
+                }
+                const chunk = decodeChunk(data)
+                if (Either.isLeft(chunk)) {
+                  return yield* Effect.fail(malformed(`${provider} sent an unexpected stream event`, chunk.left))
+                }
+                parts.push(...yield* onChunk(chunk.right))
+              }
+            })
+
+          /**
+           * The answer's bytes as parts, until `[DONE]` or their end: each read's parts go out,
+           * then its failure if it had one (a piece before an in-band error still reaches the client).
+           */
+          const toParts = (): Channel.Channel<
+            Chunk.Chunk<Response.StreamPartEncoded>,
+            Chunk.Chunk<Uint8Array>,
+            AiError.AiError | HttpClientError.HttpClientError,
+            HttpClientError.HttpClientError,
+            void,
+            unknown,
+            IdGenerator.IdGenerator
+          > =>
+            Channel.readWithCause({
+              onInput: (bytes: Chunk.Chunk<Uint8Array>) => {
+                const parts: Array<Response.StreamPartEncoded> = []
+                return Channel.unwrap(Effect.map(Effect.either(readEvents(bytes, parts)), (read) =>
+                  Channel.zipRight(
+                    Channel.write(Chunk.unsafeFromArray(parts)),
+                    Either.isLeft(read) ? Channel.fail(read.left) : done ? Channel.void : Channel.suspend(toParts)
+                  )))
+              },
+              onFailure: (cause: Cause.Cause<HttpClientError.HttpClientError>) => Channel.failCause(cause),
+              onDone: () => Channel.unwrap(Effect.map(end, (parts) => Channel.write(Chunk.unsafeFromArray(parts))))
+            })
+
           return client.execute(request(
             { ...body, stream: true, stream_options: { include_usage: true } },
             "text/event-stream"
           )).pipe(
             Effect.map((response) => response.stream),
             Stream.unwrapScoped,
-            Stream.decodeText(),
-            Stream.pipeThroughChannel(Sse.makeChannel()),
+            Stream.pipeThroughChannel(toParts()),
             Stream.catchTags({
               RequestError: fromHttpError("streamText"),
               ResponseError: fromHttpError("streamText")
-            }),
-            // `[DONE]` ends the answer: the upstream request is not read further.
-            Stream.takeWhile((event) => {
-              done = event.data.trim() === "[DONE]"
-              return !done
-            }),
-            Stream.mapConcatEffect(onEvent),
-            Stream.concat(Stream.fromIterableEffect(end))
+            })
           )
         })))
 
