@@ -25,6 +25,7 @@ import {
 import * as IssuePath from "./IssuePath.js"
 import { Config } from "./Config.js"
 import { CurrentRequest } from "./CurrentRequest.js"
+import { Drain } from "./Drain.js"
 import { InvalidRequest } from "./Errors.js"
 import * as Images from "./Images.js"
 import * as RequestBody from "./RequestBody.js"
@@ -173,6 +174,7 @@ export const makeHandler = Effect.gen(function*() {
   const gate = yield* Access.makeGate
   const sessionKeys = yield* SessionKeys
   const runner = yield* AgentRunner
+  const drain = yield* Drain
   const conversationHeaders = settings.chatCompletions.sessionHeaders
   const imageSettings = settings.chatCompletions.images
   // Remote images are fetched on an HttpClient of the handler's own, only when they are allowed.
@@ -231,7 +233,7 @@ export const makeHandler = Effect.gen(function*() {
         headers,
         includeUsage: chat.stream_options?.include_usage === true,
         keepAliveMs: settings.chatCompletions.keepAliveMs
-      })
+      }).pipe(Effect.provideService(Drain, drain))
     }
     const reply = yield* runner.complete(run)
     current.usage = reply.usage

@@ -9,12 +9,18 @@ import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Ref from "effect/Ref"
+import type * as Scope from "effect/Scope"
 import { Config } from "./Config.js"
 
 export class Drain extends Context.Tag("clawgate/Drain")<Drain, {
   readonly draining: Effect.Effect<boolean>
   /** Completes once answers in flight must end. */
   readonly deadline: Effect.Effect<void>
+  /**
+   * Calls `end` at the deadline (at once if it has passed) unless the scope closes first: a
+   * stream's way to end in time without a fiber of its own waiting for the deadline.
+   */
+  readonly atDeadline: (end: () => void) => Effect.Effect<void, never, Scope.Scope>
   /** Starts draining (once; later calls do nothing). */
   readonly start: Effect.Effect<void>
 }>() {
@@ -22,13 +28,25 @@ export class Drain extends Context.Tag("clawgate/Drain")<Drain, {
     Effect.gen(function*() {
       const draining = yield* Ref.make(false)
       const deadline = yield* Deferred.make<void>()
+      const ends = new Set<() => void>()
+      let past = false
+      const passed = Effect.zipRight(
+        Effect.sync(() => {
+          past = true
+          ends.forEach((end) => end())
+        }),
+        Deferred.succeed(deadline, undefined)
+      )
       return Drain.of({
         draining: Ref.get(draining),
         deadline: Deferred.await(deadline),
+        atDeadline: (end) =>
+          Effect.acquireRelease(
+            Effect.sync(() => past ? end() : void ends.add(end)),
+            () => Effect.sync(() => void ends.delete(end))
+          ),
         start: Effect.flatMap(Ref.getAndSet(draining, true), (already) =>
-          already
-            ? Effect.void
-            : Effect.asVoid(Effect.forkDaemon(Effect.zipRight(Effect.sleep(graceMs), Deferred.succeed(deadline, undefined))))
+          already ? Effect.void : Effect.asVoid(Effect.forkDaemon(Effect.zipRight(Effect.sleep(graceMs), passed)))
         )
       })
     })

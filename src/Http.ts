@@ -22,7 +22,6 @@ import * as NodeHttp from "node:http"
 import * as ChatCompletions from "./ChatCompletions.js"
 import * as Cors from "./Cors.js"
 import * as ModelList from "./ModelList.js"
-import * as Wire from "./Wire.js"
 import { Config } from "./Config.js"
 import { CurrentRequest, type RequestFacts } from "./CurrentRequest.js"
 import * as ErrorResponse from "./ErrorResponse.js"
@@ -91,17 +90,6 @@ const routeOf = (path: string) =>
     : isModelPath(path)
     ? `${ModelList.PATH}/:id`
     : "unmatched"
-
-/** A stream past the drain deadline ends with an in-band error, as any failed stream does. */
-const endAtDeadline = (stream: Stream.Stream<Uint8Array, unknown>, deadline: Effect.Effect<void>, requestId: string) =>
-  stream.pipe(
-    Stream.interruptWhen(Effect.zipRight(deadline, Effect.fail(new GatewayShuttingDown()))),
-    Stream.catchAll((error) =>
-      error instanceof GatewayShuttingDown
-        ? Stream.make(Wire.sseData(ErrorResponse.describe(error, requestId).body), Wire.sseDone)
-        : Stream.fail(error)
-    )
-  )
 
 /** Session keys can name people (`user`): the log keeps a short hash, enough to follow a session. */
 const hashOf = (sessionKey: string) => Crypto.createHash("sha256").update(sessionKey).digest("hex").slice(0, 16)
@@ -222,11 +210,7 @@ export const RequestMiddleware = HttpLayerRouter.middleware<{ provides: CurrentR
           const { contentLength, contentType, stream } = response.body
           return HttpServerResponse.setBody(
             response,
-            HttpBody.stream(
-              endAtDeadline(stream, drain.deadline, current.id).pipe(Stream.ensuring(log(response.status))),
-              contentType,
-              contentLength
-            )
+            HttpBody.stream(Stream.ensuring(stream, log(response.status)), contentType, contentLength)
           )
         }
         yield* log(response.status)

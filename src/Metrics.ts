@@ -132,23 +132,11 @@ export const recordRequest = (
     }
   })
 
-/** Content that reaches the client: what the time to first token waits for. */
-const isContent = (event: AgentEvent) => event._tag === "TextDelta" || event._tag === "ToolCallStart"
-
-/** The run's events, recording the time from now (the stream's start) to its first content. */
-export const timingFirstContent = <E, R>(
-  events: Stream.Stream<AgentEvent, E, R>,
-  agent: string
-): Stream.Stream<AgentEvent, E, R> =>
-  Stream.unwrap(Effect.map(Clock.currentTimeNanos, (started) => {
-    let seen = false
-    return Stream.tap(events, (event) => {
-      if (seen || !isContent(event)) return Effect.void
-      seen = true
-      return Effect.flatMap(Clock.currentTimeNanos, (now) =>
-        Metric.update(labelled(timeToFirstToken, { agent }), Number(now - started) / 1e9))
-    })
-  }))
+/** Starts timing a streamed answer: the effect it gives records the time to its first content. */
+export const timeToFirstContent = (agent: string) =>
+  Effect.map(Clock.currentTimeNanos, (started) =>
+    Effect.flatMap(Clock.currentTimeNanos, (now) =>
+      Metric.update(labelled(timeToFirstToken, { agent }), Number(now - started) / 1e9)))
 
 /** Counts a streamed answer as active until the scope (the request's) closes. */
 export const activeStream = Effect.acquireRelease(

@@ -10,17 +10,19 @@
  */
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as Cause from "effect/Cause"
+import * as Chunk from "effect/Chunk"
+import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { AgentEvent, type FinishReason } from "./AgentRunner.js"
 import { CurrentRequest } from "./CurrentRequest.js"
+import { Drain } from "./Drain.js"
 import * as ErrorResponse from "./ErrorResponse.js"
 import * as Metrics from "./Metrics.js"
-import type { AgentError } from "./Errors.js"
+import { type AgentError, GatewayShuttingDown } from "./Errors.js"
 import * as Wire from "./Wire.js"
 
 export interface StreamOptions {
@@ -33,47 +35,77 @@ export interface StreamOptions {
 /** Events buffered between the run and a slow client before the run is held back. */
 const BUFFER = 64
 
-/** What waiting on the run gives: an event, its end, or a silence of `keepAliveMs`. */
+/**
+ * What the answer waits on: the run's events, its end or failure, a silence of `keepAliveMs`, or
+ * the drain's deadline. One queue carries them all, so waiting costs no race per event.
+ */
 type Next =
   | { readonly _tag: "Event"; readonly event: AgentEvent }
   | { readonly _tag: "End" }
+  | { readonly _tag: "Failed"; readonly cause: Cause.Cause<AgentError> }
   | { readonly _tag: "Silence" }
+  | { readonly _tag: "Deadline" }
 
-const nextFrom = (queue: Queue.Dequeue<Exit.Exit<AgentEvent, Option.Option<AgentError>>>, silenceMs: number) =>
-  Effect.flatten(Queue.take(queue)).pipe(
-    Effect.map((event): Next => ({ _tag: "Event", event })),
-    Effect.catchAll(Option.match({
-      onNone: () => Effect.succeed<Next>({ _tag: "End" }),
-      onSome: (error) => Effect.fail(error)
-    })),
-    Effect.timeoutTo({
-      duration: silenceMs,
-      onSuccess: (next) => next,
-      onTimeout: (): Next => ({ _tag: "Silence" })
-    })
-  )
+const end: Next = { _tag: "End" }
+const silence: Next = { _tag: "Silence" }
+const deadline: Next = { _tag: "Deadline" }
+const toNext = (event: AgentEvent): Next => ({ _tag: "Event", event })
+
+/** Content that reaches the client: what the time to first token waits for. */
+const isContent = (event: AgentEvent) => event._tag === "TextDelta" || event._tag === "ToolCallStart"
 
 export const respond = Effect.fn("StreamResponse.respond")(function*(
   events: Stream.Stream<AgentEvent, AgentError>,
   options: StreamOptions
-): Effect.fn.Return<HttpServerResponse.HttpServerResponse, AgentError, CurrentRequest | Scope.Scope> {
+): Effect.fn.Return<
+  HttpServerResponse.HttpServerResponse,
+  AgentError | GatewayShuttingDown,
+  CurrentRequest | Drain | Scope.Scope
+> {
   const current = yield* CurrentRequest
+  const drain = yield* Drain
   const { envelope, includeUsage, keepAliveMs } = options
-  // The run goes on in the request's scope, which lasts until the response has been sent, and
-  // ends (interrupting the run) when the client goes away.
   yield* Metrics.activeStream
-  const queue = yield* Stream.toQueueOfElements(Metrics.timingFirstContent(events, current.agentId ?? "-"), {
-    capacity: BUFFER
+  const firstContent = yield* Metrics.timeToFirstContent(current.agentId ?? "-")
+  const queue = yield* Queue.bounded<Next>(BUFFER)
+
+  // The run goes on in a fiber of the request's scope, which lasts until the response has been
+  // sent and ends (interrupting the run) when the client goes away.
+  let lastEvent = yield* Clock.currentTimeMillis
+  yield* events.pipe(
+    Stream.runForEachChunk((chunk) =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) => {
+        lastEvent = now
+        return Queue.offerAll(queue, Chunk.map(chunk, toNext))
+      })
+    ),
+    Effect.matchCause({ onSuccess: () => end, onFailure: (cause): Next => ({ _tag: "Failed", cause }) }),
+    Effect.flatMap((last) => Queue.offer(queue, last)),
+    Effect.forkScoped
+  )
+  // A silence once the run has said nothing for `keepAliveMs`, and again each time it lasts that long.
+  yield* Effect.forkScoped(Effect.forever(Effect.flatMap(Clock.currentTimeMillis, (now) => {
+    if (now < lastEvent + keepAliveMs) return Effect.sleep(lastEvent + keepAliveMs - now)
+    lastEvent = now
+    return Queue.offer(queue, silence)
+  })))
+  // The deadline goes first, even past a full queue.
+  let pastDeadline = false
+  yield* drain.atDeadline(() => {
+    pastDeadline = true
+    Queue.unsafeOffer(queue, deadline)
   })
-  const next = nextFrom(queue, keepAliveMs)
+  const next = Effect.suspend(() => pastDeadline ? Effect.succeed(deadline) : Queue.take(queue))
+
   let finishReason: FinishReason = "stop"
+  let contentSeen = false
   /** Each tool call's index in the answer, by id, in the order they started. */
   const toolCalls = new Map<string, number>()
-  const toolCallChunk = (piece: Wire.ToolCallDelta) =>
-    Option.some(Wire.sseData(Wire.chunk(envelope, { tool_calls: [piece] })))
-  const frame = (event: AgentEvent): Option.Option<Uint8Array> =>
+  const toolCallChunk = (piece: Wire.ToolCallDelta) => [Wire.sseData(Wire.chunk(envelope, { tool_calls: [piece] }))]
+  /** An event's frames: none for the usage and finish, which the end of the answer carries. */
+  const frame = (event: AgentEvent): ReadonlyArray<Uint8Array> =>
     AgentEvent.$match(event, {
-      TextDelta: ({ text }) => Option.some(Wire.sseData(Wire.chunk(envelope, { content: text }))),
+      TextDelta: ({ text }) => [Wire.sseData(Wire.chunk(envelope, { content: text }))],
       ToolCallStart: ({ id, name }) => {
         const index = toolCalls.size
         toolCalls.set(id, index)
@@ -81,80 +113,93 @@ export const respond = Effect.fn("StreamResponse.respond")(function*(
       },
       ToolCallDelta: ({ arguments: piece, id }) => {
         const index = toolCalls.get(id)
-        return index === undefined || piece === "" ? Option.none() : toolCallChunk({ index, function: { arguments: piece } })
+        return index === undefined || piece === "" ? [] : toolCallChunk({ index, function: { arguments: piece } })
       },
       Usage: (event) => {
         current.usage = event.usage
-        return Option.none()
+        return []
       },
       Finish: ({ reason }) => {
         finishReason = reason
-        return Option.none()
+        return []
       }
     })
+  const onEvent = (event: AgentEvent) => {
+    if (contentSeen || !isContent(event)) return Effect.succeed(frame(event))
+    contentSeen = true
+    return Effect.as(firstContent, frame(event))
+  }
+  const closing = () => [
+    Wire.sseData(Wire.chunk(envelope, {}, finishReason)),
+    ...(includeUsage && current.usage !== undefined ? [Wire.sseData(Wire.usageChunk(envelope, current.usage))] : []),
+    Wire.sseDone
+  ]
+  /** After the 200, a failure goes in-band: its error, then `[DONE]`. */
+  const failing = (cause: Cause.Cause<AgentError | GatewayShuttingDown>) =>
+    Effect.gen(function*() {
+      const failure = Cause.failureOption(cause)
+      current.error = Option.getOrElse(failure, () => "Defect" as const)
+      if (Option.isNone(failure)) yield* Effect.logError("The agent run died mid-stream", cause)
+      const answer = Option.match(failure, {
+        onNone: () => ErrorResponse.internal(current.id),
+        onSome: (error) => ErrorResponse.describe(error, current.id)
+      })
+      return [Wire.sseData(answer.body), Wire.sseDone]
+    })
 
-  // Before committing to a 200: wait for the first content, the end, or a silence.
-  const head: Array<Uint8Array> = [Wire.sseData(Wire.chunk(envelope, { role: "assistant", content: "" }))]
-  let ended = false
+  // Before committing to a 200: wait for the first content, the end, or a silence. A failure or
+  // the deadline until then gets its real status.
+  let pending: Array<Uint8Array> = [Wire.sseData(Wire.chunk(envelope, { role: "assistant", content: "" }))]
+  let finished = false
   waiting: while (true) {
     const step = yield* next
     switch (step._tag) {
       case "Silence":
         break waiting
       case "End":
-        ended = true
+        pending.push(...closing())
+        finished = true
         break waiting
+      case "Failed":
+        return yield* Effect.failCause(step.cause)
+      case "Deadline":
+        return yield* Effect.fail(new GatewayShuttingDown())
       case "Event": {
-        const bytes = frame(step.event)
-        if (Option.isSome(bytes)) {
-          head.push(bytes.value)
-          break waiting
-        }
+        const frames = yield* onEvent(step.event)
+        pending.push(...frames)
+        if (frames.length > 0) break waiting
       }
     }
   }
 
-  const rest: Stream.Stream<Uint8Array, AgentError> = ended ? Stream.empty : Stream.repeatEffectOption(
-    next.pipe(
-      Effect.mapError(Option.some),
-      Effect.flatMap((step) => {
-        switch (step._tag) {
-          case "Silence":
-            return Effect.succeed(Option.some(Wire.sseKeepAlive))
-          case "End":
-            return Effect.fail(Option.none())
-          case "Event":
-            return Effect.succeed(frame(step.event))
-        }
-      })
-    )
-  ).pipe(Stream.filterMap((bytes) => bytes))
+  /** The answer's next frames; one Stream stage for the whole answer. */
+  const pull = Effect.suspend((): Effect.Effect<Chunk.Chunk<Uint8Array>, Option.Option<never>> => {
+    if (pending.length > 0) {
+      const frames = pending
+      pending = []
+      return Effect.succeed(Chunk.unsafeFromArray(frames))
+    }
+    if (finished) return Effect.fail(Option.none())
+    return Effect.flatMap(next, (step): Effect.Effect<ReadonlyArray<Uint8Array>> => {
+      switch (step._tag) {
+        case "Silence":
+          return Effect.succeed([Wire.sseKeepAlive])
+        case "Event":
+          return onEvent(step.event)
+        case "End":
+          finished = true
+          return Effect.sync(closing)
+        case "Failed":
+          finished = true
+          return failing(step.cause)
+        case "Deadline":
+          finished = true
+          return failing(Cause.fail(new GatewayShuttingDown()))
+      }
+    }).pipe(Effect.map(Chunk.unsafeFromArray))
+  })
 
-  const tail = Stream.suspend(() =>
-    Stream.make(
-      Wire.sseData(Wire.chunk(envelope, {}, finishReason)),
-      ...(includeUsage && current.usage !== undefined ? [Wire.sseData(Wire.usageChunk(envelope, current.usage))] : []),
-      Wire.sseDone
-    )
-  )
-
-  const body = Stream.fromIterable(head).pipe(
-    Stream.concat(rest),
-    Stream.concat(tail),
-    Stream.catchAllCause((cause) =>
-      Stream.unwrap(Effect.gen(function*() {
-        const failure = Cause.failureOption(cause)
-        current.error = Option.getOrElse(failure, () => "Defect" as const)
-        if (Option.isNone(failure)) yield* Effect.logError("The agent run died mid-stream", cause)
-        const answer = Option.match(failure, {
-          onNone: () => ErrorResponse.internal(current.id),
-          onSome: (error) => ErrorResponse.describe(error, current.id)
-        })
-        return Stream.make(Wire.sseData(answer.body), Wire.sseDone)
-      }))
-    )
-  )
-  return HttpServerResponse.stream(body, {
+  return HttpServerResponse.stream(Stream.repeatEffectChunkOption(pull), {
     contentType: "text/event-stream; charset=utf-8",
     headers: { "cache-control": "no-cache", "x-accel-buffering": "no", ...options.headers }
   })
