@@ -334,14 +334,20 @@ const providerOptions = (input: ModelInput, span: Tracer.Span): LanguageModel.Pr
   }
 }
 
-/** The model's parts for a turn, straight from its provider's calls when it has them. */
-const streamParts = ({ calls, languageModel }: Model, input: ModelInput): Stream.Stream<StreamPart, AiError.AiError> =>
+/**
+ * The model's parts for a turn, straight from its provider's calls when it has them; the call's
+ * span lasts as long as the scope.
+ */
+const streamParts = (
+  { calls, languageModel }: Model,
+  input: ModelInput
+): Effect.Effect<Stream.Stream<StreamPart, AiError.AiError, IdGenerator.IdGenerator>, never, Scope.Scope> =>
   calls === undefined
-    ? languageModel.streamText({ ...input, disableToolCallResolution: true })
-    : Stream.unwrapScoped(Effect.map(
+    ? Effect.succeed(languageModel.streamText({ ...input, disableToolCallResolution: true }))
+    : Effect.map(
       Effect.makeSpanScoped("LanguageModel.streamText", { captureStackTrace: false }),
       (span) => calls.streamText(providerOptions(input, span))
-    )).pipe(Stream.provideService(IdGenerator.IdGenerator, IdGenerator.defaultIdGenerator))
+    )
 
 /** The model's whole answer for a turn, as its parts. */
 const generateParts = ({ calls, languageModel }: Model, input: ModelInput): Effect.Effect<ReadonlyArray<Part>, AiError.AiError> =>
@@ -355,7 +361,7 @@ const generateParts = ({ calls, languageModel }: Model, input: ModelInput): Effe
 
 /**
  * Opens a stream and pulls it until its first elements (or its end), in a scope of its own that
- * is closed if that fails or is interrupted. The rest is the returned stream, pulled on demand.
+ * is closed if that fails or is interrupted. `rest` pulls the others.
  */
 const pullFirst = <A, E>(stream: Stream.Stream<A, E>) =>
   Effect.flatMap(Effect.scope, (parent) =>
@@ -373,7 +379,8 @@ const pullFirst = <A, E>(stream: Stream.Stream<A, E>) =>
             onSome: (error) => Effect.fail(error)
           }))
         }
-        return Stream.concat(Stream.fromChunk(first), ended ? Stream.empty : Stream.fromPull(Effect.succeed(pull)))
+        const rest: Effect.Effect<Chunk.Chunk<A>, Option.Option<E>> = ended ? Effect.fail(Option.none()) : pull
+        return { first, rest }
       }).pipe(Effect.onError((cause) => Scope.close(scope, Exit.failCause(cause))))))
 
 const make = Effect.gen(function*() {
@@ -440,12 +447,14 @@ const make = Effect.gen(function*() {
   const stream = (run: RunRequest): Stream.Stream<AgentEvent, AgentError> =>
     Stream.unwrapScoped(Effect.gen(function*() {
       const turn = yield* prepare(run)
+      const parts = yield* streamParts(turn.model, turn.input)
+      const context = Context.add(turn.context, IdGenerator.IdGenerator, IdGenerator.defaultIdGenerator)
       let reply = emptyReply
       /** One attempt: the provider's parts as events, each folded into the reply as it goes. */
       const attempt = Stream.suspend(() => {
         const toEvents = eventsOf()
-        return streamParts(turn.model, turn.input).pipe(
-          Stream.provideSomeContext(turn.context),
+        return parts.pipe(
+          Stream.provideSomeContext(context),
           Stream.catchAll((error) => Stream.fromEffect(toAgentError(turn.model)(error))),
           Stream.mapChunksEffect((parts) => {
             const events: Array<AgentEvent> = []
@@ -467,11 +476,29 @@ const make = Effect.gen(function*() {
       })
       // Only the wait for the first event is retried (later, text would reach the client twice)
       // and bounded: a stream that has started may take its time.
-      const started = yield* pullFirst(attempt).pipe(
+      const { first, rest } = yield* pullFirst(attempt).pipe(
         Effect.retry(retryPolicy(turn.model)),
         Effect.timeoutFail({ duration: run.agent.firstTokenTimeoutMs, onTimeout: () => timeout(run, turn.model) })
       )
-      return Stream.concat(started, Stream.execute(Effect.suspend(() => turn.commit(reply))))
+      let head: Chunk.Chunk<AgentEvent> | undefined = first
+      let finished = false
+      /** The first events, the others as they come, then at their end the turn's commit. */
+      const next = Effect.suspend((): Effect.Effect<Chunk.Chunk<AgentEvent>, Option.Option<AgentError>> => {
+        if (head !== undefined) {
+          const events = head
+          head = undefined
+          return Effect.succeed(events)
+        }
+        if (finished) return Effect.fail(Option.none())
+        return Effect.catchAll(rest, Option.match({
+          onNone: () => {
+            finished = true
+            return Effect.zipRight(Effect.mapError(turn.commit(reply), Option.some), Effect.fail(Option.none()))
+          },
+          onSome: (error) => Effect.fail(Option.some(error))
+        }))
+      })
+      return Stream.repeatEffectChunkOption(next)
     }))
 
   const complete = (run: RunRequest): Effect.Effect<AgentReply, AgentError> =>

@@ -2,7 +2,6 @@
  * The HTTP surface: one router composing the routes, a request-wide middleware (request id, the
  * answers for unknown paths, wrong methods and defects, one log line per request) and the server.
  */
-import * as HttpBody from "@effect/platform/HttpBody"
 import * as HttpLayerRouter from "@effect/platform/HttpLayerRouter"
 import * as HttpServer from "@effect/platform/HttpServer"
 import * as HttpServerError from "@effect/platform/HttpServerError"
@@ -16,7 +15,6 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
-import * as Stream from "effect/Stream"
 import * as Crypto from "node:crypto"
 import * as NodeHttp from "node:http"
 import * as ChatCompletions from "./ChatCompletions.js"
@@ -205,13 +203,11 @@ export const RequestMiddleware = HttpLayerRouter.middleware<{ provides: CurrentR
           Effect.map(cors.decorate(request))
         )
 
-        // A stream is logged when it ends, so the line has its real duration and in-band error.
+        // A stream is logged when it ends (the request's scope closes once its body is sent), so the
+        // line has its real duration and in-band error.
         if (response.body._tag === "Stream") {
-          const { contentLength, contentType, stream } = response.body
-          return HttpServerResponse.setBody(
-            response,
-            HttpBody.stream(Stream.ensuring(stream, log(response.status)), contentType, contentLength)
-          )
+          yield* Effect.addFinalizer(() => log(response.status))
+          return response
         }
         yield* log(response.status)
         return response

@@ -518,179 +518,176 @@ export const make: MakeModel = ({ entry, model, provider }) =>
       )
 
     const streamText = (options: LanguageModel.ProviderOptions) =>
-      Stream.unwrap(Effect.map(body(options), (body) =>
-        Stream.suspend(() => {
-          // What the stream has said so far: the finish part is built from it at the end.
-          let finishReason: string | null | undefined
-          let usage: WireUsage | null | undefined
-          let done = false
-          let textStarted = false
-          const textId = "0"
-          /** The tool calls under way, by their index in the answer. */
-          const toolCalls = new Map<number, { readonly id: string; readonly name: string; args: string }>()
+      Stream.unwrapScoped(Effect.flatMap(body(options), (body) => {
+        // What the stream has said so far: the finish part is built from it at the end.
+        let finishReason: string | null | undefined
+        let usage: WireUsage | null | undefined
+        let done = false
+        let textStarted = false
+        const textId = "0"
+        /** The tool calls under way, by their index in the answer. */
+        const toolCalls = new Map<number, { readonly id: string; readonly name: string; args: string }>()
 
-          const onToolCallDelta = Effect.fnUntraced(function*(
-            delta: typeof WireToolCallDelta.Type,
-            position: number
-          ) {
+        const onToolCallDelta = Effect.fnUntraced(function*(
+          delta: typeof WireToolCallDelta.Type,
+          position: number
+        ) {
+          const parts: Array<Response.StreamPartEncoded> = []
+          const index = delta.index ?? position
+          let call = toolCalls.get(index)
+          if (call === undefined) {
+            call = { id: yield* callId(delta.id), name: delta.function?.name ?? "", args: "" }
+            toolCalls.set(index, call)
+            parts.push({ type: "tool-params-start", id: call.id, name: call.name })
+          }
+          const piece = delta.function?.arguments
+          if (piece !== undefined && piece !== null && piece !== "") {
+            call.args += piece
+            parts.push({ type: "tool-params-delta", id: call.id, delta: piece })
+          }
+          return parts
+        })
+
+        /** The calls, whole, once the answer is: each one's end and its arguments parsed. */
+        const finishedToolCalls = Effect.suspend(() => Effect.forEach(
+          [...toolCalls.entries()].sort(([a], [b]) => a - b),
+          ([, call]) =>
+            Effect.map(
+              parseArguments(provider, "streamText", call.name, call.args),
+              (params): ReadonlyArray<Response.StreamPartEncoded> => [
+                { type: "tool-params-end", id: call.id },
+                { type: "tool-call", id: call.id, name: call.name, params }
+              ]
+            )
+        )).pipe(Effect.map((parts) => parts.flat()))
+
+        /** The parts of one SSE event's chunk of the answer. */
+        const onChunk = (chunk: typeof StreamChunk.Type) => {
+          if (chunk.error !== undefined && chunk.error !== null) {
+            return Effect.fail(
+              new AiError.UnknownError({
+                module: MODULE,
+                method: "streamText",
+                description: `${provider} failed mid-stream: ${errorText(chunk.error)}`
+              })
+            )
+          }
+          if (chunk.usage !== undefined && chunk.usage !== null) usage = chunk.usage
+          return Effect.gen(function*() {
             const parts: Array<Response.StreamPartEncoded> = []
-            const index = delta.index ?? position
-            let call = toolCalls.get(index)
-            if (call === undefined) {
-              call = { id: yield* callId(delta.id), name: delta.function?.name ?? "", args: "" }
-              toolCalls.set(index, call)
-              parts.push({ type: "tool-params-start", id: call.id, name: call.name })
-            }
-            const piece = delta.function?.arguments
-            if (piece !== undefined && piece !== null && piece !== "") {
-              call.args += piece
-              parts.push({ type: "tool-params-delta", id: call.id, delta: piece })
+            for (const choice of chunk.choices ?? []) {
+              const delta = choice.delta?.content
+              if (delta !== undefined && delta !== null && delta !== "") {
+                if (!textStarted) {
+                  textStarted = true
+                  parts.push({ type: "text-start", id: textId })
+                }
+                parts.push({ type: "text-delta", id: textId, delta })
+              }
+              const calls = choice.delta?.tool_calls ?? []
+              for (let position = 0; position < calls.length; position++) {
+                parts.push(...yield* onToolCallDelta(calls[position]!, position))
+              }
+              if (choice.finish_reason !== undefined && choice.finish_reason !== null) {
+                finishReason = choice.finish_reason
+              }
             }
             return parts
           })
+        }
 
-          /** The calls, whole, once the answer is: each one's end and its arguments parsed. */
-          const finishedToolCalls = Effect.suspend(() => Effect.forEach(
-            [...toolCalls.entries()].sort(([a], [b]) => a - b),
-            ([, call]) =>
-              Effect.map(
-                parseArguments(provider, "streamText", call.name, call.args),
-                (params): ReadonlyArray<Response.StreamPartEncoded> => [
-                  { type: "tool-params-end", id: call.id },
-                  { type: "tool-call", id: call.id, name: call.name, params }
-                ]
-              )
-          )).pipe(Effect.map((parts) => parts.flat()))
-
-          /** The parts of one SSE event's chunk of the answer. */
-          const onChunk = (chunk: typeof StreamChunk.Type) => {
-            if (chunk.error !== undefined && chunk.error !== null) {
-              return Effect.fail(
-                new AiError.UnknownError({
-                  module: MODULE,
-                  method: "streamText",
-                  description: `${provider} failed mid-stream: ${errorText(chunk.error)}`
-                })
-              )
-            }
-            if (chunk.usage !== undefined && chunk.usage !== null) usage = chunk.usage
-            return Effect.gen(function*() {
-              const parts: Array<Response.StreamPartEncoded> = []
-              for (const choice of chunk.choices ?? []) {
-                const delta = choice.delta?.content
-                if (delta !== undefined && delta !== null && delta !== "") {
-                  if (!textStarted) {
-                    textStarted = true
-                    parts.push({ type: "text-start", id: textId })
-                  }
-                  parts.push({ type: "text-delta", id: textId, delta })
-                }
-                const calls = choice.delta?.tool_calls ?? []
-                for (let position = 0; position < calls.length; position++) {
-                  parts.push(...yield* onToolCallDelta(calls[position]!, position))
-                }
-                if (choice.finish_reason !== undefined && choice.finish_reason !== null) {
-                  finishReason = choice.finish_reason
-                }
-              }
-              return parts
-            })
+        const end = Effect.suspend((): Effect.Effect<Array<Response.StreamPartEncoded>, AiError.AiError> => {
+          // A stream that stops with neither `[DONE]` nor a finish reason was cut short upstream.
+          if (!done && finishReason === undefined) {
+            return Effect.fail(
+              new AiError.UnknownError({
+                module: MODULE,
+                method: "streamText",
+                description: `${provider} ended the stream before the answer was finished`
+              })
+            )
           }
+          return Effect.map(finishedToolCalls, (calls) => [
+            ...(textStarted ? [{ type: "text-end" as const, id: textId }] : []),
+            ...calls,
+            { type: "finish" as const, reason: toFinishReason(finishReason), usage: toUsage(usage) }
+          ])
+        })
 
-          const end = Effect.suspend((): Effect.Effect<Array<Response.StreamPartEncoded>, AiError.AiError> => {
-            // A stream that stops with neither `[DONE]` nor a finish reason was cut short upstream.
-            if (!done && finishReason === undefined) {
-              return Effect.fail(
-                new AiError.UnknownError({
-                  module: MODULE,
-                  method: "streamText",
-                  description: `${provider} ended the stream before the answer was finished`
-                })
-              )
+        // The answer's bytes become parts in one step (an SSE parser fed as they come, then each
+        // event's JSON checked), not a Stream stage per step: an open stream holds every stage.
+        const decoder = new TextDecoder()
+        let events: Array<string> = []
+        const parser = Sse.makeParser((event) => {
+          if (event._tag === "Event") events.push(event.data)
+        })
+        const malformed = (description: string, error?: ParseResult.ParseError) =>
+          error === undefined
+            ? new AiError.MalformedOutput({ module: MODULE, method: "streamText", description })
+            : AiError.MalformedOutput.fromParseError({ module: MODULE, method: "streamText", description, error })
+
+        const httpErrors = { RequestError: fromHttpError("streamText"), ResponseError: fromHttpError("streamText") }
+
+        /** Reads the events in a piece of the answer, adding their parts to `parts`. */
+        const readEvents = (bytes: Chunk.Chunk<Uint8Array>, parts: Array<Response.StreamPartEncoded>) =>
+          Effect.gen(function*() {
+            for (const piece of bytes) {
+              if (parser.feed(decoder.decode(piece, { stream: true })) !== undefined) {
+                return yield* Effect.fail(malformed(`${provider} sent an event too large to read`))
+              }
             }
-            return Effect.map(finishedToolCalls, (calls) => [
-              ...(textStarted ? [{ type: "text-end" as const, id: textId }] : []),
-              ...calls,
-              { type: "finish" as const, reason: toFinishReason(finishReason), usage: toUsage(usage) }
-            ])
+            const received = events
+            events = []
+            for (const data of received) {
+              // `[DONE]` ends the answer: what follows it is not read.
+              if (data.trim() === "[DONE]") {
+                done = true
+                parts.push(...yield* end)
+                return
+              }
+              const chunk = decodeChunk(data)
+              if (Either.isLeft(chunk)) {
+                return yield* Effect.fail(malformed(`${provider} sent an unexpected stream event`, chunk.left))
+              }
+              parts.push(...yield* onChunk(chunk.right))
+            }
           })
 
-          // The answer's bytes become parts in one step (an SSE parser fed as they come, then each
-          // event's JSON checked), not a Stream stage per step: an open stream holds every stage.
-          const decoder = new TextDecoder()
-          let events: Array<string> = []
-          const parser = Sse.makeParser((event) => {
-            if (event._tag === "Event") events.push(event.data)
+        /**
+         * The answer's bytes as parts, until `[DONE]` or their end: each read's parts go out,
+         * then its failure if it had one (a piece before an in-band error still reaches the client).
+         */
+        const toParts = (): Channel.Channel<
+          Chunk.Chunk<Response.StreamPartEncoded>,
+          Chunk.Chunk<Uint8Array>,
+          AiError.AiError,
+          HttpClientError.HttpClientError,
+          void,
+          unknown,
+          IdGenerator.IdGenerator
+        > =>
+          Channel.readWithCause({
+            onInput: (bytes: Chunk.Chunk<Uint8Array>) => {
+              const parts: Array<Response.StreamPartEncoded> = []
+              return Channel.unwrap(Effect.map(Effect.either(readEvents(bytes, parts)), (read) =>
+                Channel.zipRight(
+                  Channel.write(Chunk.unsafeFromArray(parts)),
+                  Either.isLeft(read) ? Channel.fail(read.left) : done ? Channel.void : Channel.suspend(toParts)
+                )))
+            },
+            onFailure: (cause: Cause.Cause<HttpClientError.HttpClientError>) =>
+              Channel.fromEffect(Effect.catchTags(Effect.failCause(cause), httpErrors)),
+            onDone: () => Channel.unwrap(Effect.map(end, (parts) => Channel.write(Chunk.unsafeFromArray(parts))))
           })
-          const malformed = (description: string, error?: ParseResult.ParseError) =>
-            error === undefined
-              ? new AiError.MalformedOutput({ module: MODULE, method: "streamText", description })
-              : AiError.MalformedOutput.fromParseError({ module: MODULE, method: "streamText", description, error })
 
-          /** Reads the events in a piece of the answer, adding their parts to `parts`. */
-          const readEvents = (bytes: Chunk.Chunk<Uint8Array>, parts: Array<Response.StreamPartEncoded>) =>
-            Effect.gen(function*() {
-              for (const piece of bytes) {
-                if (parser.feed(decoder.decode(piece, { stream: true })) !== undefined) {
-                  return yield* Effect.fail(malformed(`${provider} sent an event too large to read`))
-                }
-              }
-              const received = events
-              events = []
-              for (const data of received) {
-                // `[DONE]` ends the answer: what follows it is not read.
-                if (data.trim() === "[DONE]") {
-                  done = true
-                  parts.push(...yield* end)
-                  return
-                }
-                const chunk = decodeChunk(data)
-                if (Either.isLeft(chunk)) {
-                  return yield* Effect.fail(malformed(`${provider} sent an unexpected stream event`, chunk.left))
-                }
-                parts.push(...yield* onChunk(chunk.right))
-              }
-            })
-
-          /**
-           * The answer's bytes as parts, until `[DONE]` or their end: each read's parts go out,
-           * then its failure if it had one (a piece before an in-band error still reaches the client).
-           */
-          const toParts = (): Channel.Channel<
-            Chunk.Chunk<Response.StreamPartEncoded>,
-            Chunk.Chunk<Uint8Array>,
-            AiError.AiError | HttpClientError.HttpClientError,
-            HttpClientError.HttpClientError,
-            void,
-            unknown,
-            IdGenerator.IdGenerator
-          > =>
-            Channel.readWithCause({
-              onInput: (bytes: Chunk.Chunk<Uint8Array>) => {
-                const parts: Array<Response.StreamPartEncoded> = []
-                return Channel.unwrap(Effect.map(Effect.either(readEvents(bytes, parts)), (read) =>
-                  Channel.zipRight(
-                    Channel.write(Chunk.unsafeFromArray(parts)),
-                    Either.isLeft(read) ? Channel.fail(read.left) : done ? Channel.void : Channel.suspend(toParts)
-                  )))
-              },
-              onFailure: (cause: Cause.Cause<HttpClientError.HttpClientError>) => Channel.failCause(cause),
-              onDone: () => Channel.unwrap(Effect.map(end, (parts) => Channel.write(Chunk.unsafeFromArray(parts))))
-            })
-
-          return client.execute(request(
-            { ...body, stream: true, stream_options: { include_usage: true } },
-            "text/event-stream"
-          )).pipe(
-            Effect.map((response) => response.stream),
-            Stream.unwrapScoped,
-            Stream.pipeThroughChannel(toParts()),
-            Stream.catchTags({
-              RequestError: fromHttpError("streamText"),
-              ResponseError: fromHttpError("streamText")
-            })
-          )
-        })))
+        return client.execute(request(
+          { ...body, stream: true, stream_options: { include_usage: true } },
+          "text/event-stream"
+        )).pipe(
+          Effect.catchTags(httpErrors),
+          Effect.map((response) => Stream.pipeThroughChannel(response.stream, toParts()))
+        )
+      }))
 
     const calls: LanguageModel.ConstructorParams = { generateText, streamText }
     return {
