@@ -359,15 +359,18 @@ const generateParts = ({ calls, languageModel }: Model, input: ModelInput): Effe
       (span) => calls.generateText(providerOptions(input, span))
     ).pipe(Effect.provideService(IdGenerator.IdGenerator, IdGenerator.defaultIdGenerator))
 
+/** A stream's pull: its next elements, failing with none at its end. */
+type Pull<A, E> = Effect.Effect<Chunk.Chunk<A>, Option.Option<E>>
+
 /**
- * Opens a stream and pulls it until its first elements (or its end), in a scope of its own that
- * is closed if that fails or is interrupted. `rest` pulls the others.
+ * Opens a pull and pulls until its first elements (or its end), in a scope of its own that is
+ * closed if that fails or is interrupted. `rest` pulls the others.
  */
-const pullFirst = <A, E>(stream: Stream.Stream<A, E>) =>
+const pullFirst = <A, E>(open: Effect.Effect<Pull<A, E>, never, Scope.Scope>) =>
   Effect.flatMap(Effect.scope, (parent) =>
     Effect.flatMap(Scope.fork(parent, ExecutionStrategy.sequential), (scope) =>
       Effect.gen(function*() {
-        const pull = yield* Scope.extend(Stream.toPull(stream), scope)
+        const pull = yield* Scope.extend(open, scope)
         let first = Chunk.empty<A>()
         let ended = false
         while (Chunk.isEmpty(first) && !ended) {
@@ -379,7 +382,7 @@ const pullFirst = <A, E>(stream: Stream.Stream<A, E>) =>
             onSome: (error) => Effect.fail(error)
           }))
         }
-        const rest: Effect.Effect<Chunk.Chunk<A>, Option.Option<E>> = ended ? Effect.fail(Option.none()) : pull
+        const rest: Pull<A, E> = ended ? Effect.fail(Option.none()) : pull
         return { first, rest }
       }).pipe(Effect.onError((cause) => Scope.close(scope, Exit.failCause(cause))))))
 
@@ -450,20 +453,26 @@ const make = Effect.gen(function*() {
       const parts = yield* streamParts(turn.model, turn.input)
       const context = Context.add(turn.context, IdGenerator.IdGenerator, IdGenerator.defaultIdGenerator)
       let reply = emptyReply
-      /** One attempt: the provider's parts as events, each folded into the reply as it goes. */
-      const attempt = Stream.suspend(() => {
+      /**
+       * One attempt, as a pull of the provider's parts mapped to events (each folded into the
+       * reply): mapping each pull rather than adding Stream stages keeps an open stream small.
+       */
+      const attempt = Effect.map(Effect.provide(Stream.toPull(parts), context), (pull): Pull<AgentEvent, AgentError> => {
         const toEvents = eventsOf()
-        return parts.pipe(
-          Stream.provideSomeContext(context),
-          Stream.catchAll((error) => Stream.fromEffect(toAgentError(turn.model)(error))),
-          Stream.mapChunksEffect((parts) => {
+        return pull.pipe(
+          Effect.provide(context),
+          Effect.catchAll(Option.match({
+            onNone: () => Effect.fail(Option.none()),
+            onSome: (error) => Effect.mapError(toAgentError(turn.model)(error), Option.some)
+          })),
+          Effect.flatMap((parts) => {
             const events: Array<AgentEvent> = []
             for (const part of parts) {
               // Provider libraries report a failure mid-stream as an `error` part, not as a failure.
               if (part.type === "error") {
-                return Effect.fail(
+                return Effect.fail(Option.some(
                   new ProviderFailed({ provider: turn.model.provider, detail: Inspectable.toStringUnknown(part.error) })
-                )
+                ))
               }
               for (const event of toEvents(part)) {
                 reply = addEvent(reply, event)

@@ -72,17 +72,21 @@ export const respond = Effect.fn("StreamResponse.respond")(function*(
   // The run goes on in a fiber of the request's scope, which lasts until the response has been
   // sent and ends (interrupting the run) when the client goes away.
   let lastEvent = yield* Clock.currentTimeMillis
-  yield* events.pipe(
-    Stream.runForEachChunk((chunk) =>
+  // Pulled in a scope of the fiber's own: when the fiber is interrupted, so is the run.
+  yield* Effect.scoped(Effect.flatMap(Stream.toPull(events), (pull) =>
+    Effect.flatMap(pull, (chunk) =>
       Effect.flatMap(Clock.currentTimeMillis, (now) => {
         lastEvent = now
         return Queue.offerAll(queue, Chunk.map(chunk, toNext))
-      })
-    ),
-    Effect.matchCause({ onSuccess: () => end, onFailure: (cause): Next => ({ _tag: "Failed", cause }) }),
-    Effect.flatMap((last) => Queue.offer(queue, last)),
-    Effect.forkScoped
-  )
+      })).pipe(Effect.forever))).pipe(
+      Effect.catchAllCause((cause) =>
+        Queue.offer(
+          queue,
+          Option.match(Cause.flipCauseOption(cause), { onNone: () => end, onSome: (cause): Next => ({ _tag: "Failed", cause }) })
+        )
+      ),
+      Effect.forkScoped
+    )
   // A silence once the run has said nothing for `keepAliveMs`, and again each time it lasts that long.
   yield* Effect.forkScoped(Effect.forever(Effect.flatMap(Clock.currentTimeMillis, (now) => {
     if (now < lastEvent + keepAliveMs) return Effect.sleep(lastEvent + keepAliveMs - now)
@@ -173,7 +177,7 @@ export const respond = Effect.fn("StreamResponse.respond")(function*(
   }
 
   /** The answer's next frames; one Stream stage for the whole answer. */
-  const pull = Effect.suspend((): Effect.Effect<Chunk.Chunk<Uint8Array>, Option.Option<never>> => {
+  const frames = Effect.suspend((): Effect.Effect<Chunk.Chunk<Uint8Array>, Option.Option<never>> => {
     if (pending.length > 0) {
       const frames = pending
       pending = []
@@ -199,7 +203,7 @@ export const respond = Effect.fn("StreamResponse.respond")(function*(
     }).pipe(Effect.map(Chunk.unsafeFromArray))
   })
 
-  return HttpServerResponse.stream(Stream.repeatEffectChunkOption(pull), {
+  return HttpServerResponse.stream(Stream.repeatEffectChunkOption(frames), {
     contentType: "text/event-stream; charset=utf-8",
     headers: { "cache-control": "no-cache", "x-accel-buffering": "no", ...options.headers }
   })
