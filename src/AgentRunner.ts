@@ -8,7 +8,6 @@ import type * as LanguageModel from "@effect/ai/LanguageModel"
 import * as Prompt from "@effect/ai/Prompt"
 import type * as Response from "@effect/ai/Response"
 import type * as Toolkit from "@effect/ai/Toolkit"
-import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
@@ -30,7 +29,7 @@ import { type AgentError, ProviderFailed, ProviderTimeout, ProviderUnreachable }
 import * as ClientTools from "./providers/ClientTools.js"
 import type { Model } from "./providers/Provider.js"
 import { fromAiError } from "./providers/ProviderErrors.js"
-import { Models } from "./Models.js"
+import { Models, providerHttpClient } from "./Models.js"
 import { RunQueue } from "./RunQueue.js"
 import { SessionStore } from "./SessionStore.js"
 import type { SessionKey } from "./SessionKeys.js"
@@ -176,7 +175,7 @@ export class AgentRunner extends Context.Tag("clawgate/AgentRunner")<AgentRunner
    */
   static readonly layer = AgentRunner.layerFromServices.pipe(
     Layer.provide(Layer.mergeAll(Models.layer, RunQueue.layer)),
-    Layer.provide(NodeHttpClient.layerUndici)
+    Layer.provide(providerHttpClient)
   )
 
   /** A runner from its streaming half alone; `complete` folds the stream. */

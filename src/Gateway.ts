@@ -12,7 +12,6 @@ import * as HttpLayerRouter from "@effect/platform/HttpLayerRouter"
 import * as HttpServer from "@effect/platform/HttpServer"
 import type * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import type * as HttpServerRequest from "@effect/platform/HttpServerRequest"
-import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -25,7 +24,7 @@ import { Auth } from "./Auth.js"
 import { Config, type Settings } from "./Config.js"
 import { Drain } from "./Drain.js"
 import * as Http from "./Http.js"
-import { Models } from "./Models.js"
+import { Models, providerHttpClient } from "./Models.js"
 import { RunQueue } from "./RunQueue.js"
 import { SessionKeys } from "./SessionKeys.js"
 import { SessionStore } from "./SessionStore.js"
@@ -45,7 +44,7 @@ export interface Options<RE> {
 /** The live runner on the shared run queue and store, with this generation's models. */
 const liveRunner = AgentRunner.layerFromServices.pipe(
   Layer.provide(Models.layer),
-  Layer.provide(NodeHttpClient.layerUndici)
+  Layer.provide(providerHttpClient)
 )
 
 interface Generation {

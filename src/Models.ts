@@ -1,7 +1,8 @@
 /**
  * Models: the LanguageModel behind each agent, built once at start-up from `models.providers`.
  */
-import type * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -41,3 +42,12 @@ export class Models extends Context.Tag("clawgate/Models")<Models, {
     })
   )
 }
+
+/**
+ * The HttpClient the providers call out on (Node's undici). It sends no trace headers: the
+ * gateway's trace ids are its own business, not the provider's.
+ */
+export const providerHttpClient: Layer.Layer<HttpClient.HttpClient> = Layer.effect(
+  HttpClient.HttpClient,
+  Effect.map(HttpClient.HttpClient, HttpClient.withTracerPropagation(false))
+).pipe(Layer.provide(NodeHttpClient.layerUndici))
