@@ -23,6 +23,7 @@ import * as Gateway from "./Gateway.js"
 import * as Http from "./Http.js"
 import { SessionKeys } from "./SessionKeys.js"
 import { SessionStore } from "./SessionStore.js"
+import * as Telemetry from "./Telemetry.js"
 
 const config = Args.text("config").pipe(
   Args.withDescription("Path of the JSON5 config file (default: $CLAWGATE_CONFIG, else ./clawgate.json5)"),
@@ -46,6 +47,7 @@ export const gateway = <E, R>(configLayer: Layer.Layer<Config, E, R>, reloads: S
   Http.announce.pipe(
     Layer.provideMerge(Gateway.layer(configLayer, { reloads })),
     Layer.provide(Http.NodeServer),
+    Layer.provide(Telemetry.layerOffWithoutEndpoint),
     // The same layer value as the gateway's: built once.
     Layer.provide(configLayer)
   )

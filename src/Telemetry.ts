@@ -62,3 +62,13 @@ export const layerFromConfig: Layer.Layer<never, never, Config> = Layer.unwrapEf
         batchDelayMs: telemetry.otlp.batchDelayMs
       }))
 )
+
+/**
+ * For `clawgate serve`: with no OTLP endpoint no span would go anywhere, so none are made (making
+ * them costs about a tenth of a request's CPU). `Gateway.layer` does not do this: an app that
+ * embeds the gateway keeps tracing with its own tracer.
+ */
+export const layerOffWithoutEndpoint: Layer.Layer<never, never, Config> = Layer.unwrapEffect(
+  Effect.map(Config, ({ telemetry }) =>
+    telemetry.otlp.endpoint === undefined ? Layer.setTracerEnabled(false) : Layer.empty)
+)
