@@ -154,7 +154,7 @@ const machine = {
   kernel: Os.release(),
   loadAverage: Os.loadavg().map((n) => n.toFixed(2)).join(" "),
   ulimitN: sh("ulimit -n"),
-  pinned: PIN ? `clawgate / raw proxy on CPU ${TARGET_CPU}; load generator and fake provider on CPU ${DRIVER_CPU}` : "no"
+  pinned: PIN ? `the server under test on CPU ${TARGET_CPU}; load generator and fake provider on CPU ${DRIVER_CPU}` : "no"
 }
 
 const maxStreams = Math.max(0, ...STREAM_COUNTS)
@@ -216,6 +216,12 @@ const startClawgate = (nodeFlags = []) =>
   })
 const startRaw = () =>
   startServer("raw-proxy", process.execPath, ["bench/raw-proxy.mjs", "--upstream", fakeBase, "--token", TOKEN], {
+    cpu: TARGET_CPU
+  })
+
+/** The raw proxy's work on the stack clawgate is built on: its floor (bench/effect-proxy.mjs). */
+const startFloor = () =>
+  startServer("effect-proxy", process.execPath, ["bench/effect-proxy.mjs", "--upstream", fakeBase, "--token", TOKEN], {
     cpu: TARGET_CPU
   })
 
@@ -368,12 +374,13 @@ if (ONLY.has("load")) {
   // Throughput and latency, alternating.
   const targets = {
     clawgate: await startClawgate(),
-    raw: await startRaw()
+    raw: await startRaw(),
+    floor: await startFloor()
   }
-  await firstAnswer(targets.clawgate)
-  await firstAnswer(targets.raw)
+  const names = Object.keys(targets)
+  for (const which of names) await firstAnswer(targets[which])
   await sleep(500)
-  results.idleAfterStartMb = { clawgate: rssMb(targets.clawgate.pid), raw: rssMb(targets.raw.pid) }
+  results.idleAfterStartMb = Object.fromEntries(names.map((which) => [which, rssMb(targets[which].pid)]))
 
   const measure = async (which) => {
     const server = targets[which]
@@ -399,16 +406,16 @@ if (ONLY.has("load")) {
   }
 
   // Warm-up, not counted: the JIT and the heap settle before the first round.
-  for (const which of ["clawgate", "raw"]) {
+  for (const which of names) {
     const server = targets[which]
     await closedLoop({ port: server.port, bytes: bytesFor(server.port, false), connections: CONNECTIONS, durationMs: WARMUP_MS })
     await closedLoop({ port: server.port, bytes: bytesFor(server.port, true), connections: CONNECTIONS, durationMs: WARMUP_MS / 2, watchContent: true })
   }
 
-  say(`\n## load: ${ROUNDS} rounds, alternating (non-stream at ${CONNECTIONS} conns; streams at ${CONNECTIONS} conns; single-stream latency at 1 conn)`)
+  say(`\n## load: ${ROUNDS} rounds, taking turns (non-stream at ${CONNECTIONS} conns; streams at ${CONNECTIONS} conns; single-stream latency at 1 conn)`)
   for (let round = 0; round < ROUNDS; round++) {
     const entry = {}
-    for (const which of round % 2 === 0 ? ["clawgate", "raw"] : ["raw", "clawgate"]) {
+    for (const which of [...names.slice(round % names.length), ...names.slice(0, round % names.length)]) {
       entry[which] = await measure(which)
       const m = entry[which]
       say(
@@ -425,9 +432,8 @@ if (ONLY.has("load")) {
     }
     results.rounds.push(entry)
   }
-  results.idleAfterLoadMb = { clawgate: rssMb(targets.clawgate.pid), raw: rssMb(targets.raw.pid) }
-  await stopServer(targets.clawgate)
-  await stopServer(targets.raw)
+  results.idleAfterLoadMb = Object.fromEntries(names.map((which) => [which, rssMb(targets[which].pid)]))
+  for (const which of names) await stopServer(targets[which])
 }
 
 if (ONLY.has("memory")) {
@@ -514,8 +520,8 @@ await stopServer(fake)
 // ---------------------------------------------------------------------------------------------
 
 const across = (which, pick) => median(results.rounds.map((r) => pick(r[which])))
-const ratios = (pick) => median(results.rounds.map((r) => pick(r.clawgate) / pick(r.raw)))
-const diffs = (pick) => median(results.rounds.map((r) => pick(r.clawgate) - pick(r.raw)))
+const ratios = (pick, of = "clawgate", to = "raw") => median(results.rounds.map((r) => pick(r[of]) / pick(r[to])))
+const diffs = (pick, of = "clawgate", to = "raw") => median(results.rounds.map((r) => pick(r[of]) - pick(r[to])))
 const s = {
   nonStreamRps: [across("clawgate", (m) => m.nonStream.perSecond), across("raw", (m) => m.nonStream.perSecond), ratios((m) => m.nonStream.perSecond)],
   nonStreamP50: [across("clawgate", (m) => m.nonStream.p50), across("raw", (m) => m.nonStream.p50), ratios((m) => m.nonStream.p50)],
@@ -559,6 +565,22 @@ for (const [i, count] of STREAM_COUNTS.entries()) {
   lines.push(`| per stream over idle, ${count} streams | ${fmt(c?.perStreamKb)} KB | ${fmt(r?.perStreamKb)} KB | ${fmt(c?.perStreamKb / r?.perStreamKb, 2)}x |`)
   const dropped = (x) => (x === undefined ? "-" : x.timedOut ? `${x.dropped} of the ${x.started} started` : String(x.dropped))
   lines.push(`| ${count} streams dropped (no [DONE]) | ${dropped(c)} | ${dropped(r)} | |`)
+}
+if (results.rounds.length > 0) {
+  const nonStream = (m) => m.nonStream.perSecond
+  const streams = (m) => m.streams.perSecond
+  const first = (m) => m.single.firstContentP50
+  lines.push(
+    "",
+    "## the stack's floor (bench/effect-proxy.mjs: the raw proxy's work on @effect/platform's HTTP server and HttpClient)",
+    "",
+    "| measure | effect floor | floor vs raw proxy | clawgate vs floor |",
+    "| --- | --- | --- | --- |",
+    `| non-stream throughput (${CONNECTIONS} conns) | ${fmt(across("floor", nonStream), 0)} req/s | ${fmt(ratios(nonStream, "floor"), 2)}x | ${fmt(ratios(nonStream, "clawgate", "floor"), 2)}x |`,
+    `| streams completed (${CONNECTIONS} conns, ${PIECES} pieces) | ${fmt(across("floor", streams), 0)} /s | ${fmt(ratios(streams, "floor"), 2)}x | ${fmt(ratios(streams, "clawgate", "floor"), 2)}x |`,
+    `| first content chunk p50 (1 conn, first piece alone) | ${fmt(across("floor", first), 2)} ms | +${fmt(diffs(first, "floor"), 2)} ms | +${fmt(diffs(first, "clawgate", "floor"), 2)} ms |`,
+    `| idle RSS after start | ${fmt(results.idleAfterStartMb?.floor)} MB | | |`
+  )
 }
 const last = STREAM_COUNTS.length - 1
 const bigC = results.memory.clawgate?.loads[last]
