@@ -5,7 +5,7 @@
 //                      [--streams 1000,5000] [--startups 5] [--slow-interval-ms 10000]
 //                      [--open-timeout 90] [--only startup,load,memory] [--no-pin] [--quick]
 //                      [--json <file>] [--keep]
-//   node bench/run.mjs --profile cpu|stream|startup|heap [--duration 10] [--heap-streams 500]
+//   node bench/run.mjs --profile cpu|stream|startup|heap [--duration 10] [--heap-streams 500] [--unbundled]
 //                      (profile clawgate under that load, then print a summary)
 //
 // Needs `npm run build` first (the npm script does it), `ulimit -n` of at least 2.2x the largest
@@ -43,6 +43,8 @@ const JSON_OUT = option("json", undefined)
 const TOKEN = "bench-token-0123456789abcdef"
 const HARD_LIMIT_MS = 15 * 60_000
 const OPEN_TIMEOUT_MS = Number(option("open-timeout", 90)) * 1000
+/** clawgate as users run it (the bundle), or from tsc's output so that profiles name its files. */
+const CLAWGATE_MAIN = flag("unbundled") ? "bench/unbundled-main.mjs" : "dist/bin/main.js"
 
 // ---------------------------------------------------------------------------------------------
 // Processes
@@ -210,7 +212,7 @@ Fs.writeFileSync(configFile, JSON.stringify({
 
 const clawgateLog = Path.join(tmp, "clawgate.log")
 const startClawgate = (nodeFlags = []) =>
-  startServer("clawgate", process.execPath, [...nodeFlags, "dist/bin/main.js", "serve", "--config", configFile, "--port", "0"], {
+  startServer("clawgate", process.execPath, [...nodeFlags, CLAWGATE_MAIN, "serve", "--config", configFile, "--port", "0"], {
     cpu: TARGET_CPU,
     logFile: clawgateLog
   })
