@@ -107,6 +107,12 @@ export const ProviderEntry = Schema.Struct({
   baseUrl: Schema.optional(Schema.String),
   apiKey: Schema.optional(Schema.Redacted(Schema.String)),
   headers: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.String })),
+  /**
+   * `openai-completions`: the field a run's token cap goes out as. OpenAI's newer models take only
+   * `max_completion_tokens`; many other servers know only `max_tokens`. Absent: the first for
+   * OpenAI's own API, the second elsewhere.
+   */
+  maxTokensField: Schema.optional(Schema.Literal("max_tokens", "max_completion_tokens")),
   /** The models agents may use; when given, an agent naming another model is a config error. */
   models: Schema.optional(Schema.Array(Schema.Union(
     Schema.String,

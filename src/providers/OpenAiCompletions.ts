@@ -43,6 +43,7 @@ import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import type { ResponseFormat, RunTools, Sampling } from "../AgentRunner.js"
 import * as ClientTools from "./ClientTools.js"
+import type { ProviderEntry } from "../Config.js"
 import type { MakeModel } from "./Provider.js"
 
 export const DEFAULT_BASE_URL = "https://api.openai.com/v1"
@@ -61,6 +62,7 @@ export interface RequestSettings {
   readonly temperature?: number
   readonly top_p?: number
   readonly max_tokens?: number
+  readonly max_completion_tokens?: number
   readonly stop?: ReadonlyArray<string>
   readonly seed?: number
   readonly parallel_tool_calls?: boolean
@@ -100,11 +102,25 @@ export const responseFormatOf = (format: ResponseFormat): WireResponseFormat =>
  */
 export class Config extends Context.Tag("clawgate/providers/OpenAiCompletions/Config")<Config, RequestSettings>() {}
 
+export type MaxTokensField = "max_tokens" | "max_completion_tokens"
+
+/** The provider's `maxTokensField`, else `max_completion_tokens` for OpenAI's own API and `max_tokens` elsewhere. */
+export const maxTokensFieldOf = (entry: ProviderEntry): MaxTokensField => {
+  const url = entry.baseUrl ?? DEFAULT_BASE_URL
+  const openAi = URL.canParse(url) && new URL(url).hostname === "api.openai.com"
+  return entry.maxTokensField ?? (openAi ? "max_completion_tokens" : "max_tokens")
+}
+
 /** Only the fields the run set: an unset field is left to the server's default. */
-export const requestSettings = (sampling: Sampling, tools?: RunTools, format?: ResponseFormat): RequestSettings => ({
+export const requestSettings = (
+  sampling: Sampling,
+  tools?: RunTools,
+  format?: ResponseFormat,
+  maxTokensField: MaxTokensField = "max_tokens"
+): RequestSettings => ({
   ...(sampling.temperature !== undefined && { temperature: sampling.temperature }),
   ...(sampling.topP !== undefined && { top_p: sampling.topP }),
-  ...(sampling.maxTokens !== undefined && { max_tokens: sampling.maxTokens }),
+  ...(sampling.maxTokens !== undefined && { [maxTokensField]: sampling.maxTokens }),
   ...(sampling.stop !== undefined && { stop: sampling.stop }),
   ...(sampling.seed !== undefined && { seed: sampling.seed }),
   ...(tools?.parallel !== undefined && { parallel_tool_calls: tools.parallel }),
@@ -406,6 +422,7 @@ export const make: MakeModel = ({ entry, model, provider }) =>
     const client = HttpClient.filterStatusOk(yield* HttpClient.HttpClient)
     const url = `${(entry.baseUrl ?? DEFAULT_BASE_URL).replace(/\/+$/, "")}/chat/completions`
     const secret = secretHeaders(entry.headers)
+    const maxTokensField = maxTokensFieldOf(entry)
 
     const request = (body: Record<string, unknown>, accept: string) =>
       HttpClientRequest.post(url).pipe(
@@ -695,6 +712,6 @@ export const make: MakeModel = ({ entry, model, provider }) =>
       model,
       languageModel: yield* LanguageModel.make(calls),
       calls,
-      settings: (sampling, tools, format) => Context.make(Config, requestSettings(sampling, tools, format))
+      settings: (sampling, tools, format) => Context.make(Config, requestSettings(sampling, tools, format, maxTokensField))
     }
   })

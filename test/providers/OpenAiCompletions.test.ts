@@ -203,6 +203,28 @@ describe("openai-completions provider", () => {
         }
       }).pipe(withServer()))
 
+    it.scopedLive("maxTokensField max_completion_tokens: the token cap goes out under that name only", () =>
+      Effect.gen(function*() {
+        const server = yield* ChatCompletionsServer
+        const model = yield* makeModel({ maxTokensField: "max_completion_tokens" })
+        yield* streamParts(model, "hi", { maxTokens: 64 })
+        const streamed = yield* server.nextRequest
+        expect(streamed.body).toMatchObject({ max_completion_tokens: 64 })
+        expect(streamed.body).not.toHaveProperty("max_tokens")
+        yield* generate(model, "hi", { maxTokens: 8 })
+        expect((yield* server.nextRequest).body).toMatchObject({ max_completion_tokens: 8 })
+      }).pipe(withServer()))
+
+    it("the token cap's field by default: max_completion_tokens for OpenAI's own API, max_tokens elsewhere", () => {
+      const fieldFor = (input: Partial<EntryInput>) => OpenAiCompletions.maxTokensFieldOf(providerEntry(input))
+      expect(fieldFor({})).toBe("max_completion_tokens")
+      expect(fieldFor({ baseUrl: "https://api.openai.com/v1" })).toBe("max_completion_tokens")
+      expect(fieldFor({ baseUrl: "http://127.0.0.1:11434/v1" })).toBe("max_tokens")
+      expect(fieldFor({ baseUrl: "https://openrouter.ai/api/v1" })).toBe("max_tokens")
+      expect(fieldFor({ baseUrl: "https://api.openai.com/v1", maxTokensField: "max_tokens" })).toBe("max_tokens")
+      expect(fieldFor({ baseUrl: "not a url" })).toBe("max_tokens")
+    })
+
     it.scopedLive("the prompt as OpenAI messages: system, user, assistant, tool, and an image as a data URL", () =>
       Effect.gen(function*() {
         const server = yield* ChatCompletionsServer
