@@ -23,7 +23,7 @@ import {
   type UserPart
 } from "./AgentRunner.js"
 import * as IssuePath from "./IssuePath.js"
-import { Config } from "./Config.js"
+import { type Agent, Config, type Settings, splitModel } from "./Config.js"
 import { CurrentRequest } from "./CurrentRequest.js"
 import { Drain } from "./Drain.js"
 import { InvalidRequest } from "./Errors.js"
@@ -168,6 +168,24 @@ const samplingOf = (request: Wire.ChatCompletionRequest): Sampling => ({
   seed: request.seed ?? undefined
 })
 
+/**
+ * The request's sampling for the agent. Anthropic's Messages API takes a temperature of 0 to 1,
+ * not OpenAI's 0 to 2: a higher one is refused here rather than sent on to fail upstream.
+ */
+const samplingFor = (settings: Settings, agent: Agent, request: Wire.ChatCompletionRequest) => {
+  const sampling = samplingOf(request)
+  const api = settings.providers[splitModel(agent.model)[0]]?.api
+  return sampling.temperature !== undefined && sampling.temperature > 1 && api === "anthropic-messages"
+    ? Effect.fail(
+      new InvalidRequest({
+        message: `Invalid 'temperature': the agent '${agent.id}' runs on Anthropic's Messages API, which takes a ` +
+          `temperature from 0 to 1 (got ${sampling.temperature}).`,
+        param: "temperature"
+      })
+    )
+    : Effect.succeed(sampling)
+}
+
 /** The route's handler, built once with the services it uses. */
 export const makeHandler = Effect.gen(function*() {
   const settings = yield* Config
@@ -195,6 +213,7 @@ export const makeHandler = Effect.gen(function*() {
       model: Option.fromNullable(chat.model)
     })
     current.agentId = agent.id
+    const sampling = yield* samplingFor(settings, agent, chat)
     const tools = yield* toolsOf(chat)
     const responseFormat = yield* ResponseFormat.forAgent(settings, agent, chat.response_format)
     // Checked last: reading the images may mean fetching them.
@@ -216,7 +235,7 @@ export const makeHandler = Effect.gen(function*() {
       agent,
       sessionKey,
       ...turn,
-      sampling: samplingOf(chat),
+      sampling,
       tools,
       responseFormat
     }
