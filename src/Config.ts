@@ -424,6 +424,15 @@ export const resolve = (file: ConfigFile, env: EnvSecrets): Either.Either<Settin
       problems.push(`${key}: provider "${provider}" is not configured in models.providers`)
     } else if (entry.models !== undefined && !entry.models.includes(model)) {
       problems.push(`${key}: model "${model}" is not one of models.providers.${provider}.models (${entry.models.join(", ")})`)
+    } else if (entry.api === "anthropic-messages" && (agent.sampling.temperature ?? 0) > 1) {
+      // The endpoint refuses such a request's temperature; a default must not make every run fail.
+      const where = listed[index]?.sampling?.temperature !== undefined && file.agents.list.length > 0
+        ? `agents.list[${index}].sampling.temperature`
+        : "agents.defaults.sampling.temperature"
+      problems.push(
+        `${where}: ${agent.sampling.temperature} is above 1, the most Anthropic's Messages API takes ` +
+          `(agent "${agent.id}" on provider "${provider}")`
+      )
     }
   }
   const seen = new Set<string>()

@@ -341,6 +341,24 @@ describe("Config models and agents", () => {
     expect(responses).toMatchObject({ api: "openai-responses", headers: { "x-team": "blue" } })
   })
 
+  it("a default temperature above 1 for an agent on anthropic-messages is refused, naming where it was set", () => {
+    const models = { providers: { claude: { api: "anthropic-messages" }, gpt: { api: "openai-completions" } } }
+    expect(problemsOf({
+      models,
+      agents: { list: [{ id: "a", model: "claude/c-1", sampling: { temperature: 1.2 } }] }
+    })).toEqual([
+      "agents.list[0].sampling.temperature: 1.2 is above 1, the most Anthropic's Messages API takes (agent \"a\" on provider \"claude\")"
+    ])
+    expect(problemsOf({
+      models,
+      agents: { defaults: { sampling: { temperature: 1.5 } }, list: [{ id: "a", model: "gpt/g-1" }, { id: "b", model: "claude/c-1" }] }
+    })).toEqual([
+      "agents.defaults.sampling.temperature: 1.5 is above 1, the most Anthropic's Messages API takes (agent \"b\" on provider \"claude\")"
+    ])
+    expect(settingsOf({ models, agents: { list: [{ id: "a", model: "claude/c-1", sampling: { temperature: 1 } }] } }).agents[0]?.sampling)
+      .toEqual({ temperature: 1 })
+  })
+
   it("agent ids are normalized (trimmed, lowercased)", () => {
     const settings = settingsOf({ agents: { list: [{ id: " Beta " }, { id: "MAIN" }] } })
     expect(settings.agents.map((agent) => agent.id)).toEqual(["beta", "main"])
