@@ -7,6 +7,7 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as EffectConfig from "effect/Config"
 import * as Either from "effect/Either"
+import * as Equivalence from "effect/Equivalence"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
@@ -587,8 +588,8 @@ export interface Overrides {
 }
 
 /**
- * The settings to switch to whenever the process gets SIGHUP or the config file changes: the file
- * is read and validated again; a bad one is logged and skipped (the current config stays).
+ * The settings to switch to whenever the process gets SIGHUP or the config file's text changes: the
+ * file is read and validated again; a bad one is logged and skipped (the current config stays).
  * `--port` and `--bind` cannot change without a restart.
  */
 export const reloads = (file: Option.Option<string>): Stream.Stream<Settings, never, FileSystem.FileSystem> => {
@@ -597,16 +598,28 @@ export const reloads = (file: Option.Option<string>): Stream.Stream<Settings, ne
     process.on("SIGHUP", onHangup)
     return Effect.sync(() => process.off("SIGHUP", onHangup))
   })
-  // The folder, not the file: editors replace a file rather than write to it.
+  // Any change in the file's folder, then a look at whether its text changed: editors replace a
+  // file rather than write to it, and Kubernetes swaps a mounted ConfigMap's files by renaming a
+  // symlinked folder next to them, so the file's own name may never come up in an event.
   const edits = Option.match(file, {
     onNone: () => Stream.empty,
     onSome: (path) =>
-      Stream.unwrap(Effect.map(FileSystem.FileSystem, (fs) =>
-        fs.watch(NodePath.dirname(path)).pipe(
-          Stream.filter((event) => NodePath.basename(event.path) === NodePath.basename(path)),
+      Stream.unwrap(Effect.gen(function*() {
+        const fs = yield* FileSystem.FileSystem
+        const text = Effect.option(fs.readFileString(path))
+        let last = yield* text
+        const changed = Effect.map(text, (now) => {
+          const differs = !Option.getEquivalence(Equivalence.string)(now, last)
+          last = now
+          return differs
+        })
+        return fs.watch(NodePath.dirname(path)).pipe(
+          Stream.debounce("200 millis"),
+          Stream.filterEffect(() => changed),
           Stream.as(undefined),
           Stream.catchAll((error) => Stream.execute(Effect.logWarning(`Not watching ${path} for changes`, error)))
-        )))
+        )
+      }))
   })
   return Stream.merge(hangups, edits).pipe(
     Stream.debounce("200 millis"),

@@ -1,9 +1,9 @@
 /**
  * Config reload as an operator sees it (issue 5, Operations: "Config reload without restart"):
  * `node dist/bin/main.js serve --config <file> --port 0` in a child process. Editing the file (in
- * place, or as editors do: a new file renamed over it) switches the token for new requests; SIGHUP
- * re-reads the file; a bad file is rejected with a log line and the old config stays; the process
- * serves throughout, a stream in flight included.
+ * place, as editors do: a new file renamed over it, or as Kubernetes updates a mounted ConfigMap)
+ * switches the token for new requests; SIGHUP re-reads the file; a bad file is rejected with a log
+ * line and the old config stays; the process serves throughout, a stream in flight included.
  *
  * `npm test` builds dist/ first; alone, run `npm run build`. Every wait is on an event (a line of
  * the child's output, the provider's next call, the stream's next event); finalizers kill the child.
@@ -260,6 +260,31 @@ describe("config reload, as a process", () => {
       child.kill("SIGHUP")
       expect(yield* accepted(child, ["token-one", "token-two"])).toEqual(["token-one"])
       expect(child.running()).toBe(true)
+    }), TIMEOUT)
+
+  it.scopedLive("a Kubernetes ConfigMap update (a symlinked folder swapped under the file's name) is reloaded without a signal", () =>
+    Effect.gen(function*() {
+      // The kubelet's layout: clawgate.json5 -> ..data/clawgate.json5 and ..data -> ..<version>;
+      // an update writes a new version folder, renames a new ..data link over the old one, and
+      // removes the old folder. No event names clawgate.json5.
+      const dir = yield* tempDir
+      const version = (name: string, token: string) => {
+        Fs.mkdirSync(Path.join(dir, name))
+        Fs.writeFileSync(Path.join(dir, name, "clawgate.json5"), configText(token))
+      }
+      version("..v1", "token-one")
+      Fs.symlinkSync("..v1", Path.join(dir, "..data"))
+      Fs.symlinkSync("..data/clawgate.json5", Path.join(dir, "clawgate.json5"))
+      const child = yield* startGateway(Path.join(dir, "clawgate.json5"), dir)
+      expect(yield* accepted(child, ["token-one", "token-two"])).toEqual(["token-one"])
+
+      yield* after(child, RELOADED, () => {
+        version("..v2", "token-two")
+        Fs.symlinkSync("..v2", Path.join(dir, "..data_tmp"))
+        Fs.renameSync(Path.join(dir, "..data_tmp"), Path.join(dir, "..data"))
+        Fs.rmSync(Path.join(dir, "..v1"), { recursive: true })
+      })
+      expect(yield* accepted(child, ["token-one", "token-two"])).toEqual(["token-two"])
     }), TIMEOUT)
 
   it.scopedLive("SIGHUP re-reads the file", () =>
