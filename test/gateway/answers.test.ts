@@ -105,7 +105,7 @@ for (const api of APIS) {
             samplingAsSent(api, { temperature: 0.3, topP: 0.9, maxTokens: 50, stop: ["END"], seed: 7 })
           )
         }),
-        { agent: { sampling: { temperature: 1.5, topP: 0.2, maxTokens: 900, stop: ["NEVER"], seed: 99 } } }
+        { agent: { sampling: { temperature: 0.95, topP: 0.2, maxTokens: 900, stop: ["NEVER"], seed: 99 } } }
       ))
 
     it.scopedLive("the agent's sampling defaults reach the provider when the request sets none", () =>
@@ -118,10 +118,10 @@ for (const api of APIS) {
           yield* Effect.promise(() => response.text())
           const request = yield* upstream.nextRequest
           expect(request.body).toMatchObject(
-            samplingAsSent(api, { temperature: 1.2, topP: 0.4, maxTokens: 64, stop: ["STOP"], seed: 11 })
+            samplingAsSent(api, { temperature: 0.6, topP: 0.4, maxTokens: 64, stop: ["STOP"], seed: 11 })
           )
         }),
-        { agent: { sampling: { temperature: 1.2, topP: 0.4, maxTokens: 64, stop: ["STOP"], seed: 11 } } }
+        { agent: { sampling: { temperature: 0.6, topP: 0.4, maxTokens: 64, stop: ["STOP"], seed: 11 } } }
       ))
 
     it.scopedLive("the agent's limits.maxTokens caps a larger request (max_tokens or max_completion_tokens)", () =>
