@@ -71,6 +71,8 @@ export const logger = (format: "logfmt" | "json") =>
 const serve = (options: { readonly config: Option.Option<string>; readonly logFormat: "logfmt" | "json" } & Overrides) =>
   Effect.gen(function*() {
     const file = yield* findFile(options.config)
+    // Before the config is loaded, so that a change while the gateway starts is not missed.
+    const changes = yield* reloads(file)
     const configLayer = Config.layer({ file, port: options.port, bind: options.bind })
     const fs = yield* FileSystem.FileSystem
     // SIGHUP's default is to end the process, and the reload stream takes it only once running:
@@ -84,7 +86,7 @@ const serve = (options: { readonly config: Option.Option<string>; readonly logFo
       (ignore) => Effect.sync(() => process.off("SIGHUP", ignore))
     )
     return yield* Layer.launch(
-      gateway(configLayer, reloads(file).pipe(Stream.provideService(FileSystem.FileSystem, fs)))
+      gateway(configLayer, changes.pipe(Stream.provideService(FileSystem.FileSystem, fs)))
     )
   }).pipe(Effect.scoped, Effect.tapError(explain), Effect.provide(logger(options.logFormat)))
 
