@@ -10,14 +10,11 @@ import { describe, expect, it, vi } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import { fakeProvider } from "./fakeProvider.js"
 import { DONE, finishReasons, inBandError, isContent, isError, textOf } from "./harness.js"
+import { requireBuild, startGateway, tempDir } from "../gatewayProcess.js"
 import {
-
   historyAfterRestart,
   openStream,
-  requireBuild,
   SHUTTING_DOWN,
-  startGateway,
-  tempDir,
   TURNED_AWAY,
   untilRefused,
   writeConfig
@@ -38,7 +35,7 @@ describe("drain of a stream in flight, as a process", () => {
       const { call, open } = yield* openStream(gateway, provider.nextCall, { user: "alice", content: "hi", first: "Hello" })
 
       gateway.kill("SIGTERM")
-      yield* gateway.stderrLine(SHUTTING_DOWN)
+      yield* gateway.line(SHUTTING_DOWN)
       const attempts = yield* untilRefused(gateway.url)
       expect(attempts.filter((outcome) => !TURNED_AWAY.includes(outcome))).toEqual([])
 

@@ -6,20 +6,17 @@
  * as the signal arrives are each answered or turned away, none left hanging.
  *
  * What holds a drain open here is a request still sending its body: a stream in flight through a
- * provider is in drainInFlight.pending.ts (see there why it is not run yet).
+ * provider is in drainInFlight.test.ts.
  */
 import { describe, expect, it, vi } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import { inBandError } from "./harness.js"
+import { requireBuild, startGateway, tempDir } from "../gatewayProcess.js"
 import {
-
   outcomeOf,
-  requireBuild,
   SHUTTING_DOWN,
-  startGateway,
   startUpload,
-  tempDir,
   TURNED_AWAY,
   untilRefused,
   writeConfig
@@ -48,7 +45,7 @@ describe("drain, as a process", () => {
       const upload = yield* requestInFlight(gateway.url)
 
       gateway.kill("SIGTERM")
-      yield* gateway.stderrLine(SHUTTING_DOWN)
+      yield* gateway.line(SHUTTING_DOWN)
       const attempts = yield* untilRefused(gateway.url)
       expect(attempts.filter((outcome) => !TURNED_AWAY.includes(outcome))).toEqual([])
       expect(attempts.at(-1)).toBe("ECONNREFUSED")

@@ -1,42 +1,20 @@
 /**
- * The gateway as an operator runs it, for the process tests: `node dist/bin/main.js serve --config
- * <file> --port 0` in a child process, with its config and session store in a temporary folder,
- * and requests to it over raw node:http. `npm test` builds dist/ first; alone, run `npm run build`.
- * Every wait is on an event (a line of output, an answer, the child's exit); finalizers kill what
- * is left.
+ * The drain tests' gateway process (test/gatewayProcess.ts): its config, with the session store in
+ * the test's temporary folder, and requests to it over raw node:http. Every wait is on an event.
  */
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import type * as Scope from "effect/Scope"
-import * as ChildProcess from "node:child_process"
 import * as Fs from "node:fs"
 import * as NodeHttp from "node:http"
-import * as Os from "node:os"
 import * as Path from "node:path"
-import { fileURLToPath } from "node:url"
+import { type GatewayProcess, startGateway } from "../gatewayProcess.js"
 import type { ProviderCall } from "./fakeProvider.js"
 import { inBandError, isContent, type OpenAnswer, PATH, postTo, textOf } from "./harness.js"
 
-const MAIN = fileURLToPath(new URL("../../dist/bin/main.js", import.meta.url))
 export const TOKEN = "ops-token"
-/** How long a child may take to do what it should do at once (start, exit) before the test fails. */
-export const BOUND = "10 seconds"
-
-/** Fails the test file at once when dist/ has not been built. */
-export const requireBuild = () => {
-  if (!Fs.existsSync(MAIN)) throw new Error(`${MAIN} is missing: run \`npm run build\` first (npm test does).`)
-}
-
-// ---------------------------------------------------------------------------------------------
-// The gateway process
-// ---------------------------------------------------------------------------------------------
-
-/** A temporary folder for the test's scope (config file, session store, HOME). */
-export const tempDir = Effect.acquireRelease(
-  Effect.sync(() => Fs.mkdtempSync(Path.join(Os.tmpdir(), "clawgate-ops-"))),
-  (dir) => Effect.sync(() => Fs.rmSync(dir, { recursive: true, force: true }))
-)
+/** How long the gateway may take to do what it should do at once. */
+const BOUND = "10 seconds"
 
 /**
  * A config file in `dir`: token auth, agent `main` on `model` (default: `fake/slow`, the fake
@@ -71,103 +49,6 @@ export const writeConfig = (
   )
   return file
 }
-
-/** The machine's environment without clawgate / openclaw / clawdbot variables, HOME in `home`. */
-const childEnv = (home: string): Record<string, string> => {
-  const env: Record<string, string> = {}
-  for (const [name, value] of Object.entries(process.env)) {
-    if (value !== undefined && !/^(OPENCLAW_|CLAWDBOT_|CLAWGATE_)/.test(name)) env[name] = value
-  }
-  return { ...env, HOME: home }
-}
-
-export interface Exited {
-  readonly code: number | null
-  readonly signal: NodeJS.Signals | null
-}
-
-export interface Gateway {
-  readonly url: string
-  readonly output: { stdout: string; stderr: string }
-  /** The child's exit (within BOUND, or the test fails). */
-  readonly exited: Effect.Effect<Exited>
-  /** Waits for a complete stderr line matching `pattern` (fails if the child exits first). */
-  readonly stderrLine: (pattern: RegExp) => Effect.Effect<string, Error>
-  readonly kill: (signal: NodeJS.Signals) => void
-}
-
-const LISTENING = /^clawgate listening on http:\/\/([^/\s]+):(\d+)$/m
-
-/** The end of a long output, for failure messages. */
-const tail = (text: string) => text.length > 2000 ? `...${text.slice(-2000)}` : text
-
-/** `clawgate serve --config <file> --port 0`, for the test's scope; gives it once it listens. */
-export const startGateway = (config: string, home: string): Effect.Effect<Gateway, Error, Scope.Scope> =>
-  Effect.gen(function*() {
-    const exited = yield* Deferred.make<Exited>()
-    const output = { stdout: "", stderr: "" }
-    const child = yield* Effect.acquireRelease(
-      Effect.sync(() =>
-        ChildProcess.spawn(process.execPath, [MAIN, "serve", "--config", config, "--port", "0"], {
-          cwd: home,
-          env: childEnv(home),
-          stdio: ["ignore", "pipe", "pipe"]
-        })
-      ),
-      (child) =>
-        Effect.gen(function*() {
-          if (yield* Deferred.isDone(exited)) return
-          child.kill("SIGKILL")
-          yield* Deferred.await(exited)
-        })
-    )
-    child.stdout.setEncoding("utf8")
-    child.stderr.setEncoding("utf8")
-    child.stdout.on("data", (chunk: string) => output.stdout += chunk)
-    child.stderr.on("data", (chunk: string) => output.stderr += chunk)
-    child.on("close", (code, signal) => Deferred.unsafeDone(exited, Exit.succeed({ code, signal })))
-
-    /** The first complete line of `stream`'s output matching `pattern`, as it arrives. */
-    const lineOf = (stream: "stdout" | "stderr", pattern: RegExp) =>
-      Effect.async<string, Error>((resume) => {
-        const found = () => output[stream].split("\n").slice(0, -1).find((line) => pattern.test(line))
-        const onData = () => {
-          const line = found()
-          if (line !== undefined) resume(Effect.succeed(line))
-        }
-        const onClose = () =>
-          resume(Effect.fail(
-            new Error(`exited before a line matching ${pattern}; stdout:\n${tail(output.stdout)}\nstderr:\n${tail(output.stderr)}`)
-          ))
-        // Added after the listeners above: `output` already holds the chunk when these run.
-        child[stream].on("data", onData)
-        child.on("close", onClose)
-        const line = found()
-        if (line !== undefined) resume(Effect.succeed(line))
-        else if (child.exitCode !== null || child.signalCode !== null) onClose()
-        return Effect.sync(() => {
-          child[stream].off("data", onData)
-          child.off("close", onClose)
-        })
-      })
-
-    const listening = yield* lineOf("stdout", LISTENING).pipe(
-      Effect.timeoutFail({ duration: BOUND, onTimeout: () => new Error(`no listening line; stderr:\n${tail(output.stderr)}`) })
-    )
-    const port = LISTENING.exec(listening)?.[2]
-    return {
-      url: `http://127.0.0.1:${port}`,
-      output,
-      exited: Deferred.await(exited).pipe(
-        Effect.timeoutFail({ duration: BOUND, onTimeout: () => new Error(`the gateway did not exit; stderr:\n${tail(output.stderr)}`) }),
-        Effect.orDie
-      ),
-      stderrLine: (pattern) => lineOf("stderr", pattern),
-      kill: (signal) => {
-        if (child.exitCode === null && child.signalCode === null) child.kill(signal)
-      }
-    }
-  })
 
 /** The line the gateway logs when a signal starts its drain. */
 export const SHUTTING_DOWN = /Shutting down/
@@ -267,7 +148,7 @@ export const startUpload = (url: string) =>
 
 /** A stream on `gateway` whose provider call has started and said `first`, read up to that. */
 export const openStream = (
-  gateway: Gateway,
+  gateway: GatewayProcess,
   nextCall: Effect.Effect<ProviderCall>,
   options: { readonly user: string; readonly content: string; readonly first: string }
 ) =>

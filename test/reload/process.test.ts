@@ -9,16 +9,11 @@
  * the child's output, the provider's next call, the stream's next event); finalizers kill the child.
  */
 import { describe, expect, it } from "@effect/vitest"
-import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
-import type * as Scope from "effect/Scope"
-import * as ChildProcess from "node:child_process"
 import * as Fs from "node:fs"
-import * as Os from "node:os"
 import * as Path from "node:path"
-import { fileURLToPath } from "node:url"
+import { type GatewayProcess, requireBuild, startGateway, tempDir } from "../gatewayProcess.js"
 import {
   answerText,
   chat,
@@ -33,23 +28,14 @@ import {
 } from "./harness.js"
 import { controlledProvider } from "./provider.js"
 
-const MAIN = fileURLToPath(new URL("../../dist/bin/main.js", import.meta.url))
-/** How long the child may take to do what it should do at once (start, reload) before the test fails. */
-const BOUND = "15 seconds"
 /** A process test: a start-up and a few reloads, on a machine that may be busy. */
 const TIMEOUT = 40_000
 
-if (!Fs.existsSync(MAIN)) throw new Error(`${MAIN} is missing: run \`npm run build\` first (npm test does).`)
+requireBuild()
 
 // ---------------------------------------------------------------------------------------------
 // Config files
 // ---------------------------------------------------------------------------------------------
-
-/** A temporary folder for the test's scope. */
-const tempDir = Effect.acquireRelease(
-  Effect.sync(() => Fs.mkdtempSync(Path.join(Os.tmpdir(), "clawgate-reload-"))),
-  (dir) => Effect.sync(() => Fs.rmSync(dir, { recursive: true, force: true }))
-)
 
 /**
  * A config's text: token auth with `token` (failures answered at once), agent `main` on echo and,
@@ -82,106 +68,11 @@ const replaceFile = (file: string, text: string) => {
   Fs.renameSync(next, file)
 }
 
-// ---------------------------------------------------------------------------------------------
-// The gateway process
-// ---------------------------------------------------------------------------------------------
-
-/** The machine's environment without clawgate / openclaw / clawdbot variables, HOME in `home`. */
-const childEnv = (home: string): Record<string, string> => {
-  const env: Record<string, string> = {}
-  for (const [name, value] of Object.entries(process.env)) {
-    if (value !== undefined && !/^(OPENCLAW_|CLAWDBOT_|CLAWGATE_)/.test(name)) env[name] = value
-  }
-  return { ...env, HOME: home }
-}
-
-interface Child {
-  readonly url: string
-  /** Complete stderr lines matching `pattern` so far. */
-  readonly count: (pattern: RegExp) => number
-  /**
-   * Waits for the stderr line matching `pattern` that comes after the first `seen` ones (fails if
-   * the child exits first, or after BOUND).
-   */
-  readonly line: (pattern: RegExp, seen: number) => Effect.Effect<string>
-  readonly running: () => boolean
-  readonly kill: (signal: NodeJS.Signals) => void
-}
-
-const LISTENING = /^clawgate listening on http:\/\/([^/\s]+):(\d+)$/m
-
-/** `clawgate serve --config <config> --port 0` in `cwd`, for the test's scope; given once it listens. */
-const startGateway = (config: string, cwd: string): Effect.Effect<Child, never, Scope.Scope> =>
-  Effect.gen(function*() {
-    const exited = yield* Deferred.make<void>()
-    const output = { stdout: "", stderr: "" }
-    const child = yield* Effect.acquireRelease(
-      Effect.sync(() =>
-        ChildProcess.spawn(process.execPath, [MAIN, "serve", "--config", config, "--port", "0"], {
-          cwd,
-          env: childEnv(cwd),
-          stdio: ["ignore", "pipe", "pipe"]
-        })
-      ),
-      (child) =>
-        Effect.gen(function*() {
-          if (yield* Deferred.isDone(exited)) return
-          child.kill("SIGKILL")
-          yield* Deferred.await(exited)
-        })
-    )
-    child.stdout.setEncoding("utf8")
-    child.stderr.setEncoding("utf8")
-    child.stdout.on("data", (chunk: string) => output.stdout += chunk)
-    child.stderr.on("data", (chunk: string) => output.stderr += chunk)
-    child.on("close", () => Deferred.unsafeDone(exited, Exit.void))
-
-    const linesOf = (stream: "stdout" | "stderr", pattern: RegExp) =>
-      output[stream].split("\n").slice(0, -1).filter((line) => pattern.test(line))
-
-    /** The matching complete line of `stream` after the first `seen` ones, as it arrives. */
-    const lineOf = (stream: "stdout" | "stderr", pattern: RegExp, seen: number) =>
-      Effect.async<string, Error>((resume) => {
-        const found = () => linesOf(stream, pattern)[seen]
-        const onData = () => {
-          const line = found()
-          if (line !== undefined) resume(Effect.succeed(line))
-        }
-        const onClose = () =>
-          resume(Effect.fail(new Error(`exited before a line matching ${pattern}; stderr:\n${output.stderr}`)))
-        // Added after the listeners above: `output` already holds the chunk when these run.
-        child[stream].on("data", onData)
-        child.on("close", onClose)
-        const line = found()
-        if (line !== undefined) resume(Effect.succeed(line))
-        else if (child.exitCode !== null || child.signalCode !== null) onClose()
-        return Effect.sync(() => {
-          child[stream].off("data", onData)
-          child.off("close", onClose)
-        })
-      }).pipe(
-        Effect.timeoutFail({
-          duration: BOUND,
-          onTimeout: () => new Error(`no ${stream} line matching ${pattern}; stderr:\n${output.stderr}`)
-        }),
-        Effect.orDie
-      )
-
-    const listening = yield* lineOf("stdout", LISTENING, 0)
-    return {
-      url: `http://127.0.0.1:${LISTENING.exec(listening)?.[2]}`,
-      count: (pattern) => linesOf("stderr", pattern).length,
-      line: (pattern, seen) => lineOf("stderr", pattern, seen),
-      running: () => child.exitCode === null && child.signalCode === null,
-      kill: (signal) => child.kill(signal)
-    }
-  })
-
 const RELOADED = /Config reloaded/
 const REJECTED = /Config reload rejected/
 
 /** Runs `change`, then waits for the child's next line matching `pattern`. */
-const after = (child: Child, pattern: RegExp, change: () => void) =>
+const after = (child: GatewayProcess, pattern: RegExp, change: () => void) =>
   Effect.suspend(() => {
     const seen = child.count(pattern)
     change()
@@ -189,7 +80,7 @@ const after = (child: Child, pattern: RegExp, change: () => void) =>
   })
 
 /** Which of the tokens the gateway takes for a chat request now (each is checked). */
-const accepted = (child: Child, tokens: ReadonlyArray<string>) =>
+const accepted = (child: GatewayProcess, tokens: ReadonlyArray<string>) =>
   Effect.forEach(tokens, (token) =>
     Effect.map(postChat(child.url, token, chat("are you there")), (reply) => {
       if (reply.status === 200) expect(answerText(reply.body)).toBe("are you there")

@@ -5,32 +5,19 @@
  * `npm run build`. Every wait is on an event (a line of output, a provider call, an answer, the
  * child's exit), bounded; finalizers kill what is left.
  */
-import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
 import * as Queue from "effect/Queue"
 import type * as Scope from "effect/Scope"
-import * as ChildProcess from "node:child_process"
 import * as Fs from "node:fs"
 import * as NodeHttp from "node:http"
-import * as Os from "node:os"
 import * as Path from "node:path"
-import { fileURLToPath } from "node:url"
+import { type GatewayProcess, startGateway as startGatewayProcess } from "../gatewayProcess.js"
 import { BOUND } from "./pg.js"
 
-const MAIN = fileURLToPath(new URL("../../dist/bin/main.js", import.meta.url))
 const TOKEN = "replica-token"
 /** The config names the store's URL through this variable, as an operator hides its password. */
 const STORE_URL_VARIABLE = "REPLICA_TEST_STORE_URL"
-
-/** Fails the test file at once when dist/ has not been built. */
-export const requireBuild = () => {
-  if (!Fs.existsSync(MAIN)) throw new Error(`${MAIN} is missing: run \`npm run build\` first (npm test does).`)
-}
-
-/** How long a process may take to start: loading it is slow on a busy machine. */
-const STARTUP_BOUND = Duration.seconds(30)
 
 const bounded = <A, E>(what: string, bound: Duration.DurationInput = BOUND) => (effect: Effect.Effect<A, E>) =>
   effect.pipe(
@@ -169,12 +156,6 @@ export const provider: Effect.Effect<Provider, never, Scope.Scope> = Effect.gen(
 // The gateway processes
 // ---------------------------------------------------------------------------------------------
 
-/** A folder for the scope: the config file, and each process's HOME. */
-export const tempDir = Effect.acquireRelease(
-  Effect.sync(() => Fs.mkdtempSync(Path.join(Os.tmpdir(), "clawgate-replicas-"))),
-  (dir) => Effect.sync(() => Fs.rmSync(dir, { recursive: true, force: true }))
-)
-
 /** The replicas' config: agent `main` on the provider, the store on PostgreSQL by `${variable}`. */
 export const writeConfig = (dir: string, providerUrl: string) => {
   const file = Path.join(dir, "clawgate.json5")
@@ -197,67 +178,12 @@ export const writeConfig = (dir: string, providerUrl: string) => {
   return file
 }
 
-export interface Gateway {
-  readonly url: string
-  /** What the process wrote to stderr so far (its log). */
-  readonly stderr: () => string
-  /** Kills the process with `signal` and waits for it to be gone. */
-  readonly kill: (signal: NodeJS.Signals) => Effect.Effect<void>
-}
-
-const LISTENING = /^clawgate listening on http:\/\/[^/\s]+:(\d+)$/m
-
-const tail = (text: string) => text.length > 2000 ? `...${text.slice(-2000)}` : text
-
-/** `clawgate serve --config <file> --port 0` with the store URL in its environment, once it listens. */
-export const startGateway = (config: string, home: string, storeUrl: string): Effect.Effect<Gateway, never, Scope.Scope> =>
-  Effect.gen(function*() {
+/** `clawgate serve --config <file> --port 0` in `home`, with the store URL in its environment. */
+export const startGateway = (config: string, home: string, storeUrl: string) =>
+  Effect.suspend(() => {
     Fs.mkdirSync(home, { recursive: true })
-    const exited = yield* Deferred.make<void>()
-    const listening = yield* Deferred.make<number, Error>()
-    let stderr = ""
-    let stdout = ""
-    const child = yield* Effect.acquireRelease(
-      Effect.sync(() => {
-        const env: Record<string, string> = {}
-        for (const [name, value] of Object.entries(process.env)) {
-          if (value !== undefined && !/^(OPENCLAW_|CLAWDBOT_|CLAWGATE_)/.test(name)) env[name] = value
-        }
-        return ChildProcess.spawn(process.execPath, [MAIN, "serve", "--config", config, "--port", "0"], {
-          cwd: home,
-          env: { ...env, HOME: home, [STORE_URL_VARIABLE]: storeUrl },
-          stdio: ["ignore", "pipe", "pipe"]
-        })
-      }),
-      (child) =>
-        Effect.gen(function*() {
-          if (yield* Deferred.isDone(exited)) return
-          child.kill("SIGKILL")
-          yield* Deferred.await(exited)
-        })
-    )
-    child.stdout.setEncoding("utf8")
-    child.stderr.setEncoding("utf8")
-    child.stdout.on("data", (part: string) => {
-      stdout += part
-      const port = LISTENING.exec(stdout)?.[1]
-      if (port !== undefined) Deferred.unsafeDone(listening, Exit.succeed(Number(port)))
-    })
-    child.stderr.on("data", (part: string) => stderr += part)
-    child.on("close", () => {
-      Deferred.unsafeDone(exited, Exit.void)
-      Deferred.unsafeDone(listening, Exit.fail(new Error(`the gateway exited before listening; stderr:\n${tail(stderr)}`)))
-    })
-    const port = yield* Deferred.await(listening).pipe(bounded("the gateway's listening line", STARTUP_BOUND))
-    return {
-      url: `http://127.0.0.1:${port}`,
-      stderr: () => stderr,
-      kill: (signal) =>
-        Effect.suspend(() => {
-          child.kill(signal)
-          return Deferred.await(exited)
-        }).pipe(bounded("the gateway's exit"))
-    }
+    // Loading a process is slow on a busy machine.
+    return startGatewayProcess(config, home, { env: { [STORE_URL_VARIABLE]: storeUrl }, bound: "30 seconds" })
   })
 
 // ---------------------------------------------------------------------------------------------
@@ -274,7 +200,7 @@ export interface Answer {
  * Sends `content` on `sessionKey` (the session-key header) and reads the answer whole; fails
  * when the connection is lost first.
  */
-export const chat = (gateway: Gateway, sessionKey: string, content: string): Effect.Effect<Answer, Error> =>
+export const chat = (gateway: GatewayProcess, sessionKey: string, content: string): Effect.Effect<Answer, Error> =>
   Effect.async<Answer, Error>((resume) => {
     const request = NodeHttp.request(`${gateway.url}/v1/chat/completions`, {
       method: "POST",

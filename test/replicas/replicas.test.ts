@@ -9,7 +9,8 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Path from "node:path"
-import { chat, lines, provider, requireBuild, startGateway, tempDir, writeConfig } from "./harness.js"
+import { requireBuild, tempDir } from "../gatewayProcess.js"
+import { chat, lines, provider, startGateway, writeConfig } from "./harness.js"
 import { freshSchema } from "./pg.js"
 
 requireBuild()
@@ -102,7 +103,8 @@ describe("replicas on one PostgreSQL store", () => {
       yield* schema.someoneWaitsFor("orphaned")
       expect(yield* fake.waiting).toBe(0)
 
-      yield* a.kill("SIGKILL")
+      a.kill("SIGKILL")
+      yield* a.exited
       const call2 = yield* fake.nextCall
       expect(call2.said).toBe("survivor")
       // The killed run's turn was never stored: B's model sees only the new message.

@@ -11,23 +11,17 @@ import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import { describe, expect, it } from "@effect/vitest"
-import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
 import * as Queue from "effect/Queue"
 import * as Schema from "effect/Schema"
-import type * as Scope from "effect/Scope"
-import * as ChildProcess from "node:child_process"
-import * as Fs from "node:fs"
 import * as NodeHttp from "node:http"
 import type * as Net from "node:net"
-import { fileURLToPath } from "node:url"
+import { requireBuild, startGateway } from "../gatewayProcess.js"
 
-const MAIN = fileURLToPath(new URL("../../dist/bin/main.js", import.meta.url))
 const TOKEN = "crash-token"
 const SESSION = "agent:main:openai-user:crash"
 
-if (!Fs.existsSync(MAIN)) throw new Error(`${MAIN} is missing: run \`npm run build\` first (npm test does).`)
+requireBuild()
 
 // ---------------------------------------------------------------------------------------------
 // The fake provider: an OpenAI-compatible Chat Completions server that streams
@@ -99,76 +93,6 @@ const fakeProvider = (scripts: Array<Script>) =>
     const address = server.address()
     if (address === null || typeof address === "string") return yield* Effect.dieMessage("the fake has no port")
     return { baseUrl: `http://127.0.0.1:${address.port}/v1`, requests }
-  })
-
-// ---------------------------------------------------------------------------------------------
-// The gateway as a child process
-// ---------------------------------------------------------------------------------------------
-
-/** The environment without any clawgate / openclaw / clawdbot variables, and a temp home. */
-const childEnv = (home: string): Record<string, string> => {
-  const env: Record<string, string> = {}
-  for (const [name, value] of Object.entries(process.env)) {
-    if (value !== undefined && !/^(OPENCLAW_|CLAWDBOT_|CLAWGATE_)/.test(name)) env[name] = value
-  }
-  return { ...env, HOME: home }
-}
-
-interface Exited {
-  readonly code: number | null
-  readonly signal: NodeJS.Signals | null
-}
-
-/**
- * `clawgate serve --config <file> --port 0` for the scope (SIGKILLed at the end if still there):
- * waits for its `listening` line and gives its address.
- */
-const serve = (config: string, home: string): Effect.Effect<
-  { readonly url: string; readonly kill: () => void; readonly exited: Effect.Effect<Exited>; readonly stderr: () => string },
-  never,
-  Scope.Scope
-> =>
-  Effect.gen(function*() {
-    const exited = yield* Deferred.make<Exited>()
-    const child = yield* Effect.acquireRelease(
-      Effect.sync(() => {
-        const child = ChildProcess.spawn(process.execPath, [MAIN, "serve", "--config", config, "--port", "0"], {
-          cwd: home,
-          env: childEnv(home),
-          stdio: ["ignore", "pipe", "pipe"]
-        })
-        child.on("close", (code, signal) => Deferred.unsafeDone(exited, Exit.succeed({ code, signal })))
-        return child
-      }),
-      (child) =>
-        Effect.gen(function*() {
-          if (yield* Deferred.isDone(exited)) return
-          child.kill("SIGKILL")
-          yield* Deferred.await(exited)
-        })
-    )
-    let stdout = ""
-    let stderr = ""
-    child.stdout.setEncoding("utf8")
-    child.stderr.setEncoding("utf8")
-    child.stderr.on("data", (part: string) => stderr += part)
-    const line = yield* Effect.async<string, Error>((resume) => {
-      child.stdout.on("data", (part: string) => {
-        stdout += part
-        const end = stdout.indexOf("\n")
-        if (end >= 0) resume(Effect.succeed(stdout.slice(0, end)))
-      })
-      child.on("close", (code, signal) =>
-        resume(Effect.fail(new Error(`the gateway exited (${code ?? signal}) before listening:\n${stdout}\n${stderr}`))))
-    }).pipe(Effect.orDie)
-    const match = /^clawgate listening on (http:\/\/[^\s]+)$/.exec(line)
-    if (match === null) return yield* Effect.dieMessage(`unexpected first line: ${line}`)
-    return {
-      url: match[1] ?? "",
-      kill: () => void child.kill("SIGKILL"),
-      exited: Deferred.await(exited),
-      stderr: () => stderr
-    }
   })
 
 // ---------------------------------------------------------------------------------------------
@@ -251,7 +175,7 @@ describe("a gateway killed with SIGKILL mid-run", () => {
       ])
       yield* fs.writeFileString(config, configText({ baseUrl: provider.baseUrl, store }))
 
-      const gateway = yield* serve(config, dir)
+      const gateway = yield* startGateway(config, dir)
       // Turn 1, committed: its answer has ended.
       const first = yield* Effect.scoped(Effect.gen(function*() {
         const answer = yield* streamChat(gateway.url, [{ role: "user", content: "first question" }])
@@ -270,7 +194,7 @@ describe("a gateway killed with SIGKILL mid-run", () => {
       expect(second.status).toBe(200)
       yield* Queue.take(provider.requests)
       yield* second.readUntil("half of the sec")
-      gateway.kill()
+      gateway.kill("SIGKILL")
       expect((yield* gateway.exited).signal).toBe("SIGKILL")
 
       const afterCrash = yield* readStore(store)
@@ -283,7 +207,7 @@ describe("a gateway killed with SIGKILL mid-run", () => {
       expect(new Set(afterCrash.rows.map((row) => row.run_id)).size).toBe(1)
 
       // A new gateway on the same file: the session goes on from turn 1, nothing of turn 2.
-      const restarted = yield* serve(config, dir)
+      const restarted = yield* startGateway(config, dir)
       const third = yield* Effect.scoped(Effect.gen(function*() {
         const answer = yield* streamChat(restarted.url, [{ role: "user", content: "third question" }])
         expect(answer.status).toBe(200)
@@ -296,7 +220,7 @@ describe("a gateway killed with SIGKILL mid-run", () => {
         { role: "assistant", content: "first answer" },
         { role: "user", content: "third question" }
       ])
-      restarted.kill()
+      restarted.kill("SIGKILL")
       yield* restarted.exited
       const final = yield* readStore(store)
       expect(final.rows.map(({ content, role }) => [role, content])).toEqual([
