@@ -25,6 +25,7 @@ import * as Layer from "effect/Layer"
 import * as Queue from "effect/Queue"
 import type * as Scope from "effect/Scope"
 import * as Http from "node:http"
+import { listenOnLoopback } from "./listen.js"
 
 export interface RecordedRequest {
   /** 0 for the first request the server received, then 1, ... */
@@ -356,18 +357,7 @@ export const serve = (fallback: Reply): Effect.Effect<Service, never, Scope.Scop
       })
     })
 
-    const port = yield* Effect.async<number>((resume) => {
-      server.listen(0, "127.0.0.1", () => {
-        const address = server.address()
-        resume(Effect.succeed(typeof address === "object" && address !== null ? address.port : 0))
-      })
-    })
-    yield* Effect.addFinalizer(() =>
-      Effect.async<void>((resume) => {
-        server.closeAllConnections()
-        server.close(() => resume(Effect.void))
-      })
-    )
+    const port = yield* listenOnLoopback(server)
 
     return {
       baseUrl: `http://127.0.0.1:${port}`,

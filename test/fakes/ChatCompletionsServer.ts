@@ -22,6 +22,7 @@ import * as Queue from "effect/Queue"
 import * as Ref from "effect/Ref"
 import * as Runtime from "effect/Runtime"
 import * as Http from "node:http"
+import { listenOnLoopback } from "./listen.js"
 
 /** Token counts as the server reports them (`null`: no usage at all). */
 export interface FakeUsage {
@@ -369,16 +370,7 @@ const start = Effect.fnUntraced(function*() {
     req.on("end", () => handle(req, res, Buffer.concat(chunks).toString("utf8")))
   })
 
-  const port = yield* Effect.acquireRelease(
-    Effect.async<number>((resume) => {
-      server.listen(0, "127.0.0.1", () => resume(Effect.succeed(portOf(server))))
-    }),
-    () =>
-      Effect.async<void>((resume) => {
-        server.close(() => resume(Effect.void))
-        server.closeAllConnections()
-      })
-  )
+  const port = yield* listenOnLoopback(server)
 
   return ChatCompletionsServer.of({
     baseUrl: `http://127.0.0.1:${port}/v1`,

@@ -18,6 +18,7 @@ import * as FiberId from "effect/FiberId"
 import * as Layer from "effect/Layer"
 import * as Http from "node:http"
 import { jpeg, PNG } from "./harness.js"
+import { listenOnLoopback } from "../fakes/listen.js"
 
 export interface SeenRequest {
   readonly path: string
@@ -100,18 +101,7 @@ const make = (options: { readonly bigSize: number }) =>
       }
     })
 
-    const port = yield* Effect.async<number>((resume) => {
-      server.listen(0, "127.0.0.1", () => {
-        const address = server.address()
-        resume(Effect.succeed(typeof address === "object" && address !== null ? address.port : 0))
-      })
-    })
-    yield* Effect.addFinalizer(() =>
-      Effect.async<void>((resume) => {
-        server.closeAllConnections()
-        server.close(() => resume(Effect.void))
-      })
-    )
+    const port = yield* listenOnLoopback(server)
     const service: Service = {
       baseUrl: `http://127.0.0.1:${port}`,
       requests: Effect.sync(() => [...seen]),

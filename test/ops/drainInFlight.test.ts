@@ -3,12 +3,12 @@
  * finishes within `gateway.shutdownGraceMs` (and its turn is stored), or gets the in-band
  * `shutting_down` error at the deadline (and nothing of it is stored); the process exits 0.
  *
- * The agent is on a fake `openai-completions` provider in this process (./fakeProvider.ts) that
+ * The agent is on a fake `openai-completions` provider in this process (test/fakes/ControlledProvider.ts) that
  * streams only when the test says so.
  */
 import { describe, expect, it, vi } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import { fakeProvider } from "./fakeProvider.js"
+import { controlledProvider } from "../fakes/ControlledProvider.js"
 import { DONE, finishReasons, inBandError, isContent, isError, textOf } from "./harness.js"
 import { requireBuild, startGateway, tempDir } from "../gatewayProcess.js"
 import {
@@ -29,7 +29,7 @@ describe("drain of a stream in flight, as a process", () => {
   it.scopedLive("on SIGTERM: new connections are refused, the stream in flight completes, its turn is stored, exit code 0", () =>
     Effect.gen(function*() {
       const dir = yield* tempDir
-      const provider = yield* fakeProvider
+      const provider = yield* controlledProvider
       const config = writeConfig(dir, { providerUrl: provider.baseUrl, shutdownGraceMs: 600_000 })
       const gateway = yield* startGateway(config, dir)
       const { call, open } = yield* openStream(gateway, provider.nextCall, { user: "alice", content: "hi", first: "Hello" })
@@ -59,7 +59,7 @@ describe("drain of a stream in flight, as a process", () => {
   it.scopedLive("a stream that outlasts shutdownGraceMs gets the in-band error then [DONE], nothing of it is stored, exit code 0", () =>
     Effect.gen(function*() {
       const dir = yield* tempDir
-      const provider = yield* fakeProvider
+      const provider = yield* controlledProvider
       const config = writeConfig(dir, { providerUrl: provider.baseUrl, shutdownGraceMs: 200 })
       const gateway = yield* startGateway(config, dir)
       const { call, open } = yield* openStream(gateway, provider.nextCall, { user: "bob", content: "hi", first: "Half" })

@@ -9,7 +9,7 @@ import * as Fs from "node:fs"
 import * as NodeHttp from "node:http"
 import * as Path from "node:path"
 import { type GatewayProcess, startGateway } from "../gatewayProcess.js"
-import type { ProviderCall } from "./fakeProvider.js"
+import type { ProviderCall } from "../fakes/ControlledProvider.js"
 import { inBandError, isContent, type OpenAnswer, PATH, postTo, textOf } from "./harness.js"
 
 export const TOKEN = "ops-token"

@@ -26,7 +26,7 @@ import {
   postChat,
   textOf
 } from "./harness.js"
-import { controlledProvider } from "./provider.js"
+import { controlledProvider } from "../fakes/ControlledProvider.js"
 
 /** A process test: a start-up and a few reloads, on a machine that may be busy. */
 const TIMEOUT = 40_000

@@ -31,7 +31,7 @@ import {
   textOf,
   whoAmI
 } from "./harness.js"
-import { controlledProvider } from "./provider.js"
+import { controlledProvider } from "../fakes/ControlledProvider.js"
 
 const RELOADED = "Config reloaded"
 const ONE = "token-one"

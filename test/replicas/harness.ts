@@ -14,6 +14,7 @@ import * as NodeHttp from "node:http"
 import * as Path from "node:path"
 import { type GatewayProcess, startGateway as startGatewayProcess } from "../gatewayProcess.js"
 import { BOUND } from "./pg.js"
+import { listenOnLoopback } from "../fakes/listen.js"
 
 const TOKEN = "replica-token"
 /** The config names the store's URL through this variable, as an operator hides its password. */
@@ -130,19 +131,7 @@ export const provider: Effect.Effect<Provider, never, Scope.Scope> = Effect.gen(
       Queue.unsafeOffer(calls, { messages, said, answer })
     })
   })
-  const port = yield* Effect.acquireRelease(
-    Effect.async<number>((resume) => {
-      server.listen(0, "127.0.0.1", () => {
-        const address = server.address()
-        resume(Effect.succeed(typeof address === "object" && address !== null ? address.port : 0))
-      })
-    }),
-    () =>
-      Effect.async<void>((resume) => {
-        server.close(() => resume(Effect.void))
-        server.closeAllConnections()
-      })
-  )
+  const port = yield* listenOnLoopback(server)
   return {
     baseUrl: `http://127.0.0.1:${port}/v1`,
     nextCall: Queue.take(calls).pipe(bounded("the next provider call")),

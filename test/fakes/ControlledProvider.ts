@@ -11,10 +11,19 @@ import * as FiberId from "effect/FiberId"
 import * as Queue from "effect/Queue"
 import type * as Scope from "effect/Scope"
 import * as NodeHttp from "node:http"
+import { listenOnLoopback } from "./listen.js"
+
+/** A chat message as the provider got it: its role and its content as text. */
+export interface ProviderMessage {
+  readonly role: string
+  readonly content: string
+}
 
 export interface ProviderCall {
   /** The `model` of the request. */
   readonly model: string
+  /** The request's messages. */
+  readonly messages: ReadonlyArray<ProviderMessage>
   /** The request's `Authorization` header. */
   readonly authorization: string | undefined
   readonly stream: boolean
@@ -34,6 +43,15 @@ export interface ControlledProvider {
 }
 
 const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === "object" && value !== null
+
+const messagesOf = (body: unknown): ReadonlyArray<ProviderMessage> =>
+  isRecord(body) && Array.isArray(body.messages)
+    ? body.messages.flatMap((message: unknown) =>
+      isRecord(message) && typeof message.role === "string"
+        ? [{ role: message.role, content: typeof message.content === "string" ? message.content : JSON.stringify(message.content) }]
+        : []
+    )
+    : []
 
 /** Starts the provider for the enclosing scope (stopped, open answers cut, when it closes). */
 export const controlledProvider: Effect.Effect<ControlledProvider, never, Scope.Scope> = Effect.gen(function*() {
@@ -58,6 +76,7 @@ export const controlledProvider: Effect.Effect<ControlledProvider, never, Scope.
     const usage = { prompt_tokens: 3, completion_tokens: 2, total_tokens: 5 }
     Queue.unsafeOffer(calls, {
       model,
+      messages: messagesOf(body),
       authorization: req.headers.authorization,
       stream,
       say: (piece) =>
@@ -94,18 +113,6 @@ export const controlledProvider: Effect.Effect<ControlledProvider, never, Scope.
     req.on("data", (data: Buffer) => chunks.push(data))
     req.on("end", () => handle(req, res, Buffer.concat(chunks).toString("utf8")))
   })
-  const port = yield* Effect.acquireRelease(
-    Effect.async<number>((resume) => {
-      server.listen(0, "127.0.0.1", () => {
-        const address = server.address()
-        resume(Effect.succeed(typeof address === "object" && address !== null ? address.port : 0))
-      })
-    }),
-    () =>
-      Effect.async<void>((resume) => {
-        server.close(() => resume(Effect.void))
-        server.closeAllConnections()
-      })
-  )
+  const port = yield* listenOnLoopback(server)
   return { baseUrl: `http://127.0.0.1:${port}/v1`, nextCall: Queue.take(calls) }
 })
