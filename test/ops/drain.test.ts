@@ -9,6 +9,7 @@ import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as TestClock from "effect/TestClock"
 import { Drain } from "../../src/Drain.js"
+import type { OpenAnswer } from "../rawHttp.js"
 import {
   type ControlledRun,
   controlledRunner,
@@ -18,7 +19,6 @@ import {
   inBandError,
   isContent,
   isError,
-  type OpenAnswer,
   opsGateway,
   post,
   request,

@@ -10,7 +10,8 @@ import * as NodeHttp from "node:http"
 import * as Path from "node:path"
 import { type GatewayProcess, startGateway } from "../gatewayProcess.js"
 import type { ProviderCall } from "../fakes/ControlledProvider.js"
-import { inBandError, isContent, type OpenAnswer, PATH, postTo, textOf } from "./harness.js"
+import { type OpenAnswer, postTo } from "../rawHttp.js"
+import { inBandError, isContent, PATH, textOf } from "./harness.js"
 
 export const TOKEN = "ops-token"
 /** How long the gateway may take to do what it should do at once. */

@@ -18,7 +18,6 @@ import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import * as NodeHttp from "node:http"
 import { AgentEvent, AgentRunner, type RunRequest } from "../../src/AgentRunner.js"
 import { Config, type ConfigInput, decode, type Settings } from "../../src/Config.js"
 import * as Gateway from "../../src/Gateway.js"
@@ -194,70 +193,6 @@ export const modelIds = (body: unknown): ReadonlyArray<string> =>
 // Streams
 // ---------------------------------------------------------------------------------------------
 
-/** A streamed answer as it arrives: its status, and its SSE events read on demand. */
-export interface OpenStream {
-  readonly status: number
-  /** Events up to and including the first that passes `test`. */
-  readonly until: (test: (event: string) => boolean) => Effect.Effect<ReadonlyArray<string>>
-  /** Every event to the end of the body. */
-  readonly rest: Effect.Effect<ReadonlyArray<string>>
-}
-
-/**
- * POSTs a chat request on a connection of its own and gives the answer once its head arrives (the
- * gateway sends it with the first content). The request is destroyed when the scope closes.
- */
-export const openStream = (url: string, token: string, payload: unknown) =>
-  Effect.gen(function*() {
-    const req = NodeHttp.request(`${url}${PATH}`, {
-      method: "POST",
-      agent: false,
-      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" }
-    })
-    yield* Effect.addFinalizer(() => Effect.sync(() => req.destroy()))
-    const response = yield* Effect.async<NodeHttp.IncomingMessage, Error>((resume) => {
-      req.on("response", (response) => resume(Effect.succeed(response)))
-      req.on("error", (error) => resume(Effect.fail(error)))
-      req.end(JSON.stringify(payload))
-    })
-    response.setEncoding("utf8")
-    const chunks = response[Symbol.asyncIterator]()
-    let buffer = ""
-    let done = false
-    const nextEvent = async (): Promise<string | undefined> => {
-      while (true) {
-        const end = buffer.indexOf("\n\n")
-        if (end >= 0) {
-          const event = buffer.slice(0, end)
-          buffer = buffer.slice(end + 2)
-          return event
-        }
-        if (done) return undefined
-        const read = await chunks.next()
-        if (read.done === true) done = true
-        else buffer += String(read.value)
-      }
-    }
-    const answer: OpenStream = {
-      status: response.statusCode ?? 0,
-      until: (test) =>
-        Effect.promise(async () => {
-          const events: Array<string> = []
-          for (let event = await nextEvent(); event !== undefined; event = await nextEvent()) {
-            events.push(event)
-            if (test(event)) return events
-          }
-          throw new Error(`the stream ended before the awaited event: ${events.join(" | ")}`)
-        }),
-      rest: Effect.promise(async () => {
-        const events: Array<string> = []
-        for (let event = await nextEvent(); event !== undefined; event = await nextEvent()) events.push(event)
-        if (buffer !== "") throw new Error(`the body ended inside an event: ${JSON.stringify(buffer)}`)
-        return events
-      })
-    }
-    return answer
-  })
 
 const dataOf = (event: string): unknown => event.startsWith("data: {") ? JSON.parse(event.slice(6)) : undefined
 

@@ -22,11 +22,11 @@ import {
   errorsOf,
   finishReasons,
   isContent,
-  openStream,
   postChat,
   textOf
 } from "./harness.js"
 import { controlledProvider } from "../fakes/ControlledProvider.js"
+import { postTo } from "../rawHttp.js"
 
 /** A process test: a start-up and a few reloads, on a machine that may be busy. */
 const TIMEOUT = 40_000
@@ -104,7 +104,7 @@ describe("config reload, as a process", () => {
       expect(yield* accepted(child, ["token-one", "token-two"])).toEqual(["token-one"])
 
       // A stream in flight through all that follows.
-      const opening = yield* Effect.fork(openStream(child.url, "token-one", chat("story", { agent: "slow", stream: true })))
+      const opening = yield* Effect.fork(postTo(child.url, chat("story", { agent: "slow", stream: true }), "token-one"))
       const call = yield* provider.nextCall
       yield* call.say("Once")
       const stream = yield* Fiber.join(opening).pipe(Effect.orDie)

@@ -24,7 +24,6 @@ import {
   isContent,
   liveRunner,
   modelIds,
-  openStream,
   postChat,
   reloadableGateway,
   request,
@@ -32,6 +31,7 @@ import {
   whoAmI
 } from "./harness.js"
 import { controlledProvider } from "../fakes/ControlledProvider.js"
+import { postTo } from "../rawHttp.js"
 
 const RELOADED = "Config reloaded"
 const ONE = "token-one"
@@ -194,7 +194,7 @@ describe("config reload, in-process", () => {
       expect(first.name).toBe("first")
 
       // A stream on the first config, read up to its first words.
-      const opening = yield* Effect.fork(openStream(gateway.url, ONE, chat("hello", { stream: true })))
+      const opening = yield* Effect.fork(postTo(gateway.url, chat("hello", { stream: true }), ONE))
       const old = yield* runner.nextRun
       yield* old.say("Hello")
       const stream = yield* Fiber.join(opening).pipe(Effect.orDie)
@@ -271,7 +271,7 @@ describe("config reload, in-process", () => {
       })
       const gateway = yield* reloadableGateway(onSlow)
 
-      const opening = yield* Effect.fork(openStream(gateway.url, ONE, chat("tell me", { stream: true })))
+      const opening = yield* Effect.fork(postTo(gateway.url, chat("tell me", { stream: true }), ONE))
       const call = yield* slow.nextCall
       expect(call.model).toBe("model-a")
       yield* call.say("Once")
