@@ -69,24 +69,25 @@ export const respond = Effect.fn("StreamResponse.respond")(function*(
   const firstContent = yield* Metrics.timeToFirstContent(current.agentId ?? "-")
   const queue = yield* Queue.bounded<Next>(BUFFER)
 
-  // The run goes on in a fiber of the request's scope, which lasts until the response has been
-  // sent and ends (interrupting the run) when the client goes away.
   let lastEvent = yield* Clock.currentTimeMillis
-  // Pulled in a scope of the fiber's own: when the fiber is interrupted, so is the run.
-  yield* Effect.scoped(Effect.flatMap(Stream.toPull(events), (pull) =>
-    Effect.flatMap(pull, (chunk) =>
-      Effect.flatMap(Clock.currentTimeMillis, (now) => {
-        lastEvent = now
-        return Queue.offerAll(queue, Chunk.map(chunk, toNext))
-      })).pipe(Effect.forever))).pipe(
-      Effect.catchAllCause((cause) =>
-        Queue.offer(
-          queue,
-          Option.match(Cause.flipCauseOption(cause), { onNone: () => end, onSome: (cause): Next => ({ _tag: "Failed", cause }) })
-        )
-      ),
-      Effect.forkScoped
+  const offer = (events: Chunk.Chunk<AgentEvent>) =>
+    Effect.flatMap(Clock.currentTimeMillis, (now) => {
+      lastEvent = now
+      return Queue.offerAll(queue, Chunk.map(events, toNext))
+    })
+  /** The run's end (its pull fails with none) or its failure, as the queue's last item. */
+  const ending = (cause: Cause.Cause<Option.Option<AgentError>>) =>
+    Queue.offer(
+      queue,
+      Option.match(Cause.flipCauseOption(cause), { onNone: () => end, onSome: (cause): Next => ({ _tag: "Failed", cause }) })
     )
+  // The run goes on in a fiber of the request's scope, which lasts until the response has been
+  // sent and ends when the client goes away. The fiber pulls the run in a scope of its own, so
+  // that interrupting the fiber interrupts the run.
+  yield* Effect.scoped(Effect.flatMap(Stream.toPull(events), (pull) => Effect.forever(Effect.flatMap(pull, offer)))).pipe(
+    Effect.catchAllCause(ending),
+    Effect.forkScoped
+  )
   // A silence once the run has said nothing for `keepAliveMs`, and again each time it lasts that long.
   yield* Effect.forkScoped(Effect.forever(Effect.flatMap(Clock.currentTimeMillis, (now) => {
     if (now < lastEvent + keepAliveMs) return Effect.sleep(lastEvent + keepAliveMs - now)
