@@ -23,7 +23,7 @@ import {
   type UserPart
 } from "./AgentRunner.js"
 import * as IssuePath from "./IssuePath.js"
-import { type Agent, Config, type Settings, splitModel } from "./Config.js"
+import { type Agent, apiOf, Config, type Settings } from "./Config.js"
 import { CurrentRequest } from "./CurrentRequest.js"
 import { Drain } from "./Drain.js"
 import { InvalidRequest } from "./Errors.js"
@@ -174,8 +174,7 @@ const samplingOf = (request: Wire.ChatCompletionRequest): Sampling => ({
  */
 const samplingFor = (settings: Settings, agent: Agent, request: Wire.ChatCompletionRequest) => {
   const sampling = samplingOf(request)
-  const api = settings.providers[splitModel(agent.model)[0]]?.api
-  return sampling.temperature !== undefined && sampling.temperature > 1 && api === "anthropic-messages"
+  return sampling.temperature !== undefined && sampling.temperature > 1 && apiOf(settings, agent) === "anthropic-messages"
     ? Effect.fail(
       new InvalidRequest({
         message: `Invalid 'temperature': the agent '${agent.id}' runs on Anthropic's Messages API, which takes a ` +

@@ -368,6 +368,10 @@ export const splitModel = (model: string): [provider: string, model: string] => 
   return [model.slice(0, slash), model.slice(slash + 1)]
 }
 
+/** The api of the provider an agent's model is on (none for `echo`). */
+export const apiOf = (settings: Settings, agent: Agent): ProviderEntry["api"] | undefined =>
+  settings.providers[splitModel(agent.model)[0]]?.api
+
 const isLoopbackBind = (bind: string) =>
   bind === "loopback" || bind === "::1" || (Net.isIPv4(bind) && bind.startsWith("127."))
 

@@ -7,7 +7,7 @@
  */
 import * as Effect from "effect/Effect"
 import type { Agent, Settings } from "./Config.js"
-import { splitModel } from "./Config.js"
+import { apiOf, splitModel } from "./Config.js"
 import type { ResponseFormat } from "./AgentRunner.js"
 import { InvalidRequest } from "./Errors.js"
 import type * as Wire from "./Wire.js"
@@ -39,8 +39,7 @@ export type Support = "native" | "ignored" | "unsupported"
 /** `native` for the OpenAI apis, `unsupported` for Anthropic's, `ignored` by `echo`. */
 export const supportOf = (settings: Settings, agent: Agent): Support => {
   if (agent.model === "echo") return "ignored"
-  const api = settings.providers[splitModel(agent.model)[0]]?.api
-  return api === "anthropic-messages" ? "unsupported" : "native"
+  return apiOf(settings, agent) === "anthropic-messages" ? "unsupported" : "native"
 }
 
 /** The run's format, or a 400 when the agent's provider cannot honour it. */
