@@ -7,16 +7,12 @@ import * as HttpServer from "@effect/platform/HttpServer"
 import type { ServeError } from "@effect/platform/HttpServerError"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
-import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
-import * as Queue from "effect/Queue"
 import * as Ref from "effect/Ref"
-import * as Stream from "effect/Stream"
-import { AgentEvent, AgentRunner, type RunRequest } from "../../src/AgentRunner.js"
+import type { AgentRunner } from "../../src/AgentRunner.js"
 import type { Auth } from "../../src/Auth.js"
 import { Config, type ConfigError, type ConfigInput } from "../../src/Config.js"
 import { Drain } from "../../src/Drain.js"
@@ -25,6 +21,7 @@ import * as Gateway from "../../src/Gateway.js"
 import type { RunQueue } from "../../src/RunQueue.js"
 import { SessionStore } from "../../src/SessionStore.js"
 import { FakeAgentRunner } from "../../src/testing.js"
+import { controlledRuns } from "../controlledRuns.js"
 import { postTo } from "../rawHttp.js"
 import { baseConfig, TOKEN } from "../support.js"
 
@@ -89,52 +86,10 @@ export const switchableStore = (up: Ref.Ref<boolean>): Layer.Layer<SessionStore>
 // A runner the test drives
 // ---------------------------------------------------------------------------------------------
 
-/** How a run ended. */
-export type Ending = "completed" | "failed" | "interrupted"
+export type { ControlledRun, Ending } from "../controlledRuns.js"
 
-/** One run of the controlled runner. */
-export interface ControlledRun {
-  readonly request: RunRequest
-  /** Streams a text delta. */
-  readonly say: (text: string) => Effect.Effect<void>
-  /** Ends the run: usage, then finish reason `stop`. */
-  readonly finish: Effect.Effect<void>
-  /** Completes when the run's stream has ended, saying how. */
-  readonly ended: Effect.Effect<Ending>
-}
-
-/**
- * A runner whose runs say and finish only when the test tells them to: every run is handed to
- * the test through `runs` as it starts.
- */
-export const controlledRunner = Effect.gen(function*() {
-  const runs = yield* Queue.unbounded<ControlledRun>()
-  const layer = FakeAgentRunner.layer((request) =>
-    Stream.unwrap(Effect.gen(function*() {
-      const events = yield* Queue.unbounded<AgentEvent>()
-      const ended = yield* Deferred.make<Ending>()
-      yield* Queue.offer(runs, {
-        request,
-        say: (text) => Queue.offer(events, AgentEvent.TextDelta({ text })),
-        finish: Queue.offerAll(events, [
-          AgentEvent.Usage({ usage: { promptTokens: 1, completionTokens: 1 } }),
-          AgentEvent.Finish({ reason: "stop" })
-        ]),
-        ended: Deferred.await(ended)
-      })
-      return Stream.fromQueue(events).pipe(
-        Stream.takeUntil((event) => event._tag === "Finish"),
-        Stream.ensuringWith((exit) =>
-          Deferred.succeed(
-            ended,
-            Exit.isSuccess(exit) ? "completed" : Exit.isInterrupted(exit) ? "interrupted" : "failed"
-          )
-        )
-      )
-    }))
-  )
-  return { layer, next: Queue.take(runs) }
-})
+/** A runner whose runs say and finish only when the test tells them to (see controlledRuns). */
+export const controlledRunner = Effect.map(controlledRuns, ({ next, script }) => ({ layer: FakeAgentRunner.layer(script), next }))
 
 // ---------------------------------------------------------------------------------------------
 // Requests

@@ -11,20 +11,20 @@ import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import { AgentEvent, AgentRunner, type RunRequest } from "../../src/AgentRunner.js"
+import { AgentEvent, AgentRunner } from "../../src/AgentRunner.js"
 import { Config, type ConfigInput, decode, type Settings } from "../../src/Config.js"
 import * as Gateway from "../../src/Gateway.js"
 import { Models } from "../../src/Models.js"
 import type { RunQueue } from "../../src/RunQueue.js"
 import type { SessionStore } from "../../src/SessionStore.js"
 import { FakeAgentRunner } from "../../src/testing.js"
+import { controlledRuns } from "../controlledRuns.js"
 
 // The same SSE readers as the drain tests use.
 export { contentOf, DONE, finishReasons, isContent, textOf } from "../ops/harness.js"
@@ -207,21 +207,6 @@ export const errorsOf = (events: ReadonlyArray<string>) =>
 // A runner the test drives
 // ---------------------------------------------------------------------------------------------
 
-/** How a run's stream ended. */
-export type Ending = "completed" | "failed" | "interrupted"
-
-/** One run of the controlled runner. */
-export interface ControlledRun {
-  /** The run as the gateway asked for it: its agent is the one of the config it started on. */
-  readonly request: RunRequest
-  /** Streams a text delta. */
-  readonly say: (text: string) => Effect.Effect<void>
-  /** Ends the run: usage, then finish reason `stop`. */
-  readonly finish: Effect.Effect<void>
-  /** Completes when the run's stream has ended, saying how. */
-  readonly ended: Effect.Effect<Ending>
-}
-
 /** A runner generation: built for a config (named by its default agent's `name`), then released. */
 export interface RunnerGeneration {
   readonly name: string | undefined
@@ -236,28 +221,8 @@ export interface RunnerGeneration {
  * test gets it through `nextGeneration`.
  */
 export const controlledRunner = Effect.gen(function*() {
-  const runs = yield* Queue.unbounded<ControlledRun>()
+  const { next, script } = yield* controlledRuns
   const generations = yield* Queue.unbounded<RunnerGeneration>()
-  const script = (request: RunRequest) =>
-    Stream.unwrap(Effect.gen(function*() {
-      const events = yield* Queue.unbounded<AgentEvent>()
-      const ended = yield* Deferred.make<Ending>()
-      yield* Queue.offer(runs, {
-        request,
-        say: (text) => Queue.offer(events, AgentEvent.TextDelta({ text })),
-        finish: Queue.offerAll(events, [
-          AgentEvent.Usage({ usage: { promptTokens: 1, completionTokens: 1 } }),
-          AgentEvent.Finish({ reason: "stop" })
-        ]),
-        ended: Deferred.await(ended)
-      })
-      return Stream.fromQueue(events).pipe(
-        Stream.takeUntil((event) => event._tag === "Finish"),
-        Stream.ensuringWith((exit) =>
-          Deferred.succeed(ended, Exit.isSuccess(exit) ? "completed" : Exit.isInterrupted(exit) ? "interrupted" : "failed")
-        )
-      )
-    }))
   const layer = Layer.scoped(AgentRunner, Effect.gen(function*() {
     const settings = yield* Config
     const released = yield* Deferred.make<void>()
@@ -266,7 +231,7 @@ export const controlledRunner = Effect.gen(function*() {
     yield* Queue.offer(generations, { name, released: Deferred.await(released), isReleased: Deferred.isDone(released) })
     return AgentRunner.fromStream(script)
   }))
-  return { layer, nextRun: Queue.take(runs), nextGeneration: Queue.take(generations) }
+  return { layer, nextRun: next, nextGeneration: Queue.take(generations) }
 })
 
 /** A runner that answers every run with `I am <agent id>`: which agent a request reached. */
