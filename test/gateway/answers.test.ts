@@ -8,22 +8,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import { chat, type Chunk, chunkOf, completionBody, hello, isChunk, isContent, openChat, sseReader } from "../http/helpers.js"
-import {
-  type Api,
-  APIS,
-  field,
-  maxTokensField,
-  MODEL,
-  samplingAsSent,
-  type Setup,
-  type TextAnswer,
-  Upstream,
-  upstreamGateway
-} from "./harness.js"
-
-/** Runs a test's body against a gateway whose agent is on a fresh fake provider of `api`. */
-const against = <A, E, R>(api: Api, body: Effect.Effect<A, E, R>, setup: Setup = {}) =>
-  body.pipe(Effect.scoped, Effect.provide(upstreamGateway(api, setup)))
+import { against, APIS, field, maxTokensField, MODEL, samplingAsSent, type TextAnswer, Upstream } from "./harness.js"
 
 /** The whole streamed answer to `request`: its content pieces, finish chunks, usage chunks, last event. */
 const streamed = (request: Record<string, unknown>) =>

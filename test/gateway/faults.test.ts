@@ -28,11 +28,17 @@ import {
   openChat,
   sseReader
 } from "../http/helpers.js"
-import { type Api, APIS, gatewayAt, PROVIDER, PROVIDER_KEY, type Setup, Upstream, upstreamGateway } from "./harness.js"
-
-/** Runs a test's body against a gateway whose agent is on a fresh fake provider of `api`. */
-const against = <A, E, R>(api: Api, body: Effect.Effect<A, E, R>, setup: Setup = {}) =>
-  body.pipe(Effect.scoped, Effect.provide(upstreamGateway(api, setup)))
+import {
+  against,
+  type Api,
+  APIS,
+  gatewayAt,
+  PROVIDER,
+  PROVIDER_KEY,
+  type Setup,
+  Upstream,
+  upstreamGateway
+} from "./harness.js"
 
 /** The same, with the gateway's log entries going to a queue the body reads. */
 const withLogs = <A, E, R>(api: Api, body: (entries: Queue.Dequeue<LogEntry>) => Effect.Effect<A, E, R>) =>

@@ -255,3 +255,7 @@ export const maxTokensField = (api: Api) => api === "openai-responses" ? "max_ou
 /** A field of a JSON body. */
 export const field = (body: unknown, name: string): unknown =>
   typeof body === "object" && body !== null ? new Map<string, unknown>(Object.entries(body)).get(name) : undefined
+
+/** Runs a test's body against a gateway whose agent is on a fresh fake provider of `api`. */
+export const against = <A, E, R>(api: Api, body: Effect.Effect<A, E, R>, setup: Setup = {}) =>
+  body.pipe(Effect.scoped, Effect.provide(upstreamGateway(api, setup)))

@@ -6,10 +6,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import { chat, errorBody, hello } from "../http/helpers.js"
-import { type Api, APIS, Upstream, upstreamGateway } from "./harness.js"
-
-const against = <A, E, R>(api: Api, body: Effect.Effect<A, E, R>) =>
-  body.pipe(Effect.scoped, Effect.provide(upstreamGateway(api)))
+import { against, APIS, Upstream } from "./harness.js"
 
 describe("temperature above 1", () => {
   it.scopedLive("an agent on anthropic-messages answers 400 invalid 'temperature', streamed or not, and asks no provider", () =>

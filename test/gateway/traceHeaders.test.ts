@@ -6,7 +6,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import { chat, hello, sseReader } from "../http/helpers.js"
-import { APIS, Upstream, upstreamGateway } from "./harness.js"
+import { against, APIS, Upstream } from "./harness.js"
 
 const TRACE_HEADERS = ["traceparent", "tracestate", "b3", "x-b3-traceid", "x-b3-spanid", "x-b3-sampled"]
 const CLIENT_TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
@@ -14,7 +14,7 @@ const CLIENT_TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331
 for (const api of APIS) {
   describe(`what the provider is sent, agent on ${api}`, () => {
     it.scopedLive("no trace headers, neither the gateway's own nor the client's", () =>
-      Effect.gen(function*() {
+      against(api, Effect.gen(function*() {
         const upstream = yield* Upstream
         const json = yield* chat(hello(), { headers: { traceparent: CLIENT_TRACEPARENT } })
         expect(json.status).toBe(200)
@@ -26,6 +26,6 @@ for (const api of APIS) {
           const sent = Object.keys(request.headers).map((name) => name.toLowerCase())
           expect(sent.filter((name) => TRACE_HEADERS.includes(name))).toEqual([])
         }
-      }).pipe(Effect.scoped, Effect.provide(upstreamGateway(api))))
+      })))
   })
 }
