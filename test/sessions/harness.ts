@@ -18,6 +18,7 @@ import { Config, type ConfigInput } from "../../src/Config.js"
 import { RunQueue } from "../../src/RunQueue.js"
 import { SessionStore } from "../../src/SessionStore.js"
 import { type Call, ScriptedModel } from "../fakes/ScriptedModel.js"
+import { sseEvents } from "../rawHttp.js"
 import { baseConfig, baseUrl, gateway, TOKEN } from "../support.js"
 
 export const PATH = "/v1/chat/completions"
@@ -200,40 +201,7 @@ export const errorOf = (json: unknown): Record<string, unknown> => {
 }
 
 /** Reads an SSE body event by event (each event's text, without the blank line). */
-export const sse = (answer: Answer) => {
-  let buffer = ""
-  const nextEvent = async (): Promise<string | undefined> => {
-    while (true) {
-      const end = buffer.indexOf("\n\n")
-      if (end >= 0) {
-        const event = buffer.slice(0, end)
-        buffer = buffer.slice(end + 2)
-        return event
-      }
-      const read = await answer.chunks.next()
-      if (read.done === true) return undefined
-      buffer += String(read.value)
-    }
-  }
-  return {
-    /** Events up to and including the first that passes `test`. */
-    until: (test: (event: string) => boolean) =>
-      Effect.promise(async () => {
-        const events: Array<string> = []
-        for (let event = await nextEvent(); event !== undefined; event = await nextEvent()) {
-          events.push(event)
-          if (test(event)) return events
-        }
-        throw new Error(`the stream ended before the awaited event: ${events.join(" | ")}`)
-      }),
-    /** Every event to the end. */
-    rest: Effect.promise(async () => {
-      const events: Array<string> = []
-      for (let event = await nextEvent(); event !== undefined; event = await nextEvent()) events.push(event)
-      return events
-    })
-  }
-}
+export const sse = (answer: Answer) => sseEvents(answer.chunks)
 
 /** A streamed request read to its end: its events. */
 export const streamAll = (payload: unknown, headers: Readonly<Record<string, string>> = {}) =>
