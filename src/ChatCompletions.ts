@@ -54,14 +54,23 @@ const decodeRequest = (body: unknown) =>
     })
   )
 
-/** A message's text parts joined; with `images`, `[image]` stands where each image was. */
+/**
+ * A message's text and refusal parts joined; with `images`, `[image]` stands where each image
+ * was.
+ */
 const textOf = (content: Wire.Message["content"], images = false): string =>
   content === undefined || content === null
     ? ""
     : typeof content === "string"
     ? content
     : content.flatMap((part) =>
-      "text" in part ? [part.text] : images && "image_url" in part ? [Images.PLACEHOLDER] : []
+      "text" in part
+        ? [part.text]
+        : "refusal" in part
+        ? [part.refusal]
+        : images && "image_url" in part
+        ? [Images.PLACEHOLDER]
+        : []
     ).join("\n")
 
 /**
@@ -97,7 +106,13 @@ export const toTurn = (
           name: call.function.name,
           arguments: call.function.arguments
         }))
-        turn.push({ role: message.role, content, name: message.name ?? undefined, ...(toolCalls.length > 0 && { toolCalls }) })
+        turn.push({
+          role: message.role,
+          // An answer that refused has its refusal in place of content: the model must see it.
+          content: content.length > 0 ? content : message.refusal ?? "",
+          name: message.name ?? undefined,
+          ...(toolCalls.length > 0 && { toolCalls })
+        })
         break
       }
       case "tool":

@@ -22,14 +22,20 @@ const ImagePart = Schema.Struct({
   image_url: Schema.Union(Schema.String, Schema.Struct({ url: Schema.String, detail: nullable(Schema.String) }))
 })
 
-const knownPartTypes: ReadonlyArray<string> = ["text", "input_text", "image_url"]
+/** An earlier assistant answer's refusal, as OpenAI gives it back. */
+const RefusalPart = Schema.Struct({
+  type: Schema.Literal("refusal"),
+  refusal: Schema.String
+})
 
-/** Parts the gateway does not use (audio, files, refusals): accepted and ignored. */
+const knownPartTypes: ReadonlyArray<string> = ["text", "input_text", "image_url", "refusal"]
+
+/** Parts the gateway does not use (audio, files): accepted and ignored. */
 const OtherPart = Schema.Struct({
   type: Schema.String.pipe(Schema.filter((type) => !knownPartTypes.includes(type)))
 })
 
-export const ContentPart = Schema.Union(TextPart, ImagePart, OtherPart)
+export const ContentPart = Schema.Union(TextPart, ImagePart, RefusalPart, OtherPart)
 export type ContentPart = typeof ContentPart.Type
 
 /** A tool call of an earlier assistant message, as the client sends it back. */
@@ -44,7 +50,9 @@ export const Message = Schema.Struct({
   content: nullable(Schema.Union(Schema.String, Schema.Array(ContentPart))),
   name: nullable(Schema.String),
   tool_call_id: nullable(Schema.String),
-  tool_calls: nullable(Schema.Array(AssistantToolCall))
+  tool_calls: nullable(Schema.Array(AssistantToolCall)),
+  /** An earlier assistant answer that refused: its text, in place of content. */
+  refusal: nullable(Schema.String)
 })
 export type Message = typeof Message.Type
 
