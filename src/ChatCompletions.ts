@@ -9,6 +9,7 @@ import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
+import { isNotNullable } from "effect/Predicate"
 import * as Schema from "effect/Schema"
 import * as Crypto from "node:crypto"
 import * as Access from "./Access.js"
@@ -16,6 +17,7 @@ import { AGENT_HEADERS, resolveAgent } from "./Agents.js"
 import {
   AgentRunner,
   type ChatMessage,
+  type ClientTool,
   type RunRequest,
   type RunTools,
   type Sampling,
@@ -54,20 +56,29 @@ const decodeRequest = (body: unknown) =>
     })
   )
 
-/** A message's text parts joined; with `images`, `[image]` stands where each image was. */
+/**
+ * A message's text and refusal parts joined; with `images`, `[image]` stands where each image
+ * was.
+ */
 const textOf = (content: Wire.Message["content"], images = false): string =>
   content === undefined || content === null
     ? ""
     : typeof content === "string"
     ? content
     : content.flatMap((part) =>
-      "text" in part ? [part.text] : images && "image_url" in part ? [Images.PLACEHOLDER] : []
+      "text" in part
+        ? [part.text]
+        : "refusal" in part
+        ? [part.refusal]
+        : images && "image_url" in part
+        ? [Images.PLACEHOLDER]
+        : []
     ).join("\n")
 
 /**
  * The wire messages as a turn: system and developer text joined apart, the rest in order
- * (`function` counts as `tool`), assistant messages with their tool calls. There must be
- * something to answer.
+ * (`function` counts as `tool`), assistant messages with their tool calls (a legacy
+ * `function_call` among them). There must be something to answer.
  *
  * `images`, for an agent whose model takes images: the current turn's user messages with images
  * (by index, see `Images.ofTurn`), which keep their parts; every image is written `[image]` in
@@ -97,7 +108,20 @@ export const toTurn = (
           name: call.function.name,
           arguments: call.function.arguments
         }))
-        turn.push({ role: message.role, content, name: message.name ?? undefined, ...(toolCalls.length > 0 && { toolCalls }) })
+        // A legacy call has no id: it gets one from its place in the history, the same each time
+        // the history is sent again. Its result, a `function` message without an id either,
+        // answers it by name (Conversation.toPrompt).
+        const legacyCall = message.function_call
+        if (isNotNullable(legacyCall)) {
+          toolCalls.push({ id: `legacy_call_${index}`, name: legacyCall.name, arguments: legacyCall.arguments })
+        }
+        turn.push({
+          role: message.role,
+          // An answer that refused has its refusal in place of content: the model must see it.
+          content: content.length > 0 ? content : message.refusal ?? "",
+          name: message.name ?? undefined,
+          ...(toolCalls.length > 0 && { toolCalls })
+        })
         break
       }
       case "tool":
@@ -127,38 +151,82 @@ const toolChoiceOf = (choice: Wire.ToolChoice): ToolChoice =>
 
 const invalidTools = (message: string, param: string) => Effect.fail(new InvalidRequest({ message, param }))
 
+const clientTool = (tool: Wire.FunctionDefinition & { readonly strict?: boolean | null | undefined }): ClientTool => ({
+  name: tool.name,
+  description: tool.description ?? undefined,
+  parameters: tool.parameters ?? undefined,
+  strict: tool.strict ?? undefined
+})
+
+/** The request's tool fields, from `tools` or the legacy `functions`, with the names of the fields they came from. */
+interface ToolFields {
+  readonly offered: ReadonlyArray<ClientTool>
+  readonly choice: ToolChoice
+  readonly parallel: boolean | undefined
+  readonly toolsParam: "tools" | "functions"
+  readonly choiceParam: "tool_choice" | "function_call"
+}
+
 /**
- * The request's tools, if it offers any (an empty list offers none). Names are unique, and a
- * `tool_choice` that names tools names offered ones; without tools, only `auto` and `none` mean
- * something.
+ * `tools` and `tool_choice`, or the legacy `functions` and `function_call`: never both, as
+ * OpenAI's API has it. The legacy answer holds one call, so the model is asked for one at a time.
  */
-export const toolsOf = (request: Wire.ChatCompletionRequest): Effect.Effect<RunTools | undefined, InvalidRequest> => {
-  const offered = request.tools ?? []
-  const choice = toolChoiceOf(request.tool_choice ?? "auto")
-  if (offered.length === 0) {
-    return choice === "auto" || choice === "none"
-      ? Effect.succeed(undefined)
-      : invalidTools("Invalid 'tool_choice': it asks for a tool call, but the request has no `tools`.", "tool_choice")
+const toolFieldsOf = (request: Wire.ChatCompletionRequest): Effect.Effect<ToolFields, InvalidRequest> => {
+  const legacyParam = isNotNullable(request.functions)
+    ? "functions"
+    : isNotNullable(request.function_call)
+    ? "function_call"
+    : undefined
+  if (legacyParam === undefined) {
+    return Effect.succeed({
+      offered: (request.tools ?? []).map((tool) => clientTool(tool.function)),
+      choice: toolChoiceOf(request.tool_choice ?? "auto"),
+      parallel: request.parallel_tool_calls ?? undefined,
+      toolsParam: "tools",
+      choiceParam: "tool_choice"
+    })
   }
-  const names = offered.map((tool) => tool.function.name)
-  const duplicate = names.find((name, i) => names.indexOf(name) !== i)
-  if (duplicate !== undefined) return invalidTools(`Invalid 'tools': the tool name '${duplicate}' is used twice.`, "tools")
-  const chosen = typeof choice === "string" ? [] : "tool" in choice ? [choice.tool] : choice.oneOf
-  const unknown = chosen.find((name) => !names.includes(name))
-  if (unknown !== undefined) {
-    return invalidTools(`Invalid 'tool_choice': there is no tool named '${unknown}' in \`tools\`.`, "tool_choice")
+  if (isNotNullable(request.tools) || isNotNullable(request.tool_choice)) {
+    return invalidTools(
+      `Invalid '${legacyParam}': the legacy \`functions\` and \`function_call\` cannot be mixed with \`tools\` and ` +
+        "`tool_choice`; use `tools`.",
+      legacyParam
+    )
   }
+  const choice = request.function_call ?? "auto"
   return Effect.succeed({
-    tools: offered.map(({ function: tool }) => ({
-      name: tool.name,
-      description: tool.description ?? undefined,
-      parameters: tool.parameters ?? undefined,
-      strict: tool.strict ?? undefined
-    })),
-    choice,
-    parallel: request.parallel_tool_calls ?? undefined
+    offered: (request.functions ?? []).map(clientTool),
+    choice: typeof choice === "string" ? choice : { tool: choice.name },
+    parallel: false,
+    toolsParam: "functions",
+    choiceParam: "function_call"
   })
 }
+
+/**
+ * The request's tools, if it offers any (an empty list offers none). Names are unique, and a
+ * choice that names tools names offered ones; without tools, only `auto` and `none` mean
+ * something.
+ */
+export const toolsOf = (request: Wire.ChatCompletionRequest): Effect.Effect<RunTools | undefined, InvalidRequest> =>
+  Effect.flatMap(toolFieldsOf(request), ({ choice, choiceParam, offered, parallel, toolsParam }) => {
+    if (offered.length === 0) {
+      return choice === "auto" || choice === "none"
+        ? Effect.succeed(undefined)
+        : invalidTools(`Invalid '${choiceParam}': it asks for a call, but the request has no \`${toolsParam}\`.`, choiceParam)
+    }
+    const names = offered.map((tool) => tool.name)
+    const duplicate = names.find((name, i) => names.indexOf(name) !== i)
+    if (duplicate !== undefined) {
+      return invalidTools(`Invalid '${toolsParam}': the name '${duplicate}' is used twice.`, toolsParam)
+    }
+    const chosen = typeof choice === "string" ? [] : "tool" in choice ? [choice.tool] : choice.oneOf
+    const unknown = chosen.find((name) => !names.includes(name))
+    if (unknown !== undefined) {
+      return invalidTools(`Invalid '${choiceParam}': there is none named '${unknown}' in \`${toolsParam}\`.`, choiceParam)
+    }
+    return Effect.succeed({ tools: offered, choice, parallel })
+  })
 
 const samplingOf = (request: Wire.ChatCompletionRequest): Sampling => ({
   temperature: request.temperature ?? undefined,
@@ -214,6 +282,7 @@ export const makeHandler = Effect.gen(function*() {
     current.agentId = agent.id
     const sampling = yield* samplingFor(settings, agent, chat)
     const tools = yield* toolsOf(chat)
+    const calls: Wire.CallShape = isNotNullable(chat.functions) ? "function_call" : "tool_calls"
     const responseFormat = yield* ResponseFormat.forAgent(settings, agent, chat.response_format)
     // Checked last: reading the images may mean fetching them.
     const images = Images.takesImages(agent) ? yield* Images.ofTurn(chat.messages, imageResolver) : undefined
@@ -248,6 +317,7 @@ export const makeHandler = Effect.gen(function*() {
     if (chat.stream === true) {
       return yield* StreamResponse.respond(runner.stream(run), {
         envelope,
+        calls,
         headers,
         includeUsage: chat.stream_options?.include_usage === true,
         keepAliveMs: settings.chatCompletions.keepAliveMs
@@ -255,6 +325,6 @@ export const makeHandler = Effect.gen(function*() {
     }
     const reply = yield* runner.complete(run)
     current.usage = reply.usage
-    return HttpServerResponse.unsafeJson(Wire.completion(envelope, reply), { headers })
+    return HttpServerResponse.unsafeJson(Wire.completion(envelope, reply, calls), { headers })
   })
 })

@@ -103,8 +103,10 @@ const userPart = (part: UserPart): Prompt.UserMessagePartEncoded =>
 
 /**
  * The prompt for a turn. System text is never cut. Assistant tool calls and tool results become
- * the prompt's tool-call and tool-result parts; a tool result without a call id (the legacy
- * `function` role) can only be given as text.
+ * the prompt's tool-call and tool-result parts. A tool result without a call id (the legacy
+ * `function` role, which names its function) answers the latest call of that name before it,
+ * whether the call is in the stored transcript or in the request; with no such call, it can only
+ * be given as text.
  */
 export const toPrompt = (
   system: ReadonlyArray<string | undefined>,
@@ -114,16 +116,21 @@ export const toPrompt = (
   const toolNames = new Map(
     messages.flatMap((message) => (message.toolCalls ?? []).map((call): [string, string] => [call.id, call.name]))
   )
+  /** The id of the latest call of each tool so far, in order. */
+  const latestCalls = new Map<string, string>()
   return [
     ...(systemText.length > 0 ? [{ role: "system", content: systemText } as const] : []),
     ...messages.map((message): Prompt.MessageEncoded => {
       switch (message.role) {
         case "assistant":
+          for (const call of message.toolCalls ?? []) latestCalls.set(call.name, call.id)
           return assistantMessage(message)
-        case "tool":
-          return message.toolCallId === undefined
+        case "tool": {
+          const id = message.toolCallId ?? (message.name === undefined ? undefined : latestCalls.get(message.name))
+          return id === undefined
             ? { role: "user", content: `[tool result${message.name ? ` from ${message.name}` : ""}]\n${message.content}` }
-            : toolMessage(message, message.toolCallId, toolNames)
+            : toolMessage(message, id, toolNames)
+        }
         case "user":
           return message.parts === undefined
             ? { role: "user", content: message.content }

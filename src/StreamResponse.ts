@@ -1,7 +1,8 @@
 /**
  * A streamed run as Server-Sent Events, the way OpenAI streams: a role chunk, content and tool
  * call chunks as they come (`delta.tool_calls`: a call's index, id and name first, then pieces of
- * its arguments), one chunk with the finish reason, an optional usage chunk, then `[DONE]`.
+ * its arguments; in the legacy shape, `delta.function_call` for the first call only), one chunk
+ * with the finish reason, an optional usage chunk, then `[DONE]`.
  *
  * The HTTP status waits for the first content: a run that fails before it gets a real error status.
  * Once the answer has started, a failure is sent in-band (`data: {"error": ...}`, then `[DONE]`).
@@ -27,6 +28,7 @@ import * as Wire from "./Wire.js"
 
 export interface StreamOptions {
   readonly envelope: Wire.Envelope
+  readonly calls: Wire.CallShape
   readonly includeUsage: boolean
   readonly keepAliveMs: number
   readonly headers: Readonly<Record<string, string>>
@@ -64,7 +66,7 @@ export const respond = Effect.fn("StreamResponse.respond")(function*(
 > {
   const current = yield* CurrentRequest
   const drain = yield* Drain
-  const { envelope, includeUsage, keepAliveMs } = options
+  const { calls, envelope, includeUsage, keepAliveMs } = options
   yield* Metrics.activeStream
   const firstContent = yield* Metrics.timeToFirstContent(current.agentId ?? "-")
   const queue = yield* Queue.bounded<Next>(BUFFER)
@@ -106,12 +108,16 @@ export const respond = Effect.fn("StreamResponse.respond")(function*(
   let contentSeen = false
   /** Each tool call's index in the answer, by id, in the order they started. */
   const toolCalls = new Map<string, number>()
-  const toolCallChunk = (piece: Wire.ToolCallDelta) => [Wire.sseData(Wire.chunk(envelope, { tool_calls: [piece] }))]
+  const toolCallChunk = (piece: Wire.ToolCallDelta) => [
+    Wire.sseData(Wire.chunk(envelope, calls === "tool_calls" ? { tool_calls: [piece] } : { function_call: piece.function }))
+  ]
   /** An event's frames: none for the usage and finish, which the end of the answer carries. */
   const frame = (event: AgentEvent): ReadonlyArray<Uint8Array> =>
     AgentEvent.$match(event, {
       TextDelta: ({ text }) => [Wire.sseData(Wire.chunk(envelope, { content: text }))],
       ToolCallStart: ({ id, name }) => {
+        // The legacy shape holds one call: any after the first is left out, its pieces with it.
+        if (calls === "function_call" && toolCalls.size > 0) return []
         const index = toolCalls.size
         toolCalls.set(id, index)
         return toolCallChunk({ index, id, type: "function", function: { name, arguments: "" } })
@@ -135,7 +141,7 @@ export const respond = Effect.fn("StreamResponse.respond")(function*(
     return Effect.as(firstContent, frame(event))
   }
   const closing = () => [
-    Wire.sseData(Wire.chunk(envelope, {}, finishReason)),
+    Wire.sseData(Wire.chunk(envelope, {}, Wire.finishReasonFor(finishReason, calls))),
     ...(includeUsage && current.usage !== undefined ? [Wire.sseData(Wire.usageChunk(envelope, current.usage))] : []),
     Wire.sseDone
   ]

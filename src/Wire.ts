@@ -22,14 +22,20 @@ const ImagePart = Schema.Struct({
   image_url: Schema.Union(Schema.String, Schema.Struct({ url: Schema.String, detail: nullable(Schema.String) }))
 })
 
-const knownPartTypes: ReadonlyArray<string> = ["text", "input_text", "image_url"]
+/** An earlier assistant answer's refusal, as OpenAI gives it back. */
+const RefusalPart = Schema.Struct({
+  type: Schema.Literal("refusal"),
+  refusal: Schema.String
+})
 
-/** Parts the gateway does not use (audio, files, refusals): accepted and ignored. */
+const knownPartTypes: ReadonlyArray<string> = ["text", "input_text", "image_url", "refusal"]
+
+/** Parts the gateway does not use (audio, files): accepted and ignored. */
 const OtherPart = Schema.Struct({
   type: Schema.String.pipe(Schema.filter((type) => !knownPartTypes.includes(type)))
 })
 
-export const ContentPart = Schema.Union(TextPart, ImagePart, OtherPart)
+export const ContentPart = Schema.Union(TextPart, ImagePart, RefusalPart, OtherPart)
 export type ContentPart = typeof ContentPart.Type
 
 /** A tool call of an earlier assistant message, as the client sends it back. */
@@ -39,12 +45,18 @@ export const AssistantToolCall = Schema.Struct({
   function: Schema.Struct({ name: Schema.String, arguments: Schema.String })
 })
 
+/** An earlier assistant message's call in the legacy function calling API (it has no id). */
+export const AssistantFunctionCall = Schema.Struct({ name: Schema.String, arguments: Schema.String })
+
 export const Message = Schema.Struct({
   role: Schema.Literal("system", "developer", "user", "assistant", "tool", "function"),
   content: nullable(Schema.Union(Schema.String, Schema.Array(ContentPart))),
   name: nullable(Schema.String),
   tool_call_id: nullable(Schema.String),
-  tool_calls: nullable(Schema.Array(AssistantToolCall))
+  tool_calls: nullable(Schema.Array(AssistantToolCall)),
+  function_call: nullable(AssistantFunctionCall),
+  /** An earlier assistant answer that refused: its text, in place of content. */
+  refusal: nullable(Schema.String)
 })
 export type Message = typeof Message.Type
 
@@ -56,14 +68,17 @@ const toolName = Schema.String.pipe(Schema.pattern(/^[a-zA-Z0-9_-]{1,64}$/, {
   message: () => "must be 1 to 64 letters, digits, underscores or dashes"
 }))
 
+/** A function the model may call, as the legacy `functions` list gives it. */
+export const FunctionDefinition = Schema.Struct({
+  name: toolName,
+  description: nullable(Schema.String),
+  parameters: nullable(JsonObject)
+})
+export type FunctionDefinition = typeof FunctionDefinition.Type
+
 export const FunctionTool = Schema.Struct({
   type: Schema.Literal("function"),
-  function: Schema.Struct({
-    name: toolName,
-    description: nullable(Schema.String),
-    parameters: nullable(JsonObject),
-    strict: nullable(Schema.Boolean)
-  })
+  function: Schema.Struct({ ...FunctionDefinition.fields, strict: nullable(Schema.Boolean) })
 })
 export type FunctionTool = typeof FunctionTool.Type
 
@@ -78,6 +93,10 @@ export const ToolChoice = Schema.Union(
   })
 )
 export type ToolChoice = typeof ToolChoice.Type
+
+/** The legacy `function_call`: whether the model may call a function, or which one it must call. */
+export const FunctionCallChoice = Schema.Union(Schema.Literal("none", "auto"), Schema.Struct({ name: Schema.String }))
+export type FunctionCallChoice = typeof FunctionCallChoice.Type
 
 /** A `json_schema` response format: the schema's name (OpenAI's rule for names) and the schema. */
 export const JsonSchemaFormat = Schema.Struct({
@@ -113,6 +132,8 @@ export const ChatCompletionRequest = Schema.Struct({
   tools: nullable(Schema.Array(FunctionTool)),
   tool_choice: nullable(ToolChoice),
   parallel_tool_calls: nullable(Schema.Boolean),
+  functions: nullable(Schema.Array(FunctionDefinition)),
+  function_call: nullable(FunctionCallChoice),
   response_format: nullable(ResponseFormat)
 })
 export type ChatCompletionRequest = typeof ChatCompletionRequest.Type
@@ -152,24 +173,42 @@ export const toolCall = (call: ToolCall): WireToolCall => ({
   function: { name: call.name, arguments: call.arguments }
 })
 
-/** The answer's message: its text (`null` when it only calls tools) and its tool calls, if any. */
-const message = (reply: AgentReply) => {
+/**
+ * How an answer gives the model's calls: as `tool_calls`, or, to a request that used the legacy
+ * `functions`, as its one `function_call`.
+ */
+export type CallShape = "tool_calls" | "function_call"
+
+export type WireFinishReason = FinishReason | "function_call"
+
+/** The run's finish reason on the wire: a call in the legacy shape finishes with `function_call`. */
+export const finishReasonFor = (reason: FinishReason, calls: CallShape): WireFinishReason =>
+  calls === "function_call" && reason === "tool_calls" ? "function_call" : reason
+
+/**
+ * The answer's message: its text (`null` when it only calls tools) and its calls, if any. The
+ * legacy shape holds one call: the first (the provider is asked for one at a time).
+ */
+const message = (reply: AgentReply, calls: CallShape) => {
   const toolCalls = reply.toolCalls ?? []
-  return toolCalls.length === 0
-    ? { role: "assistant", content: reply.text }
-    : { role: "assistant", content: reply.text === "" ? null : reply.text, tool_calls: toolCalls.map(toolCall) }
+  const [first] = toolCalls
+  if (first === undefined) return { role: "assistant", content: reply.text }
+  const content = reply.text === "" ? null : reply.text
+  return calls === "tool_calls"
+    ? { role: "assistant", content, tool_calls: toolCalls.map(toolCall) }
+    : { role: "assistant", content, function_call: { name: first.name, arguments: first.arguments } }
 }
 
-export const completion = (envelope: Envelope, reply: AgentReply) => ({
+export const completion = (envelope: Envelope, reply: AgentReply, calls: CallShape = "tool_calls") => ({
   id: envelope.id,
   object: "chat.completion",
   created: envelope.created,
   model: envelope.model,
   choices: [{
     index: 0,
-    message: message(reply),
+    message: message(reply, calls),
     logprobs: null,
-    finish_reason: reply.finishReason
+    finish_reason: finishReasonFor(reply.finishReason, calls)
   }],
   ...(reply.usage && { usage: usage(reply.usage) })
 })
@@ -189,9 +228,11 @@ export interface Delta {
   readonly role?: "assistant"
   readonly content?: string
   readonly tool_calls?: ReadonlyArray<ToolCallDelta>
+  /** The legacy shape's call: its name with empty `arguments` first, then pieces of its arguments. */
+  readonly function_call?: ToolCallDelta["function"]
 }
 
-export const chunk = (envelope: Envelope, delta: Delta, finishReason: FinishReason | null = null) => ({
+export const chunk = (envelope: Envelope, delta: Delta, finishReason: WireFinishReason | null = null) => ({
   id: envelope.id,
   object: "chat.completion.chunk",
   created: envelope.created,

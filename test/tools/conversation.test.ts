@@ -59,10 +59,23 @@ describe("Conversation.toPrompt with tools", () => {
     ])
   })
 
-  it("a result without a call id (the legacy function role) can only be text", () => {
+  it("a result without a call id (the legacy function role) answers the latest earlier call of its name", () => {
+    const named = (content: string): ChatMessage => ({ role: "tool", content, name: "lookup" })
+    const resultIds = (messages: ReadonlyArray<ChatMessage>) =>
+      Conversation.toPrompt([], messages).flatMap((message) =>
+        message.role === "tool" ? message.content.map((part) => part.type === "tool-result" ? part.id : "") : []
+      )
+    expect(resultIds([u("q"), called(["c1", "lookup", "{}"]), named("r1"), called(["c2", "lookup", "{}"]), named("r2")]))
+      .toEqual(["c1", "c2"])
+    expect(resultIds([u("q"), called(["c1", "lookup", "{}"], ["c2", "note", "{}"]), named("r1")])).toEqual(["c1"])
+  })
+
+  it("a result without a call id that answers no earlier call can only be text", () => {
     expect(Conversation.toPrompt([], [{ role: "tool", content: "42", name: "calc" }])).toEqual([
       { role: "user", content: "[tool result from calc]\n42" }
     ])
+    expect(Conversation.toPrompt([], [{ role: "tool", content: "42", name: "calc" }, called(["c1", "calc", "{}"])])[0])
+      .toEqual({ role: "user", content: "[tool result from calc]\n42" })
   })
 
   it("plain assistant messages stay plain text", () => {

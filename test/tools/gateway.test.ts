@@ -8,9 +8,9 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import type { ChatCompletionChunk, ChatCompletionMessageParam, ChatCompletionTool } from "openai/resources/chat/completions"
+import type { ChatCompletionMessageParam, ChatCompletionTool } from "openai/resources/chat/completions"
 import { chat } from "../http/helpers.js"
-import { type Api, APIS, sdk, sentConversation, sentTools, toolsGateway, ToolUpstream } from "./harness.js"
+import { type Api, APIS, chunksOf, sdk, sentConversation, sentTools, toolsGateway, ToolUpstream } from "./harness.js"
 
 const WEATHER = {
   type: "function",
@@ -66,10 +66,6 @@ const withResult = (result: string): Array<ChatCompletionMessageParam> => [
   },
   { role: "tool", tool_call_id: WEATHER_CALL.id, content: result }
 ]
-
-/** The `data:` events of an SSE body, parsed (`[DONE]` left out). */
-const chunksOf = (body: string): ReadonlyArray<ChatCompletionChunk> =>
-  body.split("\n\n").filter((event) => event.startsWith("data: {")).map((event) => JSON.parse(event.slice(6)))
 
 for (const api of APIS) {
   describe(`client tools on ${api}`, () => {

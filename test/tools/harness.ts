@@ -11,6 +11,7 @@ import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
 import OpenAI from "openai"
+import type { ChatCompletionChunk } from "openai/resources/chat/completions"
 import type { ConfigInput, ProviderEntry } from "../../src/Config.js"
 import * as Anthropic from "../fakes/AnthropicServer.js"
 import { Answer, ChatCompletionsServer } from "../fakes/ChatCompletionsServer.js"
@@ -112,6 +113,10 @@ export const toolsGateway = (api: Api) =>
     Effect.map(ToolUpstream, (upstream) =>
       gateway({ config: configFor(api, upstream.baseUrl) }).pipe(Layer.provide(Logger.minimumLogLevel(LogLevel.None))))
   ).pipe(Layer.provideMerge(upstreamLayer(api)))
+
+/** The `data:` events of an SSE body, parsed (`[DONE]` left out). */
+export const chunksOf = (body: string): ReadonlyArray<ChatCompletionChunk> =>
+  body.split("\n\n").filter((event) => event.startsWith("data: {")).map((event) => JSON.parse(event.slice(6)))
 
 /** The official SDK aimed at the gateway under test; no retries, so every answer is seen as it is. */
 export const sdk = Effect.map(baseUrl, (url) => new OpenAI({ baseURL: `${url}/v1`, apiKey: TOKEN, maxRetries: 0 }))
