@@ -3,10 +3,32 @@
 // OpenTelemetry exporters). Node then reads and compiles only the code the gateway uses: start-up
 // and idle memory fall by about a third and two thirds of a second (bench/README.md). The library
 // (`clawgate`, `clawgate/testing`) stays as tsc emits it, on the app's own copy of effect.
+//
+// `node scripts/bundle.mjs --if-stale` (what `npm start` runs) bundles only when dist/bin/main.js
+// is missing or older than something it is made from.
 import * as esbuild from "esbuild"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
 import { pathToFileURL } from "node:url"
+
+const OUTPUT = "dist/bin/main.js"
+
+/** What the bundle is made from: the sources, the build's settings, and the installed packages. */
+const inputs = () => [
+  ...Fs.readdirSync("src", { recursive: true, encoding: "utf8" }).map((file) => Path.join("src", file)),
+  "scripts/bundle.mjs",
+  "package.json",
+  "tsconfig.json",
+  // npm rewrites it on every install that changes node_modules.
+  "node_modules/.package-lock.json"
+]
+
+const modifiedMs = (file) => Fs.statSync(file, { throwIfNoEntry: false })?.mtimeMs
+
+const isStale = () => {
+  const built = modifiedMs(OUTPUT)
+  return built === undefined || inputs().some((file) => (modifiedMs(file) ?? 0) > built)
+}
 
 /** Node's rule: `.cjs` is CommonJS, `.mjs` is not, a `.js` file is unless its package says `"type": "module"`. */
 const isCommonJs = (file) => {
@@ -52,19 +74,21 @@ const commonJsImportedOnDemand = {
   }
 }
 
-await esbuild.build({
-  entryPoints: { main: "src/main.ts" },
-  outdir: "dist/bin",
-  bundle: true,
-  splitting: true,
-  format: "esm",
-  platform: "node",
-  target: "node20",
-  sourcemap: true,
-  // Native addons are loaded from node_modules as they are.
-  external: ["better-sqlite3", "pg-native"],
-  // Some dependencies are CommonJS and `require` node's modules, which an ES module must provide.
-  banner: { js: `import { createRequire } from "node:module"; const require = createRequire(import.meta.url);` },
-  plugins: [commonJsImportedOnDemand],
-  logLevel: "warning"
-})
+if (!process.argv.includes("--if-stale") || isStale()) {
+  await esbuild.build({
+    entryPoints: { main: "src/main.ts" },
+    outdir: Path.dirname(OUTPUT),
+    bundle: true,
+    splitting: true,
+    format: "esm",
+    platform: "node",
+    target: "node20",
+    sourcemap: true,
+    // Native addons are loaded from node_modules as they are.
+    external: ["better-sqlite3", "pg-native"],
+    // Some dependencies are CommonJS and `require` node's modules, which an ES module must provide.
+    banner: { js: `import { createRequire } from "node:module"; const require = createRequire(import.meta.url);` },
+    plugins: [commonJsImportedOnDemand],
+    logLevel: "warning"
+  })
+}
