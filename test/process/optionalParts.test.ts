@@ -1,0 +1,190 @@
+/**
+ * The shipped command (`dist/bin/main.js`, bundled by scripts/bundle.mjs) with each optional part
+ * on. Each part is a chunk the bundle loads on demand, which the in-process tests of
+ * `Gateway.layer` never load: here a child process serves a config with the part on, and a request
+ * shows the part working. `npm test` builds dist/ first; alone, run `npm run build`.
+ */
+import { describe, expect, it, vi } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Queue from "effect/Queue"
+import * as Schema from "effect/Schema"
+import * as Fs from "node:fs"
+import * as NodeHttp from "node:http"
+import * as Path from "node:path"
+import type { ConfigInput } from "../../src/Config.js"
+import { listenOnLoopback } from "../fakes/listen.js"
+import { APIS, configFor, upstreamLayer, Upstream } from "../gateway/harness.js"
+import { requireBuild, startGateway, tempDir } from "../gatewayProcess.js"
+import { configFor as imagesConfigFor, imagesOf, PNG } from "../images/harness.js"
+import { ImageServer } from "../images/ImageServer.js"
+import { postTo } from "../rawHttp.js"
+import { freshSchema } from "../replicas/pg.js"
+import { baseConfig, TOKEN } from "../support.js"
+
+requireBuild()
+
+// Each test starts the gateway as a process: seconds on a busy machine.
+vi.setConfig({ testTimeout: 60_000 })
+
+/** How long starting the process, or something it should do at once, may take on a busy machine. */
+const BOUND = "30 seconds"
+
+/** `clawgate serve` on `config`, written as a file into a temporary folder that is its HOME. */
+const serve = (config: ConfigInput) =>
+  Effect.gen(function*() {
+    const dir = yield* tempDir
+    const file = Path.join(dir, "clawgate.json5")
+    Fs.writeFileSync(file, JSON.stringify(config))
+    return yield* startGateway(file, dir, { bound: BOUND })
+  })
+
+const chat = (content: string, extra: Record<string, unknown> = {}) => ({
+  model: "clawdbot:main",
+  messages: [{ role: "user", content }],
+  ...extra
+})
+
+/** A chat request answered with JSON: its status, session key and parsed body. */
+const ask = (url: string, payload: unknown) =>
+  Effect.gen(function*() {
+    const answer = yield* postTo(url, payload, TOKEN)
+    const body: unknown = JSON.parse(yield* answer.text)
+    return { status: answer.status, sessionKey: answer.header("x-clawdbot-session-key"), body }
+  }).pipe(Effect.orDie, Effect.scoped)
+
+describe("the built command with an optional part on", () => {
+  it.scopedLive("with metrics on, GET /metrics counts the request it has just answered", () =>
+    Effect.gen(function*() {
+      const gateway = yield* serve({ ...baseConfig, gateway: { ...baseConfig.gateway, metrics: { enabled: true } } })
+      expect((yield* ask(gateway.url, chat("count me"))).status).toBe(200)
+
+      const metrics = yield* Effect.promise(() => fetch(`${gateway.url}/metrics`))
+      expect(metrics.status).toBe(200)
+      expect(metrics.headers.get("content-type")).toMatch(/^text\/plain; version=0\.0\.4/)
+      expect(yield* Effect.promise(() => metrics.text())).toMatch(
+        /^clawgate_http_requests_total\{route="\/v1\/chat\/completions",status="200",agent="main"\} 1$/m
+      )
+    }))
+
+  it.scopedLive("with an OTLP endpoint, the spans of a request reach the collector", () =>
+    Effect.gen(function*() {
+      const collector = yield* spanCollector
+      const gateway = yield* serve({
+        ...baseConfig,
+        telemetry: { serviceName: "clawgate-process-test", otlp: { endpoint: collector.endpoint, batchDelayMs: 50 } }
+      })
+      expect((yield* ask(gateway.url, chat("trace me"))).status).toBe(200)
+
+      const exported = yield* collector.untilSpan("http.server POST")
+      expect(exported.path).toBe("/v1/traces")
+      expect(exported.service).toBe("clawgate-process-test")
+    }))
+
+  it.scopedLive("with the PostgreSQL store, a session's turns are stored in the database and kept across requests", () =>
+    Effect.gen(function*() {
+      const schema = yield* freshSchema
+      const gateway = yield* serve({ ...baseConfig, session: { store: { kind: "postgres", url: schema.url } } })
+      const first = yield* ask(gateway.url, chat("first words", { user: "ada" }))
+      const second = yield* ask(gateway.url, chat("second words", { user: "ada" }))
+
+      expect([first.status, second.status]).toEqual([200, 200])
+      expect(second.sessionKey).toBe(first.sessionKey)
+      expect(yield* schema.transcript(first.sessionKey ?? "")).toEqual([
+        { role: "user", content: "first words" },
+        { role: "assistant", content: "first words" },
+        { role: "user", content: "second words" },
+        { role: "assistant", content: "second words" }
+      ])
+    }))
+
+  for (const api of APIS) {
+    it.scopedLive(`an agent on a provider of api ${api} answers through it`, () =>
+      Effect.gen(function*() {
+        const upstream = yield* Upstream
+        const gateway = yield* serve(configFor(api, upstream.baseUrl))
+        yield* upstream.answerText({ pieces: ["Hello ", "from ", api], finish: "stop", inputTokens: 3, outputTokens: 4 })
+
+        const answer = yield* ask(gateway.url, chat("hi"))
+        expect(answer.status).toBe(200)
+        expect(answer.body).toMatchObject({
+          choices: [{ message: { role: "assistant", content: `Hello from ${api}` }, finish_reason: "stop" }],
+          usage: { prompt_tokens: 3, completion_tokens: 4 }
+        })
+      }).pipe(Effect.provide(upstreamLayer(api))))
+  }
+
+  it.scopedLive("with remote images allowed, an image URL is fetched and its bytes reach the provider", () =>
+    Effect.gen(function*() {
+      const images = yield* ImageServer
+      const upstream = yield* Upstream
+      const gateway = yield* serve(imagesConfigFor(upstream.api, upstream.baseUrl, { allowRemote: true }))
+
+      const answer = yield* ask(gateway.url, {
+        model: "clawdbot:main",
+        messages: [{
+          role: "user",
+          content: [{ type: "text", text: "What is this?" }, { type: "image_url", image_url: { url: `${images.baseUrl}/cat.png` } }]
+        }]
+      })
+      expect(answer.status).toBe(200)
+      expect((yield* images.requests).map((request) => request.path)).toEqual(["/cat.png"])
+      expect(imagesOf(upstream.api, (yield* upstream.nextRequest).body)).toEqual([
+        { image: "image/png", base64: PNG.toString("base64") }
+      ])
+    }).pipe(Effect.provide([upstreamLayer("openai-completions"), ImageServer.layer()])))
+})
+
+// ---------------------------------------------------------------------------------------------
+// A fake OTLP/HTTP collector
+// ---------------------------------------------------------------------------------------------
+
+/** The part of an OTLP/HTTP JSON export the test reads: span names, by resource. */
+const TraceExport = Schema.parseJson(Schema.Struct({
+  resourceSpans: Schema.Array(Schema.Struct({
+    resource: Schema.Struct({
+      attributes: Schema.Array(Schema.Struct({
+        key: Schema.String,
+        value: Schema.Struct({ stringValue: Schema.optional(Schema.String) })
+      }))
+    }),
+    scopeSpans: Schema.Array(Schema.Struct({ spans: Schema.Array(Schema.Struct({ name: Schema.String })) }))
+  }))
+}))
+
+interface ExportedSpan {
+  /** The path the export was posted to. */
+  readonly path: string
+  /** The `service.name` of its resource. */
+  readonly service: string | undefined
+  readonly name: string
+}
+
+/** A collector on a loopback port, for the scope: every span posted to it, as it arrives. */
+const spanCollector = Effect.gen(function*() {
+  const spans = yield* Queue.unbounded<ExportedSpan>()
+  const server = NodeHttp.createServer((request, response) => {
+    const chunks: Array<Buffer> = []
+    request.on("data", (chunk: Buffer) => chunks.push(chunk))
+    request.on("end", () => {
+      const exported = Schema.decodeUnknownEither(TraceExport)(Buffer.concat(chunks).toString("utf8"))
+      for (const { resource, scopeSpans } of Either.isRight(exported) ? exported.right.resourceSpans : []) {
+        const service = resource.attributes.find((attribute) => attribute.key === "service.name")?.value.stringValue
+        for (const span of scopeSpans.flatMap((scope) => scope.spans)) {
+          Queue.unsafeOffer(spans, { path: request.url ?? "", service, name: span.name })
+        }
+      }
+      response.writeHead(Either.isRight(exported) ? 200 : 400, { "content-type": "application/json" })
+      response.end("{}")
+    })
+  })
+  const port = yield* listenOnLoopback(server)
+  /** The first span named `name` to arrive. */
+  const untilSpan = (name: string): Effect.Effect<ExportedSpan> =>
+    Queue.take(spans).pipe(
+      Effect.repeat({ until: (span) => span.name === name }),
+      Effect.timeoutFail({ duration: BOUND, onTimeout: () => new Error(`no span named ${name} arrived`) }),
+      Effect.orDie
+    )
+  return { endpoint: `http://127.0.0.1:${port}`, untilSpan }
+})
