@@ -5,7 +5,7 @@
  */
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as Match from "effect/Match"
-import type { GatewayError } from "./Errors.js"
+import { excerpt, type GatewayError } from "./Errors.js"
 import type { ErrorBody } from "./Wire.js"
 
 export interface ErrorAnswer {
@@ -42,7 +42,7 @@ export const describe = (error: GatewayError, requestId: string): ErrorAnswer =>
           "gateway.http.endpoints.chatCompletions.enabled: true"
       ),
     RouteNotFound: ({ method, path }) =>
-      answer(404, "invalid_request_error", "not_found", `Unknown request URL: ${method} ${path}`),
+      answer(404, "invalid_request_error", "not_found", `Unknown request URL: ${method} ${excerpt(path)}`),
     MethodNotAllowed: ({ allow, method }) =>
       answer(
         405,

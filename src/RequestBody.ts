@@ -6,7 +6,7 @@
 import type * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
 import * as Effect from "effect/Effect"
-import { InvalidJson, PayloadTooLarge } from "./Errors.js"
+import { excerpt, InvalidJson, PayloadTooLarge } from "./Errors.js"
 
 export const readJson = (
   request: HttpServerRequest.HttpServerRequest,
@@ -46,9 +46,8 @@ export const readJson = (
           new InvalidJson({
             message: bytes.length === 0
               ? "the body is empty; expected a JSON object"
-              : error instanceof Error
-              ? error.message
-              : String(error)
+              // V8 quotes a few characters of the body: binary or invisible ones are escaped.
+              : excerpt(error instanceof Error ? error.message : String(error))
           })
       })
     )

@@ -237,3 +237,39 @@ describe("body size limit (point 8)", () => {
       expect((yield* chat(hello())).status).toBe(200)
     }).pipe(Effect.provide(quietGateway({ config: endpointConfig({ maxBodyBytes: LIMIT }) }))))
 })
+
+describe("error messages quote bad values briefly", () => {
+  it.scopedLive("a 200 KB bad value is quoted by a short prefix only", () =>
+    Effect.gen(function*() {
+      const long = "r".repeat(200_000)
+      const cases: ReadonlyArray<readonly [unknown, string, string]> = [
+        [{ model: "m", messages: [{ role: long, content: "hi" }] }, "messages[0].role", "\"rrrrrrrrrr"],
+        [hello({ user: long }), "user", "\"rrrrrrrrrr"],
+        [hello({ stop: long.split("") }), "stop", "[\"r\",\"r\","],
+        [
+          hello({
+            tools: [{ type: "function", function: { name: "f" } }],
+            tool_choice: { type: "function", function: { name: long } }
+          }),
+          "tool_choice",
+          "'rrrrrrrrrr"
+        ]
+      ]
+      for (const [body, param, prefix] of cases) {
+        const error = yield* expectInvalid(body, param)
+        expect({ param, short: error.message.length < 400 }).toEqual({ param, short: true })
+        expect(error.message).toContain(prefix)
+      }
+    }).pipe(Effect.provide(quietGateway())))
+
+  it.scopedLive("a body that is not JSON is quoted with its control and invisible characters escaped", () =>
+    Effect.gen(function*() {
+      for (const body of [Buffer.from([0x1f, 0x8b, 0x08, 0x00, 0x07, 0x00]), "\u200b{}", "{\"a\": \u0001}"]) {
+        const response = yield* send(PATH, { body })
+        expect(response.status).toBe(400)
+        const { error } = yield* errorBody(response)
+        expect(error.code).toBe("invalid_json")
+        expect(error.message).not.toMatch(/[\p{Cc}\p{Cf}]/u)
+      }
+    }).pipe(Effect.provide(quietGateway())))
+})
