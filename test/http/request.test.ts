@@ -238,6 +238,50 @@ describe("body size limit (point 8)", () => {
     }).pipe(Effect.provide(quietGateway({ config: endpointConfig({ maxBodyBytes: LIMIT }) }))))
 })
 
+/** `hello()` as JSON text with `field` set to `json` (text, so it can be deeper than JSON.stringify goes). */
+const helloWith = (field: string, json: string) => JSON.stringify(hello({ [field]: null })).replace(`"${field}":null`, `"${field}":${json}`)
+
+/** `levels` arrays, each holding the next. */
+const nestedArrays = (levels: number) => "[".repeat(levels) + "]".repeat(levels)
+
+/** `levels` objects, each holding the next as its `a`. */
+const nestedObjects = (levels: number) => "{\"a\":".repeat(levels - 1) + "{}" + "}".repeat(levels - 1)
+
+describe("deeply nested bodies", () => {
+  it.scopedLive("a body nested thousands of levels deep gets a 400 naming where, not a 500", () =>
+    Effect.gen(function*() {
+      const tool = (parameters: string) => `[{"type":"function","function":{"name":"f","parameters":${parameters}}}]`
+      const cases: ReadonlyArray<readonly [string, string]> = [
+        [helloWith("messages", nestedArrays(5_000)), "messages[0]"],
+        [helloWith("tools", tool(`{"type":"object","x":${nestedArrays(10_000)}}`)), "tools[0].function.parameters.x[0]"],
+        [
+          helloWith("response_format", `{"type":"json_schema","json_schema":{"name":"n","schema":${nestedObjects(10_000)}}}`),
+          "response_format.json_schema.schema.a"
+        ]
+      ]
+      for (const [body, where] of cases) {
+        const response = yield* send(PATH, { body })
+        expect({ where, status: response.status }).toEqual({ where, status: 400 })
+        const { error } = yield* errorBody(response)
+        expect(error.type).toBe("invalid_request_error")
+        expect(error.param?.startsWith(where)).toBe(true)
+        expect(error.message).toContain("64")
+      }
+    }).pipe(Effect.provide(quietGateway())))
+
+  it.scopedLive("nesting up to 64 levels (the body itself the first) is accepted; one more is refused", () =>
+    Effect.gen(function*() {
+      // The body is level 1, `tools` 2, the tool 3, `function` 4, `parameters` 5.
+      const withParameters = (levels: number) =>
+        helloWith("tools", `[{"type":"function","function":{"name":"f","parameters":${nestedObjects(levels)}}}]`)
+      expect((yield* send(PATH, { body: withParameters(60) })).status).toBe(200)
+      const response = yield* send(PATH, { body: withParameters(61) })
+      expect(response.status).toBe(400)
+      const { error } = yield* errorBody(response)
+      expect(error.param?.startsWith(`tools[0].function.parameters${".a".repeat(30)}`)).toBe(true)
+    }).pipe(Effect.provide(quietGateway())))
+})
+
 describe("error messages quote bad values briefly", () => {
   it.scopedLive("a 200 KB bad value is quoted by a short prefix only", () =>
     Effect.gen(function*() {
