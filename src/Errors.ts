@@ -32,7 +32,13 @@ export class PayloadTooLarge extends Schema.TaggedError<PayloadTooLarge>()("Payl
   maxBytes: Schema.Number
 }) {}
 
-/** The request body is not JSON. */
+/** The request body is compressed with a `Content-Encoding` the gateway does not inflate. */
+export class UnsupportedContentEncoding extends Schema.TaggedError<UnsupportedContentEncoding>()(
+  "UnsupportedContentEncoding",
+  { encoding: Schema.String, supported: Schema.Array(Schema.String) }
+) {}
+
+/** The request body is not JSON (or not readable as such: empty, or its compression corrupt). */
 export class InvalidJson extends Schema.TaggedError<InvalidJson>()("InvalidJson", {
   message: Schema.String
 }) {}
@@ -118,6 +124,7 @@ export type GatewayError =
   | Unauthorized
   | AuthRateLimited
   | PayloadTooLarge
+  | UnsupportedContentEncoding
   | InvalidJson
   | InvalidRequest
   | AgentNotFound

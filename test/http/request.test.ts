@@ -6,6 +6,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
+import * as Zlib from "node:zlib"
 import { baseConfig } from "../support.js"
 import {
   chat,
@@ -279,6 +280,70 @@ describe("deeply nested bodies", () => {
       expect(response.status).toBe(400)
       const { error } = yield* errorBody(response)
       expect(error.param?.startsWith(`tools[0].function.parameters${".a".repeat(30)}`)).toBe(true)
+    }).pipe(Effect.provide(quietGateway())))
+})
+
+describe("encoded bodies", () => {
+  const json = JSON.stringify(hello())
+
+  it.scopedLive("a UTF-8 byte-order mark before the JSON is ignored", () =>
+    Effect.gen(function*() {
+      const response = yield* send(PATH, { body: `\ufeff${json}` })
+      expect(response.status).toBe(200)
+      expect((yield* completionBody(response)).choices[0]?.message.content).toBe("hello there")
+    }).pipe(Effect.provide(quietGateway())))
+
+  it.scopedLive("a body compressed with gzip, deflate or br is inflated; identity is plain", () =>
+    Effect.gen(function*() {
+      const cases: ReadonlyArray<readonly [string, Uint8Array]> = [
+        ["gzip", Zlib.gzipSync(json)],
+        ["deflate", Zlib.deflateSync(json)],
+        ["br", Zlib.brotliCompressSync(json)],
+        ["identity", Buffer.from(json)]
+      ]
+      for (const [encoding, body] of cases) {
+        const response = yield* send(PATH, { body, headers: { "content-encoding": encoding } })
+        expect({ encoding, status: response.status }).toEqual({ encoding, status: 200 })
+        expect((yield* completionBody(response)).choices[0]?.message.content).toBe("hello there")
+      }
+    }).pipe(Effect.provide(quietGateway())))
+
+  it.scopedLive("a compressed body that inflates past maxBodyBytes gets 413, and the gateway keeps serving", () =>
+    Effect.gen(function*() {
+      const bomb = Zlib.gzipSync(Buffer.alloc(1024 * 1024, " "))
+      expect(bomb.length).toBeLessThan(2048)
+      const response = yield* send(PATH, { body: bomb, headers: { "content-encoding": "gzip" } })
+      expect(response.status).toBe(413)
+      expect((yield* errorBody(response)).error.code).toBe("payload_too_large")
+      expect((yield* chat(hello())).status).toBe(200)
+    }).pipe(Effect.provide(quietGateway({ config: endpointConfig({ maxBodyBytes: 2048 }) }))))
+
+  it.scopedLive("an unknown Content-Encoding gets 415 saying which ones work", () =>
+    Effect.gen(function*() {
+      const response = yield* send(PATH, { body: json, headers: { "content-encoding": "zstd" } })
+      expect(response.status).toBe(415)
+      expect(response.headers.get("accept-encoding")).toBe("gzip, deflate, br")
+      const { error } = yield* errorBody(response)
+      expect(error.type).toBe("invalid_request_error")
+      expect(error.code).toBe("unsupported_content_encoding")
+      expect(error.message).toContain("zstd")
+    }).pipe(Effect.provide(quietGateway())))
+
+  it.scopedLive("corrupt or cut-off compressed data gets 400 with a message free of binary", () =>
+    Effect.gen(function*() {
+      const gzipped = Zlib.gzipSync(json)
+      const cases: ReadonlyArray<Uint8Array> = [
+        Buffer.concat([gzipped.subarray(0, 10), Buffer.from([0xff, 0x00, 0x8b, 0x1f, 0x07, 0x80])]),
+        gzipped.subarray(0, gzipped.length - 12)
+      ]
+      for (const body of cases) {
+        const response = yield* send(PATH, { body, headers: { "content-encoding": "gzip" } })
+        expect(response.status).toBe(400)
+        const { error } = yield* errorBody(response)
+        expect(error.type).toBe("invalid_request_error")
+        expect(error.message).toContain("gzip")
+        expect(error.message).toMatch(/^[\x20-\x7e]+$/)
+      }
     }).pipe(Effect.provide(quietGateway())))
 })
 
