@@ -1,7 +1,8 @@
 /**
  * Issue 2, point 8: what a request may carry (tolerant of what clients send), what is rejected
  * and how (400 with `param`, invalid JSON, empty body, 413 for bodies over the limit, also chunked,
- * without a connection reset), and the missing-user-message rule.
+ * without a connection reset), and the missing-user-message rule. Hostile and clumsy bodies: deep
+ * nesting, compressed bodies and byte-order marks, and error messages that quote bad values briefly.
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
