@@ -5,6 +5,7 @@
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import * as Arr from "effect/Array"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
@@ -28,7 +29,7 @@ import * as IssuePath from "./IssuePath.js"
 import { type Agent, apiOf, Config, type Settings } from "./Config.js"
 import { CurrentRequest } from "./CurrentRequest.js"
 import { Drain } from "./Drain.js"
-import { InvalidRequest } from "./Errors.js"
+import { excerpt, InvalidRequest, quote } from "./Errors.js"
 import * as Images from "./Images.js"
 import * as RequestBody from "./RequestBody.js"
 import * as ResponseFormat from "./ResponseFormat.js"
@@ -42,11 +43,41 @@ export const PATH = "/v1/chat/completions"
 const firstHeader = (request: HttpServerRequest.HttpServerRequest, names: ReadonlyArray<string>) =>
   Option.fromNullable(names.map((name) => request.headers[name]).find((value) => value !== undefined))
 
+/**
+ * The issue with each value it quotes (Schema's `actual ...`) cut by `quote`, where Schema would
+ * print it whole. Schema prints a value by its own `toString` when it has one.
+ */
+const withValuesQuoted = (issue: ParseResult.ParseIssue): ParseResult.ParseIssue => {
+  switch (issue._tag) {
+    case "Type":
+      return new ParseResult.Type(issue.ast, { toString: () => quote(issue.actual) }, issue.message)
+    case "Pointer":
+      return new ParseResult.Pointer(issue.path, issue.actual, withValuesQuoted(issue.issue))
+    case "Refinement":
+      return new ParseResult.Refinement(issue.ast, issue.actual, issue.kind, withValuesQuoted(issue.issue))
+    case "Transformation":
+      return new ParseResult.Transformation(issue.ast, issue.actual, issue.kind, withValuesQuoted(issue.issue))
+    case "Composite": {
+      const { issues } = issue
+      return new ParseResult.Composite(
+        issue.ast,
+        issue.actual,
+        "_tag" in issues ? withValuesQuoted(issues) : Arr.map(issues, withValuesQuoted),
+        issue.output
+      )
+    }
+    case "Missing":
+    case "Unexpected":
+    case "Forbidden":
+      return issue
+  }
+}
+
 /** Schema-checks the body; the first problem becomes the error, with its field as `param`. */
 const decodeRequest = (body: unknown) =>
   Schema.decodeUnknown(Wire.ChatCompletionRequest)(body).pipe(
     Effect.mapError((error) => {
-      const [issue] = ParseResult.ArrayFormatter.formatErrorSync(error)
+      const [issue] = ParseResult.ArrayFormatter.formatIssueSync(withValuesQuoted(error.issue))
       const param = issue === undefined || issue.path.length === 0 ? null : IssuePath.format(issue.path)
       const problem = issue?.message ?? "invalid request"
       return new InvalidRequest({
@@ -218,12 +249,12 @@ export const toolsOf = (request: Wire.ChatCompletionRequest): Effect.Effect<RunT
     const names = offered.map((tool) => tool.name)
     const duplicate = names.find((name, i) => names.indexOf(name) !== i)
     if (duplicate !== undefined) {
-      return invalidTools(`Invalid '${toolsParam}': the name '${duplicate}' is used twice.`, toolsParam)
+      return invalidTools(`Invalid '${toolsParam}': the name '${excerpt(duplicate)}' is used twice.`, toolsParam)
     }
     const chosen = typeof choice === "string" ? [] : "tool" in choice ? [choice.tool] : choice.oneOf
     const unknown = chosen.find((name) => !names.includes(name))
     if (unknown !== undefined) {
-      return invalidTools(`Invalid '${choiceParam}': there is none named '${unknown}' in \`${toolsParam}\`.`, choiceParam)
+      return invalidTools(`Invalid '${choiceParam}': there is none named '${excerpt(unknown)}' in \`${toolsParam}\`.`, choiceParam)
     }
     return Effect.succeed({ tools: offered, choice, parallel })
   })

@@ -5,7 +5,7 @@
  */
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as Match from "effect/Match"
-import type { GatewayError } from "./Errors.js"
+import { excerpt, type GatewayError, quote } from "./Errors.js"
 import type { ErrorBody } from "./Wire.js"
 
 export interface ErrorAnswer {
@@ -42,7 +42,7 @@ export const describe = (error: GatewayError, requestId: string): ErrorAnswer =>
           "gateway.http.endpoints.chatCompletions.enabled: true"
       ),
     RouteNotFound: ({ method, path }) =>
-      answer(404, "invalid_request_error", "not_found", `Unknown request URL: ${method} ${path}`),
+      answer(404, "invalid_request_error", "not_found", `Unknown request URL: ${method} ${excerpt(path)}`),
     MethodNotAllowed: ({ allow, method }) =>
       answer(
         405,
@@ -67,6 +67,15 @@ export const describe = (error: GatewayError, requestId: string): ErrorAnswer =>
         "invalid_request_error",
         "payload_too_large",
         `Payload too large: the request body is over the limit of ${maxBytes} bytes.`
+      ),
+    UnsupportedContentEncoding: ({ encoding, supported }) =>
+      answer(
+        415,
+        "invalid_request_error",
+        "unsupported_content_encoding",
+        `Unsupported Content-Encoding ${quote(encoding)}: send the body uncompressed, or compressed with one ` +
+          `of ${supported.join(", ")}.`,
+        { headers: { "accept-encoding": supported.join(", ") } }
       ),
     InvalidJson: ({ message }) =>
       answer(400, "invalid_request_error", "invalid_json", `The request body is not valid JSON: ${message}`),

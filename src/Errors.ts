@@ -32,7 +32,13 @@ export class PayloadTooLarge extends Schema.TaggedError<PayloadTooLarge>()("Payl
   maxBytes: Schema.Number
 }) {}
 
-/** The request body is not JSON. */
+/** The request body is compressed with a `Content-Encoding` the gateway does not inflate. */
+export class UnsupportedContentEncoding extends Schema.TaggedError<UnsupportedContentEncoding>()(
+  "UnsupportedContentEncoding",
+  { encoding: Schema.String, supported: Schema.Array(Schema.String) }
+) {}
+
+/** The request body is not JSON (or not readable as such: empty, or its compression corrupt). */
 export class InvalidJson extends Schema.TaggedError<InvalidJson>()("InvalidJson", {
   message: Schema.String
 }) {}
@@ -118,8 +124,44 @@ export type GatewayError =
   | Unauthorized
   | AuthRateLimited
   | PayloadTooLarge
+  | UnsupportedContentEncoding
   | InvalidJson
   | InvalidRequest
   | AgentNotFound
   | GatewayShuttingDown
   | AgentError
+
+// ---------------------------------------------------------------------------------------------
+// Quoting what the client sent
+// ---------------------------------------------------------------------------------------------
+
+/** The most characters of a client's value an error message quotes: a 200 KB value makes no 200 KB error. */
+export const MAX_QUOTED_LENGTH = 100
+
+/**
+ * Characters a reader cannot see: controls, format characters (a byte-order mark, zero-width
+ * spaces), line separators, lone surrogates, private and unassigned code points.
+ */
+const INVISIBLE = /[\p{Cc}\p{Cf}\p{Cs}\p{Co}\p{Cn}\p{Zl}\p{Zp}]/gu
+
+/** `\uXXXX` for each UTF-16 unit of the character. */
+const escaped = (char: string) =>
+  char.split("").map((unit) => `\\u${unit.charCodeAt(0).toString(16).padStart(4, "0")}`).join("")
+
+/**
+ * Client text as an error message shows it: its first `MAX_QUOTED_LENGTH` characters (then `…`),
+ * invisible ones escaped. Every message that quotes the client goes through here or `quote`.
+ */
+export const excerpt = (text: string): string => {
+  if (text.length <= MAX_QUOTED_LENGTH) return text.replace(INVISIBLE, escaped)
+  // Not between the halves of a surrogate pair.
+  const end = /[\ud800-\udbff]/.test(text.charAt(MAX_QUOTED_LENGTH - 1)) ? MAX_QUOTED_LENGTH - 1 : MAX_QUOTED_LENGTH
+  return `${text.slice(0, end).replace(INVISIBLE, escaped)}…`
+}
+
+/**
+ * A client's value as an error message quotes it: as JSON, cut by `excerpt`. A long string is cut
+ * before it is encoded; other values are encoded whole (they are no larger than the body).
+ */
+export const quote = (value: unknown): string =>
+  excerpt(JSON.stringify(typeof value === "string" ? value.slice(0, MAX_QUOTED_LENGTH + 1) : value) ?? String(value))

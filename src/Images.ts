@@ -24,7 +24,7 @@ import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import type { ImageInput, UserPart } from "./AgentRunner.js"
 import type { Agent, ImageSettings } from "./Config.js"
-import { InvalidRequest } from "./Errors.js"
+import { excerpt, InvalidRequest } from "./Errors.js"
 import type * as Wire from "./Wire.js"
 
 /** What a transcript keeps of an image, and what the model sees of an image of an older message. */
@@ -96,7 +96,7 @@ const typed = (
   if (bytes.length > settings.maxBytes) return Effect.fail(tooBig(ref, settings.maxBytes))
   const mediaType = sniff(bytes) ?? declared
   if (mediaType === undefined || !settings.allowedTypes.includes(mediaType)) {
-    const what = mediaType === undefined ? "an image of unknown type" : `of type '${mediaType}'`
+    const what = mediaType === undefined ? "an image of unknown type" : `of type '${excerpt(mediaType)}'`
     return Effect.fail(invalid(
       ref.param,
       `the image is ${what}, which is not allowed; allowed types: ${settings.allowedTypes.join(", ")}.`

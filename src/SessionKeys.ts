@@ -33,8 +33,13 @@ export interface SessionKeyInput {
 /** Printable ASCII only: the key is sent back in a response header. */
 const isPrintable = (key: string) => /^[\x20-\x7e]*$/.test(key)
 
-/** Characters a header cannot carry are percent-encoded, so any `user` gives a usable key. */
-const headerSafe = (text: string) => text.replace(/[^\x20-\x7e]/gu, (char) => encodeURIComponent(char))
+/**
+ * Characters a header cannot carry are percent-encoded, so any `user` gives a usable key. Half a
+ * surrogate pair, which JSON allows and `encodeURIComponent` throws on, first becomes U+FFFD (as
+ * `String.prototype.toWellFormed` does; ES2023's lib does not declare it).
+ */
+const headerSafe = (text: string) =>
+  text.replace(/\p{Surrogate}/gu, "\ufffd").replace(/[^\x20-\x7e]/gu, (char) => encodeURIComponent(char))
 
 /** A header's value, trimmed (empty counts as absent), and refused if it cannot be a key. */
 const checked = (value: Option.Option<string>, header: string) => {

@@ -118,7 +118,8 @@ export type ResponseFormat = typeof ResponseFormat.Type
 
 export const ChatCompletionRequest = Schema.Struct({
   model: nullable(Schema.String),
-  messages: Schema.Array(Message).pipe(Schema.minItems(1, { message: () => "must contain at least one message" })),
+  // An empty list is refused later, as any list with nothing to answer is.
+  messages: Schema.Array(Message),
   stream: nullable(Schema.Boolean),
   stream_options: nullable(Schema.Struct({ include_usage: nullable(Schema.Boolean) })),
   temperature: nullable(Schema.Number.pipe(Schema.between(0, 2))),

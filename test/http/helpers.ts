@@ -75,7 +75,7 @@ export const lastRun = Effect.map(recordedRuns, (runs): RunRequest => {
 
 export interface RequestOptions {
   readonly method?: string
-  /** A value is sent as JSON; a string is sent as it is. */
+  /** A value is sent as JSON; a string or bytes are sent as they are. */
   readonly body?: unknown
   /** The bearer secret to send; `null` sends no Authorization header. Default: the harness token. */
   readonly token?: string | null
@@ -90,9 +90,11 @@ export const send = (path: string, options: RequestOptions = {}) =>
     const headers: Record<string, string> = { ...options.headers }
     const token = options.token === undefined ? TOKEN : options.token
     if (token !== null && headers.authorization === undefined) headers.authorization = `Bearer ${token}`
-    let body: string | undefined
+    let body: string | Uint8Array | undefined
     if (options.body !== undefined) {
-      body = typeof options.body === "string" ? options.body : JSON.stringify(options.body)
+      body = typeof options.body === "string" || options.body instanceof Uint8Array
+        ? options.body
+        : JSON.stringify(options.body)
       headers["content-type"] ??= "application/json"
     }
     return yield* Effect.promise(() =>

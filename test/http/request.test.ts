@@ -1,11 +1,13 @@
 /**
  * Issue 2, point 8: what a request may carry (tolerant of what clients send), what is rejected
  * and how (400 with `param`, invalid JSON, empty body, 413 for bodies over the limit, also chunked,
- * without a connection reset), and the missing-user-message rule.
+ * without a connection reset), and the missing-user-message rule. Hostile and clumsy bodies: deep
+ * nesting, compressed bodies and byte-order marks, and error messages that quote bad values briefly.
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
+import * as Zlib from "node:zlib"
 import { baseConfig } from "../support.js"
 import {
   chat,
@@ -130,7 +132,6 @@ describe("malformed requests (point 8)", () => {
       )
       yield* expectInvalid({ model: "m", messages: [{ role: "user", content: "hi", name: 3 }] }, "messages[0].name")
       yield* expectInvalid({ model: "m", messages: "hi" }, "messages")
-      yield* expectInvalid({ model: "m", messages: [] }, "messages")
       yield* expectInvalid({ model: "m" }, "messages")
     }).pipe(Effect.provide(quietGateway())))
 
@@ -167,6 +168,7 @@ describe("malformed requests (point 8)", () => {
   it.scopedLive("no user content gets 400 Missing user message, param messages", () =>
     Effect.gen(function*() {
       const bodies = [
+        { model: "m", messages: [] },
         { model: "m", messages: [{ role: "system", content: "You are helpful." }] },
         { model: "m", messages: [{ role: "developer", content: "x" }, { role: "assistant", content: "hi" }] },
         { model: "m", messages: [{ role: "user", content: "   " }] },
@@ -236,4 +238,148 @@ describe("body size limit (point 8)", () => {
       expect((yield* chat(hello({ padding: "x".repeat(LIMIT * 4) }))).status).toBe(413)
       expect((yield* chat(hello())).status).toBe(200)
     }).pipe(Effect.provide(quietGateway({ config: endpointConfig({ maxBodyBytes: LIMIT }) }))))
+})
+
+/** `hello()` as JSON text with `field` set to `json` (text, so it can be deeper than JSON.stringify goes). */
+const helloWith = (field: string, json: string) => JSON.stringify(hello({ [field]: null })).replace(`"${field}":null`, `"${field}":${json}`)
+
+/** `levels` arrays, each holding the next. */
+const nestedArrays = (levels: number) => "[".repeat(levels) + "]".repeat(levels)
+
+/** `levels` objects, each holding the next as its `a`. */
+const nestedObjects = (levels: number) => "{\"a\":".repeat(levels - 1) + "{}" + "}".repeat(levels - 1)
+
+describe("deeply nested bodies", () => {
+  it.scopedLive("a body nested thousands of levels deep gets a 400 naming where, not a 500", () =>
+    Effect.gen(function*() {
+      const tool = (parameters: string) => `[{"type":"function","function":{"name":"f","parameters":${parameters}}}]`
+      const cases: ReadonlyArray<readonly [string, string]> = [
+        [helloWith("messages", nestedArrays(5_000)), "messages[0]"],
+        [helloWith("tools", tool(`{"type":"object","x":${nestedArrays(10_000)}}`)), "tools[0].function.parameters.x[0]"],
+        [
+          helloWith("response_format", `{"type":"json_schema","json_schema":{"name":"n","schema":${nestedObjects(10_000)}}}`),
+          "response_format.json_schema.schema.a"
+        ]
+      ]
+      for (const [body, where] of cases) {
+        const response = yield* send(PATH, { body })
+        expect({ where, status: response.status }).toEqual({ where, status: 400 })
+        const { error } = yield* errorBody(response)
+        expect(error.type).toBe("invalid_request_error")
+        expect(error.param?.startsWith(where)).toBe(true)
+        expect(error.message).toContain("64")
+      }
+    }).pipe(Effect.provide(quietGateway())))
+
+  it.scopedLive("nesting up to 64 levels (the body itself the first) is accepted; one more is refused", () =>
+    Effect.gen(function*() {
+      // The body is level 1, `tools` 2, the tool 3, `function` 4, `parameters` 5.
+      const withParameters = (levels: number) =>
+        helloWith("tools", `[{"type":"function","function":{"name":"f","parameters":${nestedObjects(levels)}}}]`)
+      expect((yield* send(PATH, { body: withParameters(60) })).status).toBe(200)
+      const response = yield* send(PATH, { body: withParameters(61) })
+      expect(response.status).toBe(400)
+      const { error } = yield* errorBody(response)
+      expect(error.param?.startsWith(`tools[0].function.parameters${".a".repeat(30)}`)).toBe(true)
+    }).pipe(Effect.provide(quietGateway())))
+})
+
+describe("encoded bodies", () => {
+  const json = JSON.stringify(hello())
+
+  it.scopedLive("a UTF-8 byte-order mark before the JSON is ignored", () =>
+    Effect.gen(function*() {
+      const response = yield* send(PATH, { body: `\ufeff${json}` })
+      expect(response.status).toBe(200)
+      expect((yield* completionBody(response)).choices[0]?.message.content).toBe("hello there")
+    }).pipe(Effect.provide(quietGateway())))
+
+  it.scopedLive("a body compressed with gzip, deflate or br is inflated; identity is plain", () =>
+    Effect.gen(function*() {
+      const cases: ReadonlyArray<readonly [string, Uint8Array]> = [
+        ["gzip", Zlib.gzipSync(json)],
+        ["deflate", Zlib.deflateSync(json)],
+        ["br", Zlib.brotliCompressSync(json)],
+        ["identity", Buffer.from(json)]
+      ]
+      for (const [encoding, body] of cases) {
+        const response = yield* send(PATH, { body, headers: { "content-encoding": encoding } })
+        expect({ encoding, status: response.status }).toEqual({ encoding, status: 200 })
+        expect((yield* completionBody(response)).choices[0]?.message.content).toBe("hello there")
+      }
+    }).pipe(Effect.provide(quietGateway())))
+
+  it.scopedLive("a compressed body that inflates past maxBodyBytes gets 413, and the gateway keeps serving", () =>
+    Effect.gen(function*() {
+      const bomb = Zlib.gzipSync(Buffer.alloc(1024 * 1024, " "))
+      expect(bomb.length).toBeLessThan(2048)
+      const response = yield* send(PATH, { body: bomb, headers: { "content-encoding": "gzip" } })
+      expect(response.status).toBe(413)
+      expect((yield* errorBody(response)).error.code).toBe("payload_too_large")
+      expect((yield* chat(hello())).status).toBe(200)
+    }).pipe(Effect.provide(quietGateway({ config: endpointConfig({ maxBodyBytes: 2048 }) }))))
+
+  it.scopedLive("an unknown Content-Encoding gets 415 saying which ones work", () =>
+    Effect.gen(function*() {
+      const response = yield* send(PATH, { body: json, headers: { "content-encoding": "zstd" } })
+      expect(response.status).toBe(415)
+      expect(response.headers.get("accept-encoding")).toBe("gzip, deflate, br")
+      const { error } = yield* errorBody(response)
+      expect(error.type).toBe("invalid_request_error")
+      expect(error.code).toBe("unsupported_content_encoding")
+      expect(error.message).toContain("zstd")
+    }).pipe(Effect.provide(quietGateway())))
+
+  it.scopedLive("corrupt or cut-off compressed data gets 400 with a message free of binary", () =>
+    Effect.gen(function*() {
+      const gzipped = Zlib.gzipSync(json)
+      const cases: ReadonlyArray<Uint8Array> = [
+        Buffer.concat([gzipped.subarray(0, 10), Buffer.from([0xff, 0x00, 0x8b, 0x1f, 0x07, 0x80])]),
+        gzipped.subarray(0, gzipped.length - 12)
+      ]
+      for (const body of cases) {
+        const response = yield* send(PATH, { body, headers: { "content-encoding": "gzip" } })
+        expect(response.status).toBe(400)
+        const { error } = yield* errorBody(response)
+        expect(error.type).toBe("invalid_request_error")
+        expect(error.message).toContain("gzip")
+        expect(error.message).toMatch(/^[\x20-\x7e]+$/)
+      }
+    }).pipe(Effect.provide(quietGateway())))
+})
+
+describe("error messages quote bad values briefly", () => {
+  it.scopedLive("a 200 KB bad value is quoted by a short prefix only", () =>
+    Effect.gen(function*() {
+      const long = "r".repeat(200_000)
+      const cases: ReadonlyArray<readonly [unknown, string, string]> = [
+        [{ model: "m", messages: [{ role: long, content: "hi" }] }, "messages[0].role", "\"rrrrrrrrrr"],
+        [hello({ user: long }), "user", "\"rrrrrrrrrr"],
+        [hello({ stop: long.split("") }), "stop", "[\"r\",\"r\","],
+        [
+          hello({
+            tools: [{ type: "function", function: { name: "f" } }],
+            tool_choice: { type: "function", function: { name: long } }
+          }),
+          "tool_choice",
+          "'rrrrrrrrrr"
+        ]
+      ]
+      for (const [body, param, prefix] of cases) {
+        const error = yield* expectInvalid(body, param)
+        expect({ param, short: error.message.length < 400 }).toEqual({ param, short: true })
+        expect(error.message).toContain(prefix)
+      }
+    }).pipe(Effect.provide(quietGateway())))
+
+  it.scopedLive("a body that is not JSON is quoted with its control and invisible characters escaped", () =>
+    Effect.gen(function*() {
+      for (const body of [Buffer.from([0x1f, 0x8b, 0x08, 0x00, 0x07, 0x00]), "\u200b{}", "{\"a\": \u0001}"]) {
+        const response = yield* send(PATH, { body })
+        expect(response.status).toBe(400)
+        const { error } = yield* errorBody(response)
+        expect(error.code).toBe("invalid_json")
+        expect(error.message).not.toMatch(/[\p{Cc}\p{Cf}]/u)
+      }
+    }).pipe(Effect.provide(quietGateway())))
 })

@@ -87,6 +87,18 @@ describe("session keys (point 7)", () => {
       expect(keys.run).toMatch(/^[\x20-\x7e]+$/)
     }).pipe(Effect.provide(recordingGateway())))
 
+  it.scopedLive("a `user` with a lone surrogate gets a usable key, the same each time", () =>
+    Effect.gen(function*() {
+      // JSON allows half a surrogate pair (a name cut in the middle of an emoji).
+      for (const user of ["\ud800x", "ab\udc00", "\ud83d"]) {
+        const first = yield* keysFor(hello({ user }))
+        expect(first.kind).toBe("user")
+        expect(first.header).toBe(first.run)
+        expect(first.run).toMatch(/^agent:main:openai-user:[\x20-\x7e]+$/)
+        expect((yield* keysFor(hello({ user }))).run).toBe(first.run)
+      }
+    }).pipe(Effect.provide(recordingGateway())))
+
   it.scopedLive("without header or user, each request gets a new agent:<id>:openai:<uuid>", () =>
     Effect.gen(function*() {
       const first = yield* keysFor(hello())
