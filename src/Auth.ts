@@ -88,9 +88,9 @@ export class Auth extends Context.Tag("clawgate/Auth")<Auth, {
         if (exempt) {
           yield* Effect.sleep(Math.min(LOOPBACK_DELAY_MS.first * 2 ** (failures.count - 1), LOOPBACK_DELAY_MS.max))
         } else if (failures.count >= maxAttempts) {
+          // The maxAttempts-th failure is still answered 401; the lockout refuses the attempts after it.
           failures.lockedUntil = now + lockoutMs
           yield* Metric.increment(Metrics.authLockouts)
-          return yield* new AuthRateLimited({ retryAfterSeconds: Math.ceil(lockoutMs / 1000) })
         }
         return yield* new Unauthorized()
       })

@@ -1,6 +1,5 @@
 /**
- * Auth alone, on the TestClock: the bearer check and the failed-auth limiter per client IP
- * (issue 2 point 5).
+ * Auth alone, on the TestClock: the bearer check and the failed-auth limiter per client IP.
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
@@ -76,17 +75,18 @@ describe("Auth bearer check", () => {
 describe("Auth failed-auth limiter (remote clients)", () => {
   const limited = { mode: "token", token: SECRET, rateLimit: { maxAttempts: 3, windowMs: 10_000, lockoutMs: 60_000 } } as const
 
-  it.effect("maxAttempts failures within the window lock the client for lockoutMs, even with the right secret", () =>
+  it.effect("maxAttempts failures are answered 401; the next attempt is 429 for lockoutMs, even with the right secret", () =>
     Effect.gen(function*() {
       const auth = makeAuth(limited)
       expect(yield* outcome(auth, bearer("wrong"))).toBe("Unauthorized")
       expect(yield* outcome(auth, bearer("wrong"))).toBe("Unauthorized")
-      const locking = yield* Effect.flip(auth.check({ authorization: bearer("wrong"), clientIp: REMOTE }))
-      expect(locking).toMatchObject({ _tag: "AuthRateLimited", retryAfterSeconds: 60 })
+      expect(yield* outcome(auth, bearer("wrong"))).toBe("Unauthorized")
+      const locked = yield* Effect.flip(auth.check({ authorization: bearer(SECRET), clientIp: REMOTE }))
+      expect(locked).toMatchObject({ _tag: "AuthRateLimited", retryAfterSeconds: 60 })
 
       yield* TestClock.adjust("20 seconds")
-      const locked = yield* Effect.flip(auth.check({ authorization: bearer(SECRET), clientIp: REMOTE }))
-      expect(locked).toMatchObject({ _tag: "AuthRateLimited", retryAfterSeconds: 40 })
+      const later = yield* Effect.flip(auth.check({ authorization: bearer(SECRET), clientIp: REMOTE }))
+      expect(later).toMatchObject({ _tag: "AuthRateLimited", retryAfterSeconds: 40 })
       // Another client is not affected.
       expect(yield* outcome(auth, bearer(SECRET), "198.51.100.9")).toBe("ok")
 
@@ -98,14 +98,14 @@ describe("Auth failed-auth limiter (remote clients)", () => {
       expect(yield* outcome(auth, bearer(SECRET))).toBe("ok")
     }))
 
-  it.effect("the defaults lock after 10 failures for 300 s", () =>
+  it.effect("the defaults answer 10 failures with 401, then lock for 300 s", () =>
     Effect.gen(function*() {
       const auth = makeAuth({ mode: "token", token: SECRET })
-      for (let attempt = 1; attempt < 10; attempt++) {
+      for (let attempt = 1; attempt <= 10; attempt++) {
         expect(yield* outcome(auth, bearer("wrong"))).toBe("Unauthorized")
       }
-      const locking = yield* Effect.flip(auth.check({ authorization: bearer("wrong"), clientIp: REMOTE }))
-      expect(locking).toMatchObject({ _tag: "AuthRateLimited", retryAfterSeconds: 300 })
+      const locked = yield* Effect.flip(auth.check({ authorization: bearer("wrong"), clientIp: REMOTE }))
+      expect(locked).toMatchObject({ _tag: "AuthRateLimited", retryAfterSeconds: 300 })
       yield* TestClock.adjust("299 seconds")
       expect(yield* outcome(auth, bearer(SECRET))).toBe("AuthRateLimited")
       yield* TestClock.adjust("1 seconds")
@@ -118,7 +118,7 @@ describe("Auth failed-auth limiter (remote clients)", () => {
       expect(yield* outcome(auth, bearer("wrong"))).toBe("Unauthorized")
       expect(yield* outcome(auth, bearer("wrong"))).toBe("Unauthorized")
       yield* TestClock.adjust("10 seconds")
-      // A new window: two more failures are not yet a lockout...
+      // A new window: the two failures before it no longer count, so two more lock nothing.
       expect(yield* outcome(auth, bearer("wrong"))).toBe("Unauthorized")
       expect(yield* outcome(auth, bearer("wrong"))).toBe("Unauthorized")
       expect(yield* outcome(auth, bearer(SECRET))).toBe("ok")
@@ -130,7 +130,8 @@ describe("Auth failed-auth limiter (remote clients)", () => {
       expect(yield* outcome(auth, bearer("wrong"))).toBe("Unauthorized")
       yield* TestClock.adjust("9999 millis")
       expect(yield* outcome(auth, bearer("wrong"))).toBe("Unauthorized")
-      expect(yield* outcome(auth, bearer("wrong"))).toBe("AuthRateLimited")
+      expect(yield* outcome(auth, bearer("wrong"))).toBe("Unauthorized")
+      expect(yield* outcome(auth, bearer(SECRET))).toBe("AuthRateLimited")
     }))
 
   it.effect("a success resets the count", () =>
@@ -141,6 +142,7 @@ describe("Auth failed-auth limiter (remote clients)", () => {
       expect(yield* outcome(auth, bearer(SECRET))).toBe("ok")
       expect(yield* outcome(auth, bearer("wrong"))).toBe("Unauthorized")
       expect(yield* outcome(auth, bearer("wrong"))).toBe("Unauthorized")
+      expect(yield* outcome(auth, bearer("wrong"))).toBe("Unauthorized")
       expect(yield* outcome(auth, bearer("wrong"))).toBe("AuthRateLimited")
     }))
 
@@ -149,7 +151,7 @@ describe("Auth failed-auth limiter (remote clients)", () => {
       const auth = makeAuth({ ...limited, rateLimit: { ...limited.rateLimit, exemptLoopback: false } })
       expect(yield* outcome(auth, bearer("wrong"), "127.0.0.1")).toBe("Unauthorized")
       expect(yield* outcome(auth, bearer("wrong"), "127.0.0.1")).toBe("Unauthorized")
-      expect(yield* outcome(auth, bearer("wrong"), "127.0.0.1")).toBe("AuthRateLimited")
+      expect(yield* outcome(auth, bearer("wrong"), "127.0.0.1")).toBe("Unauthorized")
       expect(yield* outcome(auth, bearer(SECRET), "127.0.0.1")).toBe("AuthRateLimited")
     }))
 })
