@@ -8,7 +8,7 @@ import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as TestClock from "effect/TestClock"
-import { Auth } from "../../src/Auth.js"
+import { Auth, MAX_TRACKED_CLIENTS } from "../../src/Auth.js"
 import { type ConfigInput, decode } from "../../src/Config.js"
 
 type AuthInput = NonNullable<NonNullable<ConfigInput["gateway"]>["auth"]>
@@ -153,6 +153,55 @@ describe("Auth failed-auth limiter (remote clients)", () => {
       expect(yield* outcome(auth, bearer("wrong"), "127.0.0.1")).toBe("Unauthorized")
       expect(yield* outcome(auth, bearer("wrong"), "127.0.0.1")).toBe("Unauthorized")
       expect(yield* outcome(auth, bearer(SECRET), "127.0.0.1")).toBe("AuthRateLimited")
+    }))
+})
+
+describe("Auth failed-auth limiter with many clients", () => {
+  const oneStrike = { mode: "token", token: SECRET, rateLimit: { maxAttempts: 1, windowMs: 10_000, lockoutMs: 60_000 } } as const
+
+  /** The address of the n-th of many clients (IPv6, as an attacker with a /64 has them). */
+  const client = (n: number) => `2001:db8::${n.toString(16)}`
+
+  /** Fills the failed-auth table: every client fails once. */
+  const failFromEveryClient = (auth: Auth["Type"]) =>
+    Effect.forEach(Array.from({ length: MAX_TRACKED_CLIENTS }, (_, n) => client(n)), (ip) => outcome(auth, bearer("wrong"), ip), {
+      discard: true
+    })
+
+  it.effect("a locked client stays locked until its lockout ends, however many other clients fail", () =>
+    Effect.gen(function*() {
+      const auth = makeAuth(oneStrike)
+      yield* failFromEveryClient(auth)
+      // One client more fails.
+      yield* outcome(auth, bearer("wrong"), REMOTE)
+      // The first client to be locked is still locked, right secret or not ...
+      expect(yield* outcome(auth, bearer(SECRET), client(0))).toBe("AuthRateLimited")
+      yield* TestClock.adjust("60 seconds")
+      // ... until its lockout ends.
+      expect(yield* outcome(auth, bearer(SECRET), client(0))).toBe("ok")
+    }))
+
+  it.effect("with the table full of locked clients, an unseen client's wrong secret gets 429 until a lockout ends; its right secret passes", () =>
+    Effect.gen(function*() {
+      const auth = makeAuth(oneStrike)
+      yield* failFromEveryClient(auth)
+      yield* TestClock.adjust("20 seconds")
+      const refused = yield* Effect.flip(auth.check({ authorization: bearer("wrong"), clientIp: REMOTE }))
+      expect(refused._tag).toBe("AuthRateLimited")
+      expect(refused).toMatchObject({ retryAfterSeconds: 40 })
+      expect(yield* outcome(auth, bearer(SECRET), REMOTE)).toBe("ok")
+      yield* TestClock.adjust("40 seconds")
+      // The lockouts have ended: the unseen client is counted again, and its failure answered 401.
+      expect(yield* outcome(auth, bearer("wrong"), REMOTE)).toBe("Unauthorized")
+    }))
+
+  it.effect("clients still counting failures give way to new ones when the table is full", () =>
+    Effect.gen(function*() {
+      const auth = makeAuth({ ...oneStrike, rateLimit: { ...oneStrike.rateLimit, maxAttempts: 2 } })
+      yield* failFromEveryClient(auth)
+      expect(yield* outcome(auth, bearer("wrong"), REMOTE)).toBe("Unauthorized")
+      expect(yield* outcome(auth, bearer("wrong"), REMOTE)).toBe("Unauthorized")
+      expect(yield* outcome(auth, bearer(SECRET), REMOTE)).toBe("AuthRateLimited")
     }))
 })
 
