@@ -14,7 +14,8 @@
  * streaming, as `tool-params-start` / `tool-params-delta` parts as the server streams them.
  *
  * Faults come out as @effect/ai `AiError`s that `ProviderErrors.fromAiError` maps: transport failures
- * as `HttpRequestError` ("Transport"), non-2xx answers as `HttpResponseError` with status and headers,
+ * before the answer's head as `HttpRequestError` ("Transport"), an answer whose body then fails as
+ * `HttpResponseError` ("Decode"), non-2xx answers as `HttpResponseError` with status and headers,
  * an in-band `{"error": ...}` event or a stream cut short as `UnknownError`, an answer of the wrong
  * shape as `MalformedOutput`. The API key and the configured headers never appear in an error.
  */
