@@ -41,10 +41,14 @@ export interface ToolCall {
   readonly arguments: string
 }
 
-/** An image for the model: its media type and bytes, and OpenAI's `detail` when the client gave one. */
+/**
+ * An image for the model: its media type and its bytes as base64 (standard alphabet, padded), and
+ * OpenAI's `detail` when the client gave one. Base64, not bytes: every provider sends images as
+ * base64, and a client's data URI already is (so it is never decoded and encoded again).
+ */
 export interface ImageInput {
   readonly mediaType: string
-  readonly data: Uint8Array
+  readonly base64: string
   readonly detail?: "auto" | "low" | "high" | undefined
 }
 

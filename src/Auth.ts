@@ -20,8 +20,14 @@ export interface AuthRequest {
   readonly clientIp: string
 }
 
-/** Past this many tracked clients, entries whose window has passed are dropped. */
-const MAX_TRACKED_CLIENTS = 10_000
+/**
+ * The most clients the failed-auth table holds. When it is full, entries whose window and lockout
+ * have passed are dropped, then clients still counting failures (oldest first). A locked client is
+ * never dropped: when every entry is locked (an attacker with many addresses, easy with IPv6), a
+ * client not in the table is not counted, and its wrong secret is answered 429 until the first
+ * lockout ends, so the attacker's guesses stay bounded; its right secret still passes.
+ */
+export const MAX_TRACKED_CLIENTS = 10_000
 /** Loopback clients are never locked out; each failure waits instead, doubling up to this. */
 const LOOPBACK_DELAY_MS = { first: 250, max: 5_000 }
 
@@ -52,16 +58,23 @@ export class Auth extends Context.Tag("clawgate/Auth")<Auth, {
     const { exemptLoopback, lockoutMs, maxAttempts, windowMs } = settings.rateLimit
     const clients = new Map<string, Failures>()
 
-    const forget = (now: number) => {
-      if (clients.size < MAX_TRACKED_CLIENTS) return
+    /**
+     * Makes room for one more client (see MAX_TRACKED_CLIENTS). None when every entry is locked:
+     * then the time the first lockout ends.
+     */
+    const makeRoom = (now: number): Option.Option<number> => {
+      if (clients.size < MAX_TRACKED_CLIENTS) return Option.none()
       for (const [ip, entry] of clients) {
         if (entry.lockedUntil <= now && now - entry.windowStart >= windowMs) clients.delete(ip)
       }
-      // Still full: the oldest entries go first (a Map iterates in insertion order).
-      for (const ip of clients.keys()) {
-        if (clients.size < MAX_TRACKED_CLIENTS) break
-        clients.delete(ip)
+      let firstUnlock = Number.POSITIVE_INFINITY
+      // Still full: clients counting failures (not locked) go, oldest first (a Map keeps insertion order).
+      for (const [ip, entry] of clients) {
+        if (clients.size < MAX_TRACKED_CLIENTS) return Option.none()
+        if (entry.lockedUntil <= now) clients.delete(ip)
+        else firstUnlock = Math.min(firstUnlock, entry.lockedUntil)
       }
+      return clients.size < MAX_TRACKED_CLIENTS ? Option.none() : Option.some(firstUnlock)
     }
 
     return Auth.of({
@@ -82,15 +95,16 @@ export class Auth extends Context.Tag("clawgate/Auth")<Auth, {
         failures.count += 1
         yield* Metric.increment(Metrics.authFailures)
         if (failures !== entry) {
-          forget(now)
-          clients.set(clientIp, failures)
+          const full = makeRoom(now)
+          if (Option.isNone(full)) clients.set(clientIp, failures)
+          else if (!exempt) return yield* new AuthRateLimited({ retryAfterSeconds: Math.ceil((full.value - now) / 1000) })
         }
         if (exempt) {
           yield* Effect.sleep(Math.min(LOOPBACK_DELAY_MS.first * 2 ** (failures.count - 1), LOOPBACK_DELAY_MS.max))
         } else if (failures.count >= maxAttempts) {
+          // The maxAttempts-th failure is still answered 401; the lockout refuses the attempts after it.
           failures.lockedUntil = now + lockoutMs
           yield* Metric.increment(Metrics.authLockouts)
-          return yield* new AuthRateLimited({ retryAfterSeconds: Math.ceil(lockoutMs / 1000) })
         }
         return yield* new Unauthorized()
       })

@@ -3,6 +3,7 @@
  * the peer is one of `gateway.trustedProxies`.
  */
 import * as Net from "node:net"
+import type { TrustedProxy } from "./Config.js"
 
 /** IPv4 peers on a dual-stack socket show up as `::ffff:a.b.c.d`. */
 const unmapped = (address: string) => address.startsWith("::ffff:") && Net.isIPv4(address.slice(7))
@@ -16,14 +17,10 @@ export const isLoopback = (address: string) => {
   return ip === "::1" || (Net.isIPv4(ip) && ip.startsWith("127."))
 }
 
-/** Builds the resolver for a list of trusted proxies (addresses or CIDR ranges, already validated). */
-export const resolver = (trustedProxies: ReadonlyArray<string>) => {
+/** Builds the resolver for a list of trusted proxies (as the config decodes them). */
+export const resolver = (trustedProxies: ReadonlyArray<TrustedProxy>) => {
   const trusted = new Net.BlockList()
-  for (const entry of trustedProxies) {
-    const [address = "", prefix] = entry.split("/")
-    if (prefix === undefined) trusted.addAddress(address, family(address))
-    else trusted.addSubnet(address, Number(prefix), family(address))
-  }
+  for (const proxy of trustedProxies) trusted.addSubnet(proxy.address, proxy.prefix, proxy.family)
   const isTrusted = (ip: string) => trustedProxies.length > 0 && trusted.check(ip, family(ip))
 
   return (peer: string | undefined, forwardedFor: string | undefined): string => {

@@ -51,6 +51,38 @@ export const Bind = Schema.String.pipe(
   })
 )
 
+/**
+ * A trusted proxy: an IP address (`10.0.0.1`, `::1`) or a CIDR range (`10.0.0.0/8`, `fd00::/8`),
+ * decoded to its address, family and prefix (a lone address is a range of its full length), so a
+ * prefix past 32 (IPv4) or 128 (IPv6) is a config problem at its key, not a throw at start-up.
+ */
+export const TrustedProxy = Schema.transformOrFail(
+  Schema.String,
+  Schema.Struct({ address: Schema.String, family: Schema.Literal("ipv4", "ipv6"), prefix: Schema.Int }),
+  {
+    strict: true,
+    decode: (entry, _, ast) => {
+      const [address = "", prefix, ...rest] = entry.split("/")
+      const version = Net.isIP(address)
+      if (version === 0 || rest.length > 0 || (prefix !== undefined && !/^\d{1,3}$/.test(prefix))) {
+        return ParseResult.fail(new ParseResult.Type(ast, entry, `expected an IP address or CIDR range, got "${entry}"`))
+      }
+      const bits = version === 4 ? 32 : 128
+      if (prefix !== undefined && Number(prefix) > bits) {
+        const problem = `the prefix of "${entry}" is past ${bits}, the length of an IPv${version} address`
+        return ParseResult.fail(new ParseResult.Type(ast, entry, problem))
+      }
+      return ParseResult.succeed({
+        address,
+        family: version === 4 ? "ipv4" as const : "ipv6" as const,
+        prefix: prefix === undefined ? bits : Number(prefix)
+      })
+    },
+    encode: ({ address, prefix }) => ParseResult.succeed(`${address}/${prefix}`)
+  }
+)
+export type TrustedProxy = typeof TrustedProxy.Type
+
 /** `echo`, or `<provider>/<model>`. */
 const ModelName = Schema.String.pipe(
   Schema.filter((model) => model === "echo" || /^[^/\s]+\/\S+$/.test(model), {
@@ -269,7 +301,7 @@ export const ConfigFile = Schema.Struct({
       password: Schema.optional(Schema.Redacted(Schema.String)),
       rateLimit: defaulted(RateLimit)
     })),
-    trustedProxies: Schema.optionalWith(Schema.Array(Schema.String), { default: () => [] }),
+    trustedProxies: Schema.optionalWith(Schema.Array(TrustedProxy), { default: () => [] }),
     /** Agent runs in flight across the gateway; past it, 429. */
     maxConcurrentRuns: Schema.optionalWith(PositiveInt, { default: () => 64 }),
     /** On SIGTERM/SIGINT, how long answers in flight may take to finish. */
@@ -330,7 +362,7 @@ export interface Settings {
     readonly secret: Option.Option<Redacted.Redacted<string>>
     readonly rateLimit: typeof RateLimit.Type
   }
-  readonly trustedProxies: ReadonlyArray<string>
+  readonly trustedProxies: ReadonlyArray<TrustedProxy>
   readonly agents: ReadonlyArray<Agent>
   readonly defaultAgentId: string
   readonly providers: ConfigFile["models"]["providers"]
@@ -399,13 +431,6 @@ export const resolve = (file: ConfigFile, env: EnvSecrets): Either.Either<Settin
       )
     } else if (mode === "none" && !isLoopbackBind(gateway.bind)) {
       problems.push(`gateway.auth.mode: "none" is allowed only on a loopback bind, not on "${gateway.bind}"`)
-    }
-  }
-
-  for (const [index, proxy] of gateway.trustedProxies.entries()) {
-    const [address, prefix] = proxy.split("/")
-    if (address === undefined || Net.isIP(address) === 0 || (prefix !== undefined && !/^\d{1,3}$/.test(prefix))) {
-      problems.push(`gateway.trustedProxies[${index}]: expected an IP address or CIDR range, got "${proxy}"`)
     }
   }
 

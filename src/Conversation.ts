@@ -87,9 +87,10 @@ const toolMessage = (message: ChatMessage, id: string, names: ReadonlyMap<string
 })
 
 /**
- * A piece of a user message with images: an image is a file part with its media type and bytes
- * (each provider sends it in its own format); OpenAI's `detail` goes with it as the option
- * @effect/ai-openai reads (the Chat Completions provider reads it too).
+ * A piece of a user message with images: an image is a file part with its media type and its
+ * base64 as the data (@effect/ai's form for base64; each provider sends it in its own format);
+ * OpenAI's `detail` goes with it as the option @effect/ai-openai reads (the Chat Completions
+ * provider reads it too).
  */
 const userPart = (part: UserPart): Prompt.UserMessagePartEncoded =>
   part.type === "text"
@@ -97,7 +98,7 @@ const userPart = (part: UserPart): Prompt.UserMessagePartEncoded =>
     : {
       type: "file",
       mediaType: part.image.mediaType,
-      data: part.image.data,
+      data: part.image.base64,
       ...(part.image.detail !== undefined && { options: { openai: { imageDetail: part.image.detail } } })
     }
 

@@ -1,6 +1,8 @@
 /**
- * Images of the current user turn: `image_url` parts become images (media type and bytes) that
+ * Images of the current user turn: `image_url` parts become images (media type and base64) that
  * reach the agent's model as @effect/ai file parts, which each provider sends in its own format.
+ * A data URI's base64 goes on as the client sent it (in the standard alphabet, padded): an image
+ * is never decoded and encoded again, which for a large one would hold the event loop.
  *
  * - Which images: those of the user messages after the request's last assistant message (the
  *   turn being answered). Images of older messages are not sent again: they are written as the
@@ -76,8 +78,11 @@ const SIGNATURES: ReadonlyArray<readonly [string, (bytes: Uint8Array) => boolean
   ["image/webp", (bytes) => startsWith(bytes, ascii("RIFF")) && startsWith(bytes, ascii("WEBP"), 8)]
 ]
 
-/** The type the bytes show, if they are of a recognized format. */
+/** The type an image's first bytes show, if they are of a recognized format. */
 export const sniff = (bytes: Uint8Array): string | undefined => SIGNATURES.find(([, test]) => test(bytes))?.[0]
+
+/** How many of an image's first bytes `sniff` reads (WebP's signature ends at byte 12). */
+const SNIFFED_BYTES = 12
 
 /** A `Content-Type` (or a data URI's type) without parameters, lowercased; none when empty. */
 const bareType = (value: string | undefined): string | undefined => {
@@ -85,16 +90,19 @@ const bareType = (value: string | undefined): string | undefined => {
   return type === undefined || type === "" ? undefined : type
 }
 
-/** The image with its media type: the one its bytes show, else the declared one, if it is allowed. */
+/**
+ * The image, within the limits, with its media type: the one its first bytes (`head`) show, else
+ * the declared one, if it is allowed. `base64` is asked for only once the image is accepted.
+ */
 const typed = (
   ref: ImageRef,
   settings: ImageSettings,
-  bytes: Uint8Array,
+  image: { readonly size: number; readonly head: Uint8Array; readonly base64: () => string },
   declared: string | undefined
 ): Effect.Effect<ImageInput, InvalidRequest> => {
-  if (bytes.length === 0) return Effect.fail(invalid(ref.param, "the image is empty."))
-  if (bytes.length > settings.maxBytes) return Effect.fail(tooBig(ref, settings.maxBytes))
-  const mediaType = sniff(bytes) ?? declared
+  if (image.size === 0) return Effect.fail(invalid(ref.param, "the image is empty."))
+  if (image.size > settings.maxBytes) return Effect.fail(tooBig(ref, settings.maxBytes))
+  const mediaType = sniff(image.head) ?? declared
   if (mediaType === undefined || !settings.allowedTypes.includes(mediaType)) {
     const what = mediaType === undefined ? "an image of unknown type" : `of type '${excerpt(mediaType)}'`
     return Effect.fail(invalid(
@@ -105,18 +113,42 @@ const typed = (
   const detail = ref.detail ?? undefined
   return Effect.succeed({
     mediaType,
-    data: bytes,
+    base64: image.base64(),
     ...(detail !== undefined && { detail: detail === "low" ? "low" : detail === "high" ? "high" : "auto" })
   })
 }
+
+/** An image read as bytes (a fetched one, or a data URI's percent-encoded text). */
+const ofBytes = (bytes: Buffer) => ({
+  size: bytes.length,
+  head: bytes.subarray(0, SNIFFED_BYTES),
+  base64: () => bytes.toString("base64")
+})
 
 // ---------------------------------------------------------------------------------------------
 // Data URIs
 // ---------------------------------------------------------------------------------------------
 
-const BASE64 = /^[A-Za-z0-9+/_-]*={0,2}$/
+/** Base64 digits, standard or URL-safe, without padding. */
+const BASE64_DIGITS = /^[A-Za-z0-9+/_-]*$/
 
-/** `data:[<type>][;<parameter>]*[;base64],<data>` (RFC 2397) as its declared type and bytes. */
+/**
+ * A data URI's base64 as providers take it: standard alphabet, padded. It is kept as the client
+ * sent it, not decoded (what is said of the image, its size and type, comes from its length and
+ * first digits): a large image is never copied into bytes and encoded again on the event loop.
+ * Undefined when the text is not base64.
+ */
+const standardBase64 = (payload: string): string | undefined => {
+  const compact = /\s/.test(payload) ? payload.replace(/\s+/g, "") : payload
+  const padding = compact.endsWith("==") ? 2 : compact.endsWith("=") ? 1 : 0
+  const digits = padding === 0 ? compact : compact.slice(0, -padding)
+  // A last group of one digit holds no whole byte: no encoder writes that.
+  if (!BASE64_DIGITS.test(digits) || digits.length % 4 === 1) return undefined
+  const standard = /[-_]/.test(digits) ? digits.replace(/-/g, "+").replace(/_/g, "/") : digits
+  return digits.length % 4 === 0 ? standard : standard + "=".repeat(4 - digits.length % 4)
+}
+
+/** `data:[<type>][;<parameter>]*[;base64],<data>` (RFC 2397) as its declared type and image. */
 const fromDataUri = (ref: ImageRef, settings: ImageSettings): Effect.Effect<ImageInput, InvalidRequest> => {
   const comma = ref.url.indexOf(",")
   if (comma === -1) {
@@ -126,15 +158,18 @@ const fromDataUri = (ref: ImageRef, settings: ImageSettings): Effect.Effect<Imag
   const declared = bareType(header[0])
   const payload = ref.url.slice(comma + 1)
   if (header.slice(1).some((piece) => piece.toLowerCase() === "base64")) {
-    const base64 = payload.replace(/\s+/g, "")
-    if (!BASE64.test(base64)) return Effect.fail(invalid(ref.param, "the data URI's data is not valid base64."))
-    // Checked before decoding, so an oversized image is never held twice.
-    const size = Math.floor(base64.length * 3 / 4) - (base64.endsWith("==") ? 2 : base64.endsWith("=") ? 1 : 0)
-    if (size > settings.maxBytes) return Effect.fail(tooBig(ref, settings.maxBytes))
-    return typed(ref, settings, Buffer.from(base64, "base64"), declared)
+    const base64 = standardBase64(payload)
+    if (base64 === undefined) return Effect.fail(invalid(ref.param, "the data URI's data is not valid base64."))
+    const padding = base64.endsWith("==") ? 2 : base64.endsWith("=") ? 1 : 0
+    const image = {
+      size: base64.length / 4 * 3 - padding,
+      head: Buffer.from(base64.slice(0, SNIFFED_BYTES / 3 * 4), "base64"),
+      base64: () => base64
+    }
+    return typed(ref, settings, image, declared)
   }
   try {
-    return typed(ref, settings, Buffer.from(decodeURIComponent(payload), "utf8"), declared)
+    return typed(ref, settings, ofBytes(Buffer.from(decodeURIComponent(payload), "utf8")), declared)
   } catch {
     return Effect.fail(invalid(ref.param, "the data URI's data is not valid percent-encoded text."))
   }
@@ -176,7 +211,7 @@ const fetchImage = (client: HttpClient.HttpClient, ref: ImageRef, settings: Imag
     const length = Number(response.headers["content-length"] ?? Number.NaN)
     if (Number.isFinite(length) && length > settings.maxBytes) return yield* tooBig(ref, settings.maxBytes)
     const bytes = yield* readAtMost(response.stream, ref, settings.maxBytes)
-    return yield* typed(ref, settings, bytes, bareType(response.headers["content-type"]))
+    return yield* typed(ref, settings, ofBytes(bytes), bareType(response.headers["content-type"]))
   }).pipe(
     Effect.scoped,
     Effect.catchTags({

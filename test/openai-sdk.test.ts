@@ -349,6 +349,7 @@ describe("openai SDK: error classes", () => {
         client.chat.completions.create({ model: "clawdbot:main", messages: question })
       const first = instance(yield* rejection(call(wrong)), AuthenticationError)
       expect(first.requestID).toMatch(REQUEST_ID)
+      instance(yield* rejection(call(wrong)), AuthenticationError)
 
       const locked = instance(yield* rejection(call(wrong)), RateLimitError)
       expect(locked.status).toBe(429)

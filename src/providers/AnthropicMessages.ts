@@ -13,7 +13,7 @@
  * - The client's tools reach the API as tools whose `input_schema` is the client's JSON Schema
  *   (see ./ClientTools.ts); the library streams their calls as `tool-params-*` parts.
  * - Images reach the API as `image` blocks with a base64 source and their media type (the
- *   library's conversion of an @effect/ai file part).
+ *   library's conversion of an @effect/ai file part, whose base64 it sends as it is).
  * - The Messages API has no JSON output mode: a request with a JSON `response_format` for an agent
  *   on this provider is answered 400 by the endpoint (see ../ResponseFormat.ts) and never gets
  *   here, so `settings` takes no response format.

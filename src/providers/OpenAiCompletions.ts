@@ -14,7 +14,8 @@
  * streaming, as `tool-params-start` / `tool-params-delta` parts as the server streams them.
  *
  * Faults come out as @effect/ai `AiError`s that `ProviderErrors.fromAiError` maps: transport failures
- * as `HttpRequestError` ("Transport"), non-2xx answers as `HttpResponseError` with status and headers,
+ * before the answer's head as `HttpRequestError` ("Transport"), an answer whose body then fails as
+ * `HttpResponseError` ("Decode"), non-2xx answers as `HttpResponseError` with status and headers,
  * an in-band `{"error": ...}` event or a stream cut short as `UnknownError`, an answer of the wrong
  * shape as `MalformedOutput`. The API key and the configured headers never appear in an error.
  */
@@ -35,7 +36,6 @@ import * as Chunk from "effect/Chunk"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import * as Encoding from "effect/Encoding"
 import * as Option from "effect/Option"
 import type * as ParseResult from "effect/ParseResult"
 import * as Redacted from "effect/Redacted"
@@ -206,7 +206,9 @@ const fileUrl = (part: Prompt.FilePart): string => {
   if (typeof part.data === "string") {
     return /^(data:|https?:)/i.test(part.data) ? part.data : `data:${part.mediaType};base64,${part.data}`
   }
-  return `data:${part.mediaType};base64,${Encoding.encodeBase64(part.data)}`
+  // Buffer's encoding, not effect/Encoding's: that one is pure JavaScript, seconds for a large image.
+  const bytes = Buffer.from(part.data.buffer, part.data.byteOffset, part.data.byteLength)
+  return `data:${part.mediaType};base64,${bytes.toString("base64")}`
 }
 
 const userPart = (part: Prompt.UserMessagePart): ContentPart => {

@@ -16,9 +16,13 @@
  *   `json_schema` with the client's name, schema and strictness). The library only sends a format
  *   of its own making (from an Effect Schema, for `generateObject`), so the gateway sets it on the
  *   request body as the request leaves, from the `TextFormat` the run's settings provide.
- * - Images reach the API as `input_image` parts with a data URL (the library's conversion of an
- *   @effect/ai file part whose data is bytes), with OpenAI's `detail` when the client gave one.
+ * - Images reach the API as `input_image` parts with a data URL, with OpenAI's `detail` when the
+ *   client gave one. The library sends an image only from a URL: bytes it would encode to base64
+ *   in pure JavaScript (seconds on the event loop for a large image) and a base64 string it leaves
+ *   out, so the prompt's base64 images go to it as data URLs (see `DataUrl`).
  */
+import type * as LanguageModel from "@effect/ai/LanguageModel"
+import * as Prompt from "@effect/ai/Prompt"
 import * as OpenAiClient from "@effect/ai-openai/OpenAiClient"
 import * as OpenAiLanguageModel from "@effect/ai-openai/OpenAiLanguageModel"
 import * as HttpClient from "@effect/platform/HttpClient"
@@ -78,6 +82,45 @@ const withTextFormat = (request: HttpClientRequest.HttpClientRequest) =>
     return HttpClientRequest.bodyUnsafeJson(request, { ...body, text: { ...text, format: textFormatOf(format.value) } })
   })
 
+/**
+ * A data URL for the library, which sends an image's URL as `url.toString()`. `new URL` of a large
+ * data URL holds the event loop for hundreds of milliseconds, so this one parses only the URL's
+ * head (its `href`), and its text is the head and the client's base64 as it came.
+ */
+class DataUrl extends URL {
+  constructor(mediaType: string, private readonly base64: string) {
+    super(`data:${mediaType};base64,`)
+  }
+  override toString(): string {
+    return `${super.toString()}${this.base64}`
+  }
+}
+
+const isBase64Image = (part: Prompt.UserMessagePart): part is Prompt.FilePart & { readonly data: string } =>
+  part.type === "file" && typeof part.data === "string" && part.mediaType.startsWith("image/")
+
+/** The prompt with its base64 images as data URLs; the prompt as it is when it has none. */
+const withDataUrlImages = (input: Prompt.RawInput): Prompt.RawInput => {
+  const prompt = Prompt.make(input)
+  const hasImages = prompt.content.some((message) => message.role === "user" && message.content.some(isBase64Image))
+  if (!hasImages) return prompt
+  return Prompt.fromMessages(prompt.content.map((message) =>
+    message.role !== "user" ? message : {
+      ...message,
+      content: message.content.map((part) =>
+        isBase64Image(part) ? { ...part, data: new DataUrl(part.mediaType, part.data) } : part
+      )
+    }
+  ))
+}
+
+/** The library's model, its prompts' base64 images sent as data URLs. */
+const sendingImages = (library: LanguageModel.Service): LanguageModel.Service => ({
+  ...library,
+  generateText: (options) => library.generateText({ ...options, prompt: withDataUrlImages(options.prompt) }),
+  streamText: (options) => library.streamText({ ...options, prompt: withDataUrlImages(options.prompt) })
+})
+
 export const make: MakeModel = ({ entry, model, provider }) =>
   Effect.gen(function*() {
     const headers = entry.headers
@@ -90,9 +133,9 @@ export const make: MakeModel = ({ entry, model, provider }) =>
           withTextFormat
         )
     })
-    const languageModel = yield* OpenAiLanguageModel.make({ model }).pipe(
+    const library = yield* OpenAiLanguageModel.make({ model }).pipe(
       Effect.provideService(OpenAiClient.OpenAiClient, client)
     )
-    const built: Model = { provider, model, languageModel, settings }
+    const built: Model = { provider, model, languageModel: sendingImages(library), settings }
     return built
   })

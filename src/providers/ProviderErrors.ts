@@ -23,6 +23,8 @@ export const retryAfterSeconds = (header: string | undefined, now: number): numb
 export const fromAiError = (provider: string, error: AiError.AiError, now: number): AgentError => {
   switch (error._tag) {
     case "HttpRequestError":
+      // No answer came at all. An answer whose body fails after its head (the connection closed
+      // before the first token) is an HttpResponseError ("Decode"): the provider was reached.
       return error.reason === "Transport"
         ? new ProviderUnreachable({ provider, cause: error.description ?? error.reason })
         : new ProviderFailed({ provider, detail: `${error.reason}: ${error.description ?? "request failed"}` })

@@ -47,6 +47,8 @@ export interface Answer {
   readonly chunks: ReadonlyArray<string>
   /** Keep the response open after the chunks, until the client goes away. */
   readonly hang: boolean
+  /** Destroy the connection after the status line and the chunks, mid-answer. */
+  readonly cut?: boolean
 }
 
 /** How to answer one request. */
@@ -95,6 +97,15 @@ export const sse = (
   headers: { "content-type": "text/event-stream", "cache-control": "no-cache", ...options.headers },
   chunks: events.map(sseFrame),
   hang: options.hang ?? false
+})
+
+/** A 200 status line (JSON or SSE, as the request asks), then the connection is destroyed. */
+export const cutAfterHead: Reply = (request) => ({
+  status: 200,
+  headers: { "content-type": wantsStream(request) ? "text/event-stream" : "application/json" },
+  chunks: [],
+  hang: false,
+  cut: true
 })
 
 /** Any JSON answer. */
@@ -353,7 +364,10 @@ export const serve = (fallback: Reply): Effect.Effect<Service, never, Scope.Scop
         const answer = (scripted.shift() ?? fallback)(request)
         res.writeHead(answer.status, answer.headers)
         for (const chunk of answer.chunks) res.write(chunk)
-        if (!answer.hang) res.end()
+        if (answer.cut === true) {
+          res.flushHeaders()
+          res.write("", () => res.destroy())
+        } else if (!answer.hang) res.end()
       })
     })
 

@@ -90,6 +90,21 @@ for (const api of APIS) {
         }).pipe(Effect.provide(gatewayAt(api, `http://127.0.0.1:${port}/v1`)))
       }))
 
+    it.scopedLive("the provider closing the connection after its 200, before any text: 502 provider_error (it was reached)", () =>
+      against(
+        api,
+        Effect.gen(function*() {
+          const upstream = yield* Upstream
+          for (const stream of [false, true]) {
+            yield* upstream.answerCutAfterHead
+            const response = yield* chat(hello({ stream }))
+            expect(response.status).toBe(502)
+            expect((yield* errorBody(response)).error).toMatchObject({ type: "server_error", code: "provider_error" })
+          }
+        }),
+        { provider: { retry: { attempts: 0 } } }
+      ))
+
     for (const status of [401, 403]) {
       it.scopedLive(`provider ${status}: 502 provider_auth_rejected, without the provider's key or message, no retry`, () =>
         against(

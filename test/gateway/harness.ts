@@ -64,6 +64,8 @@ export interface Upstream {
   readonly answerNothing: Effect.Effect<void>
   /** A 200 stream with the api's opening events but no text, never ending. */
   readonly answerOpenSilent: Effect.Effect<void>
+  /** A 200 status line (and for a stream, at most a role chunk), then the connection is destroyed. */
+  readonly answerCutAfterHead: Effect.Effect<void>
   readonly nextRequest: Effect.Effect<UpstreamRequest>
   /** How many requests the fake has received so far. */
   readonly requestCount: Effect.Effect<number>
@@ -92,6 +94,7 @@ const completions: Effect.Effect<Upstream, never, ChatCompletionsServer> = Effec
     answerNothing: server.answer(Answer.hang([])),
     // The role chunk and an empty content piece: the stream is open, no text has come.
     answerOpenSilent: server.answer(Answer.hang([""])),
+    answerCutAfterHead: server.answer(Answer.cut([])),
     nextRequest: Effect.map(server.nextRequest, (request) => ({
       body: request.body,
       headers: request.headers,
@@ -110,7 +113,8 @@ const served = (server: Anthropic.Service) => ({
     closed: server.closed(request)
   })),
   requestCount: Effect.map(server.requests, (requests) => requests.length),
-  answerNothing: server.reply(silentReply)
+  answerNothing: server.reply(silentReply),
+  answerCutAfterHead: server.reply(Anthropic.cutAfterHead)
 })
 
 const anthropic: Effect.Effect<Upstream, never, Anthropic.AnthropicServer> = Effect.map(

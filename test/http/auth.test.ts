@@ -89,11 +89,12 @@ describe("bearer secret (point 5)", () => {
 })
 
 describe("failed-auth limiter (point 5)", () => {
-  it.scopedLive("after maxAttempts failures the client gets 429 rate_limited with Retry-After", () =>
+  it.scopedLive("maxAttempts failures get 401; the next attempt gets 429 rate_limited with Retry-After", () =>
     Effect.gen(function*() {
       yield* expectUnauthorized(yield* chat(hello(), { token: "wrong-1" }))
       yield* expectUnauthorized(yield* chat(hello(), { token: "wrong-2" }))
-      const retryAfter = yield* expectRateLimited(yield* chat(hello(), { token: "wrong-3" }))
+      yield* expectUnauthorized(yield* chat(hello(), { token: "wrong-3" }))
+      const retryAfter = yield* expectRateLimited(yield* chat(hello(), { token: "wrong-4" }))
       // lockoutMs 120000: the client is told to come back in about two minutes.
       expect(retryAfter).toBeGreaterThan(100)
       expect(retryAfter).toBeLessThanOrEqual(120)
@@ -103,6 +104,7 @@ describe("failed-auth limiter (point 5)", () => {
 
   it.scopedLive("a locked client is refused even with the right secret, or none", () =>
     Effect.gen(function*() {
+      yield* expectUnauthorized(yield* chat(hello(), { token: "wrong" }))
       yield* expectUnauthorized(yield* chat(hello(), { token: "wrong" }))
       yield* expectRateLimited(yield* chat(hello(), { token: "wrong" }))
       yield* expectRateLimited(yield* chat(hello()))
@@ -114,6 +116,7 @@ describe("failed-auth limiter (point 5)", () => {
       yield* expectUnauthorized(yield* chat(hello(), { token: "wrong" }))
       yield* expectUnauthorized(yield* chat(hello(), { token: "wrong" }))
       yield* expectAnswered(yield* chat(hello()))
+      yield* expectUnauthorized(yield* chat(hello(), { token: "wrong" }))
       yield* expectUnauthorized(yield* chat(hello(), { token: "wrong" }))
       yield* expectUnauthorized(yield* chat(hello(), { token: "wrong" }))
       yield* expectRateLimited(yield* chat(hello(), { token: "wrong" }))
@@ -134,7 +137,7 @@ describe("X-Forwarded-For (point 5)", () => {
   it.scopedLive("from a trusted proxy, each forwarded client is limited on its own", () =>
     Effect.gen(function*() {
       yield* expectUnauthorized(yield* chat(hello(), { token: "wrong", headers: forwarded("203.0.113.7") }))
-      yield* expectRateLimited(yield* chat(hello(), { token: "wrong", headers: forwarded("203.0.113.7") }))
+      yield* expectUnauthorized(yield* chat(hello(), { token: "wrong", headers: forwarded("203.0.113.7") }))
       // 203.0.113.7 is locked, right secret or not ...
       yield* expectRateLimited(yield* chat(hello(), { headers: forwarded("203.0.113.7") }))
       // ... while another client behind the same proxy is not.
@@ -151,7 +154,7 @@ describe("X-Forwarded-For (point 5)", () => {
   it.scopedLive("from an untrusted peer, the header is ignored: every claimed address is the peer", () =>
     Effect.gen(function*() {
       yield* expectUnauthorized(yield* chat(hello(), { token: "wrong", headers: forwarded("203.0.113.7") }))
-      yield* expectRateLimited(yield* chat(hello(), { token: "wrong", headers: forwarded("203.0.113.8") }))
+      yield* expectUnauthorized(yield* chat(hello(), { token: "wrong", headers: forwarded("203.0.113.8") }))
       yield* expectRateLimited(yield* chat(hello(), { headers: forwarded("203.0.113.9") }))
       yield* expectRateLimited(yield* chat(hello()))
     }).pipe(Effect.provide(quietGateway({
@@ -162,7 +165,8 @@ describe("X-Forwarded-For (point 5)", () => {
     Effect.gen(function*() {
       // The forwarded client is not loopback, so it is counted and locked even though the peer is.
       yield* expectUnauthorized(yield* chat(hello(), { token: "wrong", headers: forwarded("203.0.113.7") }))
-      yield* expectRateLimited(yield* chat(hello(), { token: "wrong", headers: forwarded("203.0.113.7") }))
+      yield* expectUnauthorized(yield* chat(hello(), { token: "wrong", headers: forwarded("203.0.113.7") }))
+      yield* expectRateLimited(yield* chat(hello(), { headers: forwarded("203.0.113.7") }))
     }).pipe(Effect.provide(quietGateway({
       config: authConfig({ exemptLoopback: true, maxAttempts: 2 }, ["127.0.0.1", "::1"])
     }))))

@@ -110,11 +110,25 @@ describe("image limits", () => {
   it.scopedLive("the type is the one the bytes show: a PNG labelled JPEG goes to the provider as a PNG", () =>
     accepted(withImages(dataUri("image/jpeg", PNG)), [["image/png", PNG]]).pipe(served()))
 
+  it.scopedLive("base64 in the URL-safe alphabet, unpadded or broken into lines reaches the provider as standard base64", () =>
+    Effect.gen(function*() {
+      const photo = jpeg(301)
+      const standard = photo.toString("base64")
+      const urlSafe = standard.replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "")
+      const lines = standard.replace(/.{76}/g, "$&\r\n")
+      yield* accepted(
+        withImages(`data:image/jpeg;base64,${urlSafe}`, `data:image/jpeg;base64,${lines}`),
+        [["image/jpeg", photo], ["image/jpeg", photo]]
+      )
+    }).pipe(served()))
+
   it.scopedLive("data URIs that are not: no comma, not base64, empty, a bad detail, another scheme", () =>
     Effect.gen(function*() {
       const param = "messages[1].content[1].image_url"
       expect(yield* refused(withImages("data:image/png;base64"), param)).toContain("no ','")
       expect(yield* refused(withImages("data:image/png;base64,%%%not-base64%%%"), param)).toContain("not valid base64")
+      // Nine digits: the last one holds no whole byte.
+      expect(yield* refused(withImages("data:image/png;base64,iVBORw0KG"), param)).toContain("not valid base64")
       expect(yield* refused(withImages("data:image/png;base64,"), param)).toContain("empty")
       expect(yield* refused(withImages("file:///etc/passwd"), param)).toContain("expected a data URI")
       const badDetail = {

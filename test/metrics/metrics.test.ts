@@ -249,15 +249,18 @@ describe("GET /metrics: what is counted", () => {
       const once = yield* scrape
       expect(valueOf(once, "clawgate_auth_failures_total")).toBe(failures + 1)
       expect(valueOf(once, "clawgate_auth_lockouts_total")).toBe(lockouts)
-      // The second failure reaches maxAttempts: locked out.
-      expect((yield* chat(hello("hi"), { token: "wrong" })).status).toBe(429)
+      // The second failure reaches maxAttempts: still 401, and the client is locked out.
+      expect((yield* chat(hello("hi"), { token: "wrong" })).status).toBe(401)
       const locked = yield* scrape
       expect(valueOf(locked, "clawgate_auth_failures_total")).toBe(failures + 2)
       expect(valueOf(locked, "clawgate_auth_lockouts_total")).toBe(lockouts + 1)
       const unauthorized = { route: CHAT_ROUTE, status: "401", agent: "-" }
       expect(valueOf(locked, "clawgate_http_requests_total", unauthorized)).toBe(
-        valueOf(before, "clawgate_http_requests_total", unauthorized) + 1
+        valueOf(before, "clawgate_http_requests_total", unauthorized) + 2
       )
+      // A locked client's attempt is refused before its secret is checked: no failure counted.
+      expect((yield* chat(hello("hi"), { token: "wrong" })).status).toBe(429)
+      expect(valueOf(yield* scrape, "clawgate_auth_failures_total")).toBe(failures + 2)
     }).pipe(Effect.provide(quiet({
       config: metricsConfig({ enabled: true }, {
         gateway: {

@@ -1,6 +1,5 @@
 /**
- * Auth alone, on the TestClock: the bearer check and the failed-auth limiter per client IP
- * (issue 2 point 5).
+ * Auth alone, on the TestClock: the bearer check and the failed-auth limiter per client IP.
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
@@ -9,7 +8,7 @@ import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as TestClock from "effect/TestClock"
-import { Auth } from "../../src/Auth.js"
+import { Auth, MAX_TRACKED_CLIENTS } from "../../src/Auth.js"
 import { type ConfigInput, decode } from "../../src/Config.js"
 
 type AuthInput = NonNullable<NonNullable<ConfigInput["gateway"]>["auth"]>
@@ -76,17 +75,18 @@ describe("Auth bearer check", () => {
 describe("Auth failed-auth limiter (remote clients)", () => {
   const limited = { mode: "token", token: SECRET, rateLimit: { maxAttempts: 3, windowMs: 10_000, lockoutMs: 60_000 } } as const
 
-  it.effect("maxAttempts failures within the window lock the client for lockoutMs, even with the right secret", () =>
+  it.effect("maxAttempts failures are answered 401; the next attempt is 429 for lockoutMs, even with the right secret", () =>
     Effect.gen(function*() {
       const auth = makeAuth(limited)
       expect(yield* outcome(auth, bearer("wrong"))).toBe("Unauthorized")
       expect(yield* outcome(auth, bearer("wrong"))).toBe("Unauthorized")
-      const locking = yield* Effect.flip(auth.check({ authorization: bearer("wrong"), clientIp: REMOTE }))
-      expect(locking).toMatchObject({ _tag: "AuthRateLimited", retryAfterSeconds: 60 })
+      expect(yield* outcome(auth, bearer("wrong"))).toBe("Unauthorized")
+      const locked = yield* Effect.flip(auth.check({ authorization: bearer(SECRET), clientIp: REMOTE }))
+      expect(locked).toMatchObject({ _tag: "AuthRateLimited", retryAfterSeconds: 60 })
 
       yield* TestClock.adjust("20 seconds")
-      const locked = yield* Effect.flip(auth.check({ authorization: bearer(SECRET), clientIp: REMOTE }))
-      expect(locked).toMatchObject({ _tag: "AuthRateLimited", retryAfterSeconds: 40 })
+      const later = yield* Effect.flip(auth.check({ authorization: bearer(SECRET), clientIp: REMOTE }))
+      expect(later).toMatchObject({ _tag: "AuthRateLimited", retryAfterSeconds: 40 })
       // Another client is not affected.
       expect(yield* outcome(auth, bearer(SECRET), "198.51.100.9")).toBe("ok")
 
@@ -98,14 +98,14 @@ describe("Auth failed-auth limiter (remote clients)", () => {
       expect(yield* outcome(auth, bearer(SECRET))).toBe("ok")
     }))
 
-  it.effect("the defaults lock after 10 failures for 300 s", () =>
+  it.effect("the defaults answer 10 failures with 401, then lock for 300 s", () =>
     Effect.gen(function*() {
       const auth = makeAuth({ mode: "token", token: SECRET })
-      for (let attempt = 1; attempt < 10; attempt++) {
+      for (let attempt = 1; attempt <= 10; attempt++) {
         expect(yield* outcome(auth, bearer("wrong"))).toBe("Unauthorized")
       }
-      const locking = yield* Effect.flip(auth.check({ authorization: bearer("wrong"), clientIp: REMOTE }))
-      expect(locking).toMatchObject({ _tag: "AuthRateLimited", retryAfterSeconds: 300 })
+      const locked = yield* Effect.flip(auth.check({ authorization: bearer("wrong"), clientIp: REMOTE }))
+      expect(locked).toMatchObject({ _tag: "AuthRateLimited", retryAfterSeconds: 300 })
       yield* TestClock.adjust("299 seconds")
       expect(yield* outcome(auth, bearer(SECRET))).toBe("AuthRateLimited")
       yield* TestClock.adjust("1 seconds")
@@ -118,7 +118,7 @@ describe("Auth failed-auth limiter (remote clients)", () => {
       expect(yield* outcome(auth, bearer("wrong"))).toBe("Unauthorized")
       expect(yield* outcome(auth, bearer("wrong"))).toBe("Unauthorized")
       yield* TestClock.adjust("10 seconds")
-      // A new window: two more failures are not yet a lockout...
+      // A new window: the two failures before it no longer count, so two more lock nothing.
       expect(yield* outcome(auth, bearer("wrong"))).toBe("Unauthorized")
       expect(yield* outcome(auth, bearer("wrong"))).toBe("Unauthorized")
       expect(yield* outcome(auth, bearer(SECRET))).toBe("ok")
@@ -130,7 +130,8 @@ describe("Auth failed-auth limiter (remote clients)", () => {
       expect(yield* outcome(auth, bearer("wrong"))).toBe("Unauthorized")
       yield* TestClock.adjust("9999 millis")
       expect(yield* outcome(auth, bearer("wrong"))).toBe("Unauthorized")
-      expect(yield* outcome(auth, bearer("wrong"))).toBe("AuthRateLimited")
+      expect(yield* outcome(auth, bearer("wrong"))).toBe("Unauthorized")
+      expect(yield* outcome(auth, bearer(SECRET))).toBe("AuthRateLimited")
     }))
 
   it.effect("a success resets the count", () =>
@@ -141,6 +142,7 @@ describe("Auth failed-auth limiter (remote clients)", () => {
       expect(yield* outcome(auth, bearer(SECRET))).toBe("ok")
       expect(yield* outcome(auth, bearer("wrong"))).toBe("Unauthorized")
       expect(yield* outcome(auth, bearer("wrong"))).toBe("Unauthorized")
+      expect(yield* outcome(auth, bearer("wrong"))).toBe("Unauthorized")
       expect(yield* outcome(auth, bearer("wrong"))).toBe("AuthRateLimited")
     }))
 
@@ -149,8 +151,57 @@ describe("Auth failed-auth limiter (remote clients)", () => {
       const auth = makeAuth({ ...limited, rateLimit: { ...limited.rateLimit, exemptLoopback: false } })
       expect(yield* outcome(auth, bearer("wrong"), "127.0.0.1")).toBe("Unauthorized")
       expect(yield* outcome(auth, bearer("wrong"), "127.0.0.1")).toBe("Unauthorized")
-      expect(yield* outcome(auth, bearer("wrong"), "127.0.0.1")).toBe("AuthRateLimited")
+      expect(yield* outcome(auth, bearer("wrong"), "127.0.0.1")).toBe("Unauthorized")
       expect(yield* outcome(auth, bearer(SECRET), "127.0.0.1")).toBe("AuthRateLimited")
+    }))
+})
+
+describe("Auth failed-auth limiter with many clients", () => {
+  const oneStrike = { mode: "token", token: SECRET, rateLimit: { maxAttempts: 1, windowMs: 10_000, lockoutMs: 60_000 } } as const
+
+  /** The address of the n-th of many clients (IPv6, as an attacker with a /64 has them). */
+  const client = (n: number) => `2001:db8::${n.toString(16)}`
+
+  /** Fills the failed-auth table: every client fails once. */
+  const failFromEveryClient = (auth: Auth["Type"]) =>
+    Effect.forEach(Array.from({ length: MAX_TRACKED_CLIENTS }, (_, n) => client(n)), (ip) => outcome(auth, bearer("wrong"), ip), {
+      discard: true
+    })
+
+  it.effect("a locked client stays locked until its lockout ends, however many other clients fail", () =>
+    Effect.gen(function*() {
+      const auth = makeAuth(oneStrike)
+      yield* failFromEveryClient(auth)
+      // One client more fails.
+      yield* outcome(auth, bearer("wrong"), REMOTE)
+      // The first client to be locked is still locked, right secret or not ...
+      expect(yield* outcome(auth, bearer(SECRET), client(0))).toBe("AuthRateLimited")
+      yield* TestClock.adjust("60 seconds")
+      // ... until its lockout ends.
+      expect(yield* outcome(auth, bearer(SECRET), client(0))).toBe("ok")
+    }))
+
+  it.effect("with the table full of locked clients, an unseen client's wrong secret gets 429 until a lockout ends; its right secret passes", () =>
+    Effect.gen(function*() {
+      const auth = makeAuth(oneStrike)
+      yield* failFromEveryClient(auth)
+      yield* TestClock.adjust("20 seconds")
+      const refused = yield* Effect.flip(auth.check({ authorization: bearer("wrong"), clientIp: REMOTE }))
+      expect(refused._tag).toBe("AuthRateLimited")
+      expect(refused).toMatchObject({ retryAfterSeconds: 40 })
+      expect(yield* outcome(auth, bearer(SECRET), REMOTE)).toBe("ok")
+      yield* TestClock.adjust("40 seconds")
+      // The lockouts have ended: the unseen client is counted again, and its failure answered 401.
+      expect(yield* outcome(auth, bearer("wrong"), REMOTE)).toBe("Unauthorized")
+    }))
+
+  it.effect("clients still counting failures give way to new ones when the table is full", () =>
+    Effect.gen(function*() {
+      const auth = makeAuth({ ...oneStrike, rateLimit: { ...oneStrike.rateLimit, maxAttempts: 2 } })
+      yield* failFromEveryClient(auth)
+      expect(yield* outcome(auth, bearer("wrong"), REMOTE)).toBe("Unauthorized")
+      expect(yield* outcome(auth, bearer("wrong"), REMOTE)).toBe("Unauthorized")
+      expect(yield* outcome(auth, bearer(SECRET), REMOTE)).toBe("AuthRateLimited")
     }))
 })
 

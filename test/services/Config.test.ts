@@ -117,7 +117,10 @@ describe("Config file", () => {
       expect(settings.auth.mode).toBe("token")
       expect(settings.auth.secret.pipe(Option.map(Redacted.value))).toEqual(Option.some("file-token"))
       expect(settings.auth.rateLimit).toMatchObject({ maxAttempts: 3, windowMs: 1000, lockoutMs: 2000, exemptLoopback: false })
-      expect(settings.trustedProxies).toEqual(["10.0.0.0/8", "::1"])
+      expect(settings.trustedProxies).toEqual([
+        { address: "10.0.0.0", family: "ipv4", prefix: 8 },
+        { address: "::1", family: "ipv6", prefix: 128 }
+      ])
       expect(settings.agents).toHaveLength(1)
       expect(settings.agents[0]).toMatchObject({ id: "main", name: "Echo", model: "echo", systemPrompt: "Be brief." })
     }).pipe(Effect.provide(NodeContext.layer)))
@@ -254,11 +257,20 @@ describe("Config refuses a bad file with the file, the key path and the problem"
 }`)
       expect(message).toContain("agents.list[0].id: expected an agent id")
       expect(message).toContain("models.providers.openai.api: Expected \"openai-completions\", actual \"openai-chat\"")
-      // Checked after the schema; reported once the schema problems are fixed.
-      expect(problemsOf({ gateway: { trustedProxies: ["10.0.0.0/8", "proxy.local"] } })).toEqual([
-        "gateway.trustedProxies[1]: expected an IP address or CIDR range, got \"proxy.local\""
-      ])
+      expect(message).toContain("gateway.trustedProxies[1]: expected an IP address or CIDR range, got \"proxy.local\"")
     }))
+
+  it("a trusted proxy range whose prefix is past its address's length is refused at its key", () => {
+    expect(problemsOf({ gateway: { trustedProxies: ["10.0.0.0/33", "10.0.0.0/32", "::1/200", "fd00::/128"] } })).toEqual([
+      "gateway.trustedProxies[0]: the prefix of \"10.0.0.0/33\" is past 32, the length of an IPv4 address",
+      "gateway.trustedProxies[2]: the prefix of \"::1/200\" is past 128, the length of an IPv6 address"
+    ])
+    expect(problemsOf({ gateway: { trustedProxies: ["10.0.0.0/8/8", "10.0.0.0/", "10.0.0.0/-1"] } })).toEqual([
+      "gateway.trustedProxies[0]: expected an IP address or CIDR range, got \"10.0.0.0/8/8\"",
+      "gateway.trustedProxies[1]: expected an IP address or CIDR range, got \"10.0.0.0/\"",
+      "gateway.trustedProxies[2]: expected an IP address or CIDR range, got \"10.0.0.0/-1\""
+    ])
+  })
 
   it.scoped("every problem of a file is listed, one line each", () =>
     Effect.gen(function*() {
