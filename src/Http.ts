@@ -229,13 +229,43 @@ export class Listener extends Context.Tag("clawgate/Listener")<Listener, {
   readonly stopAccepting: Effect.Effect<void>
 }>() {}
 
+const isCallback = (value: unknown): value is () => void => typeof value === "function"
+
 /**
- * A Node server that answers 503 `shutting_down` (closing the connection) to a request that comes
- * once the gateway's handler is gone: on shutdown the handler is removed before the server's own
- * close, and a request arriving in between would get no answer and hold up the close forever.
+ * Node runs the callback of `end` on 'finish' only, never when the connection goes first (the
+ * client left as its answer was being written, or the write failed). The platform writes a plain
+ * answer with `end(body, callback)` and waits for the callback uninterruptibly: such a request
+ * never ended, stayed in flight and held up a drain for ever. Here the callback runs once the
+ * answer is finished or its connection closed, whichever comes first.
+ */
+class ServerResponse extends NodeHttp.ServerResponse {
+  override end(chunk?: unknown, encoding?: unknown, callback?: unknown): this {
+    const data = isCallback(chunk) ? undefined : chunk
+    const charset = typeof encoding === "string" && Buffer.isEncoding(encoding) ? encoding : undefined
+    const done = [chunk, encoding, callback].find(isCallback)
+    if (done === undefined) return charset === undefined ? super.end(data) : super.end(data, charset)
+    const connection = this.req.socket
+    let settled = false
+    const settle = () => {
+      if (settled) return
+      settled = true
+      connection.off("close", settle)
+      done()
+    }
+    if (connection.closed) process.nextTick(settle)
+    else connection.on("close", settle)
+    return charset === undefined ? super.end(data, settle) : super.end(data, charset, settle)
+  }
+}
+
+/**
+ * A Node server (with the `ServerResponse` above) that answers 503 `shutting_down` (closing the
+ * connection) to a request that comes once the gateway's handler is gone: on shutdown the handler
+ * is removed before the server's own close, and a request arriving in between would get no answer
+ * and hold up the close forever.
  */
 const createNodeServer = () => {
-  const server = NodeHttp.createServer()
+  const server = NodeHttp.createServer({ ServerResponse })
   server.on("request", (_request, response) => {
     if (server.listenerCount("request") > 1) return
     const id = `req_${Crypto.randomUUID()}`
