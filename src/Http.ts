@@ -224,9 +224,10 @@ export const routes = Layer.mergeAll(ChatCompletionsRoute, ModelListRoutes, Heal
 /** The host to listen on for a `gateway.bind` value. */
 export const hostOf = (bind: string) => bind === "loopback" ? "127.0.0.1" : bind === "lan" ? "0.0.0.0" : bind
 
-/** Stops the server accepting connections (those open are kept): the first step of a drain. */
+/** The Node server under the gateway, for the end of a drain. */
 export class Listener extends Context.Tag("clawgate/Listener")<Listener, {
-  readonly stopAccepting: Effect.Effect<void>
+  /** Stops listening and closes every connection, busy or idle: the drain's cutoff. */
+  readonly closeAll: Effect.Effect<void>
 }>() {}
 
 const isCallback = (value: unknown): value is () => void => typeof value === "function"
@@ -282,7 +283,12 @@ export const NodeServer = Layer.unwrapEffect(
     const server = createNodeServer()
     return Layer.merge(
       NodeHttpServer.layer(() => server, { port: settings.port, host: hostOf(settings.bind) }),
-      Layer.succeed(Listener, { stopAccepting: Effect.sync(() => void server.close()) })
+      Layer.succeed(Listener, {
+        closeAll: Effect.sync(() => {
+          server.close()
+          server.closeAllConnections()
+        })
+      })
     )
   })
 )
