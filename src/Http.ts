@@ -17,6 +17,7 @@ import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
 import * as Crypto from "node:crypto"
 import * as NodeHttp from "node:http"
+import type { Duplex } from "node:stream"
 import * as ChatCompletions from "./ChatCompletions.js"
 import * as Cors from "./Cors.js"
 import * as ModelList from "./ModelList.js"
@@ -24,7 +25,16 @@ import { Config } from "./Config.js"
 import { CurrentRequest, type RequestFacts } from "./CurrentRequest.js"
 import * as ErrorResponse from "./ErrorResponse.js"
 import { Drain } from "./Drain.js"
-import { EndpointDisabled, type GatewayError, GatewayShuttingDown, MethodNotAllowed, RouteNotFound } from "./Errors.js"
+import {
+  EndpointDisabled,
+  type GatewayError,
+  GatewayShuttingDown,
+  HeadersTooLarge,
+  MalformedHttp,
+  MethodNotAllowed,
+  RequestTimeout,
+  RouteNotFound
+} from "./Errors.js"
 import * as Health from "./Health.js"
 import * as Metrics from "./Metrics.js"
 
@@ -259,20 +269,64 @@ class ServerResponse extends NodeHttp.ServerResponse {
   }
 }
 
+/** A catalogue error as the Node server answers it outside the router, closing the connection. */
+const nodeAnswer = (error: GatewayError) => {
+  const id = `req_${Crypto.randomUUID()}`
+  const { body, headers, status } = ErrorResponse.describe(error, id)
+  const text = JSON.stringify(body)
+  return {
+    status,
+    text,
+    headers: {
+      ...headers,
+      "content-type": "application/json",
+      "content-length": String(Buffer.byteLength(text)),
+      "x-request-id": id,
+      connection: "close"
+    }
+  }
+}
+
+/** What Node's parser refused a request for, as a catalogue error. */
+const framingError = (error: Error): GatewayError => {
+  const code = "code" in error ? error.code : undefined
+  return code === "HPE_HEADER_OVERFLOW"
+    ? new HeadersTooLarge()
+    : code === "ERR_HTTP_REQUEST_TIMEOUT"
+    ? new RequestTimeout()
+    : new MalformedHttp({ detail: error.message })
+}
+
 /**
- * A Node server (with the `ServerResponse` above) that answers 503 `shutting_down` (closing the
- * connection) to a request that comes once the gateway's handler is gone: on shutdown the handler
- * is removed before the server's own close, and a request arriving in between would get no answer
- * and hold up the close forever.
+ * The gateway's Node server (with the `ServerResponse` above). Two kinds of request never reach
+ * the gateway's handler, and get their answers here:
+ * - one that Node's parser refuses (bad framing, headers over the limit, too slow): the
+ *   catalogue's JSON error, like every other answer, unless an answer has started on the
+ *   connection (the bytes would land inside it). The connection is then closed, as Node does.
+ * - one that comes once the handler is gone: on shutdown the handler is removed before the
+ *   server's own close, and a request arriving in between would get no answer and hold up the
+ *   close for ever. It gets 503 `shutting_down`.
  */
 const createNodeServer = () => {
   const server = NodeHttp.createServer({ ServerResponse })
-  server.on("request", (_request, response) => {
+  /** Each connection's answers not finished yet, in order: the first is the one on the wire. */
+  const answers = new WeakMap<Duplex, Array<NodeHttp.ServerResponse>>()
+  server.on("request", (request, response) => {
+    const unfinished = (answers.get(request.socket) ?? []).filter((answer) => !answer.writableFinished)
+    answers.set(request.socket, [...unfinished, response])
     if (server.listenerCount("request") > 1) return
-    const id = `req_${Crypto.randomUUID()}`
-    const { body, headers, status } = ErrorResponse.describe(new GatewayShuttingDown(), id)
-    response.writeHead(status, { ...headers, "content-type": "application/json", "x-request-id": id, connection: "close" })
-    response.end(JSON.stringify(body))
+    const { headers, status, text } = nodeAnswer(new GatewayShuttingDown())
+    response.writeHead(status, headers)
+    response.end(text)
+  })
+  server.on("clientError", (error: Error, socket: Duplex) => {
+    const onTheWire = answers.get(socket)?.find((answer) => !answer.writableFinished)
+    if (socket.writable && onTheWire?.headersSent !== true) {
+      const { headers, status, text } = nodeAnswer(framingError(error))
+      const head = Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`).join("")
+      socket.write(`HTTP/1.1 ${status} ${NodeHttp.STATUS_CODES[status]}\r\n${head}\r\n${text}`)
+    }
+    socket.destroy()
   })
   return server
 }
