@@ -61,6 +61,12 @@ export const describe = (error: GatewayError, requestId: string): ErrorAnswer =>
         `Too many failed authentication attempts. Retry after ${retryAfterSeconds} seconds.`,
         { headers: retryAfter(retryAfterSeconds) }
       ),
+    MalformedHttp: ({ detail }) =>
+      answer(400, "invalid_request_error", "malformed_request", `The request is not valid HTTP: ${detail}.`),
+    HeadersTooLarge: () =>
+      answer(431, "invalid_request_error", "headers_too_large", "The request's headers are too large."),
+    RequestTimeout: () =>
+      answer(408, "invalid_request_error", "request_timeout", "The request did not arrive in time."),
     PayloadTooLarge: ({ maxBytes }) =>
       answer(
         413,

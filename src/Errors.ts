@@ -32,6 +32,20 @@ export class PayloadTooLarge extends Schema.TaggedError<PayloadTooLarge>()("Payl
   maxBytes: Schema.Number
 }) {}
 
+/**
+ * The request is not valid HTTP: Node's parser refused its framing (a bad chunk size, conflicting
+ * lengths, ...). `detail` is the parser's reason.
+ */
+export class MalformedHttp extends Schema.TaggedError<MalformedHttp>()("MalformedHttp", {
+  detail: Schema.String
+}) {}
+
+/** The request's headers are larger than Node's limit (`--max-http-header-size`, 16 KiB by default). */
+export class HeadersTooLarge extends Schema.TaggedError<HeadersTooLarge>()("HeadersTooLarge", {}) {}
+
+/** The request did not arrive within Node's time limits for its headers or for the whole of it. */
+export class RequestTimeout extends Schema.TaggedError<RequestTimeout>()("RequestTimeout", {}) {}
+
 /** The request body is compressed with a `Content-Encoding` the gateway does not inflate. */
 export class UnsupportedContentEncoding extends Schema.TaggedError<UnsupportedContentEncoding>()(
   "UnsupportedContentEncoding",
@@ -123,6 +137,9 @@ export type GatewayError =
   | MethodNotAllowed
   | Unauthorized
   | AuthRateLimited
+  | MalformedHttp
+  | HeadersTooLarge
+  | RequestTimeout
   | PayloadTooLarge
   | UnsupportedContentEncoding
   | InvalidJson

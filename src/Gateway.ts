@@ -92,10 +92,11 @@ export const layer = <E, R, RE = never>(
         return generation
       })
 
+    const close = (generation: Generation) =>
+      Effect.zipRight(Scope.close(generation.scope, Exit.void), Deferred.succeed(generation.closed, undefined))
+
     const closeIfDone = (generation: Generation) =>
-      generation.retired && generation.inFlight === 0
-        ? Effect.zipRight(Scope.close(generation.scope, Exit.void), Deferred.succeed(generation.closed, undefined))
-        : Effect.void
+      generation.retired && generation.inFlight === 0 ? close(generation) : Effect.void
 
     const current = yield* Ref.make(yield* build(yield* Config, yield* Layer.CurrentMemoMap))
 
@@ -113,19 +114,23 @@ export const layer = <E, R, RE = never>(
     }))
 
     // Shutdown, registered after the serving so that it runs first (finalizers run in reverse):
-    // drain, stop accepting, and keep the last generation until its answers are done (the drain's
-    // deadline bounds the wait).
+    // drain, and keep the last generation until its answers are done, or until the drain's cutoff.
+    // The server keeps listening meanwhile (/readyz answers 503, new requests are turned away);
+    // it stops once the gateway is released. At the cutoff, what is left is abandoned, and the
+    // server's connections are cut so that its close does not wait on them either.
     const drain = yield* Drain
     const listener = yield* Effect.serviceOption(Http.Listener)
     yield* Effect.addFinalizer(() =>
       Effect.gen(function*() {
         yield* Effect.logInfo("Shutting down: draining the answers in flight")
         yield* drain.start
-        if (listener._tag === "Some") yield* listener.value.stopAccepting
+        if (listener._tag === "Some") yield* Effect.forkDaemon(Effect.zipRight(drain.cutoff, listener.value.closeAll))
         const last = yield* Ref.get(current)
         last.retired = true
         yield* closeIfDone(last)
-        yield* Deferred.await(last.closed)
+        // Finalizers run uninterruptibly: the race's loser must be interruptible, or it would be waited for.
+        yield* Effect.raceFirst(Effect.interruptible(Deferred.await(last.closed)), Effect.interruptible(drain.cutoff))
+        yield* close(last)
       })
     )
 

@@ -9,16 +9,9 @@
 import { describe, expect, it, vi } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import { controlledProvider } from "../fakes/ControlledProvider.js"
-import { DONE, finishReasons, inBandError, isContent, isError, textOf } from "./harness.js"
+import { DONE, finishReasons, inBandError, isContent, isError, PATH, textOf } from "./harness.js"
 import { requireBuild, startGateway, tempDir } from "../gatewayProcess.js"
-import {
-  historyAfterRestart,
-  openStream,
-  SHUTTING_DOWN,
-  TURNED_AWAY,
-  untilRefused,
-  writeConfig
-} from "./process.js"
+import { chat, historyAfterRestart, openStream, outcomeOf, SHUTTING_DOWN, writeConfig } from "./process.js"
 
 requireBuild()
 
@@ -26,7 +19,7 @@ requireBuild()
 vi.setConfig({ testTimeout: 60_000 })
 
 describe("drain of a stream in flight, as a process", () => {
-  it.scopedLive("on SIGTERM: new connections are refused, the stream in flight completes, its turn is stored, exit code 0", () =>
+  it.scopedLive("on SIGTERM: new requests get 503 shutting_down, the stream in flight completes, its turn is stored, exit code 0", () =>
     Effect.gen(function*() {
       const dir = yield* tempDir
       const provider = yield* controlledProvider
@@ -36,8 +29,7 @@ describe("drain of a stream in flight, as a process", () => {
 
       gateway.kill("SIGTERM")
       yield* gateway.line(SHUTTING_DOWN)
-      const attempts = yield* untilRefused(gateway.url)
-      expect(attempts.filter((outcome) => !TURNED_AWAY.includes(outcome))).toEqual([])
+      expect(yield* outcomeOf(gateway.url, PATH, chat("too late"))).toBe("503 shutting_down")
 
       yield* call.say(" world")
       yield* call.finish

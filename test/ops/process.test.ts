@@ -1,9 +1,10 @@
 /**
  * Graceful drain as an operator sees it (issue 5, Operations): `clawgate serve` in a child
- * process (see ./process.ts). On SIGTERM it stops accepting connections while what is in flight
- * may finish; past `gateway.shutdownGraceMs` what is left is answered 503 `shutting_down` and the
- * process exits 0; a second signal during the drain ends it at once; requests that keep coming
- * as the signal arrives are each answered or turned away, none left hanging.
+ * process (see ./process.ts). On SIGTERM what is in flight may finish while new requests are
+ * turned away with 503 `shutting_down` and /readyz answers 503 `draining`; past
+ * `gateway.shutdownGraceMs` what is left is answered 503 `shutting_down` and the process exits 0;
+ * a second signal during the drain ends it at once; requests that keep coming as the signal
+ * arrives are each answered or turned away, none left hanging.
  *
  * What holds a drain open here is a request still sending its body: a stream in flight through a
  * provider is in drainInFlight.test.ts.
@@ -11,16 +12,10 @@
 import { describe, expect, it, vi } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import { inBandError } from "./harness.js"
+import * as NodeHttp from "node:http"
+import { inBandError, PATH } from "./harness.js"
 import { requireBuild, startGateway, tempDir } from "../gatewayProcess.js"
-import {
-  outcomeOf,
-  SHUTTING_DOWN,
-  startUpload,
-  TURNED_AWAY,
-  untilRefused,
-  writeConfig
-} from "./process.js"
+import { chat, get, outcomeOf, SHUTTING_DOWN, startUpload, TURNED_AWAY, writeConfig } from "./process.js"
 
 requireBuild()
 
@@ -37,7 +32,7 @@ const requestInFlight = (url: string) =>
 vi.setConfig({ testTimeout: 60_000 })
 
 describe("drain, as a process", () => {
-  it.scopedLive("on SIGTERM new connections are refused while a request is in flight; a second SIGTERM ends the process at once", () =>
+  it.scopedLive("on SIGTERM new requests get 503 shutting_down while a request is in flight; a second SIGTERM ends the process at once", () =>
     Effect.gen(function*() {
       const dir = yield* tempDir
       // A grace period far longer than the test may take: only the second signal can end the drain.
@@ -46,14 +41,43 @@ describe("drain, as a process", () => {
 
       gateway.kill("SIGTERM")
       yield* gateway.line(SHUTTING_DOWN)
-      const attempts = yield* untilRefused(gateway.url)
-      expect(attempts.filter((outcome) => !TURNED_AWAY.includes(outcome))).toEqual([])
-      expect(attempts.at(-1)).toBe("ECONNREFUSED")
+      expect(yield* outcomeOf(gateway.url, PATH, chat("too late"))).toBe("503 shutting_down")
 
       gateway.kill("SIGTERM")
       expect(yield* gateway.exited).toEqual({ code: null, signal: "SIGTERM" })
       // The request in flight got no answer: its connection was cut.
       expect(Exit.isFailure(yield* Effect.exit(upload.answer))).toBe(true)
+    }))
+
+  it.scopedLive("while draining, /readyz answers 503 draining with Retry-After, on a new connection and on one kept alive from before", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir
+      const gateway = yield* startGateway(writeConfig(dir, { shutdownGraceMs: 600_000, model: "echo" }), dir)
+      // A load balancer's probe: one connection, kept alive between checks.
+      const agent = yield* Effect.acquireRelease(
+        Effect.sync(() => new NodeHttp.Agent({ keepAlive: true, maxSockets: 1 })),
+        (agent) => Effect.sync(() => agent.destroy())
+      )
+      expect((yield* get(gateway.url, "/readyz", agent)).status).toBe(200)
+      const upload = yield* requestInFlight(gateway.url)
+
+      gateway.kill("SIGTERM")
+      yield* gateway.line(SHUTTING_DOWN)
+      const kept = yield* get(gateway.url, "/readyz", agent)
+      expect(kept.reusedSocket).toBe(true)
+      const fresh = yield* get(gateway.url, "/readyz")
+      for (const probe of [kept, fresh]) {
+        expect(probe.status).toBe(503)
+        expect(Number(probe.headers["retry-after"])).toBeGreaterThan(0)
+        const body: unknown = JSON.parse(probe.body)
+        expect(body).toEqual({ status: "unavailable", reason: "draining" })
+      }
+      expect((yield* get(gateway.url, "/healthz")).status).toBe(200)
+
+      // The drain lasts as long as the request in flight: once it has its answer, the process ends.
+      yield* upload.finish
+      expect((yield* upload.answer).status).toBe(200)
+      expect(yield* gateway.exited).toEqual({ code: 0, signal: null })
     }))
 
   it.scopedLive("a request still in flight at the deadline gets 503 shutting_down, then the process exits 0", () =>

@@ -14,8 +14,6 @@ import { type OpenAnswer, postTo } from "../rawHttp.js"
 import { inBandError, isContent, PATH, textOf } from "./harness.js"
 
 export const TOKEN = "ops-token"
-/** How long the gateway may take to do what it should do at once. */
-const BOUND = "10 seconds"
 
 /**
  * A config file in `dir`: token auth, agent `main` on `model` (default: `fake/slow`, the fake
@@ -89,22 +87,6 @@ export const outcomeOf = (url: string, path: string, payload?: unknown) =>
 /** How a new request may be turned away while the gateway stops: refused, reset, or 503 shutting_down. */
 export const TURNED_AWAY: ReadonlyArray<string> = ["ECONNREFUSED", "ECONNRESET", "503 shutting_down"]
 
-/**
- * Sends new chat requests, one after the other, until one is refused (the listener is closed);
- * each before that must have been turned away too: none served, none left without an answer.
- */
-export const untilRefused = (url: string): Effect.Effect<ReadonlyArray<string>> => {
-  const loop = (seen: ReadonlyArray<string>): Effect.Effect<ReadonlyArray<string>> =>
-    Effect.flatMap(outcomeOf(url, PATH, chat("too late")), (outcome) =>
-      !TURNED_AWAY.includes(outcome) || outcome === "ECONNREFUSED"
-        ? Effect.succeed([...seen, outcome])
-        : loop([...seen, outcome]))
-  return loop([]).pipe(
-    Effect.timeoutFail({ duration: BOUND, onTimeout: () => new Error("new requests were never refused") }),
-    Effect.orDie
-  )
-}
-
 /** An answer, read whole. */
 export interface Answered {
   readonly status: number
@@ -112,9 +94,23 @@ export interface Answered {
   readonly body: string
 }
 
+/** A GET read whole, on `agent` (a keep-alive one reuses its connection) or a connection of its own. */
+export const get = (url: string, path: string, agent: NodeHttp.Agent | false = false) =>
+  Effect.async<Answered & { readonly reusedSocket: boolean }, Error>((resume) => {
+    const request = NodeHttp.get(`${url}${path}`, { agent }, (response) => {
+      let body = ""
+      response.setEncoding("utf8")
+      response.on("data", (part: string) => body += part)
+      response.on("end", () =>
+        resume(Effect.succeed({ status: response.statusCode ?? 0, headers: response.headers, body, reusedSocket: request.reusedSocket })))
+    })
+    request.on("error", (error) => resume(Effect.fail(error)))
+    return Effect.sync(() => request.destroy())
+  })
+
 /**
- * A chat request still sending its body (chunked, never finished): in flight at the gateway until
- * the gateway answers it or goes away. `answer` fails if the connection is cut first.
+ * A chat request still sending its body (chunked, unfinished until `finish`): in flight at the
+ * gateway until the gateway answers it or goes away. `answer` fails if the connection is cut first.
  */
 export const startUpload = (url: string) =>
   Effect.gen(function*() {
@@ -144,7 +140,11 @@ export const startUpload = (url: string) =>
       request.write("{\"model\":\"clawdbot:main\",\"messages\":[", (error) =>
         resume(error === undefined || error === null ? Effect.void : Effect.fail(error)))
     })
-    return { answer: Deferred.await(answered) }
+    return {
+      answer: Deferred.await(answered),
+      /** Sends the rest of the body: the gateway can then answer. */
+      finish: Effect.sync(() => void request.end("{\"role\":\"user\",\"content\":\"hi\"}]}"))
+    }
   })
 
 /** A stream on `gateway` whose provider call has started and said `first`, read up to that. */
