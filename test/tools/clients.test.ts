@@ -9,7 +9,7 @@ import { createOpenAICompatible } from "@ai-sdk/openai-compatible"
 import { describe, expect, it } from "@effect/vitest"
 import { AIMessageChunk, HumanMessage, ToolMessage } from "@langchain/core/messages"
 import { ChatOpenAI } from "@langchain/openai"
-import { generateText, jsonSchema, stepCountIs, streamText, tool } from "ai"
+import { generateText, jsonSchema, type JSONSchema7, stepCountIs, streamText, tool } from "ai"
 import * as Effect from "effect/Effect"
 import { baseUrl, TOKEN } from "../support.js"
 import { sentConversation, sentTools, toolsGateway, ToolUpstream } from "./harness.js"
@@ -22,7 +22,7 @@ const WEATHER_SCHEMA = {
   },
   required: ["city"],
   additionalProperties: false
-} as const
+} satisfies JSONSchema7
 
 const WEATHER_CALL = { id: "call_w1", name: "get_weather", pieces: ["{\"city\":", "\"Paris\",\"unit\":\"celsius\"}"] }
 const QUESTION = "What is the weather in Paris?"
