@@ -13,17 +13,22 @@ import * as Logger from "effect/Logger"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import * as Crypto from "node:crypto"
-import { resolveAgent } from "./Agents.js"
-import { AgentRunner } from "./AgentRunner.js"
-import { Config, type ConfigError, findFile, type Overrides, reloads, type Settings } from "./Config.js"
-import type { GatewayError } from "./Errors.js"
+import { resolveAgent } from "./access/AgentRouting.js"
+import { AgentRunner } from "./agent/AgentRunner.js"
+import * as LiveRunner from "./agent/LiveRunner.js"
+import { Config, type Overrides } from "./config/Config.js"
+import { type ConfigError } from "./config/ConfigError.js"
+import { findFile } from "./config/Load.js"
+import { reloads } from "./config/Reload.js"
+import { type Settings } from "./config/Settings.js"
+import type { GatewayError } from "./domain/Errors.js"
 import type { ServeError } from "@effect/platform/HttpServerError"
-import * as ErrorResponse from "./ErrorResponse.js"
+import * as ErrorResponse from "./http/ErrorResponse.js"
 import * as Gateway from "./Gateway.js"
-import * as Http from "./Http.js"
-import { SessionKeys } from "./SessionKeys.js"
-import { SessionStore } from "./SessionStore.js"
-import * as Telemetry from "./Telemetry.js"
+import * as NodeServer from "./http/NodeServer.js"
+import { SessionKeys } from "./access/SessionKeys.js"
+import { SessionStore } from "./store/SessionStore.js"
+import * as Telemetry from "./ops/Telemetry.js"
 
 const config = Args.text("config").pipe(
   Args.withDescription("Path of the JSON5 config file (default: $CLAWGATE_CONFIG, else ./clawgate.json5)"),
@@ -44,9 +49,9 @@ const serveOptions = {
 export const gateway = <E, R>(configLayer: Layer.Layer<Config, E, R>, reloads: Stream.Stream<Settings> = Stream.empty) =>
   // The listening line only once the gateway serves (its session store opened): a request sent on
   // seeing it must not meet the stand-in handler that answers 503 `shutting_down`.
-  Http.announce.pipe(
+  NodeServer.announce.pipe(
     Layer.provideMerge(Gateway.layer(configLayer, { reloads })),
-    Layer.provide(Http.NodeServer),
+    Layer.provide(NodeServer.layer),
     Layer.provide(Telemetry.layerOffWithoutEndpoint),
     // The same layer value as the gateway's: built once.
     Layer.provide(configLayer)
@@ -123,7 +128,7 @@ const runAgent = (options: Command.Command.ParseConfig<typeof agentOptions>) =>
     yield* Console.log("")
     yield* Console.error(`session: ${sessionKey.value}`)
   }).pipe(
-    Effect.provide(Layer.mergeAll(SessionKeys.layer, AgentRunner.layer).pipe(
+    Effect.provide(Layer.mergeAll(SessionKeys.layer, LiveRunner.layer).pipe(
       Layer.provide(SessionStore.layer),
       Layer.provideMerge(Config.layer({ file: options.config }))
     )),

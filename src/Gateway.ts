@@ -19,16 +19,19 @@ import * as Layer from "effect/Layer"
 import * as Ref from "effect/Ref"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import { AgentRunner } from "./AgentRunner.js"
-import { Auth } from "./Auth.js"
-import { Config, type Settings } from "./Config.js"
-import { Drain } from "./Drain.js"
-import * as Http from "./Http.js"
-import { Models, providerHttpClient } from "./Models.js"
-import { RunQueue } from "./RunQueue.js"
-import { SessionKeys } from "./SessionKeys.js"
-import { SessionStore } from "./SessionStore.js"
-import * as Telemetry from "./Telemetry.js"
+import type { AgentRunner } from "./agent/AgentRunner.js"
+import * as LiveRunner from "./agent/LiveRunner.js"
+import { Auth } from "./access/Auth.js"
+import { Config } from "./config/Config.js"
+import { type Settings } from "./config/Settings.js"
+import { Drain } from "./ops/Drain.js"
+import * as NodeServer from "./http/NodeServer.js"
+import * as Router from "./http/Router.js"
+import { ModelRegistry, providerHttpClient } from "./agent/ModelRegistry.js"
+import { RunQueue } from "./agent/RunQueue.js"
+import { SessionKeys } from "./access/SessionKeys.js"
+import { SessionStore } from "./store/SessionStore.js"
+import * as Telemetry from "./ops/Telemetry.js"
 
 export interface Options<RE> {
   /** Replaces the live runner (the configured models); it may use the config, queue and store. */
@@ -42,8 +45,8 @@ export interface Options<RE> {
 }
 
 /** The live runner on the shared run queue and store, with this generation's models. */
-const liveRunner = AgentRunner.layerFromServices.pipe(
-  Layer.provide(Models.layer),
+const liveRunner = LiveRunner.layerFromServices.pipe(
+  Layer.provide(ModelRegistry.layer),
   Layer.provide(providerHttpClient)
 )
 
@@ -72,7 +75,7 @@ export const layer = <E, R, RE = never>(
     const build = (settings: Settings, memoMap: Layer.MemoMap) =>
       Effect.gen(function*() {
         const scope = yield* Scope.make()
-        const routes = Http.routes.pipe(
+        const routes = Router.routes.pipe(
           Layer.provide(services),
           Layer.provide(Layer.succeed(Config, settings)),
           Layer.provide(Layer.succeedContext(shared))
@@ -119,7 +122,7 @@ export const layer = <E, R, RE = never>(
     // it stops once the gateway is released. At the cutoff, what is left is abandoned, and the
     // server's connections are cut so that its close does not wait on them either.
     const drain = yield* Drain
-    const listener = yield* Effect.serviceOption(Http.Listener)
+    const listener = yield* Effect.serviceOption(NodeServer.Listener)
     yield* Effect.addFinalizer(() =>
       Effect.gen(function*() {
         yield* Effect.logInfo("Shutting down: draining the answers in flight")

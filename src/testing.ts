@@ -16,18 +16,12 @@ import * as Layer from "effect/Layer"
 import * as Ref from "effect/Ref"
 import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
-import {
-  AgentEvent,
-  AgentRunner,
-  type ChatMessage,
-  type FinishReason,
-  type RunRequest,
-  type ToolCall,
-  type Usage
-} from "./AgentRunner.js"
-import type { AgentError } from "./Errors.js"
+import { AgentEvent, type FinishReason, type ToolCall, type Usage } from "./domain/AgentEvent.js"
+import { AgentRunner } from "./agent/AgentRunner.js"
+import { type ChatMessage, type RunRequest } from "./domain/Run.js"
+import type { AgentError } from "./domain/Errors.js"
 
-export { Auth } from "./Auth.js"
+export { Auth } from "./access/Auth.js"
 
 const wordsOf = (text: string) => text.match(/\s*\S+/g) ?? []
 

@@ -7,7 +7,8 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Queue from "effect/Queue"
 import * as Stream from "effect/Stream"
-import { AgentEvent, type RunRequest } from "../src/AgentRunner.js"
+import { AgentEvent } from "../src/domain/AgentEvent.js"
+import { type RunRequest } from "../src/domain/Run.js"
 
 /** How a run's stream ended. */
 export type Ending = "completed" | "failed" | "interrupted"

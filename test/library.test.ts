@@ -12,19 +12,19 @@ import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
 import * as Stream from "effect/Stream"
-import { AgentRunner, Config, Gateway } from "../src/index.js"
+import { AgentEvent, AgentRunner, Config, Gateway } from "../src/index.js"
 
 const MyRunner = Layer.succeed(
-  AgentRunner.AgentRunner,
-  AgentRunner.AgentRunner.fromStream(() =>
+  AgentRunner,
+  AgentRunner.fromStream(() =>
     Stream.make(
-      AgentRunner.AgentEvent.TextDelta({ text: "hello" }),
-      AgentRunner.AgentEvent.Finish({ reason: "stop" })
+      AgentEvent.TextDelta({ text: "hello" }),
+      AgentEvent.Finish({ reason: "stop" })
     )
   )
 )
 
-const config = Config.Config.layerFrom({
+const config = Config.layerFrom({
   gateway: { http: { endpoints: { chatCompletions: { enabled: true } } }, auth: { token: "s3cret" } },
   session: { store: { path: ":memory:" } }
 })

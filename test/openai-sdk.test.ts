@@ -18,15 +18,9 @@ import OpenAI, {
   RateLimitError
 } from "openai"
 import type { ChatCompletionChunk, ChatCompletionMessageParam } from "openai/resources/chat/completions"
-import type { AgentRunner } from "../src/AgentRunner.js"
-import type { ConfigInput } from "../src/Config.js"
-import {
-  type AgentError,
-  ProviderFailed,
-  ProviderRateLimited,
-  ProviderTimeout,
-  ProviderUnreachable
-} from "../src/Errors.js"
+import type { AgentRunner } from "../src/agent/AgentRunner.js"
+import type { ConfigInput } from "../src/config/ConfigFile.js"
+import { type AgentError, ProviderFailed, ProviderRateLimited, ProviderTimeout, ProviderUnreachable } from "../src/domain/Errors.js"
 import { FakeAgentRunner } from "../src/testing.js"
 import { baseConfig, baseUrl, gateway, TOKEN } from "./support.js"
 

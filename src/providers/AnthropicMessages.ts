@@ -15,7 +15,7 @@
  * - Images reach the API as `image` blocks with a base64 source and their media type (the
  *   library's conversion of an @effect/ai file part, whose base64 it sends as it is).
  * - The Messages API has no JSON output mode: a request with a JSON `response_format` for an agent
- *   on this provider is answered 400 by the endpoint (see ../ResponseFormat.ts) and never gets
+ *   on this provider is answered 400 by the endpoint (see ../http/chat/AnswerFormat.ts) and never gets
  *   here, so `settings` takes no response format.
  */
 import * as AnthropicClient from "@effect/ai-anthropic/AnthropicClient"
@@ -24,7 +24,7 @@ import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
-import type { RunTools, Sampling } from "../AgentRunner.js"
+import type { RunTools, Sampling } from "../domain/Run.js"
 import type { MakeModel, Model } from "./Provider.js"
 
 /** The API requires `max_tokens`; this is sent when neither the request nor the agent sets one. */

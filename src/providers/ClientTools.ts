@@ -15,7 +15,7 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
-import type { ClientTool } from "../AgentRunner.js"
+import type { ClientTool } from "../domain/Run.js"
 
 /** A tool's arguments: any JSON object. */
 const Arguments = Schema.Struct({}, Schema.Record({ key: Schema.String, value: Schema.Unknown }))

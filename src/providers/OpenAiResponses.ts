@@ -30,7 +30,7 @@ import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import type { ResponseFormat, RunTools, Sampling } from "../AgentRunner.js"
+import type { AnswerFormat, RunTools, Sampling } from "../domain/Run.js"
 import type { MakeModel, Model } from "./Provider.js"
 
 /**
@@ -38,7 +38,7 @@ import type { MakeModel, Model } from "./Provider.js"
  * library's `strict` applies to every tool at once, so it is on only when the client asked for it
  * on each of them; and `parallel_tool_calls` when the client set it.
  */
-export const settings = (sampling: Sampling, tools?: RunTools, format?: ResponseFormat): Context.Context<never> => {
+export const settings = (sampling: Sampling, tools?: RunTools, format?: AnswerFormat): Context.Context<never> => {
   const config = Context.make(OpenAiLanguageModel.Config, {
     ...(sampling.maxTokens !== undefined && { max_output_tokens: sampling.maxTokens }),
     ...(sampling.temperature !== undefined && { temperature: sampling.temperature }),
@@ -50,10 +50,10 @@ export const settings = (sampling: Sampling, tools?: RunTools, format?: Response
 }
 
 /** The run's response format, for the request's `text.format` (absent: the library's, text). */
-export class TextFormat extends Context.Tag("clawgate/providers/OpenAiResponses/TextFormat")<TextFormat, ResponseFormat>() {}
+export class TextFormat extends Context.Tag("clawgate/providers/OpenAiResponses/TextFormat")<TextFormat, AnswerFormat>() {}
 
 /** A response format as the Responses API's `text.format`: the client's fields, as it sent them. */
-export const textFormatOf = (format: ResponseFormat): Record<string, unknown> =>
+export const textFormatOf = (format: AnswerFormat): Record<string, unknown> =>
   format.type === "json_object"
     ? { type: "json_object" }
     : {

@@ -8,8 +8,8 @@ import type * as HttpClient from "@effect/platform/HttpClient"
 import type * as Context from "effect/Context"
 import type * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
-import type { ResponseFormat, RunTools, Sampling } from "../AgentRunner.js"
-import type { ProviderEntry } from "../Config.js"
+import type { AnswerFormat, RunTools, Sampling } from "../domain/Run.js"
+import type { ProviderEntry } from "../config/ConfigFile.js"
 
 export interface Model {
   /** The provider's name in `models.providers`, for errors and logs. */
@@ -29,12 +29,12 @@ export interface Model {
    * as services to provide around the LanguageModel call (for example `OpenAiLanguageModel.Config`).
    * The tools themselves reach the provider through the LanguageModel's toolkit. A provider that
    * cannot honour a response format is never given one: the endpoint answers 400 first (see
-   * `ResponseFormat.supportedBy`).
+   * `http/chat/AnswerFormat.ts`).
    */
   readonly settings: (
     sampling: Sampling,
     tools?: RunTools | undefined,
-    responseFormat?: ResponseFormat | undefined
+    answerFormat?: AnswerFormat | undefined
   ) => Context.Context<never>
 }
 

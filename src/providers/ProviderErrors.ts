@@ -3,8 +3,8 @@
  * stays in `detail`, which is logged and never sent to clients.
  */
 import * as AiError from "@effect/ai/AiError"
-import type { AgentError } from "../Errors.js"
-import { ProviderAuthRejected, ProviderFailed, ProviderRateLimited, ProviderUnreachable } from "../Errors.js"
+import type { AgentError } from "../domain/Errors.js"
+import { ProviderAuthRejected, ProviderFailed, ProviderRateLimited, ProviderUnreachable } from "../domain/Errors.js"
 
 /** `Retry-After` as seconds: a number of seconds or an HTTP date. */
 export const retryAfterSeconds = (header: string | undefined, now: number): number | undefined => {

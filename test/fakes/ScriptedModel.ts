@@ -11,7 +11,7 @@
  *   yield* call.ended                           // "finished" | "failed" | "interrupted"
  *
  * With `answer`, every call is answered at once with that text (word by word) and still recorded.
- * Provide `ScriptedModel.layer(...)`: it gives `ScriptedModel` and the gateway's `Models` (every
+ * Provide `ScriptedModel.layer(...)`: it gives `ScriptedModel` and the gateway's `ModelRegistry` (every
  * agent on this one model).
  */
 import * as AiError from "@effect/ai/AiError"
@@ -26,8 +26,8 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as Stream from "effect/Stream"
-import type { Sampling } from "../../src/AgentRunner.js"
-import { Models } from "../../src/Models.js"
+import type { Sampling } from "../../src/domain/Run.js"
+import { ModelRegistry } from "../../src/agent/ModelRegistry.js"
 import type { Model } from "../../src/providers/Provider.js"
 
 /** A prompt message as the model got it: its role and its text. */
@@ -87,14 +87,14 @@ export class ScriptedModel extends Context.Tag("test/ScriptedModel")<ScriptedMod
   readonly log: Effect.Effect<ReadonlyArray<string>>
 }>() {
   /**
-   * The scripted model, and `Models` giving it to every agent. With `answer`, each call is
+   * The scripted model, and `ModelRegistry` giving it to every agent. With `answer`, each call is
    * answered at once with `answer(call)`; without, each call waits for the test's script.
    */
   static readonly layer = (options: { readonly answer?: (call: Call) => string } = {}) =>
     Layer.unwrapEffect(Effect.map(make(options), ({ model, service }) =>
       Layer.merge(
         Layer.succeed(ScriptedModel, service),
-        Layer.succeed(Models, Models.of({ forAgent: () => Option.some(model) }))
+        Layer.succeed(ModelRegistry, ModelRegistry.of({ forAgent: () => Option.some(model) }))
       )))
 }
 

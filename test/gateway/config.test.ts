@@ -8,7 +8,10 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import { Config, type ConfigInput, ConfigError, decode } from "../../src/Config.js"
+import { Config } from "../../src/config/Config.js"
+import { type ConfigInput } from "../../src/config/ConfigFile.js"
+import { ConfigError } from "../../src/config/ConfigError.js"
+import { decode } from "../../src/config/Load.js"
 import { baseConfig, gateway } from "../support.js"
 
 const noSecrets = { token: Option.none(), password: Option.none() }

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import type { ConfigInput } from "../../src/Config.js"
+import type { ConfigInput } from "../../src/config/ConfigFile.js"
 import { baseConfig, TOKEN } from "../support.js"
 import { chat, completionBody, configWith, errorBody, hello, quietGateway } from "./helpers.js"
 

@@ -7,7 +7,7 @@ import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
-import { AgentRunner } from "../../src/AgentRunner.js"
+import { AgentRunner } from "../../src/agent/AgentRunner.js"
 import { FakeAgentRunner } from "../../src/testing.js"
 import { BOUND, chat, chunkOf, hello, isContent, openChat, quietGateway, sseReader } from "./helpers.js"
 

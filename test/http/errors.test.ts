@@ -8,15 +8,10 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Queue from "effect/Queue"
 import * as Stream from "effect/Stream"
-import { AgentEvent, type AgentRunner } from "../../src/AgentRunner.js"
-import type { AgentError } from "../../src/Errors.js"
-import {
-  ProviderAuthRejected,
-  ProviderFailed,
-  ProviderRateLimited,
-  ProviderTimeout,
-  ProviderUnreachable
-} from "../../src/Errors.js"
+import { AgentEvent } from "../../src/domain/AgentEvent.js"
+import { type AgentRunner } from "../../src/agent/AgentRunner.js"
+import type { AgentError } from "../../src/domain/Errors.js"
+import { ProviderAuthRejected, ProviderFailed, ProviderRateLimited, ProviderTimeout, ProviderUnreachable } from "../../src/domain/Errors.js"
 import { FakeAgentRunner } from "../../src/testing.js"
 import { baseConfig, gateway } from "../support.js"
 import {

@@ -7,15 +7,9 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
-import { AgentEvent } from "../../src/AgentRunner.js"
-import {
-  ProviderAuthRejected,
-  ProviderFailed,
-  ProviderRateLimited,
-  ProviderTimeout,
-  ProviderUnreachable
-} from "../../src/Errors.js"
-import type { AgentError } from "../../src/Errors.js"
+import { AgentEvent } from "../../src/domain/AgentEvent.js"
+import { ProviderAuthRejected, ProviderFailed, ProviderRateLimited, ProviderTimeout, ProviderUnreachable } from "../../src/domain/Errors.js"
+import type { AgentError } from "../../src/domain/Errors.js"
 import { FakeAgentRunner, replyEvents } from "../../src/testing.js"
 import {
   BOUND,

@@ -5,7 +5,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
-import { decode } from "../../src/Config.js"
+import { decode } from "../../src/config/Load.js"
 import { baseConfig } from "../support.js"
 
 const env = { token: Option.none(), password: Option.none() }

@@ -8,7 +8,7 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as TestClock from "effect/TestClock"
-import { Drain } from "../../src/Drain.js"
+import { Drain } from "../../src/ops/Drain.js"
 import type { OpenAnswer } from "../rawHttp.js"
 import {
   type ControlledRun,

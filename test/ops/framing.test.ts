@@ -2,7 +2,7 @@
  * Requests that Node's HTTP parser refuses (bad chunk sizes, conflicting lengths, headers over the
  * limit) get the catalogue's JSON errors like every other answer, with `connection: close`; never
  * bytes inside an answer that has started. Over raw sockets, on the Node server `clawgate serve`
- * uses (`Http.NodeServer`).
+ * uses (`NodeServer.layer`).
  */
 import * as HttpServer from "@effect/platform/HttpServer"
 import * as NodeContext from "@effect/platform-node/NodeContext"
@@ -13,20 +13,20 @@ import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
 import * as Net from "node:net"
-import { Config } from "../../src/Config.js"
+import { Config } from "../../src/config/Config.js"
 import * as Gateway from "../../src/Gateway.js"
-import * as Http from "../../src/Http.js"
+import * as NodeServer from "../../src/http/NodeServer.js"
 import { FakeAgentRunner } from "../../src/testing.js"
 import { baseConfig, TOKEN } from "../support.js"
 import { PATH } from "./harness.js"
 
-/** The gateway on `Http.NodeServer` (a free loopback port), its runs saying "still" then hanging until interrupted. */
+/** The gateway on `NodeServer.layer` (a free loopback port), its runs saying "still" then hanging until interrupted. */
 const nodeGateway = (interrupted: Deferred.Deferred<void>) => {
   const config = Config.layerFrom({ ...baseConfig, gateway: { ...baseConfig.gateway, port: 0 } })
   return Gateway.layer(config, {
     runner: FakeAgentRunner.layerHanging({ text: "still", onInterrupt: Deferred.succeed(interrupted, undefined) })
   }).pipe(
-    Layer.provideMerge(Http.NodeServer),
+    Layer.provideMerge(NodeServer.layer),
     Layer.provide(config),
     Layer.provide(NodeContext.layer),
     Layer.provide(Logger.minimumLogLevel(LogLevel.None))

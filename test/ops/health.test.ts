@@ -6,8 +6,8 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Ref from "effect/Ref"
-import { Auth } from "../../src/Auth.js"
-import { Drain } from "../../src/Drain.js"
+import { Auth } from "../../src/access/Auth.js"
+import { Drain } from "../../src/ops/Drain.js"
 import { baseConfig } from "../support.js"
 import { hello, opsGateway, request, switchableStore } from "./harness.js"
 

@@ -19,10 +19,11 @@ import * as Inspectable from "effect/Inspectable"
 import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
-import type { Sampling } from "../../src/AgentRunner.js"
-import { ProviderEntry } from "../../src/Config.js"
-import type { AgentError } from "../../src/Errors.js"
-import * as OpenAiCompletions from "../../src/providers/OpenAiCompletions.js"
+import type { Sampling } from "../../src/domain/Run.js"
+import { ProviderEntry } from "../../src/config/ConfigFile.js"
+import type { AgentError } from "../../src/domain/Errors.js"
+import * as OpenAiCompletions from "../../src/providers/openai-completions/Model.js"
+import { maxTokensFieldOf } from "../../src/providers/openai-completions/Request.js"
 import type { Model } from "../../src/providers/Provider.js"
 import { fromAiError } from "../../src/providers/ProviderErrors.js"
 import { Answer, ChatCompletionsServer, closedPort } from "../fakes/ChatCompletionsServer.js"
@@ -216,7 +217,7 @@ describe("openai-completions provider", () => {
       }).pipe(withServer()))
 
     it("the token cap's field by default: max_completion_tokens for OpenAI's own API, max_tokens elsewhere", () => {
-      const fieldFor = (input: Partial<EntryInput>) => OpenAiCompletions.maxTokensFieldOf(providerEntry(input))
+      const fieldFor = (input: Partial<EntryInput>) => maxTokensFieldOf(providerEntry(input))
       expect(fieldFor({})).toBe("max_completion_tokens")
       expect(fieldFor({ baseUrl: "https://api.openai.com/v1" })).toBe("max_completion_tokens")
       expect(fieldFor({ baseUrl: "http://127.0.0.1:11434/v1" })).toBe("max_tokens")

@@ -17,12 +17,17 @@ import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import { AgentEvent, AgentRunner } from "../../src/AgentRunner.js"
-import { Config, type ConfigInput, decode, type Settings } from "../../src/Config.js"
+import { AgentEvent } from "../../src/domain/AgentEvent.js"
+import { AgentRunner } from "../../src/agent/AgentRunner.js"
+import * as LiveRunner from "../../src/agent/LiveRunner.js"
+import { Config } from "../../src/config/Config.js"
+import { type ConfigInput } from "../../src/config/ConfigFile.js"
+import { decode } from "../../src/config/Load.js"
+import { type Settings } from "../../src/config/Settings.js"
 import * as Gateway from "../../src/Gateway.js"
-import { Models } from "../../src/Models.js"
-import type { RunQueue } from "../../src/RunQueue.js"
-import type { SessionStore } from "../../src/SessionStore.js"
+import { ModelRegistry } from "../../src/agent/ModelRegistry.js"
+import type { RunQueue } from "../../src/agent/RunQueue.js"
+import type { SessionStore } from "../../src/store/SessionStore.js"
 import { FakeAgentRunner } from "../../src/testing.js"
 import { controlledRuns } from "../controlledRuns.js"
 
@@ -64,8 +69,8 @@ export const settingsOf = (input: ConfigInput): Settings =>
   ).settings
 
 /** The live runner (the configured models over a Node HttpClient), as the gateway builds it. */
-export const liveRunner = AgentRunner.layerFromServices.pipe(
-  Layer.provide(Models.layer),
+export const liveRunner = LiveRunner.layerFromServices.pipe(
+  Layer.provide(ModelRegistry.layer),
   Layer.provide(NodeHttpClient.layerUndici)
 )
 

@@ -10,7 +10,7 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
-import { Config } from "../../src/Config.js"
+import { Config } from "../../src/config/Config.js"
 import { Answer, ChatCompletionsServer } from "../fakes/ChatCompletionsServer.js"
 import {
   answerText,

@@ -13,7 +13,8 @@ import * as Redacted from "effect/Redacted"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
-import { decode, DEFAULT_SESSION_STORE, load } from "../../src/Config.js"
+import { decode, load } from "../../src/config/Load.js"
+import { DEFAULT_SESSION_STORE } from "../../src/config/ConfigFile.js"
 
 const env = { token: Option.none(), password: Option.none() }
 

@@ -16,9 +16,10 @@ import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import * as Scope from "effect/Scope"
 import * as Net from "node:net"
-import type { ChatMessage } from "../../src/AgentRunner.js"
-import { Config, ConfigError } from "../../src/Config.js"
-import { SessionStore, type Turn } from "../../src/SessionStore.js"
+import type { ChatMessage } from "../../src/domain/Run.js"
+import { Config } from "../../src/config/Config.js"
+import { ConfigError } from "../../src/config/ConfigError.js"
+import { SessionStore, type Turn } from "../../src/store/SessionStore.js"
 import { BOUND, freshSchema, type TestSchema } from "./pg.js"
 
 const u = (content: string): ChatMessage => ({ role: "user", content })

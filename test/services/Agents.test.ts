@@ -5,8 +5,8 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
-import { agentIdFromModel, normalizeAgentId, resolveAgent } from "../../src/Agents.js"
-import { decode } from "../../src/Config.js"
+import { agentIdFromModel, normalizeAgentId, resolveAgent } from "../../src/access/AgentRouting.js"
+import { decode } from "../../src/config/Load.js"
 
 const settings = Either.getOrThrowWith(
   decode(

@@ -8,8 +8,9 @@ import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as TestClock from "effect/TestClock"
-import { Auth, MAX_TRACKED_CLIENTS } from "../../src/Auth.js"
-import { type ConfigInput, decode } from "../../src/Config.js"
+import { Auth, MAX_TRACKED_CLIENTS } from "../../src/access/Auth.js"
+import { type ConfigInput } from "../../src/config/ConfigFile.js"
+import { decode } from "../../src/config/Load.js"
 
 type AuthInput = NonNullable<NonNullable<ConfigInput["gateway"]>["auth"]>
 

@@ -3,8 +3,8 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Schema from "effect/Schema"
-import { isLoopback, resolver } from "../../src/ClientIp.js"
-import { TrustedProxy } from "../../src/Config.js"
+import { isLoopback, resolver } from "../../src/access/ClientIp.js"
+import { TrustedProxy } from "../../src/config/ConfigFile.js"
 
 /** The resolver for these `gateway.trustedProxies` entries, decoded as the config decodes them. */
 const trusting = (...entries: ReadonlyArray<string>) => resolver(Schema.decodeSync(Schema.Array(TrustedProxy))(entries))

@@ -11,7 +11,10 @@ import * as Either from "effect/Either"
 import * as Logger from "effect/Logger"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
-import { Config, type ConfigInput, decode, DEFAULT_CONFIG_FILE, type EnvSecrets, findFile, load } from "../../src/Config.js"
+import { Config } from "../../src/config/Config.js"
+import { type ConfigInput } from "../../src/config/ConfigFile.js"
+import { decode, DEFAULT_CONFIG_FILE, findFile, load } from "../../src/config/Load.js"
+import { type EnvSecrets } from "../../src/config/Settings.js"
 
 const noSecrets: EnvSecrets = { token: Option.none(), password: Option.none() }
 

@@ -1,5 +1,5 @@
 /**
- * The built-in `echo` model through AgentRunner.layer (issue 2 point 13).
+ * The built-in `echo` model through the live runner.
  */
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import { describe, expect, it } from "@effect/vitest"
@@ -8,10 +8,14 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
-import { SessionStore } from "../../src/SessionStore.js"
-import { AgentRunner, type ChatMessage, collect, type RunRequest, type Sampling } from "../../src/AgentRunner.js"
-import { Config, type ConfigInput } from "../../src/Config.js"
-import { SessionKeys } from "../../src/SessionKeys.js"
+import { SessionStore } from "../../src/store/SessionStore.js"
+import { AgentRunner } from "../../src/agent/AgentRunner.js"
+import * as LiveRunner from "../../src/agent/LiveRunner.js"
+import { type ChatMessage, type RunRequest, type Sampling } from "../../src/domain/Run.js"
+import { collect } from "../../src/domain/AgentEvent.js"
+import { Config } from "../../src/config/Config.js"
+import { type ConfigInput } from "../../src/config/ConfigFile.js"
+import { SessionKeys } from "../../src/access/SessionKeys.js"
 
 /** Agents on echo, one on a provider nobody listens for; sessions in memory. */
 const config = {
@@ -29,7 +33,7 @@ const config = {
 } satisfies ConfigInput
 
 /** The real runner layer, built from the config above. */
-const runnerLayer = AgentRunner.layer.pipe(
+const runnerLayer = LiveRunner.layer.pipe(
   Layer.provide(SessionStore.layer),
   Layer.provideMerge(Config.layerFrom(config)),
   Layer.provide(NodeContext.layer)
@@ -62,7 +66,7 @@ const runOf = (
 
 const user = (content: string): ChatMessage => ({ role: "user", content })
 
-describe("echo through AgentRunner.layer", () => {
+describe("echo through the live runner", () => {
   it.effect("streams the last user message word by word, then usage, then the finish reason", () =>
     Effect.gen(function*() {
       const runner = yield* AgentRunner

@@ -2,24 +2,8 @@
  * The error catalogue's one mapping to HTTP answers (issue 2 point 12; the answers of points 4-8).
  */
 import { describe, expect, it } from "@effect/vitest"
-import * as ErrorResponse from "../../src/ErrorResponse.js"
-import {
-  AgentNotFound,
-  AuthRateLimited,
-  EndpointDisabled,
-  type GatewayError,
-  InvalidJson,
-  InvalidRequest,
-  MethodNotAllowed,
-  PayloadTooLarge,
-  ProviderAuthRejected,
-  ProviderFailed,
-  ProviderRateLimited,
-  ProviderTimeout,
-  ProviderUnreachable,
-  RouteNotFound,
-  Unauthorized
-} from "../../src/Errors.js"
+import * as ErrorResponse from "../../src/http/ErrorResponse.js"
+import { AgentNotFound, AuthRateLimited, EndpointDisabled, type GatewayError, InvalidJson, InvalidRequest, MethodNotAllowed, PayloadTooLarge, ProviderAuthRejected, ProviderFailed, ProviderRateLimited, ProviderTimeout, ProviderUnreachable, RouteNotFound, Unauthorized } from "../../src/domain/Errors.js"
 
 const REQUEST_ID = "req_0123"
 

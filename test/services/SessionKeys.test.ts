@@ -4,7 +4,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import { SessionKeys } from "../../src/SessionKeys.js"
+import { SessionKeys } from "../../src/access/SessionKeys.js"
 
 const keys = SessionKeys.make(() => "fixed")
 

@@ -3,8 +3,8 @@
  * the bound on the transcript, and the prompt's order with a system prompt that is never cut.
  */
 import { describe, expect, it } from "@effect/vitest"
-import type { ChatMessage } from "../../src/AgentRunner.js"
-import * as Conversation from "../../src/Conversation.js"
+import type { ChatMessage } from "../../src/domain/Run.js"
+import * as Conversation from "../../src/agent/Conversation.js"
 
 const u = (content: string): ChatMessage => ({ role: "user", content })
 const a = (content: string): ChatMessage => ({ role: "assistant", content })

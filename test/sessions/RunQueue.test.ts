@@ -10,7 +10,7 @@ import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
-import { RunQueue } from "../../src/RunQueue.js"
+import { RunQueue } from "../../src/agent/RunQueue.js"
 
 const roomy = { maxConcurrentRuns: 100, maxQueuedPerSession: 10 }
 

@@ -10,8 +10,8 @@ import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import type { ChatMessage } from "../../src/AgentRunner.js"
-import { SessionStore, type Turn } from "../../src/SessionStore.js"
+import type { ChatMessage } from "../../src/domain/Run.js"
+import { SessionStore, type Turn } from "../../src/store/SessionStore.js"
 
 const u = (content: string): ChatMessage => ({ role: "user", content })
 const a = (content: string): ChatMessage => ({ role: "assistant", content })

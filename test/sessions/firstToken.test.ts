@@ -12,10 +12,13 @@ import * as Layer from "effect/Layer"
 import * as Queue from "effect/Queue"
 import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
-import { AgentRunner, collect, type RunRequest } from "../../src/AgentRunner.js"
-import { Config } from "../../src/Config.js"
-import { RunQueue } from "../../src/RunQueue.js"
-import { SessionStore } from "../../src/SessionStore.js"
+import { AgentRunner } from "../../src/agent/AgentRunner.js"
+import * as LiveRunner from "../../src/agent/LiveRunner.js"
+import { collect } from "../../src/domain/AgentEvent.js"
+import { type RunRequest } from "../../src/domain/Run.js"
+import { Config } from "../../src/config/Config.js"
+import { RunQueue } from "../../src/agent/RunQueue.js"
+import { SessionStore } from "../../src/store/SessionStore.js"
 import { ScriptedModel } from "../fakes/ScriptedModel.js"
 import { agentsWith } from "./harness.js"
 
@@ -26,7 +29,7 @@ const runnerLayer = () => {
   const model = ScriptedModel.layer()
   const store = SessionStore.layerSql.pipe(Layer.provide(SqliteClient.layer({ filename: ":memory:" })))
   return Layer.mergeAll(
-    AgentRunner.layerFromServices.pipe(Layer.provide(Layer.mergeAll(model, store, RunQueue.layer))),
+    LiveRunner.layerFromServices.pipe(Layer.provide(Layer.mergeAll(model, store, RunQueue.layer))),
     model,
     store
   ).pipe(Layer.provideMerge(Config.layerFrom(agentsWith({ firstTokenTimeoutMs: TIMEOUT_MS }))))

@@ -13,10 +13,11 @@ import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
 import * as Queue from "effect/Queue"
 import * as NodeHttp from "node:http"
-import { AgentRunner } from "../../src/AgentRunner.js"
-import { Config, type ConfigInput } from "../../src/Config.js"
-import { RunQueue } from "../../src/RunQueue.js"
-import { SessionStore } from "../../src/SessionStore.js"
+import * as LiveRunner from "../../src/agent/LiveRunner.js"
+import { Config } from "../../src/config/Config.js"
+import { type ConfigInput } from "../../src/config/ConfigFile.js"
+import { RunQueue } from "../../src/agent/RunQueue.js"
+import { SessionStore } from "../../src/store/SessionStore.js"
 import { type Call, ScriptedModel } from "../fakes/ScriptedModel.js"
 import { sseEvents } from "../rawHttp.js"
 import { baseConfig, baseUrl, gateway, TOKEN } from "../support.js"
@@ -83,7 +84,7 @@ export const sessionGateway = (
   const model = ScriptedModel.layer(options.answer === undefined ? {} : { answer: options.answer })
   const arrivals = Layer.effect(Arrivals, Queue.unbounded<QueueEvent>())
   const runQueue = tappedRunQueue.pipe(Layer.provide(arrivals))
-  const runner = AgentRunner.layerFromServices.pipe(Layer.provide(Layer.mergeAll(model, store, runQueue)))
+  const runner = LiveRunner.layerFromServices.pipe(Layer.provide(Layer.mergeAll(model, store, runQueue)))
   // The layers named twice (store, sql, model, arrivals) are built once: the test sees the runner's.
   return Layer.mergeAll(gateway({ config: options.config ?? baseConfig, runner }), store, sql, model, arrivals).pipe(
     Layer.provide(Logger.minimumLogLevel(LogLevel.None))

@@ -9,7 +9,7 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Queue from "effect/Queue"
-import type { ConfigInput } from "../../src/Config.js"
+import type { ConfigInput } from "../../src/config/ConfigFile.js"
 import { ScriptedModel } from "../fakes/ScriptedModel.js"
 import { baseConfig } from "../support.js"
 import {

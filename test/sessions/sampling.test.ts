@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import type { Sampling } from "../../src/AgentRunner.js"
+import type { Sampling } from "../../src/domain/Run.js"
 import { ScriptedModel } from "../fakes/ScriptedModel.js"
 import { baseConfig } from "../support.js"
 import { body, complete, configWith, sessionGateway, streamAll, user } from "./harness.js"

@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import type { ConfigInput } from "../../src/Config.js"
+import type { ConfigInput } from "../../src/config/ConfigFile.js"
 import {
   chat,
   configWith,

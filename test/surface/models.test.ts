@@ -8,7 +8,7 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import OpenAI, { AuthenticationError, NotFoundError } from "openai"
-import type { ConfigInput } from "../../src/Config.js"
+import type { ConfigInput } from "../../src/config/ConfigFile.js"
 import { bodyAs, configWith, errorBody, quietGateway, send } from "../http/helpers.js"
 import { baseConfig, baseUrl, TOKEN } from "../support.js"
 

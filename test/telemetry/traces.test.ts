@@ -18,7 +18,8 @@ import * as Queue from "effect/Queue"
 import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import * as NodeHttp from "node:http"
-import { type ConfigInput, decode } from "../../src/Config.js"
+import { type ConfigInput } from "../../src/config/ConfigFile.js"
+import { decode } from "../../src/config/Load.js"
 import { baseConfig, gateway, TOKEN } from "../support.js"
 
 // ---------------------------------------------------------------------------------------------

@@ -4,8 +4,8 @@
  * call), and the transcript's bound never leaves a tool result whose call was cut away.
  */
 import { describe, expect, it } from "@effect/vitest"
-import type { ChatMessage } from "../../src/AgentRunner.js"
-import * as Conversation from "../../src/Conversation.js"
+import type { ChatMessage } from "../../src/domain/Run.js"
+import * as Conversation from "../../src/agent/Conversation.js"
 
 const u = (content: string): ChatMessage => ({ role: "user", content })
 const a = (content: string): ChatMessage => ({ role: "assistant", content })

@@ -8,8 +8,9 @@ import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import type { ChatMessage, ToolCall } from "../../src/AgentRunner.js"
-import { SessionStore } from "../../src/SessionStore.js"
+import type { ChatMessage } from "../../src/domain/Run.js"
+import type { ToolCall } from "../../src/domain/AgentEvent.js"
+import { SessionStore } from "../../src/store/SessionStore.js"
 
 const SPACED = { id: "call_1", name: "lookup", arguments: "{ \"word\" : \"claw\",\n  \"n\": 1.50 }" } satisfies ToolCall
 const SECOND = { id: "call_2", name: "note", arguments: "" } satisfies ToolCall

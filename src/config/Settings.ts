@@ -1,0 +1,177 @@
+/**
+ * The resolved configuration the services use: the file's keys with defaults and environment
+ * secrets applied, and the rules that span several keys checked.
+ */
+import * as EffectConfig from "effect/Config"
+import * as Either from "effect/Either"
+import * as Option from "effect/Option"
+import type * as Redacted from "effect/Redacted"
+import * as Net from "node:net"
+import type { Agent } from "../domain/Agent.js"
+import { capabilities, type ProviderApi } from "../domain/Capabilities.js"
+import {
+  type AgentEntry,
+  type ChatCompletionsEndpoint,
+  type ConfigFile,
+  DEFAULT_FIRST_TOKEN_TIMEOUT_MS,
+  type TelemetrySettings,
+  type TrustedProxy
+} from "./ConfigFile.js"
+
+export type AuthMode = "token" | "password" | "none"
+
+export interface Settings {
+  readonly port: number
+  readonly bind: string
+  readonly chatCompletions: typeof ChatCompletionsEndpoint.Type
+  readonly cors: ConfigFile["gateway"]["http"]["cors"]
+  readonly auth: {
+    readonly mode: AuthMode
+    /** The secret of the mode in force (none for mode `none`). */
+    readonly secret: Option.Option<Redacted.Redacted<string>>
+    readonly rateLimit: ConfigFile["gateway"]["auth"]["rateLimit"]
+  }
+  readonly trustedProxies: ReadonlyArray<TrustedProxy>
+  readonly agents: ReadonlyArray<Agent>
+  readonly defaultAgentId: string
+  readonly providers: ConfigFile["models"]["providers"]
+  readonly maxConcurrentRuns: number
+  readonly shutdownGraceMs: number
+  readonly session: ConfigFile["session"]
+  /** `gateway.metrics`: whether `/metrics` is served, and its own bearer token if any. */
+  readonly metrics: ConfigFile["gateway"]["metrics"]
+  /** `telemetry`: where traces go (none without an OTLP endpoint). */
+  readonly telemetry: TelemetrySettings
+}
+
+/** Secrets the environment may supply when the file has none, newest name first. */
+export interface EnvSecrets {
+  readonly token: Option.Option<Redacted.Redacted<string>>
+  readonly password: Option.Option<Redacted.Redacted<string>>
+}
+
+/** An env secret under its current name, else its Clawdbot-era name; empty counts as unset. */
+const envSecret = (name: string, legacyName: string) =>
+  EffectConfig.zipWith(
+    EffectConfig.option(EffectConfig.redacted(EffectConfig.nonEmptyString(name))),
+    EffectConfig.option(EffectConfig.redacted(EffectConfig.nonEmptyString(legacyName))),
+    (current, legacy) => Option.orElse(current, () => legacy)
+  )
+
+export const EnvSecrets: EffectConfig.Config<EnvSecrets> = EffectConfig.all({
+  token: envSecret("OPENCLAW_GATEWAY_TOKEN", "CLAWDBOT_GATEWAY_TOKEN"),
+  password: envSecret("OPENCLAW_GATEWAY_PASSWORD", "CLAWDBOT_GATEWAY_PASSWORD")
+})
+
+/** `<provider>/<model>` split at the first slash: model ids may contain slashes themselves. */
+export const splitModel = (model: string): [provider: string, model: string] => {
+  const slash = model.indexOf("/")
+  return [model.slice(0, slash), model.slice(slash + 1)]
+}
+
+export const isLoopbackBind = (bind: string) =>
+  bind === "loopback" || bind === "::1" || (Net.isIPv4(bind) && bind.startsWith("127."))
+
+/** Applies defaults and environment secrets, and checks what one key alone cannot. */
+export const resolve = (file: ConfigFile, env: EnvSecrets): Either.Either<Settings, ReadonlyArray<string>> => {
+  const problems: Array<string> = []
+  const { gateway } = file
+
+  const token = Option.fromNullable(gateway.auth.token).pipe(Option.orElse(() => env.token))
+  const password = Option.fromNullable(gateway.auth.password).pipe(Option.orElse(() => env.password))
+  const mode: AuthMode = gateway.auth.mode ??
+    (Option.isSome(token) ? "token" : Option.isSome(password) ? "password" : "none")
+  const secret = mode === "token" ? token : mode === "password" ? password : Option.none()
+
+  if (gateway.http.endpoints.chatCompletions.enabled) {
+    if (mode !== "none" && Option.isNone(secret)) {
+      problems.push(
+        `gateway.auth.${mode}: auth mode is "${mode}" but no ${mode} is set ` +
+          `(set gateway.auth.${mode} or OPENCLAW_GATEWAY_${mode.toUpperCase()})`
+      )
+    } else if (mode === "none" && gateway.auth.mode === undefined) {
+      problems.push(
+        "gateway.auth: the chatCompletions endpoint is enabled but no secret is set " +
+          "(set gateway.auth.token or OPENCLAW_GATEWAY_TOKEN, or gateway.auth.mode \"none\" on a loopback bind)"
+      )
+    } else if (mode === "none" && !isLoopbackBind(gateway.bind)) {
+      problems.push(`gateway.auth.mode: "none" is allowed only on a loopback bind, not on "${gateway.bind}"`)
+    }
+  }
+
+  /** The api of the provider a `<provider>/<model>` names, if it is configured and offers the model. */
+  const providerApiOf = (model: string, key: string): ProviderApi | undefined => {
+    const [provider, id] = splitModel(model)
+    const entry = file.models.providers[provider]
+    if (entry === undefined) {
+      problems.push(`${key}: provider "${provider}" is not configured in models.providers`)
+      return undefined
+    }
+    if (entry.models !== undefined && !entry.models.includes(id)) {
+      problems.push(`${key}: model "${id}" is not one of models.providers.${provider}.models (${entry.models.join(", ")})`)
+      return undefined
+    }
+    return entry.api
+  }
+
+  const defaults = file.agents.defaults
+  const listed: ReadonlyArray<typeof AgentEntry.Type> = file.agents.list.length > 0
+    ? file.agents.list
+    : [{ id: "main", default: true }]
+  const agents: Array<Agent> = []
+  for (const [index, entry] of listed.entries()) {
+    const model = entry.model ?? defaults.model ?? "echo"
+    const sampling = { ...defaults.sampling, ...entry.sampling }
+    const kind = model === "echo" ? "echo" : providerApiOf(model, file.agents.list.length > 0 ? `agents.list[${index}].model` : "agents.defaults.model")
+    if (kind === undefined) continue
+    const { maxTemperature, title } = capabilities[kind]
+    if ((sampling.temperature ?? 0) > maxTemperature) {
+      // The endpoint refuses such a request's temperature; a default must not make every run fail.
+      const where = entry.sampling?.temperature !== undefined && file.agents.list.length > 0
+        ? `agents.list[${index}].sampling.temperature`
+        : "agents.defaults.sampling.temperature"
+      problems.push(
+        `${where}: ${sampling.temperature} is above ${maxTemperature}, the most ${title} takes ` +
+          `(agent "${entry.id}" on provider "${splitModel(model)[0]}")`
+      )
+    }
+    agents.push({
+      id: entry.id,
+      name: entry.name,
+      model,
+      kind,
+      systemPrompt: entry.systemPrompt ?? defaults.systemPrompt,
+      firstTokenTimeoutMs: entry.firstTokenTimeoutMs ?? defaults.firstTokenTimeoutMs ?? DEFAULT_FIRST_TOKEN_TIMEOUT_MS,
+      sampling,
+      limits: { ...defaults.limits, ...entry.limits }
+    })
+  }
+  const seen = new Set<string>()
+  for (const [index, agent] of agents.entries()) {
+    if (seen.has(agent.id)) problems.push(`agents.list[${index}].id: duplicate agent id "${agent.id}"`)
+    seen.add(agent.id)
+  }
+  const marked = listed.filter((entry) => entry.default === true)
+  if (marked.length > 1) {
+    problems.push(`agents.list: more than one agent is marked default (${marked.map((a) => a.id).join(", ")})`)
+  }
+  if (problems.length > 0) return Either.left(problems)
+  const defaultAgentId = marked[0]?.id ?? (seen.has("main") ? "main" : agents[0]!.id)
+  return Either.right({
+    port: gateway.port,
+    bind: gateway.bind,
+    chatCompletions: gateway.http.endpoints.chatCompletions,
+    cors: gateway.http.cors,
+    auth: { mode, secret, rateLimit: gateway.auth.rateLimit },
+    trustedProxies: gateway.trustedProxies,
+    agents,
+    defaultAgentId,
+    providers: file.models.providers,
+    maxConcurrentRuns: gateway.maxConcurrentRuns,
+    shutdownGraceMs: gateway.shutdownGraceMs,
+    session: file.session,
+    metrics: gateway.metrics,
+    telemetry: file.telemetry
+  })
+}
+

@@ -1,0 +1,109 @@
+/**
+ * `POST /v1/chat/completions`: authenticate, read and validate the request, route it to an agent
+ * and a session, run the agent, answer in JSON or as a stream.
+ */
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import { isNotNullable } from "effect/Predicate"
+import * as Crypto from "node:crypto"
+import { AGENT_HEADERS, resolveAgent } from "../../access/AgentRouting.js"
+import * as Access from "../../access/Gate.js"
+import { SESSION_KEY_HEADER, SESSION_KEY_HEADERS, SessionKeys } from "../../access/SessionKeys.js"
+import { AgentRunner } from "../../agent/AgentRunner.js"
+import { Config } from "../../config/Config.js"
+import { capabilities } from "../../domain/Capabilities.js"
+import type { RunRequest } from "../../domain/Run.js"
+import { Drain } from "../../ops/Drain.js"
+import { CurrentRequest } from "../CurrentRequest.js"
+import * as RequestBody from "../RequestBody.js"
+import * as AnswerFormat from "./AnswerFormat.js"
+import * as Wire from "./ChatCompletionsWire.js"
+import * as Images from "./Images.js"
+import * as StreamAnswer from "./StreamAnswer.js"
+import { samplingFor, toolsOf, toTurn } from "./Turn.js"
+
+/** The first of several header names that the request carries. */
+const firstHeader = (request: HttpServerRequest.HttpServerRequest, names: ReadonlyArray<string>) =>
+  Option.fromNullable(names.map((name) => request.headers[name]).find((value) => value !== undefined))
+
+const decodeChat = RequestBody.decode(Wire.ChatCompletionRequest)
+
+/** The route's handler, built once with the services it uses. */
+export const makeHandler = Effect.gen(function*() {
+  const settings = yield* Config
+  const gate = yield* Access.makeGate
+  const sessionKeys = yield* SessionKeys
+  const runner = yield* AgentRunner
+  const drain = yield* Drain
+  const conversationHeaders = settings.chatCompletions.sessionHeaders
+  const imageSettings = settings.chatCompletions.images
+  // Remote images are fetched on an HttpClient of the handler's own, only when they are allowed.
+  const imageResolver = Images.make(
+    imageSettings,
+    imageSettings.allowRemote ? Option.some(NodeHttpClient.makeUndici(yield* NodeHttpClient.makeDispatcher)) : Option.none()
+  )
+
+  return Effect.gen(function*() {
+    yield* gate
+    const request = yield* HttpServerRequest.HttpServerRequest
+    const current = yield* CurrentRequest
+
+    const body = yield* RequestBody.readJson(request, settings.chatCompletions.maxBodyBytes)
+    const chat = yield* decodeChat(body)
+    const agent = yield* resolveAgent(settings, {
+      header: firstHeader(request, AGENT_HEADERS),
+      model: Option.fromNullable(chat.model)
+    })
+    current.agentId = agent.id
+    const sampling = yield* samplingFor(agent, chat)
+    const tools = yield* toolsOf(chat)
+    const calls: Wire.CallShape = isNotNullable(chat.functions) ? "function_call" : "tool_calls"
+    const answerFormat = yield* AnswerFormat.forAgent(agent, chat.response_format)
+    // Checked last: reading the images may mean fetching them.
+    const images = capabilities[agent.kind].images ? yield* Images.ofTurn(chat.messages, imageResolver) : undefined
+    const turn = yield* toTurn(chat.messages, images)
+    const conversationHeader = conversationHeaders.find((name) => request.headers[name] !== undefined)
+    const sessionKey = yield* sessionKeys.resolve({
+      agentId: agent.id,
+      header: firstHeader(request, SESSION_KEY_HEADERS),
+      conversation: Option.fromNullable(conversationHeader).pipe(
+        Option.map((name) => ({ header: name, value: request.headers[name] ?? "" }))
+      ),
+      user: Option.fromNullable(chat.user)
+    })
+    current.sessionKey = sessionKey.value
+
+    const run: RunRequest = {
+      runId: Crypto.randomUUID(),
+      agent,
+      sessionKey,
+      ...turn,
+      sampling,
+      tools,
+      answerFormat
+    }
+    const envelope: Wire.Envelope = {
+      id: `chatcmpl_${Crypto.randomUUID()}`,
+      created: Math.floor((yield* Clock.currentTimeMillis) / 1000),
+      model: chat.model ?? `clawdbot:${agent.id}`
+    }
+    const headers = { [SESSION_KEY_HEADER]: sessionKey.value }
+
+    if (chat.stream === true) {
+      return yield* StreamAnswer.respond(runner.stream(run), {
+        envelope,
+        calls,
+        headers,
+        includeUsage: chat.stream_options?.include_usage === true,
+        keepAliveMs: settings.chatCompletions.keepAliveMs
+      }).pipe(Effect.provideService(Drain, drain))
+    }
+    const reply = yield* runner.complete(run)
+    current.usage = reply.usage
+    return HttpServerResponse.unsafeJson(Wire.completion(envelope, reply, calls), { headers })
+  })
+})

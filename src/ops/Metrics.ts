@@ -1,0 +1,135 @@
+/**
+ * The gateway's metrics, on Effect's `Metric`. They live in Effect's global registry and are always
+ * recorded (a counter bump costs next to nothing); `GET /metrics` (http/MetricsEndpoint.ts) exports
+ * them when `gateway.metrics.enabled`.
+ *
+ * Labels stay bounded: `route` is the route pattern (never the raw path), `agent` a configured agent
+ * id (or `-` before a request is routed), `provider` the `<provider>` of the agent's model.
+ */
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Metric from "effect/Metric"
+import * as MetricBoundaries from "effect/MetricBoundaries"
+import * as MetricLabel from "effect/MetricLabel"
+import { type Settings, splitModel } from "../config/Settings.js"
+import type { Usage } from "../domain/AgentEvent.js"
+
+// ---------------------------------------------------------------------------------------------
+// The metrics
+// ---------------------------------------------------------------------------------------------
+
+/** Seconds, from a fast answer to a long stream. */
+const seconds = MetricBoundaries.fromIterable([0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120])
+
+export const requests = Metric.counter("clawgate_http_requests_total", {
+  description: "HTTP requests answered, by route pattern, status and agent",
+  incremental: true
+})
+
+export const requestDuration = Metric.histogram(
+  "clawgate_http_request_duration_seconds",
+  seconds,
+  "Time to answer a request (for a stream, until its end), by route pattern and agent"
+)
+
+export const timeToFirstToken = Metric.histogram(
+  "clawgate_time_to_first_token_seconds",
+  seconds,
+  "From the start of a streamed answer to the agent's first content (text or a tool call), by agent"
+)
+
+export const activeStreams = Metric.gauge("clawgate_active_streams", {
+  description: "Streamed answers in progress"
+})
+
+export const inputTokens = Metric.counter("clawgate_provider_input_tokens_total", {
+  description: "Prompt tokens the providers reported, by agent and provider",
+  incremental: true
+})
+
+export const outputTokens = Metric.counter("clawgate_provider_output_tokens_total", {
+  description: "Completion tokens the providers reported, by agent and provider",
+  incremental: true
+})
+
+export const authFailures = Metric.counter("clawgate_auth_failures_total", {
+  description: "Requests to the API endpoints with a missing or wrong bearer secret",
+  incremental: true
+})
+
+export const authLockouts = Metric.counter("clawgate_auth_lockouts_total", {
+  description: "Client IPs locked out after too many failed attempts",
+  incremental: true
+})
+
+export const runsQueued = Metric.gauge("clawgate_runs_queued", {
+  description: "Agent runs waiting for the run before them on their session"
+})
+
+/** The unlabelled metrics, so that they are exported (at zero) before anything happens. */
+export const touchUnlabelled = Effect.all([
+  Metric.modify(activeStreams, 0),
+  Metric.modify(runsQueued, 0),
+  Metric.incrementBy(authFailures, 0),
+  Metric.incrementBy(authLockouts, 0)
+], { discard: true })
+
+// ---------------------------------------------------------------------------------------------
+// Recording
+// ---------------------------------------------------------------------------------------------
+
+/** A metric with these labels. */
+const labelled = <Type, In, Out>(metric: Metric.Metric<Type, In, Out>, labels: Readonly<Record<string, string>>) =>
+  Metric.taggedWithLabels(metric, Object.entries(labels).map(([key, value]) => MetricLabel.make(key, value)))
+
+/** The provider behind an agent: `echo`, or the `<provider>` of its `<provider>/<model>`. */
+const providerOf = (settings: Settings, agentId: string) => {
+  const model = settings.agents.find((agent) => agent.id === agentId)?.model
+  return model === undefined ? "-" : model === "echo" ? "echo" : splitModel(model)[0]
+}
+
+/**
+ * Records an answered request (a stream once it has ended): its count and duration, and the tokens
+ * of its run if it had one.
+ */
+export const recordRequest = (
+  settings: Settings,
+  answer: {
+    readonly route: string
+    readonly status: number
+    readonly agentId: string | undefined
+    readonly usage: Usage | undefined
+    readonly startedMs: number
+  }
+) =>
+  Effect.gen(function*() {
+    const now = yield* Clock.currentTimeMillis
+    const agent = answer.agentId ?? "-"
+    yield* Metric.increment(labelled(requests, { route: answer.route, status: String(answer.status), agent }))
+    yield* Metric.update(
+      labelled(requestDuration, { route: answer.route, agent }),
+      Math.max(0, now - answer.startedMs) / 1000
+    )
+    const usage = answer.usage
+    if (usage !== undefined && answer.agentId !== undefined) {
+      const provider = providerOf(settings, answer.agentId)
+      yield* Metric.incrementBy(labelled(inputTokens, { agent, provider }), usage.promptTokens)
+      yield* Metric.incrementBy(labelled(outputTokens, { agent, provider }), usage.completionTokens)
+    }
+  })
+
+/** Starts timing a streamed answer: the effect it gives records the time to its first content. */
+export const timeToFirstContent = (agent: string) =>
+  Effect.map(Clock.currentTimeNanos, (started) =>
+    Effect.flatMap(Clock.currentTimeNanos, (now) =>
+      Metric.update(labelled(timeToFirstToken, { agent }), Number(now - started) / 1e9)))
+
+/** Counts a streamed answer as active until the scope (the request's) closes. */
+export const activeStream = Effect.acquireRelease(
+  Metric.modify(activeStreams, 1),
+  () => Metric.modify(activeStreams, -1)
+)
+
+/** Counts a run as queued while it waits for its turn. */
+export const queued = <A, E, R>(wait: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  Effect.acquireUseRelease(Metric.modify(runsQueued, 1), () => wait, () => Metric.modify(runsQueued, -1))

@@ -1,0 +1,267 @@
+/**
+ * SessionStore: the transcripts of stable sessions, on any @effect/sql client. A turn (its new
+ * messages and the reply) is written in one transaction, so a failed, cancelled or killed run
+ * leaves the transcript as it was.
+ *
+ * In SQLite for one process, or in PostgreSQL for several gateway processes behind a load
+ * balancer: they share the transcripts, and `lock` holds a session for one run at a time across
+ * all of them (a session-level advisory lock on a connection of its own, so it is released when
+ * the run ends or when its process dies and the connection drops).
+ */
+import * as FileSystem from "@effect/platform/FileSystem"
+import * as Reactivity from "@effect/experimental/Reactivity"
+import * as Migrator from "@effect/sql/Migrator"
+import * as SqlClient from "@effect/sql/SqlClient"
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import type * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
+import type * as Scope from "effect/Scope"
+import * as Os from "node:os"
+import * as Path from "node:path"
+import type { ChatMessage } from "../domain/Run.js"
+import type { ToolCall, Usage } from "../domain/AgentEvent.js"
+import { Config } from "../config/Config.js"
+import { ConfigError } from "../config/ConfigError.js"
+import { SessionStoreUnavailable } from "../domain/Errors.js"
+
+/** One finished turn: the messages the session had not seen, and the agent's reply. */
+export interface Turn {
+  readonly runId: string
+  readonly messages: ReadonlyArray<ChatMessage>
+  readonly reply: string
+  /** The tool calls of the reply, if the model made any. */
+  readonly toolCalls?: ReadonlyArray<ToolCall> | undefined
+  readonly usage: Usage | undefined
+}
+
+const migrations = Migrator.fromRecord({
+  "1_session_messages": Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    sql`CREATE TABLE session_messages (
+      session_key TEXT NOT NULL,
+      seq INTEGER NOT NULL,
+      role TEXT NOT NULL,
+      content TEXT NOT NULL,
+      name TEXT,
+      tool_call_id TEXT,
+      run_id TEXT NOT NULL,
+      prompt_tokens INTEGER,
+      completion_tokens INTEGER,
+      created_at BIGINT NOT NULL,
+      PRIMARY KEY (session_key, seq)
+    )`),
+  // An assistant message's tool calls, as a JSON array of `{ id, name, arguments }`; NULL: none.
+  "2_session_tool_calls": Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    sql`ALTER TABLE session_messages ADD COLUMN tool_calls TEXT`)
+})
+
+interface MessageRow {
+  readonly role: string
+  readonly content: string
+  readonly name: string | null
+  readonly tool_call_id: string | null
+  readonly tool_calls: string | null
+}
+
+const ToolCalls = Schema.parseJson(Schema.Array(Schema.Struct({
+  id: Schema.String,
+  name: Schema.String,
+  arguments: Schema.String
+})))
+const decodeToolCalls = Schema.decodeUnknown(ToolCalls)
+const encodeToolCalls = (calls: ReadonlyArray<ToolCall> | undefined): string | null =>
+  calls === undefined || calls.length === 0 ? null : Schema.encodeSync(ToolCalls)(calls)
+
+const toMessage = (row: MessageRow) =>
+  Effect.map(
+    row.tool_calls === null ? Effect.succeed([]) : decodeToolCalls(row.tool_calls),
+    (toolCalls): ChatMessage => ({
+      role: row.role === "assistant" ? "assistant" : row.role === "tool" ? "tool" : "user",
+      content: row.content,
+      ...(row.name !== null && { name: row.name }),
+      ...(row.tool_call_id !== null && { toolCallId: row.tool_call_id }),
+      ...(toolCalls.length > 0 && { toolCalls })
+    })
+  )
+
+const unavailable = (cause: unknown) => new SessionStoreUnavailable({ cause })
+
+const MIGRATIONS_TABLE = "clawgate_migrations"
+
+/** What the store runs on: its SqlClient, and on PostgreSQL the client its session locks use. */
+const make = (sql: SqlClient.SqlClient, locks: SqlClient.SqlClient) =>
+  Effect.gen(function*() {
+    const migrate = Migrator.make({})({ loader: migrations, table: MIGRATIONS_TABLE }).pipe(
+      Effect.provideService(SqlClient.SqlClient, sql)
+    )
+    const postgres = sql.onDialectOrElse({ pg: () => true, orElse: () => false })
+    if (!postgres) {
+      yield* migrate
+      return SessionStore.of({ ...statements(sql), lock: () => Effect.void })
+    }
+    // Advisory locks are per database: their keys name the schema, so that stores in different
+    // schemas of one database do not wait on each other.
+    const [where] = yield* sql<{ readonly schema: string | null }>`SELECT current_schema() AS schema`
+    const namespace = `clawgate:${where?.schema ?? ""}`
+    // The Migrator creates its table unguarded (two processes starting at once would both try,
+    // and one would fail), and not within a transaction: it runs under a lock of its own, held on
+    // a connection of its own.
+    yield* Effect.zipRight(advisoryLock(sql, namespace)("migrations"), migrate).pipe(Effect.scoped)
+    const sessionLock = advisoryLock(locks, namespace)
+    return SessionStore.of({ ...statements(sql), lock: (sessionKey) => sessionLock(`session:${sessionKey}`) })
+  })
+
+/**
+ * Holds the advisory lock `name` (in the store's namespace) on a connection reserved for the
+ * scope; waits, in the database's order of arrival, while another connection holds it. Unlocked
+ * before the connection goes back to its pool; a process that dies drops the connection, and the
+ * lock with it.
+ */
+const advisoryLock = (locks: SqlClient.SqlClient, namespace: string) =>
+(name: string): Effect.Effect<void, SessionStoreUnavailable, Scope.Scope> =>
+  Effect.gen(function*() {
+    const connection = yield* locks.reserve
+    // Added after the reservation's own finalizer, so it runs first. Also when the wait was
+    // interrupted: the lock may have been granted just before the query was cancelled. Should it
+    // fail, the next use of the connection ends with it again, and the pool closes idle ones.
+    yield* Effect.addFinalizer(() =>
+      connection.executeUnprepared("SELECT pg_advisory_unlock_all()", [], undefined).pipe(Effect.ignore)
+    )
+    yield* connection.executeUnprepared(
+      "SELECT pg_advisory_lock(hashtextextended($1, 0))",
+      [`${namespace}:${name}`],
+      undefined
+    )
+  }).pipe(Effect.mapError(unavailable))
+
+const statements = (sql: SqlClient.SqlClient) => ({
+  load: Effect.fn("SessionStore.load")(function*(sessionKey: string, limit: number) {
+    const rows = yield* sql<MessageRow>`
+      SELECT role, content, name, tool_call_id, tool_calls FROM session_messages
+      WHERE session_key = ${sessionKey} ORDER BY seq DESC LIMIT ${limit}`.pipe(Effect.mapError(unavailable))
+    const messages = yield* Effect.forEach(rows, toMessage).pipe(Effect.mapError(unavailable))
+    return messages.reverse()
+  }),
+  commit: Effect.fn("SessionStore.commit")(function*(sessionKey: string, turn: Turn) {
+    const now = yield* Clock.currentTimeMillis
+    yield* Effect.gen(function*() {
+      const [last] = yield* sql<{ readonly seq: number | null }>`
+        SELECT MAX(seq) AS seq FROM session_messages WHERE session_key = ${sessionKey}`
+      const first = Number(last?.seq ?? 0) + 1
+      const rows = [
+        ...turn.messages.map((message) => ({
+          role: message.role,
+          content: message.content,
+          name: message.name ?? null,
+          tool_call_id: message.toolCallId ?? null,
+          tool_calls: encodeToolCalls(message.toolCalls),
+          prompt_tokens: null,
+          completion_tokens: null
+        })),
+        {
+          role: "assistant",
+          content: turn.reply,
+          name: null,
+          tool_call_id: null,
+          tool_calls: encodeToolCalls(turn.toolCalls),
+          prompt_tokens: turn.usage?.promptTokens ?? null,
+          completion_tokens: turn.usage?.completionTokens ?? null
+        }
+      ].map((row, i) => ({ session_key: sessionKey, seq: first + i, run_id: turn.runId, created_at: now, ...row }))
+      yield* sql`INSERT INTO session_messages ${sql.insert(rows)}`
+    }).pipe(sql.withTransaction, Effect.mapError(unavailable))
+  })
+})
+
+/** Options of a PostgreSQL store. */
+export interface PgOptions {
+  /** `postgres://user:password@host:5432/database`. */
+  readonly url: Redacted.Redacted<string>
+  /**
+   * Runs this process may have in flight at once (`gateway.maxConcurrentRuns`, 64 by default):
+   * each holds or waits for its session's lock on a connection of its own, from a pool of its
+   * own (so that they never starve the store's reads and writes).
+   */
+  readonly maxConcurrentRuns?: number | undefined
+}
+
+export class SessionStore extends Context.Tag("clawgate/SessionStore")<SessionStore, {
+  /** The session's most recent `limit` messages, oldest first (none for a new session). */
+  readonly load: (sessionKey: string, limit: number) => Effect.Effect<ReadonlyArray<ChatMessage>, SessionStoreUnavailable>
+  /** Appends a turn, all of it or nothing. */
+  readonly commit: (sessionKey: string, turn: Turn) => Effect.Effect<void, SessionStoreUnavailable>
+  /**
+   * Holds the session until the scope closes, waiting while another process holds it: one run at
+   * a time per session across every gateway process on this store. The stores here always have
+   * it (a no-op on SQLite, which one process uses); a store of an embedding app may leave it out,
+   * the in-process RunQueue then being the only line.
+   */
+  readonly lock?: ((sessionKey: string) => Effect.Effect<void, SessionStoreUnavailable, Scope.Scope>) | undefined
+}>() {
+  /**
+   * A store on the SqlClient in context; runs its migrations first. On PostgreSQL its session
+   * locks take connections from the same pool: `layerPg` gives them a pool of their own.
+   */
+  static readonly layerSql = Layer.effect(
+    SessionStore,
+    Effect.flatMap(SqlClient.SqlClient, (sql) => make(sql, sql))
+  )
+
+  /** A store in one SQLite file (created with its folder when missing), or `:memory:`. */
+  static readonly layerSqlite = (filename: string) =>
+    SessionStore.layerSql.pipe(Layer.provide(Layer.unwrapEffect(Effect.map(
+      // The SQL drivers are loaded only for the store in use.
+      Effect.promise(() => import("@effect/sql-sqlite-node/SqliteClient")),
+      (SqliteClient) => SqliteClient.layer({ filename })
+    ))))
+
+  /**
+   * A store in a PostgreSQL database, shared by every gateway process given the same `url`. The
+   * tables live in the connection's current schema (the first of its `search_path`).
+   */
+  static readonly layerPg = (options: PgOptions) =>
+    Layer.scoped(
+      SessionStore,
+      Effect.gen(function*() {
+        const PgClient = yield* Effect.promise(() => import("@effect/sql-pg/PgClient"))
+        const sql = yield* PgClient.make({ url: options.url, applicationName: "clawgate" })
+        const locks = yield* PgClient.make({
+          url: options.url,
+          applicationName: "clawgate-session-locks",
+          // One per run in flight, and room for the cancellation of a wait that is given up.
+          maxConnections: (options.maxConcurrentRuns ?? 64) + 4
+        })
+        return yield* make(sql, locks)
+      })
+    ).pipe(Layer.provide(Reactivity.layer))
+
+  /** The store `session.store` names: its SQLite file (`~` is the home directory), or PostgreSQL. */
+  static readonly layer = Layer.unwrapEffect(
+    Effect.gen(function*() {
+      const settings = yield* Config
+      const store = settings.session.store
+      if (store.kind === "postgres") {
+        return SessionStore.layerPg({ url: store.url, maxConcurrentRuns: settings.maxConcurrentRuns }).pipe(
+          Layer.mapError(cannotOpen("session.store.url"))
+        )
+      }
+      const { path } = store
+      if (path === ":memory:") return SessionStore.layerSqlite(path).pipe(Layer.mapError(cannotOpen("session.store.path")))
+      const filename = path.startsWith("~/") ? Path.join(Os.homedir(), path.slice(2)) : path
+      const fs = yield* FileSystem.FileSystem
+      yield* fs.makeDirectory(Path.dirname(filename), { recursive: true }).pipe(Effect.mapError(cannotOpen("session.store.path")))
+      return SessionStore.layerSqlite(filename).pipe(Layer.mapError(cannotOpen("session.store.path")))
+    })
+  )
+}
+
+const cannotOpen = (key: string) => (error: unknown) =>
+  new ConfigError({ problems: [`${key}: the session store cannot be opened: ${describe(error)}`] })
+
+/** An error and what caused it (a SqlError's own message only says which step failed). */
+const describe = (error: unknown, depth = 0): string => {
+  const cause = error instanceof Error ? error.cause : undefined
+  return cause === undefined || depth > 4 ? String(error) : `${String(error)} (${describe(cause, depth + 1)})`
+}
