@@ -6,15 +6,15 @@
 //   node bench/effect-proxy.mjs --upstream http://127.0.0.1:<port>/v1 --token <token> [--port 0]
 //
 // Prints `effect-proxy listening on http://127.0.0.1:<port>` on stdout.
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServer from "@effect/platform/HttpServer"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
-import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
-import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
-import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Crypto from "node:crypto"
@@ -30,7 +30,9 @@ const expected = Buffer.from(`Bearer ${option("token", "")}`)
 const port = Number(option("port", "0"))
 
 const fail = (status, message) =>
-  HttpServerResponse.unsafeJson({ error: { message, type: "invalid_request_error", param: null, code: null } }, { status })
+  HttpServerResponse.unsafeJson({ error: { message, type: "invalid_request_error", param: null, code: null } }, {
+    status
+  })
 
 const authorized = (header) => {
   if (typeof header !== "string") return false
@@ -44,12 +46,14 @@ const proxy = Effect.gen(function*() {
   const body = yield* Effect.orElseSucceed(request.json, () => undefined)
   if (body === null || typeof body !== "object" || !Array.isArray(body.messages)) return fail(400, "missing messages")
   const client = yield* HttpClient.HttpClient
-  const answer = yield* client.execute(HttpClientRequest.post(url).pipe(HttpClientRequest.bodyUnsafeJson({
-    model: body.model,
-    messages: body.messages,
-    stream: body.stream === true,
-    ...(body.stream === true && { stream_options: { include_usage: true } })
-  })))
+  const answer = yield* client.execute(
+    HttpClientRequest.post(url).pipe(HttpClientRequest.bodyUnsafeJson({
+      model: body.model,
+      messages: body.messages,
+      stream: body.stream === true,
+      ...(body.stream === true && { stream_options: { include_usage: true } })
+    }))
+  )
   const contentType = answer.headers["content-type"] ?? "application/json"
   return body.stream === true
     ? HttpServerResponse.stream(answer.stream, { status: answer.status, contentType })
@@ -58,13 +62,21 @@ const proxy = Effect.gen(function*() {
 
 const app = HttpRouter.empty.pipe(HttpRouter.post("/v1/chat/completions", proxy))
 
-const announce = Layer.effectDiscard(HttpServer.addressWith((address) =>
-  Effect.sync(() => process.stdout.write(`effect-proxy listening on http://127.0.0.1:${address.port}\n`))
-))
+const announce = Layer.effectDiscard(
+  HttpServer.addressWith((address) =>
+    Effect.sync(() => process.stdout.write(`effect-proxy listening on http://127.0.0.1:${address.port}\n`))
+  )
+)
 
 const main = Layer.merge(HttpServer.serve(app), announce).pipe(
   Layer.provide(NodeHttpClient.layerUndici),
-  Layer.provide(NodeHttpServer.layer(() => Http.createServer({ keepAliveTimeout: 60_000 }), { port, host: "127.0.0.1", backlog: 8192 })),
+  Layer.provide(
+    NodeHttpServer.layer(() => Http.createServer({ keepAliveTimeout: 60_000 }), {
+      port,
+      host: "127.0.0.1",
+      backlog: 8192
+    })
+  ),
   Layer.provide(Layer.setTracerEnabled(false))
 )
 

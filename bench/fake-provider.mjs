@@ -33,28 +33,36 @@ const completion = (model) =>
     object: "chat.completion",
     created,
     model,
-    choices: [{ index: 0, message: { role: "assistant", content: "Hello from the fake provider." }, finish_reason: "stop" }],
+    choices: [{
+      index: 0,
+      message: { role: "assistant", content: "Hello from the fake provider." },
+      finish_reason: "stop"
+    }],
     usage: { prompt_tokens: 5, completion_tokens: 5, total_tokens: 10 }
   })
 
 const chunk = (model, delta, finishReason = null) =>
-  `data: ${JSON.stringify({
-    id: "chatcmpl-fake",
-    object: "chat.completion.chunk",
-    created,
-    model,
-    choices: [{ index: 0, delta, finish_reason: finishReason }]
-  })}\n\n`
+  `data: ${
+    JSON.stringify({
+      id: "chatcmpl-fake",
+      object: "chat.completion.chunk",
+      created,
+      model,
+      choices: [{ index: 0, delta, finish_reason: finishReason }]
+    })
+  }\n\n`
 
 const usageChunk = (model) =>
-  `data: ${JSON.stringify({
-    id: "chatcmpl-fake",
-    object: "chat.completion.chunk",
-    created,
-    model,
-    choices: [],
-    usage: { prompt_tokens: 5, completion_tokens: PIECES, total_tokens: 5 + PIECES }
-  })}\n\n`
+  `data: ${
+    JSON.stringify({
+      id: "chatcmpl-fake",
+      object: "chat.completion.chunk",
+      created,
+      model,
+      choices: [],
+      usage: { prompt_tokens: 5, completion_tokens: PIECES, total_tokens: 5 + PIECES }
+    })
+  }\n\n`
 
 const SSE_HEADERS = { "content-type": "text/event-stream", "cache-control": "no-cache" }
 
@@ -83,7 +91,7 @@ const server = Http.createServer((req, res) => {
     return
   }
   if (req.method !== "POST" || !req.url?.endsWith("/chat/completions")) {
-    res.writeHead(404, { "content-type": "application/json" }).end('{"error":{"message":"not found"}}')
+    res.writeHead(404, { "content-type": "application/json" }).end("{\"error\":{\"message\":\"not found\"}}")
     return
   }
   const parts = []
@@ -93,7 +101,7 @@ const server = Http.createServer((req, res) => {
     try {
       body = JSON.parse(Buffer.concat(parts).toString("utf8"))
     } catch {
-      res.writeHead(400, { "content-type": "application/json" }).end('{"error":{"message":"bad json"}}')
+      res.writeHead(400, { "content-type": "application/json" }).end("{\"error\":{\"message\":\"bad json\"}}")
       return
     }
     served++
@@ -109,7 +117,10 @@ const server = Http.createServer((req, res) => {
     if (model.includes("slow")) {
       res.write(chunk(model, { content: words[0] }))
       let sent = 1
-      const timer = setInterval(() => res.write(chunk(model, { content: words[sent++ % words.length] })), SLOW_INTERVAL_MS)
+      const timer = setInterval(
+        () => res.write(chunk(model, { content: words[sent++ % words.length] })),
+        SLOW_INTERVAL_MS
+      )
       const finish = () => finishSlow(res, model, includeUsage, timer, hardStop)
       const hardStop = setTimeout(() => {
         open.delete(finish)

@@ -11,7 +11,11 @@ export const tally = (file) => {
   // The snapshot is parsed as one string, and V8's strings stop at ~512 MB (about 600 streams' worth).
   const size = Fs.statSync(file).size
   if (size > 500 * 1048576) {
-    throw new Error(`${file} is ${(size / 1048576).toFixed(0)} MB: too big to parse here; take it with fewer streams, or open it in Chrome DevTools`)
+    throw new Error(
+      `${file} is ${
+        (size / 1048576).toFixed(0)
+      } MB: too big to parse here; take it with fewer streams, or open it in Chrome DevTools`
+    )
   }
   const snapshot = JSON.parse(Fs.readFileSync(file, "utf8"))
   const fields = snapshot.snapshot.meta.node_fields
@@ -68,14 +72,17 @@ export const tally = (file) => {
     total += size
     let key
     if (type === "object" || type === "closure" || type === "native") key = `${type} ${strings[nodes[i + nameAt]]}`
-    else if (type === "array" || type === "hidden" || type === "object shape") key = `(${type}) ${strings[nodes[i + nameAt]].slice(0, 40)}`
-    else key = `(${type})`
+    else if (type === "array" || type === "hidden" || type === "object shape") {
+      key = `(${type}) ${strings[nodes[i + nameAt]].slice(0, 40)}`
+    } else key = `(${type})`
     bySize.set(key, (bySize.get(key) ?? 0) + size)
     byCount.set(key, (byCount.get(key) ?? 0) + 1)
     if (type === "closure") {
       const where = locations.get(i)
       const file = where === undefined ? "?" : shortUrl(scriptUrl.get(where.script) ?? `script ${where.script}`)
-      const site = `${strings[nodes[i + nameAt]] || "(anonymous)"}  ${file}:${where === undefined ? "?" : where.line + 1}`
+      const site = `${strings[nodes[i + nameAt]] || "(anonymous)"}  ${file}:${
+        where === undefined ? "?" : where.line + 1
+      }`
       closures.set(site, (closures.get(site) ?? 0) + size)
       closureCounts.set(site, (closureCounts.get(site) ?? 0) + 1)
     }
@@ -87,7 +94,9 @@ export const compare = (before, after, streams, top = 40) => {
   const lines = []
   const kb = (bytes) => (bytes / 1024).toFixed(2)
   lines.push(
-    `live heap (after a full GC): ${(before.total / 1048576).toFixed(1)} MB idle, ${(after.total / 1048576).toFixed(1)} MB with ${streams} streams: ` +
+    `live heap (after a full GC): ${(before.total / 1048576).toFixed(1)} MB idle, ${
+      (after.total / 1048576).toFixed(1)
+    } MB with ${streams} streams: ` +
       `${kb((after.total - before.total) / streams)} KB per stream`
   )
   const keys = new Set([...before.bySize.keys(), ...after.bySize.keys()])
@@ -106,15 +115,25 @@ export const compare = (before, after, streams, top = 40) => {
     count: ((after.closureCounts.get(key) ?? 0) - (before.closureCounts.get(key) ?? 0)) / streams
   })).sort((a, b) => b.count - a.count)
   const closureTotal = closureRows.reduce((sum, row) => sum + Math.max(0, row.count), 0)
-  lines.push("", `closures per stream by the function they are (${closureTotal.toFixed(0)} in all; top 30), with the file that defines it:`)
+  lines.push(
+    "",
+    `closures per stream by the function they are (${
+      closureTotal.toFixed(0)
+    } in all; top 30), with the file that defines it:`
+  )
   for (const row of closureRows.slice(0, 30)) lines.push(`${row.count.toFixed(1).padStart(8)}  ${row.key}`)
   const byFile = new Map()
   for (const row of closureRows) {
-    const file = row.key.split("  ")[1].replace(/:\d+$/, "").replace(/^(@?[^/]+(?:\/[^/]+)?)\/dist\/.*$/, (_, pkg) => pkg.startsWith("@") ? pkg : pkg.split("/")[0])
+    const file = row.key.split("  ")[1].replace(/:\d+$/, "").replace(
+      /^(@?[^/]+(?:\/[^/]+)?)\/dist\/.*$/,
+      (_, pkg) => pkg.startsWith("@") ? pkg : pkg.split("/")[0]
+    )
     byFile.set(file, (byFile.get(file) ?? 0) + row.count)
   }
   lines.push("", "closures per stream by package / file:")
-  for (const [file, count] of [...byFile].sort((a, b) => b[1] - a[1]).slice(0, 12)) lines.push(`${count.toFixed(1).padStart(8)}  ${file}`)
+  for (const [file, count] of [...byFile].sort((a, b) => b[1] - a[1]).slice(0, 12)) {
+    lines.push(`${count.toFixed(1).padStart(8)}  ${file}`)
+  }
   return lines.join("\n")
 }
 

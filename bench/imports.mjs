@@ -38,7 +38,9 @@ const probe = (specifier, first = []) => {
     const m = process.memoryUsage()
     console.log(JSON.stringify({ ms, rss: m.rss, rss0, heap: m.heapUsed }))
   `
-  const out = ChildProcess.execFileSync(process.execPath, ["--expose-gc", "--input-type=module", "-e", script], { cwd: ROOT })
+  const out = ChildProcess.execFileSync(process.execPath, ["--expose-gc", "--input-type=module", "-e", script], {
+    cwd: ROOT
+  })
   return JSON.parse(out.toString())
 }
 
@@ -52,7 +54,11 @@ for (const specifier of MODULES) {
   const ms = median(samples.map((s) => s.ms))
   const rss = median(samples.map((s) => s.rss - base.rss)) / 1048576
   const heap = median(samples.map((s) => s.heap)) / 1048576
-  console.log(`${specifier.padEnd(52)} ${ms.toFixed(0).padStart(6)} ms ${rss.toFixed(1).padStart(8)} MB ${heap.toFixed(1).padStart(8)} MB`)
+  console.log(
+    `${specifier.padEnd(52)} ${ms.toFixed(0).padStart(6)} ms ${rss.toFixed(1).padStart(8)} MB ${
+      heap.toFixed(1).padStart(8)
+    } MB`
+  )
 }
 
 // What the providers clawgate loads whatever its config cost on top of everything else it loads.
@@ -66,7 +72,9 @@ const REST = [
   "@effect/platform/HttpLayerRouter"
 ]
 console.log(`\non top of ${REST.join(", ")} (already imported):`)
-for (const specifier of ["./dist/providers/OpenAiResponses.js", "./dist/providers/AnthropicMessages.js", "./dist/Cli.js"]) {
+for (
+  const specifier of ["./dist/providers/OpenAiResponses.js", "./dist/providers/AnthropicMessages.js", "./dist/Cli.js"]
+) {
   const samples = Array.from({ length: runs }, () => probe(specifier, REST))
   const ms = median(samples.map((s) => s.ms))
   const rss = median(samples.map((s) => s.rss - s.rss0)) / 1048576

@@ -12,8 +12,7 @@ const FIRST_CONTENT = /"content":"[^"]/
 /** A POST request's bytes, built once. */
 export const postBytes = (port, path, token, body) => {
   const payload = Buffer.from(JSON.stringify(body))
-  const head =
-    `POST ${path} HTTP/1.1\r\nhost: 127.0.0.1:${port}\r\nauthorization: Bearer ${token}\r\n` +
+  const head = `POST ${path} HTTP/1.1\r\nhost: 127.0.0.1:${port}\r\nauthorization: Bearer ${token}\r\n` +
     `content-type: application/json\r\naccept: */*\r\ncontent-length: ${payload.length}\r\n` +
     `connection: keep-alive\r\n\r\n`
   return Buffer.concat([Buffer.from(head), payload])
@@ -206,7 +205,9 @@ const sortNumbers = (values) => Float64Array.from(values).sort()
  * previous answer has been read, for `durationMs` after `warmupMs` (warm-up answers are not counted).
  * Stops by itself; at most `maxRequests` requests counted.
  */
-export const closedLoop = async ({ port, bytes, connections, durationMs, warmupMs = 0, watchContent = false, maxRequests = 5_000_000 }) => {
+export const closedLoop = async (
+  { port, bytes, connections, durationMs, warmupMs = 0, watchContent = false, maxRequests = 5_000_000 }
+) => {
   const start = performance.now()
   const measureFrom = start + warmupMs
   const deadline = measureFrom + durationMs

@@ -29,7 +29,13 @@ const fileOf = (url) => {
 }
 
 /** Packages that do work for others: time in them counts to the first other file up the stack. */
-const SERVANTS = new Set(["effect", "node: core", "(native / builtins)", "(program: native, not JS)", "(garbage collector)"])
+const SERVANTS = new Set([
+  "effect",
+  "node: core",
+  "(native / builtins)",
+  "(program: native, not JS)",
+  "(garbage collector)"
+])
 
 const requesterOf = (id, nodes, parent) => {
   const leaf = nodes.get(id).callFrame
@@ -98,7 +104,9 @@ export const summarize = (profile, { top = 30, fromUs = -Infinity, toUs = Infini
   }
   const sorted = (map) => [...map].sort((a, b) => b[1] - a[1])
   const lines = []
-  const window = Number.isFinite(fromUs) ? ` in a window of ${ms(windowUs).trim()} (the load only, start-up left out)` : ""
+  const window = Number.isFinite(fromUs)
+    ? ` in a window of ${ms(windowUs).trim()} (the load only, start-up left out)`
+    : ""
   lines.push(`CPU time sampled (not idle): ${ms(all).trim()}; idle: ${ms(idle).trim()}${window}`)
   lines.push("", "self time by package (total = on the stack, inclusive):")
   for (const [key, time] of sorted(byPackage).slice(0, 20)) {

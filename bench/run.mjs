@@ -16,8 +16,8 @@ import * as Os from "node:os"
 import * as Path from "node:path"
 import { performance } from "node:perf_hooks"
 import { fileURLToPath } from "node:url"
-import { closedLoop, Connection, openStreams, postBytes } from "./loadgen.mjs"
 import { compare, tally } from "./heap-summary.mjs"
+import { closedLoop, Connection, openStreams, postBytes } from "./loadgen.mjs"
 import { summarize } from "./profile.mjs"
 
 const ROOT = Path.resolve(Path.dirname(fileURLToPath(import.meta.url)), "..")
@@ -63,7 +63,12 @@ setTimeout(() => {
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 const withTimeout = (promise, ms, what) =>
-  Promise.race([promise, sleep(ms).then(() => { throw new Error(`timed out after ${ms} ms: ${what}`) })])
+  Promise.race([
+    promise,
+    sleep(ms).then(() => {
+      throw new Error(`timed out after ${ms} ms: ${what}`)
+    })
+  ])
 
 const has = (command) => ChildProcess.spawnSync("sh", ["-c", `command -v ${command}`]).status === 0
 const PIN = !flag("no-pin") && Os.availableParallelism() >= 2 && has("taskset")
@@ -84,19 +89,34 @@ const startServer = (name, command, args, { cpu, logFile, env } = {}) => {
   Fs.closeSync(log)
   children.add(child)
   child.on("exit", () => children.delete(child))
-  return withTimeout(new Promise((resolve, reject) => {
-    let out = ""
-    child.stdout.on("data", (data) => {
-      out += data.toString()
-      const match = /listening on http:\/\/[^:\s]+:(\d+)/.exec(out)
-      if (match !== null) {
-        child.stdout.removeAllListeners("data")
-        child.stdout.resume()
-        resolve({ name, child, pid: child.pid, port: Number(match[1]), spawnedAt, listeningMs: performance.now() - spawnedAt })
-      }
-    })
-    child.once("exit", (code) => reject(new Error(`${name} exited with ${code} before listening${logFile ? ` (log: ${logFile})` : ""}`)))
-  }), 20_000, `${name} to listen`)
+  return withTimeout(
+    new Promise((resolve, reject) => {
+      let out = ""
+      child.stdout.on("data", (data) => {
+        out += data.toString()
+        const match = /listening on http:\/\/[^:\s]+:(\d+)/.exec(out)
+        if (match !== null) {
+          child.stdout.removeAllListeners("data")
+          child.stdout.resume()
+          resolve({
+            name,
+            child,
+            pid: child.pid,
+            port: Number(match[1]),
+            spawnedAt,
+            listeningMs: performance.now() - spawnedAt
+          })
+        }
+      })
+      child.once(
+        "exit",
+        (code) =>
+          reject(new Error(`${name} exited with ${code} before listening${logFile ? ` (log: ${logFile})` : ""}`))
+      )
+    }),
+    20_000,
+    `${name} to listen`
+  )
 }
 
 const stopServer = async (server, signal = "SIGTERM") => {
@@ -118,10 +138,14 @@ const rssMb = (pid) => {
 const cpuTimes = () =>
   Fs.readFileSync("/proc/stat", "utf8").split("\n").filter((line) => /^cpu\d+ /.test(line)).map((line) => {
     const [user, nice, system, idle, iowait, irq, softirq, steal] = line.split(/\s+/).slice(1).map(Number)
-    return { busy: user + nice + system + irq + softirq + steal, total: user + nice + system + idle + iowait + irq + softirq + steal }
+    return {
+      busy: user + nice + system + irq + softirq + steal,
+      total: user + nice + system + idle + iowait + irq + softirq + steal
+    }
   })
 /** How busy each CPU was between two `cpuTimes()`, as fractions. */
-const cpuBusy = (before, after) => after.map((a, i) => (a.busy - before[i].busy) / Math.max(1, a.total - before[i].total))
+const cpuBusy = (before, after) =>
+  after.map((a, i) => (a.busy - before[i].busy) / Math.max(1, a.total - before[i].total))
 const CLK_TCK = Number(ChildProcess.execSync("getconf CLK_TCK").toString().trim()) || 100
 /** CPU seconds (user + system) a process has used. */
 const cpuSeconds = (pid) => {
@@ -156,7 +180,9 @@ const machine = {
   kernel: Os.release(),
   loadAverage: Os.loadavg().map((n) => n.toFixed(2)).join(" "),
   ulimitN: sh("ulimit -n"),
-  pinned: PIN ? `the server under test on CPU ${TARGET_CPU}; load generator and fake provider on CPU ${DRIVER_CPU}` : "no"
+  pinned: PIN
+    ? `the server under test on CPU ${TARGET_CPU}; load generator and fake provider on CPU ${DRIVER_CPU}`
+    : "no"
 }
 
 const maxStreams = Math.max(0, ...STREAM_COUNTS)
@@ -182,37 +208,60 @@ const fmt = (n, digits = 1) => (Number.isFinite(n) ? n.toFixed(digits) : "-")
 if (PIN) process.env.BENCH_PINNED = "1"
 if (PIN) ChildProcess.spawnSync("taskset", ["-pc", DRIVER_CPU, String(process.pid)], { stdio: "ignore" })
 
-const fake = await startServer("fake-provider", process.execPath, ["bench/fake-provider.mjs", "--pieces", String(PIECES), "--slow-interval-ms", String(SLOW_INTERVAL_MS), "--slow-max-ms", "240000"], { cpu: DRIVER_CPU })
+const fake = await startServer("fake-provider", process.execPath, [
+  "bench/fake-provider.mjs",
+  "--pieces",
+  String(PIECES),
+  "--slow-interval-ms",
+  String(SLOW_INTERVAL_MS),
+  "--slow-max-ms",
+  "240000"
+], { cpu: DRIVER_CPU })
 const fakeBase = `http://127.0.0.1:${fake.port}/v1`
 
 const configFile = Path.join(tmp, "clawgate.json5")
-Fs.writeFileSync(configFile, JSON.stringify({
-  gateway: {
-    port: 0,
-    bind: "loopback",
-    http: { endpoints: { chatCompletions: { enabled: true } } },
-    auth: { mode: "token", token: TOKEN },
-    // The default (64 runs in flight, then 429) would refuse the concurrent-streams test.
-    maxConcurrentRuns: 20_000
-  },
-  agents: {
-    list: [
-      { id: "main", default: true, model: "fake/fast" },
-      { id: "slow", model: "fake/slow", firstTokenTimeoutMs: 120_000 },
-      { id: "paced", model: "fake/paced" }
-    ]
-  },
-  session: { store: { path: ":memory:" } },
-  models: {
-    providers: {
-      fake: { api: "openai-completions", baseUrl: fakeBase, apiKey: "sk-bench", retry: { attempts: 0 } }
-    }
-  }
-}, null, 2))
+Fs.writeFileSync(
+  configFile,
+  JSON.stringify(
+    {
+      gateway: {
+        port: 0,
+        bind: "loopback",
+        http: { endpoints: { chatCompletions: { enabled: true } } },
+        auth: { mode: "token", token: TOKEN },
+        // The default (64 runs in flight, then 429) would refuse the concurrent-streams test.
+        maxConcurrentRuns: 20_000
+      },
+      agents: {
+        list: [
+          { id: "main", default: true, model: "fake/fast" },
+          { id: "slow", model: "fake/slow", firstTokenTimeoutMs: 120_000 },
+          { id: "paced", model: "fake/paced" }
+        ]
+      },
+      session: { store: { path: ":memory:" } },
+      models: {
+        providers: {
+          fake: { api: "openai-completions", baseUrl: fakeBase, apiKey: "sk-bench", retry: { attempts: 0 } }
+        }
+      }
+    },
+    null,
+    2
+  )
+)
 
 const clawgateLog = Path.join(tmp, "clawgate.log")
 const startClawgate = (nodeFlags = []) =>
-  startServer("clawgate", process.execPath, [...nodeFlags, CLAWGATE_MAIN, "serve", "--config", configFile, "--port", "0"], {
+  startServer("clawgate", process.execPath, [
+    ...nodeFlags,
+    CLAWGATE_MAIN,
+    "serve",
+    "--config",
+    configFile,
+    "--port",
+    "0"
+  ], {
     cpu: TARGET_CPU,
     logFile: clawgateLog
   })
@@ -243,7 +292,9 @@ const firstAnswer = async (server) => {
     const result = await connection.send(bytes)
     connection.close()
     if (result.status === 200) return performance.now() - server.spawnedAt
-    if (performance.now() > deadline) throw new Error(`${server.name}: no successful answer (${result.error ?? result.status})`)
+    if (performance.now() > deadline) {
+      throw new Error(`${server.name}: no successful answer (${result.error ?? result.status})`)
+    }
     await sleep(5)
   }
 }
@@ -271,7 +322,11 @@ if (PROFILE !== undefined) {
   if (mode === "startup") {
     const answerMs = await firstAnswer(server)
     const toUs = Number(process.hrtime.bigint() / 1000n)
-    say(`first answer ${fmt(answerMs, 0)} ms after spawn (listening after ${fmt(server.listeningMs, 0)} ms) under the profiler; RSS ${fmt(rssMb(server.pid))} MB`)
+    say(
+      `first answer ${fmt(answerMs, 0)} ms after spawn (listening after ${
+        fmt(server.listeningMs, 0)
+      } ms) under the profiler; RSS ${fmt(rssMb(server.pid))} MB`
+    )
     await stopServer(server)
     const profile = Fs.readdirSync(dir).find((f) => f.endsWith(".cpuprofile"))
     const data = JSON.parse(Fs.readFileSync(Path.join(dir, profile), "utf8"))
@@ -324,13 +379,19 @@ if (PROFILE !== undefined) {
       watchContent: stream
     })
     const toUs = nowUs()
-    say(`${stream ? "streams" : "requests"}/s under the profiler: ${fmt(load.perSecond, 0)} (ok ${load.ok}, failed ${load.failed})`)
+    say(
+      `${stream ? "streams" : "requests"}/s under the profiler: ${
+        fmt(load.perSecond, 0)
+      } (ok ${load.ok}, failed ${load.failed})`
+    )
     await stopServer(server)
     const profile = Fs.readdirSync(dir).find((f) => f.endsWith(".cpuprofile"))
     if (profile === undefined) throw new Error("clawgate wrote no .cpuprofile")
     say(`profile: ${Path.join(dir, profile)}\n`)
     const data = JSON.parse(Fs.readFileSync(Path.join(dir, profile), "utf8"))
-    if (Math.abs(data.startTime - fromUs) > 600e6) say("(the profile's clock does not match this process's: summarizing the whole profile)")
+    if (Math.abs(data.startTime - fromUs) > 600e6) {
+      say("(the profile's clock does not match this process's: summarizing the whole profile)")
+    }
     const window = Math.abs(data.startTime - fromUs) > 600e6 ? {} : { fromUs, toUs }
     say(summarize(data, { top: Number(option("top", "30")), ...window }))
   }
@@ -343,11 +404,23 @@ if (PROFILE !== undefined) {
 // ---------------------------------------------------------------------------------------------
 
 say("# clawgate benchmark")
-say(`machine: ${machine.nproc} CPUs (${machine.cpu}), ${machine.memory} memory, node ${machine.node}, kernel ${machine.kernel}`)
+say(
+  `machine: ${machine.nproc} CPUs (${machine.cpu}), ${machine.memory} memory, node ${machine.node}, kernel ${machine.kernel}`
+)
 say(`load average at start: ${machine.loadAverage}; ulimit -n ${machine.ulimitN}; pinned: ${machine.pinned}`)
-say(`settings: ${ROUNDS} rounds x ${DURATION_MS / 1000} s per load, ${CONNECTIONS} connections, ${PIECES} pieces per stream, ` +
-  `concurrent streams ${STREAM_COUNTS.join(" and ")}; clawgate log: ${clawgateLog} (deleted at the end unless --keep)`)
-const results = { machine, settings: { ROUNDS, DURATION_MS, CONNECTIONS, PIECES, STREAM_COUNTS }, startup: {}, rounds: [], memory: {} }
+say(
+  `settings: ${ROUNDS} rounds x ${
+    DURATION_MS / 1000
+  } s per load, ${CONNECTIONS} connections, ${PIECES} pieces per stream, ` +
+    `concurrent streams ${STREAM_COUNTS.join(" and ")}; clawgate log: ${clawgateLog} (deleted at the end unless --keep)`
+)
+const results = {
+  machine,
+  settings: { ROUNDS, DURATION_MS, CONNECTIONS, PIECES, STREAM_COUNTS },
+  startup: {},
+  rounds: [],
+  memory: {}
+}
 
 if (ONLY.has("startup")) {
   // Start-up: spawn to the first successful answer, alternating the two.
@@ -368,7 +441,11 @@ if (ONLY.has("startup")) {
     rawListeningMs: median(startup.rawListening),
     samples: startup
   }
-  say(`clawgate: ${fmt(results.startup.clawgateMs, 0)} ms to the first answer (median of ${STARTUPS}; listening after ${fmt(results.startup.clawgateListeningMs, 0)} ms)`)
+  say(
+    `clawgate: ${fmt(results.startup.clawgateMs, 0)} ms to the first answer (median of ${STARTUPS}; listening after ${
+      fmt(results.startup.clawgateListeningMs, 0)
+    } ms)`
+  )
   say(`raw proxy: ${fmt(results.startup.rawMs, 0)} ms (listening after ${fmt(results.startup.rawListeningMs, 0)} ms)`)
 }
 
@@ -391,7 +468,13 @@ if (ONLY.has("load")) {
     const driverCpu0 = process.cpuUsage()
     const machine0 = cpuTimes()
     const t0 = performance.now()
-    const nonStream = await closedLoop({ port: server.port, bytes: bytesFor(server.port, false), connections: CONNECTIONS, durationMs: DURATION_MS, warmupMs: 1000 })
+    const nonStream = await closedLoop({
+      port: server.port,
+      bytes: bytesFor(server.port, false),
+      connections: CONNECTIONS,
+      durationMs: DURATION_MS,
+      warmupMs: 1000
+    })
     const seconds = (performance.now() - t0) / 1000
     nonStream.serverCores = (cpuSeconds(server.pid) - cpu0) / seconds
     nonStream.fakeCores = (cpuSeconds(fake.pid) - fakeCpu0) / seconds
@@ -400,21 +483,48 @@ if (ONLY.has("load")) {
     nonStream.driverCores = (driverCpu.user + driverCpu.system) / 1e6 / seconds
     const cpu1 = cpuSeconds(server.pid)
     const t1 = performance.now()
-    const streams = await closedLoop({ port: server.port, bytes: bytesFor(server.port, true), connections: CONNECTIONS, durationMs: DURATION_MS, warmupMs: 500, watchContent: true })
+    const streams = await closedLoop({
+      port: server.port,
+      bytes: bytesFor(server.port, true),
+      connections: CONNECTIONS,
+      durationMs: DURATION_MS,
+      warmupMs: 500,
+      watchContent: true
+    })
     streams.serverCores = (cpuSeconds(server.pid) - cpu1) / ((performance.now() - t1) / 1000)
     // the first piece comes alone, the rest 20 ms later: the time to it is the path's own latency
-    const single = await closedLoop({ port: server.port, bytes: bytesFor(server.port, true, "clawdbot:paced"), connections: 1, durationMs: Math.min(DURATION_MS, 3000), warmupMs: 300, watchContent: true })
+    const single = await closedLoop({
+      port: server.port,
+      bytes: bytesFor(server.port, true, "clawdbot:paced"),
+      connections: 1,
+      durationMs: Math.min(DURATION_MS, 3000),
+      warmupMs: 300,
+      watchContent: true
+    })
     return { nonStream, streams, single }
   }
 
   // Warm-up, not counted: the JIT and the heap settle before the first round.
   for (const which of names) {
     const server = targets[which]
-    await closedLoop({ port: server.port, bytes: bytesFor(server.port, false), connections: CONNECTIONS, durationMs: WARMUP_MS })
-    await closedLoop({ port: server.port, bytes: bytesFor(server.port, true), connections: CONNECTIONS, durationMs: WARMUP_MS / 2, watchContent: true })
+    await closedLoop({
+      port: server.port,
+      bytes: bytesFor(server.port, false),
+      connections: CONNECTIONS,
+      durationMs: WARMUP_MS
+    })
+    await closedLoop({
+      port: server.port,
+      bytes: bytesFor(server.port, true),
+      connections: CONNECTIONS,
+      durationMs: WARMUP_MS / 2,
+      watchContent: true
+    })
   }
 
-  say(`\n## load: ${ROUNDS} rounds, taking turns (non-stream at ${CONNECTIONS} conns; streams at ${CONNECTIONS} conns; single-stream latency at 1 conn)`)
+  say(
+    `\n## load: ${ROUNDS} rounds, taking turns (non-stream at ${CONNECTIONS} conns; streams at ${CONNECTIONS} conns; single-stream latency at 1 conn)`
+  )
   for (let round = 0; round < ROUNDS; round++) {
     const entry = {}
     for (const which of [...names.slice(round % names.length), ...names.slice(0, round % names.length)]) {
@@ -422,11 +532,17 @@ if (ONLY.has("load")) {
       const m = entry[which]
       say(
         `round ${round + 1} ${which.padEnd(8)}  non-stream ${fmt(m.nonStream.perSecond, 0)} req/s ` +
-          `p50 ${fmt(m.nonStream.p50, 2)} ms p99 ${fmt(m.nonStream.p99, 2)} ms (server ${fmt(m.nonStream.serverCores, 2)} cores, ` +
+          `p50 ${fmt(m.nonStream.p50, 2)} ms p99 ${fmt(m.nonStream.p99, 2)} ms (server ${
+            fmt(m.nonStream.serverCores, 2)
+          } cores, ` +
           `fake ${fmt(m.nonStream.fakeCores, 2)}, load generator ${fmt(m.nonStream.driverCores, 2)}, ` +
-        `CPUs busy ${m.nonStream.cpuBusy.map((b) => `${fmt(100 * b, 0)}%`).join("/")}, failed ${m.nonStream.failed}) | streams ${fmt(m.streams.perSecond, 0)}/s ` +
+          `CPUs busy ${
+            m.nonStream.cpuBusy.map((b) => `${fmt(100 * b, 0)}%`).join("/")
+          }, failed ${m.nonStream.failed}) | streams ${fmt(m.streams.perSecond, 0)}/s ` +
           `first content p50 ${fmt(m.streams.firstContentP50, 2)} ms (failed ${m.streams.failed}) | ` +
-          `single stream first content p50 ${fmt(m.single.firstContentP50, 2)} ms p99 ${fmt(m.single.firstContentP99, 2)} ms`
+          `single stream first content p50 ${fmt(m.single.firstContentP50, 2)} ms p99 ${
+            fmt(m.single.firstContentP99, 2)
+          } ms`
       )
       for (const [name, r] of Object.entries(m)) {
         if (r.failed > 0) say(`  ${which} ${name} failures: ${JSON.stringify(r.errors)}`)
@@ -440,7 +556,11 @@ if (ONLY.has("load")) {
 
 if (ONLY.has("memory")) {
   // Memory with many slow streams open: fresh servers, idle RSS, then each stream count in turn.
-  say(`\n## memory: concurrent slow streams (each gets its first piece at once, then one every ${SLOW_INTERVAL_MS / 1000} s until released)`)
+  say(
+    `\n## memory: concurrent slow streams (each gets its first piece at once, then one every ${
+      SLOW_INTERVAL_MS / 1000
+    } s until released)`
+  )
   for (const which of ["clawgate", "raw"]) {
     const server = which === "clawgate" ? await startClawgate() : await startRaw()
     await firstAnswer(server)
@@ -456,7 +576,9 @@ if (ONLY.has("memory")) {
         const p = streams.progress()
         const cpu = cpuSeconds(server.pid)
         say(
-          `  ${which}: ${p.open} of ${count} streams open after ${fmt((performance.now() - t0) / 1000, 0)} s (${p.failed} failed), ` +
+          `  ${which}: ${p.open} of ${count} streams open after ${
+            fmt((performance.now() - t0) / 1000, 0)
+          } s (${p.failed} failed), ` +
             `RSS ${fmt(rssMb(server.pid))} MB, CPU ${fmt((cpu - tickCpu) / 15, 2)} cores over the last 15 s`
         )
         tickCpu = cpu
@@ -484,12 +606,24 @@ if (ONLY.has("memory")) {
         }
         const perStreamKb = ((peakMb - idle) * 1024) / Math.max(open, 1)
         entry.loads.push({
-          count, timedOut: true, opened: open, started, openSeconds: OPEN_TIMEOUT_MS / 1000, peakMb, perStreamKb,
-          done: finished.done, dropped: started - finished.done, errors: finished.errors
+          count,
+          timedOut: true,
+          opened: open,
+          started,
+          openSeconds: OPEN_TIMEOUT_MS / 1000,
+          peakMb,
+          perStreamKb,
+          done: finished.done,
+          dropped: started - finished.done,
+          errors: finished.errors
         })
         say(
-          `${which}: ${count} streams: only ${open} open after ${OPEN_TIMEOUT_MS / 1000} s (${started} started), RSS ${fmt(peakMb)} MB, ` +
-            `${fmt(perStreamKb)} KB per open stream over idle; of the ${started} started, ${finished.done} completed with [DONE]`
+          `${which}: ${count} streams: only ${open} open after ${OPEN_TIMEOUT_MS / 1000} s (${started} started), RSS ${
+            fmt(peakMb)
+          } MB, ` +
+            `${
+              fmt(perStreamKb)
+            } KB per open stream over idle; of the ${started} started, ${finished.done} completed with [DONE]`
         )
         break
       }
@@ -503,10 +637,22 @@ if (ONLY.has("memory")) {
       await httpJson(fake.port, "POST", "/control/release")
       const finished = await withTimeout(streams.finished(), 120_000, `${count} streams to finish`)
       const perStreamKb = ((peak - idle) * 1024) / count
-      entry.loads.push({ count, opened: opened.open, openAtProvider: stats.open, openSeconds, peakMb: peak, perStreamKb, ...finished })
+      entry.loads.push({
+        count,
+        opened: opened.open,
+        openAtProvider: stats.open,
+        openSeconds,
+        peakMb: peak,
+        perStreamKb,
+        ...finished
+      })
       say(
-        `${which}: ${count} streams: ${opened.open} open after ${fmt(openSeconds)} s (provider saw ${stats.open} open), ` +
-          `RSS ${fmt(peak)} MB, ${fmt(perStreamKb)} KB per stream over idle; completed with [DONE] ${finished.done}, dropped ${finished.dropped}` +
+        `${which}: ${count} streams: ${opened.open} open after ${
+          fmt(openSeconds)
+        } s (provider saw ${stats.open} open), ` +
+          `RSS ${fmt(peak)} MB, ${
+            fmt(perStreamKb)
+          } KB per stream over idle; completed with [DONE] ${finished.done}, dropped ${finished.dropped}` +
           (finished.dropped > 0 ? ` ${JSON.stringify(finished.errors)}` : "")
       )
       await sleep(1000)
@@ -525,20 +671,56 @@ const across = (which, pick) => median(results.rounds.map((r) => pick(r[which]))
 const ratios = (pick, of = "clawgate", to = "raw") => median(results.rounds.map((r) => pick(r[of]) / pick(r[to])))
 const diffs = (pick, of = "clawgate", to = "raw") => median(results.rounds.map((r) => pick(r[of]) - pick(r[to])))
 const s = {
-  nonStreamRps: [across("clawgate", (m) => m.nonStream.perSecond), across("raw", (m) => m.nonStream.perSecond), ratios((m) => m.nonStream.perSecond)],
-  nonStreamP50: [across("clawgate", (m) => m.nonStream.p50), across("raw", (m) => m.nonStream.p50), ratios((m) => m.nonStream.p50)],
-  nonStreamP99: [across("clawgate", (m) => m.nonStream.p99), across("raw", (m) => m.nonStream.p99), ratios((m) => m.nonStream.p99)],
+  nonStreamRps: [
+    across("clawgate", (m) => m.nonStream.perSecond),
+    across("raw", (m) => m.nonStream.perSecond),
+    ratios((m) => m.nonStream.perSecond)
+  ],
+  nonStreamP50: [
+    across("clawgate", (m) => m.nonStream.p50),
+    across("raw", (m) => m.nonStream.p50),
+    ratios((m) => m.nonStream.p50)
+  ],
+  nonStreamP99: [
+    across("clawgate", (m) => m.nonStream.p99),
+    across("raw", (m) => m.nonStream.p99),
+    ratios((m) => m.nonStream.p99)
+  ],
   serverCores: [across("clawgate", (m) => m.nonStream.serverCores), across("raw", (m) => m.nonStream.serverCores), NaN],
-  cpuBusy: [0, 1].map((cpu) => [across("clawgate", (m) => m.nonStream.cpuBusy[cpu]), across("raw", (m) => m.nonStream.cpuBusy[cpu])]),
-  driverCores: [across("clawgate", (m) => m.nonStream.driverCores + m.nonStream.fakeCores), across("raw", (m) => m.nonStream.driverCores + m.nonStream.fakeCores), NaN],
-  streamsPerSecond: [across("clawgate", (m) => m.streams.perSecond), across("raw", (m) => m.streams.perSecond), ratios((m) => m.streams.perSecond)],
-  loadedFirstP50: [across("clawgate", (m) => m.streams.firstContentP50), across("raw", (m) => m.streams.firstContentP50), ratios((m) => m.streams.firstContentP50)],
-  singleFirstP50: [across("clawgate", (m) => m.single.firstContentP50), across("raw", (m) => m.single.firstContentP50), diffs((m) => m.single.firstContentP50)],
-  singleFirstP99: [across("clawgate", (m) => m.single.firstContentP99), across("raw", (m) => m.single.firstContentP99), diffs((m) => m.single.firstContentP99)]
+  cpuBusy: [0, 1].map((
+    cpu
+  ) => [across("clawgate", (m) => m.nonStream.cpuBusy[cpu]), across("raw", (m) => m.nonStream.cpuBusy[cpu])]),
+  driverCores: [
+    across("clawgate", (m) => m.nonStream.driverCores + m.nonStream.fakeCores),
+    across("raw", (m) => m.nonStream.driverCores + m.nonStream.fakeCores),
+    NaN
+  ],
+  streamsPerSecond: [
+    across("clawgate", (m) => m.streams.perSecond),
+    across("raw", (m) => m.streams.perSecond),
+    ratios((m) => m.streams.perSecond)
+  ],
+  loadedFirstP50: [
+    across("clawgate", (m) => m.streams.firstContentP50),
+    across("raw", (m) => m.streams.firstContentP50),
+    ratios((m) => m.streams.firstContentP50)
+  ],
+  singleFirstP50: [
+    across("clawgate", (m) => m.single.firstContentP50),
+    across("raw", (m) => m.single.firstContentP50),
+    diffs((m) => m.single.firstContentP50)
+  ],
+  singleFirstP99: [
+    across("clawgate", (m) => m.single.firstContentP99),
+    across("raw", (m) => m.single.firstContentP99),
+    diffs((m) => m.single.firstContentP99)
+  ]
 }
 results.summary = s
 const row = (name, [c, r, x], unit, digits = 1, how = "ratio") =>
-  `| ${name} | ${fmt(c, digits)} ${unit} | ${fmt(r, digits)} ${unit} | ${how === "ratio" ? `${fmt(x, 2)}x` : `${x >= 0 ? "+" : ""}${fmt(x, 2)} ms`} |`
+  `| ${name} | ${fmt(c, digits)} ${unit} | ${fmt(r, digits)} ${unit} | ${
+    how === "ratio" ? `${fmt(x, 2)}x` : `${x >= 0 ? "+" : ""}${fmt(x, 2)} ms`
+  } |`
 const lines = [
   "",
   `## results (median over ${ROUNDS} rounds; ratio = clawgate / raw proxy, per round, then median)`,
@@ -549,23 +731,47 @@ const lines = [
   row("non-stream latency p50", s.nonStreamP50, "ms", 2),
   row("non-stream latency p99", s.nonStreamP99, "ms", 2),
   `| server CPU during non-stream load | ${fmt(s.serverCores[0], 2)} cores | ${fmt(s.serverCores[1], 2)} cores | |`,
-  `| load generator + fake provider CPU then | ${fmt(s.driverCores[0], 2)} cores | ${fmt(s.driverCores[1], 2)} cores | |`,
-  ...s.cpuBusy.map(([c, r], cpu) => `| CPU ${cpu} busy (all processes) then | ${fmt(100 * c, 0)}% | ${fmt(100 * r, 0)}% | |`),
+  `| load generator + fake provider CPU then | ${fmt(s.driverCores[0], 2)} cores | ${
+    fmt(s.driverCores[1], 2)
+  } cores | |`,
+  ...s.cpuBusy.map(([c, r], cpu) =>
+    `| CPU ${cpu} busy (all processes) then | ${fmt(100 * c, 0)}% | ${fmt(100 * r, 0)}% | |`
+  ),
   row(`streams completed (${CONNECTIONS} conns, ${PIECES} pieces)`, s.streamsPerSecond, "/s", 0),
   row(`first content chunk p50 (${CONNECTIONS} conns)`, s.loadedFirstP50, "ms", 2),
   row("first content chunk p50 (1 conn, first piece alone)", s.singleFirstP50, "ms", 2, "diff"),
   row("first content chunk p99 (1 conn, first piece alone)", s.singleFirstP99, "ms", 2, "diff"),
-  `| start-up: spawn -> first answer (median of ${STARTUPS}) | ${fmt(results.startup.clawgateMs, 0)} ms | ${fmt(results.startup.rawMs, 0)} ms | |`,
-  `| idle RSS after the first answer | ${fmt(results.memory.clawgate?.idleMb)} MB | ${fmt(results.memory.raw?.idleMb)} MB | |`,
-  `| RSS after the load rounds | ${fmt(results.idleAfterLoadMb?.clawgate)} MB | ${fmt(results.idleAfterLoadMb?.raw)} MB | |`
+  `| start-up: spawn -> first answer (median of ${STARTUPS}) | ${fmt(results.startup.clawgateMs, 0)} ms | ${
+    fmt(results.startup.rawMs, 0)
+  } ms | |`,
+  `| idle RSS after the first answer | ${fmt(results.memory.clawgate?.idleMb)} MB | ${
+    fmt(results.memory.raw?.idleMb)
+  } MB | |`,
+  `| RSS after the load rounds | ${fmt(results.idleAfterLoadMb?.clawgate)} MB | ${
+    fmt(results.idleAfterLoadMb?.raw)
+  } MB | |`
 ]
 for (const [i, count] of STREAM_COUNTS.entries()) {
   const c = results.memory.clawgate?.loads[i]
   const r = results.memory.raw?.loads[i]
-  const opened = (x) => (x?.timedOut ? ` (only ${x.opened} opened in ${x.openSeconds} s)` : x === undefined ? "" : ` (all open after ${fmt(x.openSeconds)} s)`)
-  lines.push(`| RSS with ${count} slow streams open | ${fmt(c?.peakMb)} MB${opened(c)} | ${fmt(r?.peakMb)} MB${opened(r)} | |`)
-  lines.push(`| per stream over idle, ${count} streams | ${fmt(c?.perStreamKb)} KB | ${fmt(r?.perStreamKb)} KB | ${fmt(c?.perStreamKb / r?.perStreamKb, 2)}x |`)
-  const dropped = (x) => (x === undefined ? "-" : x.timedOut ? `${x.dropped} of the ${x.started} started` : String(x.dropped))
+  const opened = (
+    x
+  ) => (x?.timedOut
+    ? ` (only ${x.opened} opened in ${x.openSeconds} s)`
+    : x === undefined
+    ? ""
+    : ` (all open after ${fmt(x.openSeconds)} s)`)
+  lines.push(
+    `| RSS with ${count} slow streams open | ${fmt(c?.peakMb)} MB${opened(c)} | ${fmt(r?.peakMb)} MB${opened(r)} | |`
+  )
+  lines.push(
+    `| per stream over idle, ${count} streams | ${fmt(c?.perStreamKb)} KB | ${fmt(r?.perStreamKb)} KB | ${
+      fmt(c?.perStreamKb / r?.perStreamKb, 2)
+    }x |`
+  )
+  const dropped = (
+    x
+  ) => (x === undefined ? "-" : x.timedOut ? `${x.dropped} of the ${x.started} started` : String(x.dropped))
   lines.push(`| ${count} streams dropped (no [DONE]) | ${dropped(c)} | ${dropped(r)} | |`)
 }
 if (results.rounds.length > 0) {
@@ -578,9 +784,15 @@ if (results.rounds.length > 0) {
     "",
     "| measure | effect floor | floor vs raw proxy | clawgate vs floor |",
     "| --- | --- | --- | --- |",
-    `| non-stream throughput (${CONNECTIONS} conns) | ${fmt(across("floor", nonStream), 0)} req/s | ${fmt(ratios(nonStream, "floor"), 2)}x | ${fmt(ratios(nonStream, "clawgate", "floor"), 2)}x |`,
-    `| streams completed (${CONNECTIONS} conns, ${PIECES} pieces) | ${fmt(across("floor", streams), 0)} /s | ${fmt(ratios(streams, "floor"), 2)}x | ${fmt(ratios(streams, "clawgate", "floor"), 2)}x |`,
-    `| first content chunk p50 (1 conn, first piece alone) | ${fmt(across("floor", first), 2)} ms | +${fmt(diffs(first, "floor"), 2)} ms | +${fmt(diffs(first, "clawgate", "floor"), 2)} ms |`,
+    `| non-stream throughput (${CONNECTIONS} conns) | ${fmt(across("floor", nonStream), 0)} req/s | ${
+      fmt(ratios(nonStream, "floor"), 2)
+    }x | ${fmt(ratios(nonStream, "clawgate", "floor"), 2)}x |`,
+    `| streams completed (${CONNECTIONS} conns, ${PIECES} pieces) | ${fmt(across("floor", streams), 0)} /s | ${
+      fmt(ratios(streams, "floor"), 2)
+    }x | ${fmt(ratios(streams, "clawgate", "floor"), 2)}x |`,
+    `| first content chunk p50 (1 conn, first piece alone) | ${fmt(across("floor", first), 2)} ms | +${
+      fmt(diffs(first, "floor"), 2)
+    } ms | +${fmt(diffs(first, "clawgate", "floor"), 2)} ms |`,
     `| idle RSS after start | ${fmt(results.idleAfterStartMb?.floor)} MB | | |`
   )
 }
@@ -591,12 +803,24 @@ lines.push(
   "",
   "## targets (issue 5)",
   "",
-  `- non-stream throughput >= 0.5x raw: ${fmt(s.nonStreamRps[2], 2)}x -> ${verdict(s.nonStreamRps[2] >= 0.5, s.nonStreamRps[2])}`,
-  `- first streamed token within 2 ms of raw at p50: ${fmt(s.singleFirstP50[2], 2)} ms (1 conn) -> ${verdict(s.singleFirstP50[2] <= 2, s.singleFirstP50[2])}`,
-  `- start-up under 1 s: ${fmt(results.startup.clawgateMs, 0)} ms -> ${verdict(results.startup.clawgateMs < 1000, results.startup.clawgateMs)}`,
-  `- idle RSS under 120 MB: ${fmt(results.memory.clawgate?.idleMb)} MB -> ${verdict(results.memory.clawgate?.idleMb < 120, results.memory.clawgate?.idleMb)}`,
-  `- ${STREAM_COUNTS[last]} concurrent streams under 100 KB each, none dropped: ${fmt(bigC?.perStreamKb)} KB, dropped ${bigC?.dropped ?? "-"} -> ` +
-    (bigC?.timedOut ? "MISSED (not all streams opened in time)" : verdict(bigC?.perStreamKb < 100 && bigC?.dropped === 0 && STREAM_COUNTS[last] >= 5000, bigC?.perStreamKb)) +
+  `- non-stream throughput >= 0.5x raw: ${fmt(s.nonStreamRps[2], 2)}x -> ${
+    verdict(s.nonStreamRps[2] >= 0.5, s.nonStreamRps[2])
+  }`,
+  `- first streamed token within 2 ms of raw at p50: ${fmt(s.singleFirstP50[2], 2)} ms (1 conn) -> ${
+    verdict(s.singleFirstP50[2] <= 2, s.singleFirstP50[2])
+  }`,
+  `- start-up under 1 s: ${fmt(results.startup.clawgateMs, 0)} ms -> ${
+    verdict(results.startup.clawgateMs < 1000, results.startup.clawgateMs)
+  }`,
+  `- idle RSS under 120 MB: ${fmt(results.memory.clawgate?.idleMb)} MB -> ${
+    verdict(results.memory.clawgate?.idleMb < 120, results.memory.clawgate?.idleMb)
+  }`,
+  `- ${STREAM_COUNTS[last]} concurrent streams under 100 KB each, none dropped: ${fmt(bigC?.perStreamKb)} KB, dropped ${
+    bigC?.dropped ?? "-"
+  } -> ` +
+    (bigC?.timedOut
+      ? "MISSED (not all streams opened in time)"
+      : verdict(bigC?.perStreamKb < 100 && bigC?.dropped === 0 && STREAM_COUNTS[last] >= 5000, bigC?.perStreamKb)) +
     (STREAM_COUNTS[last] < 5000 ? " (fewer than 5,000 streams run)" : ""),
   "",
   `load average at the end: ${Os.loadavg().map((n) => n.toFixed(2)).join(" ")}`

@@ -34,7 +34,7 @@ const isStale = () => {
 const isCommonJs = (file) => {
   if (file.endsWith(".cjs")) return true
   if (!file.endsWith(".js")) return false
-  for (let dir = Path.dirname(file); ; dir = Path.dirname(dir)) {
+  for (let dir = Path.dirname(file);; dir = Path.dirname(dir)) {
     const manifest = Path.join(dir, "package.json")
     if (Fs.existsSync(manifest)) return JSON.parse(Fs.readFileSync(manifest, "utf8")).type !== "module"
     if (Path.dirname(dir) === dir) return true

@@ -2,9 +2,10 @@
  * The `clawgate` command: `serve` (the default) runs the gateway; `agent` runs one turn through the
  * same SessionKeys and AgentRunner as the endpoint and streams the reply to stdout.
  */
-import * as Args from "@effect/cli/Options"
 import * as Command from "@effect/cli/Command"
+import * as Args from "@effect/cli/Options"
 import * as FileSystem from "@effect/platform/FileSystem"
+import type { ServeError } from "@effect/platform/HttpServerError"
 import * as Cause from "effect/Cause"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
@@ -14,6 +15,7 @@ import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import * as Crypto from "node:crypto"
 import { resolveAgent } from "./access/AgentRouting.js"
+import { SessionKeys } from "./access/SessionKeys.js"
 import { AgentRunner } from "./agent/AgentRunner.js"
 import * as LiveRunner from "./agent/LiveRunner.js"
 import { Config, type Overrides } from "./config/Config.js"
@@ -22,13 +24,11 @@ import { findFile } from "./config/Load.js"
 import { reloads } from "./config/Reload.js"
 import { type Settings } from "./config/Settings.js"
 import type { GatewayError } from "./domain/Errors.js"
-import type { ServeError } from "@effect/platform/HttpServerError"
-import * as ErrorResponse from "./http/ErrorResponse.js"
 import * as Gateway from "./Gateway.js"
+import * as ErrorResponse from "./http/ErrorResponse.js"
 import * as NodeServer from "./http/NodeServer.js"
-import { SessionKeys } from "./access/SessionKeys.js"
-import { SessionStore } from "./store/SessionStore.js"
 import * as Telemetry from "./ops/Telemetry.js"
+import { SessionStore } from "./store/SessionStore.js"
 
 const config = Args.text("config").pipe(
   Args.withDescription("Path of the JSON5 config file (default: $CLAWGATE_CONFIG, else ./clawgate.json5)"),
@@ -46,7 +46,10 @@ const serveOptions = {
 }
 
 /** The whole gateway on a Node HTTP server, from a config layer, switching to each reloaded config. */
-export const gateway = <E, R>(configLayer: Layer.Layer<Config, E, R>, reloads: Stream.Stream<Settings> = Stream.empty) =>
+export const gateway = <E, R>(
+  configLayer: Layer.Layer<Config, E, R>,
+  reloads: Stream.Stream<Settings> = Stream.empty
+) =>
   // The listening line only once the gateway serves (its session store opened): a request sent on
   // seeing it must not meet the stand-in handler that answers 503 `shutting_down`.
   NodeServer.announce.pipe(
@@ -71,9 +74,14 @@ const explain = (error: ConfigError | ServeError | GatewayError) =>
 
 /** Log lines go to stderr, so stdout carries only the command's own output. */
 export const logger = (format: "logfmt" | "json") =>
-  Logger.replace(Logger.defaultLogger, Logger.withConsoleError(format === "json" ? Logger.jsonLogger : Logger.logfmtLogger))
+  Logger.replace(
+    Logger.defaultLogger,
+    Logger.withConsoleError(format === "json" ? Logger.jsonLogger : Logger.logfmtLogger)
+  )
 
-const serve = (options: { readonly config: Option.Option<string>; readonly logFormat: "logfmt" | "json" } & Overrides) =>
+const serve = (
+  options: { readonly config: Option.Option<string>; readonly logFormat: "logfmt" | "json" } & Overrides
+) =>
   Effect.gen(function*() {
     const file = yield* findFile(options.config)
     // Before the config is loaded, so that a change while the gateway starts is not missed.
@@ -128,10 +136,12 @@ const runAgent = (options: Command.Command.ParseConfig<typeof agentOptions>) =>
     yield* Console.log("")
     yield* Console.error(`session: ${sessionKey.value}`)
   }).pipe(
-    Effect.provide(Layer.mergeAll(SessionKeys.layer, LiveRunner.layer).pipe(
-      Layer.provide(SessionStore.layer),
-      Layer.provideMerge(Config.layer({ file: options.config }))
-    )),
+    Effect.provide(
+      Layer.mergeAll(SessionKeys.layer, LiveRunner.layer).pipe(
+        Layer.provide(SessionStore.layer),
+        Layer.provideMerge(Config.layer({ file: options.config }))
+      )
+    ),
     Effect.tapError(explain),
     Effect.provide(logger("logfmt"))
   )

@@ -10,8 +10,8 @@
  */
 import * as HttpLayerRouter from "@effect/platform/HttpLayerRouter"
 import * as HttpServer from "@effect/platform/HttpServer"
-import type * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import type * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import type * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -19,19 +19,19 @@ import * as Layer from "effect/Layer"
 import * as Ref from "effect/Ref"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
+import { Auth } from "./access/Auth.js"
+import { SessionKeys } from "./access/SessionKeys.js"
 import type { AgentRunner } from "./agent/AgentRunner.js"
 import * as LiveRunner from "./agent/LiveRunner.js"
-import { Auth } from "./access/Auth.js"
-import { Config } from "./config/Config.js"
-import { type Settings } from "./config/Settings.js"
-import { Drain } from "./ops/Drain.js"
-import * as NodeServer from "./http/NodeServer.js"
-import * as Router from "./http/Router.js"
 import { ModelRegistry, providerHttpClient } from "./agent/ModelRegistry.js"
 import { RunQueue } from "./agent/RunQueue.js"
-import { SessionKeys } from "./access/SessionKeys.js"
-import { SessionStore } from "./store/SessionStore.js"
+import { Config } from "./config/Config.js"
+import { type Settings } from "./config/Settings.js"
+import * as NodeServer from "./http/NodeServer.js"
+import * as Router from "./http/Router.js"
+import { Drain } from "./ops/Drain.js"
 import * as Telemetry from "./ops/Telemetry.js"
+import { SessionStore } from "./store/SessionStore.js"
 
 export interface Options<RE> {
   /** Replaces the live runner (the configured models); it may use the config, queue and store. */
@@ -51,7 +51,11 @@ const liveRunner = LiveRunner.layerFromServices.pipe(
 )
 
 interface Generation {
-  readonly app: Effect.Effect<HttpServerResponse.HttpServerResponse, unknown, HttpServerRequest.HttpServerRequest | Scope.Scope>
+  readonly app: Effect.Effect<
+    HttpServerResponse.HttpServerResponse,
+    unknown,
+    HttpServerRequest.HttpServerRequest | Scope.Scope
+  >
   readonly scope: Scope.CloseableScope
   /** Requests (with their response bodies) still being answered. */
   inFlight: number

@@ -28,7 +28,14 @@ export { SessionStore, type Turn } from "./store/SessionStore.js"
 
 // The run's vocabulary
 export type { Agent } from "./domain/Agent.js"
-export { type AgentReply, AgentEvent, collect, type FinishReason, type ToolCall, type Usage } from "./domain/AgentEvent.js"
+export {
+  AgentEvent,
+  type AgentReply,
+  collect,
+  type FinishReason,
+  type ToolCall,
+  type Usage
+} from "./domain/AgentEvent.js"
 export type {
   AnswerFormat,
   ChatMessage,

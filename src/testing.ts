@@ -16,10 +16,10 @@ import * as Layer from "effect/Layer"
 import * as Ref from "effect/Ref"
 import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
-import { AgentEvent, type FinishReason, type ToolCall, type Usage } from "./domain/AgentEvent.js"
 import { AgentRunner } from "./agent/AgentRunner.js"
-import { type ChatMessage, type RunRequest } from "./domain/Run.js"
+import { AgentEvent, type FinishReason, type ToolCall, type Usage } from "./domain/AgentEvent.js"
 import type { AgentError } from "./domain/Errors.js"
+import { type ChatMessage, type RunRequest } from "./domain/Run.js"
 
 export { Auth } from "./access/Auth.js"
 

@@ -3,8 +3,8 @@
  * (issue 2 points 1, 2, 3, 5, 6, 7, 14). `npm test` builds dist/ first; alone, run `npm run build`.
  * Every wait is on the child's own events (a line on stdout, its exit); finalizers kill what is left.
  */
-import * as FileSystem from "@effect/platform/FileSystem"
 import * as NodeContext from "@effect/platform-node/NodeContext"
+import * as FileSystem from "@effect/platform/FileSystem"
 import { describe, expect, it } from "@effect/vitest"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
@@ -97,7 +97,11 @@ const start = (
             if (line !== undefined) resume(Effect.succeed(line))
           }
           const onClose = () =>
-            resume(Effect.fail(new Error(`exited before printing the line; stdout:\n${output.stdout}\nstderr:\n${output.stderr}`)))
+            resume(
+              Effect.fail(
+                new Error(`exited before printing the line; stdout:\n${output.stdout}\nstderr:\n${output.stderr}`)
+              )
+            )
           // The listeners run after the ones above, so `output` already holds the chunk.
           child.stdout.on("data", onData)
           child.on("close", onClose)
@@ -129,7 +133,10 @@ const start = (
   )
 
 /** `clawgate <args>` run to its end. */
-const runClawgate = (args: ReadonlyArray<string>, options: { readonly cwd: string; readonly env?: Record<string, string> }) =>
+const runClawgate = (
+  args: ReadonlyArray<string>,
+  options: { readonly cwd: string; readonly env?: Record<string, string> }
+) =>
   Effect.gen(function*() {
     const running = yield* start(process.execPath, [MAIN, ...args], options)
     const exit = yield* Deferred.await(running.exited)
@@ -139,7 +146,10 @@ const runClawgate = (args: ReadonlyArray<string>, options: { readonly cwd: strin
 const LISTENING = /^clawgate listening on http:\/\/([^/]+):(\d+)$/
 
 /** `clawgate <args>` started as a server: waits for its one line and gives the address it names. */
-const serveClawgate = (args: ReadonlyArray<string>, options: { readonly cwd: string; readonly env?: Record<string, string> }) =>
+const serveClawgate = (
+  args: ReadonlyArray<string>,
+  options: { readonly cwd: string; readonly env?: Record<string, string> }
+) =>
   Effect.gen(function*() {
     const running = yield* start(process.execPath, [MAIN, ...args], options)
     const line = yield* running.waitForLine(() => true).pipe(Effect.orDie)
@@ -194,7 +204,10 @@ describe("clawgate serve", () => {
 
       const answer = yield* chat(`http://127.0.0.1:${server.port}`, TOKEN)
       expect(answer.status).toBe(200)
-      expect(answer.body).toMatchObject({ object: "chat.completion", choices: [{ message: { content: "hello big world" } }] })
+      expect(answer.body).toMatchObject({
+        object: "chat.completion",
+        choices: [{ message: { content: "hello big world" } }]
+      })
       expect(answer.sessionKey).toMatch(/^agent:main:openai:/)
       const refused = yield* chat(`http://127.0.0.1:${server.port}`, "wrong")
       expect(refused.status).toBe(401)
@@ -211,7 +224,9 @@ describe("clawgate serve", () => {
   it.scopedLive("--bind wins over the file's bind", () =>
     Effect.gen(function*() {
       const { dir, path } = yield* tempConfig(TOKEN_CONFIG)
-      const server = yield* serveClawgate(["serve", "--config", path, "--port", "0", "--bind", "127.0.0.2"], { cwd: dir })
+      const server = yield* serveClawgate(["serve", "--config", path, "--port", "0", "--bind", "127.0.0.2"], {
+        cwd: dir
+      })
       expect(server.line).toBe(`clawgate listening on http://127.0.0.2:${server.port}`)
       const answer = yield* chat(`http://127.0.0.2:${server.port}`, TOKEN)
       expect(answer.status).toBe(200)
@@ -276,7 +291,9 @@ describe("clawgate refuses to start", () => {
 
   it.scopedLive("an enabled endpoint with no secret: non-zero exit with a clear message", () =>
     Effect.gen(function*() {
-      const { dir, path } = yield* tempConfig(`{ gateway: { http: { endpoints: { chatCompletions: { enabled: true } } } } }`)
+      const { dir, path } = yield* tempConfig(
+        `{ gateway: { http: { endpoints: { chatCompletions: { enabled: true } } } } }`
+      )
       const result = yield* runClawgate(["serve", "--config", path, "--port", "0"], { cwd: dir })
       expect(result.code).not.toBe(0)
       expect(result.stdout).toBe("")

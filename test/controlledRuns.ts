@@ -44,7 +44,10 @@ export const controlledRuns = Effect.gen(function*() {
       return Stream.fromQueue(events).pipe(
         Stream.takeUntil((event) => event._tag === "Finish"),
         Stream.ensuringWith((exit) =>
-          Deferred.succeed(ended, Exit.isSuccess(exit) ? "completed" : Exit.isInterrupted(exit) ? "interrupted" : "failed")
+          Deferred.succeed(
+            ended,
+            Exit.isSuccess(exit) ? "completed" : Exit.isInterrupted(exit) ? "interrupted" : "failed"
+          )
         )
       )
     }))

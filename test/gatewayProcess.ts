@@ -116,7 +116,11 @@ export const startGateway = (
         }
         const onClose = () =>
           resume(Effect.fail(
-            new Error(`exited before a line matching ${pattern}; stdout:\n${tail(output.stdout)}\nstderr:\n${tail(output.stderr)}`)
+            new Error(
+              `exited before a line matching ${pattern}; stdout:\n${tail(output.stdout)}\nstderr:\n${
+                tail(output.stderr)
+              }`
+            )
           ))
         // Added after the listeners above: `output` already holds the chunk when these run.
         child[stream].on("data", onData)

@@ -2,10 +2,10 @@
  * The README's embedding example, through the package's entry point: an app serves
  * `Gateway.layer` with its own AgentRunner on its own HttpServer.
  */
-import * as HttpClient from "@effect/platform/HttpClient"
-import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -40,7 +40,9 @@ describe("clawgate as a library", () => {
         )
       )
       expect(response.status).toBe(200)
-      expect(yield* response.json).toMatchObject({ choices: [{ message: { content: "hello" }, finish_reason: "stop" }] })
+      expect(yield* response.json).toMatchObject({
+        choices: [{ message: { content: "hello" }, finish_reason: "stop" }]
+      })
     }).pipe(
       Effect.provide(
         Gateway.layer(config, { runner: MyRunner }).pipe(

@@ -20,14 +20,21 @@ import OpenAI, {
 import type { ChatCompletionChunk, ChatCompletionMessageParam } from "openai/resources/chat/completions"
 import type { AgentRunner } from "../src/agent/AgentRunner.js"
 import type { ConfigInput } from "../src/config/ConfigFile.js"
-import { type AgentError, ProviderFailed, ProviderRateLimited, ProviderTimeout, ProviderUnreachable } from "../src/domain/Errors.js"
+import {
+  type AgentError,
+  ProviderFailed,
+  ProviderRateLimited,
+  ProviderTimeout,
+  ProviderUnreachable
+} from "../src/domain/Errors.js"
 import { FakeAgentRunner } from "../src/testing.js"
 import { baseConfig, baseUrl, gateway, TOKEN } from "./support.js"
 
 /** The gateway (quiet: no request log lines) for one test. */
-const served = (options: { readonly config?: ConfigInput; readonly runner?: Layer.Layer<AgentRunner> } = {}) =>
-<A, E, R>(test: Effect.Effect<A, E, R>) =>
-  test.pipe(Effect.provide(gateway(options)), Effect.provide(Logger.minimumLogLevel(LogLevel.None)))
+const served =
+  (options: { readonly config?: ConfigInput; readonly runner?: Layer.Layer<AgentRunner> } = {}) =>
+  <A, E, R>(test: Effect.Effect<A, E, R>) =>
+    test.pipe(Effect.provide(gateway(options)), Effect.provide(Logger.minimumLogLevel(LogLevel.None)))
 
 /** An SDK client aimed at the gateway under test; no retries, so every answer is seen as it is. */
 const sdk = (apiKey: string = TOKEN) =>
@@ -324,7 +331,9 @@ describe("openai SDK: error classes", () => {
       const client = yield* sdk()
       for (const stream of [false, true]) {
         const error = instance(
-          yield* rejection(() => client.chat.completions.create({ model: "clawdbot:main", messages: question, stream })),
+          yield* rejection(() =>
+            client.chat.completions.create({ model: "clawdbot:main", messages: question, stream })
+          ),
           RateLimitError
         )
         expect(error.status).toBe(429)

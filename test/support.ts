@@ -2,17 +2,17 @@
  * The test harness: a real gateway on a loopback port (NodeHttpServer.layerTest), from an
  * in-memory config and any AgentRunner layer.
  */
-import * as HttpServer from "@effect/platform/HttpServer"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import * as HttpServer from "@effect/platform/HttpServer"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import type { AgentRunner } from "../src/agent/AgentRunner.js"
 import type { Auth } from "../src/access/Auth.js"
+import type { AgentRunner } from "../src/agent/AgentRunner.js"
+import type { RunQueue } from "../src/agent/RunQueue.js"
 import { Config } from "../src/config/Config.js"
 import { type ConfigInput } from "../src/config/ConfigFile.js"
 import * as Gateway from "../src/Gateway.js"
-import type { RunQueue } from "../src/agent/RunQueue.js"
 import type { SessionStore } from "../src/store/SessionStore.js"
 
 export const TOKEN = "test-token"

@@ -18,11 +18,11 @@ import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
-import { AgentEvent } from "../src/domain/AgentEvent.js"
 import { AgentRunner } from "../src/agent/AgentRunner.js"
-import { type RunRequest } from "../src/domain/Run.js"
 import { decode } from "../src/config/Load.js"
+import { AgentEvent } from "../src/domain/AgentEvent.js"
 import { ProviderFailed, ProviderUnreachable } from "../src/domain/Errors.js"
+import { type RunRequest } from "../src/domain/Run.js"
 import { Auth, FakeAgentRunner, RecordedRuns, replyEvents } from "../src/testing.js"
 import { baseConfig, gateway, TOKEN } from "./support.js"
 
@@ -180,7 +180,9 @@ describe("FakeAgentRunner as a service", () => {
       expect(tagsOf(last)).toEqual(["TextDelta", "Usage", "Finish"])
       expect(textOf(last)).toBe(" steady")
       yield* Fiber.join(fiber)
-    }).pipe(Effect.provide(FakeAgentRunner.layerSlow({ text: "slow and steady", interval: "10 seconds", delay: "1 minute" }))))
+    }).pipe(
+      Effect.provide(FakeAgentRunner.layerSlow({ text: "slow and steady", interval: "10 seconds", delay: "1 minute" }))
+    ))
 
   it.effect("layerSlow: complete() waits the whole stream on the TestClock, without real waiting", () =>
     Effect.gen(function*() {
@@ -189,7 +191,11 @@ describe("FakeAgentRunner as a service", () => {
       expect(Option.isNone(yield* Fiber.poll(fiber))).toBe(true)
       yield* TestClock.adjust("1 hour")
       const reply = yield* Fiber.join(fiber)
-      expect(reply).toEqual({ text: "one two three", finishReason: "stop", usage: { promptTokens: 1, completionTokens: 3 } })
+      expect(reply).toEqual({
+        text: "one two three",
+        finishReason: "stop",
+        usage: { promptTokens: 1, completionTokens: 3 }
+      })
     }).pipe(Effect.provide(FakeAgentRunner.layerSlow({ text: "one two three", interval: "1 hour" }))))
 
   it.effect("layerHanging: streams the text, never ends, and runs onInterrupt when the run is cancelled", () =>

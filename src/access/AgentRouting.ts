@@ -2,11 +2,11 @@
  * Agent routing: which configured agent a request is for. A header wins, then an agent named in
  * `model`, else the default agent.
  */
-import * as Option from "effect/Option"
-import type { Agent } from "../domain/Agent.js"
-import type { Settings } from "../config/Settings.js"
-import { AgentNotFound } from "../domain/Errors.js"
 import * as Either from "effect/Either"
+import * as Option from "effect/Option"
+import type { Settings } from "../config/Settings.js"
+import type { Agent } from "../domain/Agent.js"
+import { AgentNotFound } from "../domain/Errors.js"
 
 export const AGENT_HEADERS: ReadonlyArray<string> = ["x-clawdbot-agent-id", "x-clawdbot-agent", "x-openclaw-agent-id"]
 

@@ -7,12 +7,12 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
-import * as Bearer from "./Bearer.js"
-import { isLoopback } from "./ClientIp.js"
 import { Config } from "../config/Config.js"
 import { type Settings } from "../config/Settings.js"
 import { AuthRateLimited, Unauthorized } from "../domain/Errors.js"
 import * as Metrics from "../ops/Metrics.js"
+import * as Bearer from "./Bearer.js"
+import { isLoopback } from "./ClientIp.js"
 
 export interface AuthRequest {
   /** The `Authorization` header, if sent. */
@@ -86,7 +86,9 @@ export class Auth extends Context.Tag("clawgate/Auth")<Auth, {
         if (failures !== entry) {
           const full = makeRoom(now)
           if (Option.isNone(full)) clients.set(clientIp, failures)
-          else if (!exempt) return yield* new AuthRateLimited({ retryAfterSeconds: Math.ceil((full.value - now) / 1000) })
+          else if (!exempt) {
+            return yield* new AuthRateLimited({ retryAfterSeconds: Math.ceil((full.value - now) / 1000) })
+          }
         }
         if (exempt) {
           yield* Effect.sleep(Math.min(LOOPBACK_DELAY_MS.first * 2 ** (failures.count - 1), LOOPBACK_DELAY_MS.max))

@@ -6,9 +6,10 @@ import * as Net from "node:net"
 import type { TrustedProxy } from "../config/ConfigFile.js"
 
 /** IPv4 peers on a dual-stack socket show up as `::ffff:a.b.c.d`. */
-const unmapped = (address: string) => address.startsWith("::ffff:") && Net.isIPv4(address.slice(7))
-  ? address.slice(7)
-  : address
+const unmapped = (address: string) =>
+  address.startsWith("::ffff:") && Net.isIPv4(address.slice(7))
+    ? address.slice(7)
+    : address
 
 const family = (address: string) => Net.isIPv6(address) ? "ipv6" : "ipv4"
 

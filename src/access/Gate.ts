@@ -5,10 +5,10 @@
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import { Auth } from "./Auth.js"
-import * as ClientIp from "./ClientIp.js"
 import { Config } from "../config/Config.js"
 import { EndpointDisabled } from "../domain/Errors.js"
+import { Auth } from "./Auth.js"
+import * as ClientIp from "./ClientIp.js"
 
 /** Builds the gate once; the gate itself runs per request. */
 export const makeGate = Effect.gen(function*() {

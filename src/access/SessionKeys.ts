@@ -65,7 +65,10 @@ export class SessionKeys extends Context.Tag("clawgate/SessionKeys")<SessionKeys
         if (Option.isSome(chat)) {
           const chatId = yield* checked(Option.some(chat.value.value), chat.value.header)
           if (Option.isSome(chatId)) {
-            return { value: `agent:${agentId}:${chat.value.header}:${chatId.value}`, kind: "conversation" } satisfies SessionKey
+            return {
+              value: `agent:${agentId}:${chat.value.header}:${chatId.value}`,
+              kind: "conversation"
+            } satisfies SessionKey
           }
         }
         const named = user.pipe(Option.map((name) => name.trim()), Option.filter((name) => name.length > 0))

@@ -19,6 +19,5 @@ export class AgentRunner extends Context.Tag("clawgate/AgentRunner")<AgentRunner
   /** A runner from its streaming half alone; `complete` folds the stream. */
   static readonly fromStream = (
     stream: (request: RunRequest) => Stream.Stream<AgentEvent, AgentError>
-  ): Context.Tag.Service<AgentRunner> =>
-    AgentRunner.of({ stream, complete: (request) => collect(stream(request)) })
+  ): Context.Tag.Service<AgentRunner> => AgentRunner.of({ stream, complete: (request) => collect(stream(request)) })
 }

@@ -129,7 +129,10 @@ export const toPrompt = (
         case "tool": {
           const id = message.toolCallId ?? (message.name === undefined ? undefined : latestCalls.get(message.name))
           return id === undefined
-            ? { role: "user", content: `[tool result${message.name ? ` from ${message.name}` : ""}]\n${message.content}` }
+            ? {
+              role: "user",
+              content: `[tool result${message.name ? ` from ${message.name}` : ""}]\n${message.content}`
+            }
             : toolMessage(message, id, toolNames)
         }
         case "user":

@@ -26,8 +26,8 @@ import { fromAiError } from "../providers/ProviderErrors.js"
 import { SessionStore } from "../store/SessionStore.js"
 import { AgentRunner } from "./AgentRunner.js"
 import * as Conversation from "./Conversation.js"
-import { ModelRegistry, providerHttpClient } from "./ModelRegistry.js"
 import { eventsOf, generateParts, type ModelInput, replyOf, streamParts } from "./ModelParts.js"
+import { ModelRegistry, providerHttpClient } from "./ModelRegistry.js"
 import { type Pull, pullFirst } from "./Pull.js"
 import { RunQueue } from "./RunQueue.js"
 
@@ -37,7 +37,9 @@ const samplingFor = (agent: Agent, requested: Sampling): Sampling => {
   return {
     temperature: requested.temperature ?? agent.sampling.temperature,
     topP: requested.topP ?? agent.sampling.topP,
-    maxTokens: maxTokens === undefined ? agent.limits.maxTokens : Math.min(maxTokens, agent.limits.maxTokens ?? maxTokens),
+    maxTokens: maxTokens === undefined
+      ? agent.limits.maxTokens
+      : Math.min(maxTokens, agent.limits.maxTokens ?? maxTokens),
     stop: requested.stop ?? agent.sampling.stop,
     seed: requested.seed ?? agent.sampling.seed
   }
@@ -118,32 +120,38 @@ const make = Effect.gen(function*() {
        * One attempt, as a pull of the provider's parts mapped to events (each folded into the
        * reply): mapping each pull rather than adding Stream stages keeps an open stream small.
        */
-      const attempt = Effect.map(Effect.provide(Stream.toPull(parts), context), (pull): Pull<AgentEvent, AgentError> => {
-        const toEvents = eventsOf()
-        return pull.pipe(
-          Effect.provide(context),
-          Effect.catchAll(Option.match({
-            onNone: () => Effect.fail(Option.none()),
-            onSome: (error) => Effect.mapError(toAgentError(turn.model)(error), Option.some)
-          })),
-          Effect.flatMap((parts) => {
-            const events: Array<AgentEvent> = []
-            for (const part of parts) {
-              // Provider libraries report a failure mid-stream as an `error` part, not as a failure.
-              if (part.type === "error") {
-                return Effect.fail(Option.some(
-                  new ProviderFailed({ provider: turn.model.provider, detail: Inspectable.toStringUnknown(part.error) })
-                ))
+      const attempt = Effect.map(
+        Effect.provide(Stream.toPull(parts), context),
+        (pull): Pull<AgentEvent, AgentError> => {
+          const toEvents = eventsOf()
+          return pull.pipe(
+            Effect.provide(context),
+            Effect.catchAll(Option.match({
+              onNone: () => Effect.fail(Option.none()),
+              onSome: (error) => Effect.mapError(toAgentError(turn.model)(error), Option.some)
+            })),
+            Effect.flatMap((parts) => {
+              const events: Array<AgentEvent> = []
+              for (const part of parts) {
+                // Provider libraries report a failure mid-stream as an `error` part, not as a failure.
+                if (part.type === "error") {
+                  return Effect.fail(Option.some(
+                    new ProviderFailed({
+                      provider: turn.model.provider,
+                      detail: Inspectable.toStringUnknown(part.error)
+                    })
+                  ))
+                }
+                for (const event of toEvents(part)) {
+                  reply = addEvent(reply, event)
+                  events.push(event)
+                }
               }
-              for (const event of toEvents(part)) {
-                reply = addEvent(reply, event)
-                events.push(event)
-              }
-            }
-            return Effect.succeed(Chunk.unsafeFromArray(events))
-          })
-        )
-      })
+              return Effect.succeed(Chunk.unsafeFromArray(events))
+            })
+          )
+        }
+      )
       // Only the wait for the first event is retried (later, text would reach the client twice)
       // and bounded: a stream that has started may take its time.
       const { first, rest } = yield* pullFirst(attempt).pipe(
@@ -160,13 +168,16 @@ const make = Effect.gen(function*() {
           return Effect.succeed(events)
         }
         if (finished) return Effect.fail(Option.none())
-        return Effect.catchAll(rest, Option.match({
-          onNone: () => {
-            finished = true
-            return Effect.zipRight(Effect.mapError(turn.commit(reply), Option.some), Effect.fail(Option.none()))
-          },
-          onSome: (error) => Effect.fail(Option.some(error))
-        }))
+        return Effect.catchAll(
+          rest,
+          Option.match({
+            onNone: () => {
+              finished = true
+              return Effect.zipRight(Effect.mapError(turn.commit(reply), Option.some), Effect.fail(Option.none()))
+            },
+            onSome: (error) => Effect.fail(Option.some(error))
+          })
+        )
       })
       return Stream.repeatEffectChunkOption(next)
     }))

@@ -119,7 +119,9 @@ const providerOptions = (input: ModelInput, span: Tracer.Span): LanguageModel.Pr
   const choice = input.toolChoice
   return {
     prompt: Prompt.make(input.prompt),
-    tools: typeof choice === "object" && "oneOf" in choice ? tools.filter((tool) => choice.oneOf.includes(tool.name)) : tools,
+    tools: typeof choice === "object" && "oneOf" in choice
+      ? tools.filter((tool) => choice.oneOf.includes(tool.name))
+      : tools,
     toolChoice: tools.length === 0 ? "none" : choice,
     responseFormat: { type: "text" },
     span
@@ -142,11 +144,16 @@ export const streamParts = (
     )
 
 /** The model's whole answer for a turn, as its parts. */
-export const generateParts = ({ calls, languageModel }: Model, input: ModelInput): Effect.Effect<ReadonlyArray<Part>, AiError.AiError> =>
+export const generateParts = (
+  { calls, languageModel }: Model,
+  input: ModelInput
+): Effect.Effect<ReadonlyArray<Part>, AiError.AiError> =>
   calls === undefined
-    ? Effect.map(languageModel.generateText({ ...input, disableToolCallResolution: true }), (response) => response.content)
+    ? Effect.map(languageModel.generateText({ ...input, disableToolCallResolution: true }), (response) =>
+      response.content)
     : Effect.useSpan(
       "LanguageModel.generateText",
       { captureStackTrace: false },
-      (span) => calls.generateText(providerOptions(input, span))
+      (span) =>
+        calls.generateText(providerOptions(input, span))
     ).pipe(Effect.provideService(IdGenerator.IdGenerator, IdGenerator.defaultIdGenerator))

@@ -1,16 +1,16 @@
 /**
  * ModelRegistry: the model behind each agent, built once at start-up from `models.providers`.
  */
-import * as HttpClient from "@effect/platform/HttpClient"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import * as HttpClient from "@effect/platform/HttpClient"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import { type Agent } from "../domain/Agent.js"
 import { Config } from "../config/Config.js"
 import { type ProviderEntry } from "../config/ConfigFile.js"
 import { splitModel } from "../config/Settings.js"
+import { type Agent } from "../domain/Agent.js"
 import * as Echo from "../providers/Echo.js"
 import type { MakeModel, Model } from "../providers/Provider.js"
 

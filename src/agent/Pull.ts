@@ -16,21 +16,27 @@ export type Pull<A, E> = Effect.Effect<Chunk.Chunk<A>, Option.Option<E>>
  * closed if that fails or is interrupted. `rest` pulls the others.
  */
 export const pullFirst = <A, E>(open: Effect.Effect<Pull<A, E>, never, Scope.Scope>) =>
-  Effect.flatMap(Effect.scope, (parent) =>
-    Effect.flatMap(Scope.fork(parent, ExecutionStrategy.sequential), (scope) =>
-      Effect.gen(function*() {
-        const pull = yield* Scope.extend(open, scope)
-        let first = Chunk.empty<A>()
-        let ended = false
-        while (Chunk.isEmpty(first) && !ended) {
-          first = yield* Effect.catchAll(pull, Option.match({
-            onNone: () => {
-              ended = true
-              return Effect.succeed(Chunk.empty<A>())
-            },
-            onSome: (error) => Effect.fail(error)
-          }))
-        }
-        const rest: Pull<A, E> = ended ? Effect.fail(Option.none()) : pull
-        return { first, rest }
-      }).pipe(Effect.onError((cause) => Scope.close(scope, Exit.failCause(cause))))))
+  Effect.flatMap(
+    Effect.scope,
+    (parent) =>
+      Effect.flatMap(Scope.fork(parent, ExecutionStrategy.sequential), (scope) =>
+        Effect.gen(function*() {
+          const pull = yield* Scope.extend(open, scope)
+          let first = Chunk.empty<A>()
+          let ended = false
+          while (Chunk.isEmpty(first) && !ended) {
+            first = yield* Effect.catchAll(
+              pull,
+              Option.match({
+                onNone: () => {
+                  ended = true
+                  return Effect.succeed(Chunk.empty<A>())
+                },
+                onSome: (error) => Effect.fail(error)
+              })
+            )
+          }
+          const rest: Pull<A, E> = ended ? Effect.fail(Option.none()) : pull
+          return { first, rest }
+        }).pipe(Effect.onError((cause) => Scope.close(scope, Exit.failCause(cause)))))
+  )

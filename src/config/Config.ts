@@ -20,7 +20,6 @@ export interface Overrides {
   readonly bind: Option.Option<string>
 }
 
-
 export class Config extends Context.Tag("clawgate/Config")<Config, Settings>() {
   /** Loads the file found by `findFile`; `--port` and `--bind` win over it. */
   static readonly layer = (options: { readonly file: Option.Option<string> } & Partial<Overrides>) =>
@@ -31,8 +30,10 @@ export class Config extends Context.Tag("clawgate/Config")<Config, Settings>() {
         const port = yield* override("--port", Port, options.port)
         const bind = yield* override("--bind", Bind, options.bind)
         // The file's bind was checked against mode "none"; a --bind override must pass the same rule.
-        if (Option.isSome(bind) && settings.chatCompletions.enabled && settings.auth.mode === "none" &&
-          !isLoopbackBind(bind.value)) {
+        if (
+          Option.isSome(bind) && settings.chatCompletions.enabled && settings.auth.mode === "none" &&
+          !isLoopbackBind(bind.value)
+        ) {
           return yield* new ConfigError({
             problems: [`--bind: auth mode "none" is allowed only on a loopback bind, not on "${bind.value}"`]
           })
@@ -62,7 +63,8 @@ const override = <A>(flag: string, schema: Schema.Schema<A>, value: Option.Optio
     onSome: (raw) =>
       Schema.decodeUnknown(schema)(raw).pipe(
         Effect.mapBoth({
-          onFailure: (error) => new ConfigError({ problems: [`${flag}: ${ParseResult.TreeFormatter.formatErrorSync(error)}`] }),
+          onFailure: (error) =>
+            new ConfigError({ problems: [`${flag}: ${ParseResult.TreeFormatter.formatErrorSync(error)}`] }),
           onSuccess: Option.some
         })
       )

@@ -2,9 +2,9 @@
  * The config file's schema: a JSON5 file decoded with Schema. Key names follow the Clawdbot /
  * OpenClaw reference so an existing config file loads; every key has its default here.
  */
-import * as Net from "node:net"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
+import * as Net from "node:net"
 import { PROVIDER_APIS } from "../domain/Capabilities.js"
 
 export const DEFAULT_PORT = 18789
@@ -37,7 +37,9 @@ export const TrustedProxy = Schema.transformOrFail(
       const [address = "", prefix, ...rest] = entry.split("/")
       const version = Net.isIP(address)
       if (version === 0 || rest.length > 0 || (prefix !== undefined && !/^\d{1,3}$/.test(prefix))) {
-        return ParseResult.fail(new ParseResult.Type(ast, entry, `expected an IP address or CIDR range, got "${entry}"`))
+        return ParseResult.fail(
+          new ParseResult.Type(ast, entry, `expected an IP address or CIDR range, got "${entry}"`)
+        )
       }
       const bits = version === 4 ? 32 : 128
       if (prefix !== undefined && Number(prefix) > bits) {
@@ -157,7 +159,11 @@ const MediaType = Schema.transform(Schema.String, Schema.String, {
   strict: true,
   decode: (type) => type.trim().toLowerCase(),
   encode: (type) => type
-}).pipe(Schema.pattern(/^[a-z0-9!#$&^_.+-]+\/[a-z0-9!#$&^_.+-]+$/, { message: () => "expected a media type such as \"image/png\"" }))
+}).pipe(
+  Schema.pattern(/^[a-z0-9!#$&^_.+-]+\/[a-z0-9!#$&^_.+-]+$/, {
+    message: () => "expected a media type such as \"image/png\""
+  })
+)
 
 export const DEFAULT_IMAGE_TYPES: ReadonlyArray<string> = ["image/png", "image/jpeg", "image/gif", "image/webp"]
 
@@ -196,9 +202,11 @@ export const ChatCompletionsEndpoint = Schema.Struct({
  */
 const SessionStoreSettings = Schema.transformOrFail(
   Schema.Struct({
-    kind: Schema.optional(Schema.Literal("sqlite", "postgres").annotations({
-      message: () => ({ message: "expected \"sqlite\" or \"postgres\"", override: true })
-    })),
+    kind: Schema.optional(
+      Schema.Literal("sqlite", "postgres").annotations({
+        message: () => ({ message: "expected \"sqlite\" or \"postgres\"", override: true })
+      })
+    ),
     path: Schema.optional(Schema.NonEmptyString),
     url: Schema.optional(Schema.Redacted(Schema.NonEmptyString))
   }),
@@ -211,16 +219,30 @@ const SessionStoreSettings = Schema.transformOrFail(
     decode: (store, _, ast) => {
       if (store.kind === "postgres") {
         return store.url === undefined
-          ? ParseResult.fail(new ParseResult.Pointer("url", store, new ParseResult.Type(Schema.String.ast, undefined, "is missing (kind \"postgres\" needs a url)")))
+          ? ParseResult.fail(
+            new ParseResult.Pointer(
+              "url",
+              store,
+              new ParseResult.Type(Schema.String.ast, undefined, "is missing (kind \"postgres\" needs a url)")
+            )
+          )
           : ParseResult.succeed({ kind: "postgres" as const, url: store.url })
       }
       // A url without the kind would silently give each process a SQLite file of its own.
       return store.url !== undefined
-        ? ParseResult.fail(new ParseResult.Pointer("kind", store, new ParseResult.Type(ast, store.kind, "expected \"postgres\" with a url")))
+        ? ParseResult.fail(
+          new ParseResult.Pointer(
+            "kind",
+            store,
+            new ParseResult.Type(ast, store.kind, "expected \"postgres\" with a url")
+          )
+        )
         : ParseResult.succeed({ kind: "sqlite" as const, path: store.path ?? DEFAULT_SESSION_STORE })
     },
     encode: (store) =>
-      ParseResult.succeed(store.kind === "postgres" ? { kind: store.kind, url: store.url } : { kind: store.kind, path: store.path })
+      ParseResult.succeed(
+        store.kind === "postgres" ? { kind: store.kind, url: store.url } : { kind: store.kind, path: store.path }
+      )
   }
 )
 

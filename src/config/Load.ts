@@ -24,7 +24,9 @@ export const decode = (
 ): Either.Either<{ readonly settings: Settings; readonly unknownKeys: ReadonlyArray<string> }, ReadonlyArray<string>> =>
   Schema.decodeUnknownEither(ConfigFile, { errors: "all" })(input).pipe(
     Either.mapLeft((error) =>
-      causes(ParseResult.ArrayFormatter.formatErrorSync(error)).map((issue) => `${issue.path.length === 0 ? "(top level)" : formatPath(issue.path)}: ${issue.message}`)
+      causes(ParseResult.ArrayFormatter.formatErrorSync(error)).map((issue) =>
+        `${issue.path.length === 0 ? "(top level)" : formatPath(issue.path)}: ${issue.message}`
+      )
     ),
     Either.flatMap((file) => resolve(file, env)),
     Either.map((settings) => ({ settings, unknownKeys: unknownKeysOf(input) }))
@@ -35,7 +37,9 @@ export const decode = (
  * section above it ("Expected undefined, actual ...") and at a union whose other member went deeper;
  * those echoes are dropped.
  */
-const causes = (issues: ReadonlyArray<ParseResult.ArrayFormatterIssue>): ReadonlyArray<ParseResult.ArrayFormatterIssue> => {
+const causes = (
+  issues: ReadonlyArray<ParseResult.ArrayFormatterIssue>
+): ReadonlyArray<ParseResult.ArrayFormatterIssue> => {
   const real = issues.filter((issue) => !issue.message.startsWith("Expected undefined, actual"))
   const kept = real.length > 0 ? real : issues
   const isAbove = (issue: ParseResult.ArrayFormatterIssue, other: ParseResult.ArrayFormatterIssue) =>
@@ -67,15 +71,19 @@ export const expandEnv = (input: unknown): Effect.Effect<unknown, ReadonlyArray<
     if (typeof value === "string") {
       const names = [...value.matchAll(ENV_REFERENCE)].map((match) => match[1] ?? "")
       if (names.length === 0) return Effect.succeed(value)
-      return Effect.forEach(names, (name) =>
-        EffectConfig.option(EffectConfig.string(name)).pipe(Effect.orElseSucceed(Option.none))
+      return Effect.forEach(
+        names,
+        (name) => EffectConfig.option(EffectConfig.string(name)).pipe(Effect.orElseSucceed(Option.none))
       ).pipe(Effect.map((values) => {
         const byName = new Map(names.map((name, i) => [name, values[i] ?? Option.none<string>()]))
-        return value.replace(ENV_REFERENCE, (reference, name: string) =>
-          Option.getOrElse(byName.get(name) ?? Option.none(), () => {
-            problems.push(`${formatPath(path)}: environment variable ${name} is not set`)
-            return reference
-          }))
+        return value.replace(
+          ENV_REFERENCE,
+          (reference, name: string) =>
+            Option.getOrElse(byName.get(name) ?? Option.none(), () => {
+              problems.push(`${formatPath(path)}: environment variable ${name} is not set`)
+              return reference
+            })
+        )
       }))
     }
     if (Array.isArray(value)) return Effect.forEach(value, (item, i) => walk(item, [...path, i]))
@@ -87,7 +95,10 @@ export const expandEnv = (input: unknown): Effect.Effect<unknown, ReadonlyArray<
     }
     return Effect.succeed(value)
   }
-  return Effect.flatMap(walk(input, []), (expanded) => problems.length > 0 ? Effect.fail(problems) : Effect.succeed(expanded))
+  return Effect.flatMap(
+    walk(input, []),
+    (expanded) => problems.length > 0 ? Effect.fail(problems) : Effect.succeed(expanded)
+  )
 }
 
 /** Where the config comes from: `--config`, else `CLAWGATE_CONFIG`, else `./clawgate.json5` when present. */

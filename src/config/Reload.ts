@@ -59,7 +59,10 @@ export const reloads = (
         load(file).pipe(
           Effect.map(Option.some),
           Effect.catchAll((error) =>
-            Effect.as(Effect.logError(`Config reload rejected, keeping the current config. ${error.message}`), Option.none())
+            Effect.as(
+              Effect.logError(`Config reload rejected, keeping the current config. ${error.message}`),
+              Option.none()
+            )
           )
         )
       ),

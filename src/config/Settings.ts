@@ -108,7 +108,9 @@ export const resolve = (file: ConfigFile, env: EnvSecrets): Either.Either<Settin
       return undefined
     }
     if (entry.models !== undefined && !entry.models.includes(id)) {
-      problems.push(`${key}: model "${id}" is not one of models.providers.${provider}.models (${entry.models.join(", ")})`)
+      problems.push(
+        `${key}: model "${id}" is not one of models.providers.${provider}.models (${entry.models.join(", ")})`
+      )
       return undefined
     }
     return entry.api
@@ -122,7 +124,9 @@ export const resolve = (file: ConfigFile, env: EnvSecrets): Either.Either<Settin
   for (const [index, entry] of listed.entries()) {
     const model = entry.model ?? defaults.model ?? "echo"
     const sampling = { ...defaults.sampling, ...entry.sampling }
-    const kind = model === "echo" ? "echo" : providerApiOf(model, file.agents.list.length > 0 ? `agents.list[${index}].model` : "agents.defaults.model")
+    const kind = model === "echo"
+      ? "echo"
+      : providerApiOf(model, file.agents.list.length > 0 ? `agents.list[${index}].model` : "agents.defaults.model")
     if (kind === undefined) continue
     const { maxTemperature, title } = capabilities[kind]
     if ((sampling.temperature ?? 0) > maxTemperature) {
@@ -174,4 +178,3 @@ export const resolve = (file: ConfigFile, env: EnvSecrets): Either.Either<Settin
     telemetry: file.telemetry
   })
 }
-

@@ -35,4 +35,6 @@ export const quote = (value: unknown): string =>
 
 /** A Schema issue's path as people write it: `messages[0].content`; cut, as its keys may be a client's. */
 export const formatPath = (path: ReadonlyArray<PropertyKey>): string =>
-  excerpt(path.map((key, i) => typeof key === "number" ? `[${key}]` : i === 0 ? String(key) : `.${String(key)}`).join(""))
+  excerpt(
+    path.map((key, i) => typeof key === "number" ? `[${key}]` : i === 0 ? String(key) : `.${String(key)}`).join("")
+  )

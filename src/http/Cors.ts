@@ -41,16 +41,17 @@ export const make = (allowedOrigins: ReadonlyArray<string>, extraHeaders: Readon
         }),
 
     /** The CORS headers of an answer to an allowed origin. */
-    decorate: (request: HttpServerRequest.HttpServerRequest) =>
-    (response: HttpServerResponse.HttpServerResponse): HttpServerResponse.HttpServerResponse =>
-      Option.match(originOf(request), {
-        onNone: () => response,
-        onSome: (origin) =>
-          HttpServerResponse.setHeaders(response, {
-            "access-control-allow-origin": origin,
-            "access-control-expose-headers": EXPOSED_HEADERS,
-            vary: "Origin"
-          })
-      })
+    decorate:
+      (request: HttpServerRequest.HttpServerRequest) =>
+      (response: HttpServerResponse.HttpServerResponse): HttpServerResponse.HttpServerResponse =>
+        Option.match(originOf(request), {
+          onNone: () => response,
+          onSome: (origin) =>
+            HttpServerResponse.setHeaders(response, {
+              "access-control-allow-origin": origin,
+              "access-control-expose-headers": EXPOSED_HEADERS,
+              vary: "Origin"
+            })
+        })
   }
 }

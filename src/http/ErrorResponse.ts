@@ -5,8 +5,8 @@
  */
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as Match from "effect/Match"
-import { excerpt, quote } from "../domain/Quote.js"
 import { type GatewayError } from "../domain/Errors.js"
+import { excerpt, quote } from "../domain/Quote.js"
 import type { ErrorBody } from "./chat/ChatCompletionsWire.js"
 
 export interface ErrorAnswer {
@@ -95,8 +95,7 @@ export const describe = (error: GatewayError, requestId: string): ErrorAnswer =>
         `The agent '${agentId}' does not exist. Known agents: ${known.join(", ")}.`,
         { param: "model" }
       ),
-    ProviderUnreachable: () =>
-      server(502, "provider_unreachable", "The agent's model provider could not be reached"),
+    ProviderUnreachable: () => server(502, "provider_unreachable", "The agent's model provider could not be reached"),
     ProviderAuthRejected: () =>
       server(502, "provider_auth_rejected", "The agent's model provider rejected the gateway's credentials"),
     ProviderRateLimited: ({ retryAfterSeconds }) =>

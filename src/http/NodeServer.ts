@@ -1,8 +1,8 @@
 /**
  * The Node HTTP server the gateway is served on (`clawgate serve`), on the configured port and bind.
  */
-import * as HttpServer from "@effect/platform/HttpServer"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import * as HttpServer from "@effect/platform/HttpServer"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -10,7 +10,13 @@ import * as Crypto from "node:crypto"
 import * as NodeHttp from "node:http"
 import type { Duplex } from "node:stream"
 import { Config } from "../config/Config.js"
-import { type GatewayError, GatewayShuttingDown, HeadersTooLarge, MalformedHttp, RequestTimeout } from "../domain/Errors.js"
+import {
+  type GatewayError,
+  GatewayShuttingDown,
+  HeadersTooLarge,
+  MalformedHttp,
+  RequestTimeout
+} from "../domain/Errors.js"
 import * as ErrorResponse from "./ErrorResponse.js"
 
 /** The host to listen on for a `gateway.bind` value. */

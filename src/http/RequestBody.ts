@@ -5,8 +5,8 @@
  * chunked bodies. A body nested deeper than `MAX_DEPTH` is refused before anything recurses over
  * it (Schema's error formatter and `JSON.stringify` overflow the stack a few thousand levels down).
  */
-import type * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
+import type * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as Arr from "effect/Array"
 import * as Effect from "effect/Effect"
 import * as ParseResult from "effect/ParseResult"
@@ -143,7 +143,9 @@ const checkDepth = (body: unknown): Effect.Effect<unknown, InvalidRequest> => {
       ? level.value.entries()
       : Object.entries(level.value)
     for (const [key, value] of entries) {
-      if (typeof value === "object" && value !== null) pending.push({ value, key, parent: level, depth: level.depth + 1 })
+      if (typeof value === "object" && value !== null) {
+        pending.push({ value, key, parent: level, depth: level.depth + 1 })
+      }
     }
   }
   return Effect.succeed(body)

@@ -13,7 +13,13 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Crypto from "node:crypto"
 import { Config } from "../config/Config.js"
-import { EndpointDisabled, type GatewayError, GatewayShuttingDown, MethodNotAllowed, RouteNotFound } from "../domain/Errors.js"
+import {
+  EndpointDisabled,
+  type GatewayError,
+  GatewayShuttingDown,
+  MethodNotAllowed,
+  RouteNotFound
+} from "../domain/Errors.js"
 import { Drain } from "../ops/Drain.js"
 import * as Metrics from "../ops/Metrics.js"
 import * as Cors from "./Cors.js"

@@ -47,16 +47,21 @@ export const ModelsRoutes = HttpLayerRouter.use((router) =>
 )
 
 export const HealthRoutes = HttpLayerRouter.use((router) =>
-  Effect.flatMap(Health.makeReadyz, (readyz) =>
-    router.addAll([...at(Routes.healthz, Health.healthz), ...at(Routes.readyz, readyz)]))
+  Effect.flatMap(
+    Health.makeReadyz,
+    (readyz) => router.addAll([...at(Routes.healthz, Health.healthz), ...at(Routes.readyz, readyz)])
+  )
 )
 
 /** `GET /metrics` when metrics are enabled; otherwise the path stays unknown (404). */
 export const MetricsRoute = HttpLayerRouter.use((router) =>
-  Effect.flatMap(MetricsEndpoint.makeHandler, Option.match({
-    onNone: () => Effect.void,
-    onSome: (handler) => router.addAll(at(Routes.metrics, handler))
-  }))
+  Effect.flatMap(
+    MetricsEndpoint.makeHandler,
+    Option.match({
+      onNone: () => Effect.void,
+      onSome: (handler) => router.addAll(at(Routes.metrics, handler))
+    })
+  )
 )
 
 /** The gateway's routes and middleware, ready for `HttpLayerRouter.serve` or `toHttpEffect`. */

@@ -59,10 +59,12 @@ export class Drain extends Context.Tag("clawgate/Drain")<Drain, {
             () => Effect.sync(() => void ends.delete(end))
           ),
         start: Effect.flatMap(Ref.getAndSet(draining, true), (already) =>
-          already ? Effect.void : Effect.asVoid(Effect.forkDaemon(timeline))
-        )
+          already ? Effect.void : Effect.asVoid(Effect.forkDaemon(timeline)))
       })
     })
 
-  static readonly layer = Layer.effect(Drain, Effect.flatMap(Config, (settings) => Drain.make(settings.shutdownGraceMs)))
+  static readonly layer = Layer.effect(
+    Drain,
+    Effect.flatMap(Config, (settings) => Drain.make(settings.shutdownGraceMs))
+  )
 }

@@ -120,9 +120,12 @@ export const recordRequest = (
 
 /** Starts timing a streamed answer: the effect it gives records the time to its first content. */
 export const timeToFirstContent = (agent: string) =>
-  Effect.map(Clock.currentTimeNanos, (started) =>
-    Effect.flatMap(Clock.currentTimeNanos, (now) =>
-      Metric.update(labelled(timeToFirstToken, { agent }), Number(now - started) / 1e9)))
+  Effect.map(
+    Clock.currentTimeNanos,
+    (started) =>
+      Effect.flatMap(Clock.currentTimeNanos, (now) =>
+        Metric.update(labelled(timeToFirstToken, { agent }), Number(now - started) / 1e9))
+  )
 
 /** Counts a streamed answer as active until the scope (the request's) closes. */
 export const activeStream = Effect.acquireRelease(

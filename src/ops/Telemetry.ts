@@ -69,6 +69,8 @@ export const layerFromConfig: Layer.Layer<never, never, Config> = Layer.unwrapEf
  * embeds the gateway keeps tracing with its own tracer.
  */
 export const layerOffWithoutEndpoint: Layer.Layer<never, never, Config> = Layer.unwrapEffect(
-  Effect.map(Config, ({ telemetry }) =>
-    telemetry.otlp.endpoint === undefined ? Layer.setTracerEnabled(false) : Layer.empty)
+  Effect.map(
+    Config,
+    ({ telemetry }) => telemetry.otlp.endpoint === undefined ? Layer.setTracerEnabled(false) : Layer.empty
+  )
 )

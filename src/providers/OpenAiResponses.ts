@@ -21,10 +21,10 @@
  *   in pure JavaScript (seconds on the event loop for a large image) and a base64 string it leaves
  *   out, so the prompt's base64 images go to it as data URLs (see `DataUrl`).
  */
-import type * as LanguageModel from "@effect/ai/LanguageModel"
-import * as Prompt from "@effect/ai/Prompt"
 import * as OpenAiClient from "@effect/ai-openai/OpenAiClient"
 import * as OpenAiLanguageModel from "@effect/ai-openai/OpenAiLanguageModel"
+import type * as LanguageModel from "@effect/ai/LanguageModel"
+import * as Prompt from "@effect/ai/Prompt"
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as Context from "effect/Context"
@@ -50,7 +50,9 @@ export const settings = (sampling: Sampling, tools?: RunTools, format?: AnswerFo
 }
 
 /** The run's response format, for the request's `text.format` (absent: the library's, text). */
-export class TextFormat extends Context.Tag("clawgate/providers/OpenAiResponses/TextFormat")<TextFormat, AnswerFormat>() {}
+export class TextFormat
+  extends Context.Tag("clawgate/providers/OpenAiResponses/TextFormat")<TextFormat, AnswerFormat>()
+{}
 
 /** A response format as the Responses API's `text.format`: the client's fields, as it sent them. */
 export const textFormatOf = (format: AnswerFormat): Record<string, unknown> =>

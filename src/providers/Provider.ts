@@ -8,8 +8,8 @@ import type * as HttpClient from "@effect/platform/HttpClient"
 import type * as Context from "effect/Context"
 import type * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
-import type { AnswerFormat, RunTools, Sampling } from "../domain/Run.js"
 import type { ProviderEntry } from "../config/ConfigFile.js"
+import type { AnswerFormat, RunTools, Sampling } from "../domain/Run.js"
 
 export interface Model {
   /** The provider's name in `models.providers`, for errors and logs. */

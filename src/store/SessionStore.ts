@@ -8,8 +8,8 @@
  * all of them (a session-level advisory lock on a connection of its own, so it is released when
  * the run ends or when its process dies and the connection drops).
  */
-import * as FileSystem from "@effect/platform/FileSystem"
 import * as Reactivity from "@effect/experimental/Reactivity"
+import * as FileSystem from "@effect/platform/FileSystem"
 import * as Migrator from "@effect/sql/Migrator"
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as Clock from "effect/Clock"
@@ -21,11 +21,11 @@ import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as Os from "node:os"
 import * as Path from "node:path"
-import type { ChatMessage } from "../domain/Run.js"
-import type { ToolCall, Usage } from "../domain/AgentEvent.js"
 import { Config } from "../config/Config.js"
 import { ConfigError } from "../config/ConfigError.js"
+import type { ToolCall, Usage } from "../domain/AgentEvent.js"
 import { SessionStoreUnavailable } from "../domain/Errors.js"
+import type { ChatMessage } from "../domain/Run.js"
 
 /** One finished turn: the messages the session had not seen, and the agent's reply. */
 export interface Turn {
@@ -53,8 +53,10 @@ const migrations = Migrator.fromRecord({
       PRIMARY KEY (session_key, seq)
     )`),
   // An assistant message's tool calls, as a JSON array of `{ id, name, arguments }`; NULL: none.
-  "2_session_tool_calls": Effect.flatMap(SqlClient.SqlClient, (sql) =>
-    sql`ALTER TABLE session_messages ADD COLUMN tool_calls TEXT`)
+  "2_session_tool_calls": Effect.flatMap(
+    SqlClient.SqlClient,
+    (sql) => sql`ALTER TABLE session_messages ADD COLUMN tool_calls TEXT`
+  )
 })
 
 interface MessageRow {
@@ -119,22 +121,23 @@ const make = (sql: SqlClient.SqlClient, locks: SqlClient.SqlClient) =>
  * before the connection goes back to its pool; a process that dies drops the connection, and the
  * lock with it.
  */
-const advisoryLock = (locks: SqlClient.SqlClient, namespace: string) =>
-(name: string): Effect.Effect<void, SessionStoreUnavailable, Scope.Scope> =>
-  Effect.gen(function*() {
-    const connection = yield* locks.reserve
-    // Added after the reservation's own finalizer, so it runs first. Also when the wait was
-    // interrupted: the lock may have been granted just before the query was cancelled. Should it
-    // fail, the next use of the connection ends with it again, and the pool closes idle ones.
-    yield* Effect.addFinalizer(() =>
-      connection.executeUnprepared("SELECT pg_advisory_unlock_all()", [], undefined).pipe(Effect.ignore)
-    )
-    yield* connection.executeUnprepared(
-      "SELECT pg_advisory_lock(hashtextextended($1, 0))",
-      [`${namespace}:${name}`],
-      undefined
-    )
-  }).pipe(Effect.mapError(unavailable))
+const advisoryLock =
+  (locks: SqlClient.SqlClient, namespace: string) =>
+  (name: string): Effect.Effect<void, SessionStoreUnavailable, Scope.Scope> =>
+    Effect.gen(function*() {
+      const connection = yield* locks.reserve
+      // Added after the reservation's own finalizer, so it runs first. Also when the wait was
+      // interrupted: the lock may have been granted just before the query was cancelled. Should it
+      // fail, the next use of the connection ends with it again, and the pool closes idle ones.
+      yield* Effect.addFinalizer(() =>
+        connection.executeUnprepared("SELECT pg_advisory_unlock_all()", [], undefined).pipe(Effect.ignore)
+      )
+      yield* connection.executeUnprepared(
+        "SELECT pg_advisory_lock(hashtextextended($1, 0))",
+        [`${namespace}:${name}`],
+        undefined
+      )
+    }).pipe(Effect.mapError(unavailable))
 
 const statements = (sql: SqlClient.SqlClient) => ({
   load: Effect.fn("SessionStore.load")(function*(sessionKey: string, limit: number) {
@@ -189,7 +192,10 @@ export interface PgOptions {
 
 export class SessionStore extends Context.Tag("clawgate/SessionStore")<SessionStore, {
   /** The session's most recent `limit` messages, oldest first (none for a new session). */
-  readonly load: (sessionKey: string, limit: number) => Effect.Effect<ReadonlyArray<ChatMessage>, SessionStoreUnavailable>
+  readonly load: (
+    sessionKey: string,
+    limit: number
+  ) => Effect.Effect<ReadonlyArray<ChatMessage>, SessionStoreUnavailable>
   /** Appends a turn, all of it or nothing. */
   readonly commit: (sessionKey: string, turn: Turn) => Effect.Effect<void, SessionStoreUnavailable>
   /**
@@ -248,10 +254,14 @@ export class SessionStore extends Context.Tag("clawgate/SessionStore")<SessionSt
         )
       }
       const { path } = store
-      if (path === ":memory:") return SessionStore.layerSqlite(path).pipe(Layer.mapError(cannotOpen("session.store.path")))
+      if (path === ":memory:") {
+        return SessionStore.layerSqlite(path).pipe(Layer.mapError(cannotOpen("session.store.path")))
+      }
       const filename = path.startsWith("~/") ? Path.join(Os.homedir(), path.slice(2)) : path
       const fs = yield* FileSystem.FileSystem
-      yield* fs.makeDirectory(Path.dirname(filename), { recursive: true }).pipe(Effect.mapError(cannotOpen("session.store.path")))
+      yield* fs.makeDirectory(Path.dirname(filename), { recursive: true }).pipe(
+        Effect.mapError(cannotOpen("session.store.path"))
+      )
       return SessionStore.layerSqlite(filename).pipe(Layer.mapError(cannotOpen("session.store.path")))
     })
   )

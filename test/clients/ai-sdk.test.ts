@@ -16,8 +16,7 @@ import { FakeAgentRunner } from "../../src/testing.js"
 import { quietGateway } from "../http/helpers.js"
 import { baseUrl, TOKEN } from "../support.js"
 
-const served = (options: { readonly runner?: Layer.Layer<AgentRunner> } = {}) =>
-  Effect.provide(quietGateway(options))
+const served = (options: { readonly runner?: Layer.Layer<AgentRunner> } = {}) => Effect.provide(quietGateway(options))
 
 /** The AI SDK's provider aimed at the gateway under test. */
 const provider = (options: { readonly apiKey?: string; readonly includeUsage?: boolean } = {}) =>

@@ -84,8 +84,7 @@ export interface SseEvent {
 }
 
 /** One SSE frame as Anthropic and OpenAI send it: `event: <type>` then `data: <json>`. */
-export const sseFrame = (event: SseEvent): string =>
-  `event: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`
+export const sseFrame = (event: SseEvent): string => `event: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`
 
 /** Any SSE events, as given. */
 export const sse = (
@@ -249,7 +248,9 @@ export const toolUse = (
  */
 export const hangAfter = (piece: string): Reply => (request) =>
   wantsStream(request)
-    ? sse([messageStart("msg_fake_hang", requestedModel(request), 10), textBlockStart, textDelta(piece)], { hang: true })(
+    ? sse([messageStart("msg_fake_hang", requestedModel(request), 10), textBlockStart, textDelta(piece)], {
+      hang: true
+    })(
       request
     )
     : { status: 200, headers: {}, chunks: [], hang: true }
@@ -258,14 +259,17 @@ export const hangAfter = (piece: string): Reply => (request) =>
  * A stream that sends one text piece, then an `error` event (as Anthropic does when it is
  * overloaded mid-answer) and ends. The library reports the event as an `error` part, not a failure.
  */
-export const failAfter = (piece: string, options: { readonly errorType?: string; readonly message?: string } = {}): Reply =>
-(request) =>
-  sse([
-    messageStart("msg_fake_fail", requestedModel(request), 10),
-    textBlockStart,
-    textDelta(piece),
-    { type: "error", error: { type: options.errorType ?? "overloaded_error", message: options.message ?? "Overloaded" } }
-  ])(request)
+export const failAfter =
+  (piece: string, options: { readonly errorType?: string; readonly message?: string } = {}): Reply => (request) =>
+    sse([
+      messageStart("msg_fake_fail", requestedModel(request), 10),
+      textBlockStart,
+      textDelta(piece),
+      {
+        type: "error",
+        error: { type: options.errorType ?? "overloaded_error", message: options.message ?? "Overloaded" }
+      }
+    ])(request)
 
 const errorTypes: Record<number, string> = {
   400: "invalid_request_error",

@@ -99,7 +99,9 @@ export const Answer = {
     }),
   /** Tool calls (finish reason `tool_calls` by default); each call's arguments as one piece or several. */
   toolCalls: (
-    calls: ReadonlyArray<{ readonly id: string; readonly name: string; readonly arguments: string | ReadonlyArray<string> }>,
+    calls: ReadonlyArray<
+      { readonly id: string; readonly name: string; readonly arguments: string | ReadonlyArray<string> }
+    >,
     options: {
       readonly text?: ReadonlyArray<string>
       readonly finishReason?: string
@@ -125,7 +127,8 @@ export const Answer = {
       body: options.body ?? { error: { message: `fake upstream error ${status}`, type: "fake_error", code: null } },
       headers: options.headers ?? {}
     }),
-  inBandError: (pieces: ReadonlyArray<string>, error: UpstreamError): Answer => AnswerTags.InBandError({ pieces, error }),
+  inBandError: (pieces: ReadonlyArray<string>, error: UpstreamError): Answer =>
+    AnswerTags.InBandError({ pieces, error }),
   hang: (pieces: ReadonlyArray<string> = []): Answer => AnswerTags.Hang({ pieces }),
   cut: (pieces: ReadonlyArray<string>): Answer => AnswerTags.Cut({ pieces }),
   raw: (
@@ -390,4 +393,3 @@ export const closedPort: Effect.Effect<number> = Effect.async<number>((resume) =
     server.close(() => resume(Effect.succeed(port)))
   })
 })
-

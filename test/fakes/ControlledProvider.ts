@@ -48,7 +48,10 @@ const messagesOf = (body: unknown): ReadonlyArray<ProviderMessage> =>
   isRecord(body) && Array.isArray(body.messages)
     ? body.messages.flatMap((message: unknown) =>
       isRecord(message) && typeof message.role === "string"
-        ? [{ role: message.role, content: typeof message.content === "string" ? message.content : JSON.stringify(message.content) }]
+        ? [{
+          role: message.role,
+          content: typeof message.content === "string" ? message.content : JSON.stringify(message.content)
+        }]
         : []
     )
     : []
@@ -66,7 +69,16 @@ export const controlledProvider: Effect.Effect<ControlledProvider, never, Scope.
       if (!res.writableEnded) Deferred.unsafeDone(closed, Exit.void)
     })
     const chunk = (choices: ReadonlyArray<unknown>, extra: Record<string, unknown> = {}) =>
-      `data: ${JSON.stringify({ id: "chatcmpl-controlled", object: "chat.completion.chunk", created: 0, model, choices, ...extra })}\n\n`
+      `data: ${
+        JSON.stringify({
+          id: "chatcmpl-controlled",
+          object: "chat.completion.chunk",
+          created: 0,
+          model,
+          choices,
+          ...extra
+        })
+      }\n\n`
     const open = () => {
       if (res.headersSent) return
       res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" })

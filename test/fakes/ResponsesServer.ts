@@ -24,7 +24,7 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
-import { json, requestedModel, type Reply, serve, type Service, sse, wantsStream } from "./AnthropicServer.js"
+import { json, type Reply, requestedModel, serve, type Service, sse, wantsStream } from "./AnthropicServer.js"
 
 export { json, type RecordedRequest, type Reply, type Service, sse, type SseEvent } from "./AnthropicServer.js"
 
@@ -104,7 +104,12 @@ const created = (model: string) => [
     sequence_number: 1,
     response: responseObject({ status: "in_progress", model, output: [], usage: null })
   },
-  { type: "response.output_item.added", sequence_number: 2, output_index: 0, item: messageItem("in_progress", undefined) },
+  {
+    type: "response.output_item.added",
+    sequence_number: 2,
+    output_index: 0,
+    item: messageItem("in_progress", undefined)
+  },
   {
     type: "response.content_part.added",
     sequence_number: 3,
@@ -206,7 +211,11 @@ const functionCallItem = (call: FakeFunctionCall, index: number, status: Status,
 })
 
 /** The events of a streamed answer that calls functions, in the API's order. */
-export const functionCallEvents = (calls: ReadonlyArray<FakeFunctionCall>, model: string, options: TextOptions = {}) => {
+export const functionCallEvents = (
+  calls: ReadonlyArray<FakeFunctionCall>,
+  model: string,
+  options: TextOptions = {}
+) => {
   const answerModel = options.model ?? model
   let sequence = 0
   const next = () => sequence++
@@ -260,7 +269,9 @@ export const functionCallEvents = (calls: ReadonlyArray<FakeFunctionCall>, model
 
 /** An answer that calls functions, streamed or as one JSON response, as the request asks. */
 export const functionCalls = (
-  calls: ReadonlyArray<{ readonly callId: string; readonly name: string; readonly arguments: string | ReadonlyArray<string> }>,
+  calls: ReadonlyArray<
+    { readonly callId: string; readonly name: string; readonly arguments: string | ReadonlyArray<string> }
+  >,
   options: TextOptions = {}
 ): Reply =>
 (request) => {

@@ -26,8 +26,8 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as Stream from "effect/Stream"
-import type { Sampling } from "../../src/domain/Run.js"
 import { ModelRegistry } from "../../src/agent/ModelRegistry.js"
+import type { Sampling } from "../../src/domain/Run.js"
 import type { Model } from "../../src/providers/Provider.js"
 
 /** A prompt message as the model got it: its role and its text. */
@@ -142,7 +142,8 @@ const make = (options: { readonly answer?: (call: Call) => string }) =>
           sampling,
           say,
           finish,
-          fail: (description = "scripted failure") => Queue.offer(steps, Step.Fail({ description })).pipe(Effect.asVoid),
+          fail: (description = "scripted failure") =>
+            Queue.offer(steps, Step.Fail({ description })).pipe(Effect.asVoid),
           reply: (text, finishOptions) => Effect.zipRight(Effect.forEach(wordsOf(text), say), finish(finishOptions)),
           ended: Deferred.await(outcome)
         }
@@ -194,29 +195,32 @@ const make = (options: { readonly answer?: (call: Call) => string }) =>
       streamText: (request) =>
         Stream.unwrapScoped(Effect.map(open("stream", request.prompt), ({ settle, steps }) =>
           Stream.succeed<ReadonlyArray<Response.StreamPartEncoded>>([{ type: "text-start", id: "scripted" }]).pipe(
-            Stream.concat(Stream.fromQueue(steps).pipe(
-            Stream.takeUntil((step) => step._tag !== "Text"),
-            Stream.mapEffect((step): Effect.Effect<ReadonlyArray<Response.StreamPartEncoded>, AiError.AiError> => {
-              switch (step._tag) {
-                case "Text":
-                  return Effect.succeed([{ type: "text-delta", id: "scripted", delta: step.text }])
-                case "Fail":
-                  return Effect.zipRight(settle("failed"), Effect.fail(failure("streamText", step.description)))
-                case "Finish":
-                  return Effect.as(settle("finished"), [
-                    { type: "text-end", id: "scripted" },
-                    {
-                      type: "finish",
-                      reason: step.reason,
-                      usage: {
-                        inputTokens: step.inputTokens,
-                        outputTokens: step.outputTokens,
-                        totalTokens: step.inputTokens + step.outputTokens
-                      }
-                    }
-                  ])
-              }
-            }))),
+            Stream.concat(
+              Stream.fromQueue(steps).pipe(
+                Stream.takeUntil((step) => step._tag !== "Text"),
+                Stream.mapEffect((step): Effect.Effect<ReadonlyArray<Response.StreamPartEncoded>, AiError.AiError> => {
+                  switch (step._tag) {
+                    case "Text":
+                      return Effect.succeed([{ type: "text-delta", id: "scripted", delta: step.text }])
+                    case "Fail":
+                      return Effect.zipRight(settle("failed"), Effect.fail(failure("streamText", step.description)))
+                    case "Finish":
+                      return Effect.as(settle("finished"), [
+                        { type: "text-end", id: "scripted" },
+                        {
+                          type: "finish",
+                          reason: step.reason,
+                          usage: {
+                            inputTokens: step.inputTokens,
+                            outputTokens: step.outputTokens,
+                            totalTokens: step.inputTokens + step.outputTokens
+                          }
+                        }
+                      ])
+                  }
+                })
+              )
+            ),
             Stream.flattenIterables
           )))
     })
@@ -225,7 +229,8 @@ const make = (options: { readonly answer?: (call: Call) => string }) =>
       provider: "scripted",
       model: "scripted",
       languageModel,
-      settings: (sampling) => Context.make(ScriptedSettings, sampling)
+      settings: (sampling) =>
+        Context.make(ScriptedSettings, sampling)
     }
     const service: Context.Tag.Service<ScriptedModel> = {
       nextCall: Queue.take(started),

@@ -7,7 +7,17 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import { chat, type Chunk, chunkOf, completionBody, hello, isChunk, isContent, openChat, sseReader } from "../http/helpers.js"
+import {
+  chat,
+  type Chunk,
+  chunkOf,
+  completionBody,
+  hello,
+  isChunk,
+  isContent,
+  openChat,
+  sseReader
+} from "../http/helpers.js"
 import { against, APIS, field, maxTokensField, MODEL, samplingAsSent, type TextAnswer, Upstream } from "./harness.js"
 
 /** The whole streamed answer to `request`: its content pieces, finish chunks, usage chunks, last event. */
@@ -34,7 +44,12 @@ const usageOf = (answer: TextAnswer) => ({
   total_tokens: answer.inputTokens + answer.outputTokens
 })
 
-const stopped: TextAnswer = { pieces: ["The", " sky", " is", " blue."], finish: "stop", inputTokens: 13, outputTokens: 4 }
+const stopped: TextAnswer = {
+  pieces: ["The", " sky", " is", " blue."],
+  finish: "stop",
+  inputTokens: 13,
+  outputTokens: 4
+}
 const cutShort: TextAnswer = { pieces: ["Once", " upon"], finish: "length", inputTokens: 21, outputTokens: 2 }
 
 for (const api of APIS) {
@@ -130,4 +145,3 @@ for (const api of APIS) {
       ))
   })
 }
-

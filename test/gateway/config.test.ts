@@ -9,8 +9,8 @@ import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import { Config } from "../../src/config/Config.js"
-import { type ConfigInput } from "../../src/config/ConfigFile.js"
 import { ConfigError } from "../../src/config/ConfigError.js"
+import { type ConfigInput } from "../../src/config/ConfigFile.js"
 import { decode } from "../../src/config/Load.js"
 import { baseConfig, gateway } from "../support.js"
 
@@ -41,7 +41,10 @@ describe("providers and models named in the config", () => {
   it.scoped("an agent naming a provider that is not in models.providers fails with the key path", () =>
     Effect.gen(function*() {
       const problems = yield* startUpProblems(
-        configWith({ list: [{ id: "main", default: true, model: "echo" }, { id: "beta", model: "nope/gpt-4o" }] }, openai)
+        configWith(
+          { list: [{ id: "main", default: true, model: "echo" }, { id: "beta", model: "nope/gpt-4o" }] },
+          openai
+        )
       )
       expect(problems).toEqual([expect.stringMatching(/^agents\.list\[1\]\.model: .*"nope".*models\.providers/)])
     }))

@@ -42,8 +42,10 @@ import {
 
 /** The same, with the gateway's log entries going to a queue the body reads. */
 const withLogs = <A, E, R>(api: Api, body: (entries: Queue.Dequeue<LogEntry>) => Effect.Effect<A, E, R>) =>
-  Effect.flatMap(capturingLogs, (logs) =>
-    body(logs.entries).pipe(Effect.scoped, Effect.provide(upstreamGateway(api, { logger: logs.layer }))))
+  Effect.flatMap(
+    capturingLogs,
+    (logs) => body(logs.entries).pipe(Effect.scoped, Effect.provide(upstreamGateway(api, { logger: logs.layer })))
+  )
 
 const decodeError = Schema.decodeUnknownSync(ErrorBody)
 

@@ -82,7 +82,10 @@ const completions: Effect.Effect<Upstream, never, ChatCompletionsServer> = Effec
     baseUrl: server.baseUrl,
     answerText: ({ finish, inputTokens, outputTokens, pieces }) =>
       server.answer(
-        Answer.reply(pieces, { finishReason: finish, usage: { promptTokens: inputTokens, completionTokens: outputTokens } })
+        Answer.reply(pieces, {
+          finishReason: finish,
+          usage: { promptTokens: inputTokens, completionTokens: outputTokens }
+        })
       ),
     answerStatus: (status, options = {}) =>
       server.answer(Answer.status(status, {
@@ -124,7 +127,11 @@ const anthropic: Effect.Effect<Upstream, never, Anthropic.AnthropicServer> = Eff
     api: "anthropic-messages",
     answerText: ({ finish, inputTokens, outputTokens, pieces }) =>
       server.reply(
-        Anthropic.text(pieces, { stopReason: finish === "length" ? "max_tokens" : "end_turn", inputTokens, outputTokens })
+        Anthropic.text(pieces, {
+          stopReason: finish === "length" ? "max_tokens" : "end_turn",
+          inputTokens,
+          outputTokens
+        })
       ),
     answerStatus: (status, options = {}) =>
       server.reply(Anthropic.error(status, {

@@ -14,18 +14,21 @@ const CLIENT_TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331
 for (const api of APIS) {
   describe(`what the provider is sent, agent on ${api}`, () => {
     it.scopedLive("no trace headers, neither the gateway's own nor the client's", () =>
-      against(api, Effect.gen(function*() {
-        const upstream = yield* Upstream
-        const json = yield* chat(hello(), { headers: { traceparent: CLIENT_TRACEPARENT } })
-        expect(json.status).toBe(200)
-        const stream = yield* chat(hello({ stream: true }), { headers: { traceparent: CLIENT_TRACEPARENT } })
-        expect(stream.status).toBe(200)
-        yield* sseReader(stream).rest
+      against(
+        api,
+        Effect.gen(function*() {
+          const upstream = yield* Upstream
+          const json = yield* chat(hello(), { headers: { traceparent: CLIENT_TRACEPARENT } })
+          expect(json.status).toBe(200)
+          const stream = yield* chat(hello({ stream: true }), { headers: { traceparent: CLIENT_TRACEPARENT } })
+          expect(stream.status).toBe(200)
+          yield* sseReader(stream).rest
 
-        for (const request of [yield* upstream.nextRequest, yield* upstream.nextRequest]) {
-          const sent = Object.keys(request.headers).map((name) => name.toLowerCase())
-          expect(sent.filter((name) => TRACE_HEADERS.includes(name))).toEqual([])
-        }
-      })))
+          for (const request of [yield* upstream.nextRequest, yield* upstream.nextRequest]) {
+            const sent = Object.keys(request.headers).map((name) => name.toLowerCase())
+            expect(sent.filter((name) => TRACE_HEADERS.includes(name))).toEqual([])
+          }
+        })
+      ))
   })
 }

@@ -4,8 +4,8 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import { FakeAgentRunner, replyEvents } from "../../src/testing.js"
 import * as Stream from "effect/Stream"
+import { FakeAgentRunner, replyEvents } from "../../src/testing.js"
 import { chat, completionBody, hello, quietGateway } from "./helpers.js"
 
 const UUID = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"

@@ -50,7 +50,10 @@ const expectAnswered = (response: Response) =>
 
 describe("bearer secret (point 5)", () => {
   it.scopedLive("a missing Authorization header gets 401 Unauthorized with WWW-Authenticate: Bearer", () =>
-    chat(hello(), { token: null }).pipe(Effect.flatMap(expectUnauthorized), Effect.provide(quietGateway({ config: lenient }))))
+    chat(hello(), { token: null }).pipe(
+      Effect.flatMap(expectUnauthorized),
+      Effect.provide(quietGateway({ config: lenient }))
+    ))
 
   it.scopedLive("a wrong secret gets the same 401", () =>
     Effect.gen(function*() {

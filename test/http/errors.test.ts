@@ -7,11 +7,18 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Queue from "effect/Queue"
+import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
-import { AgentEvent } from "../../src/domain/AgentEvent.js"
 import { type AgentRunner } from "../../src/agent/AgentRunner.js"
+import { AgentEvent } from "../../src/domain/AgentEvent.js"
 import type { AgentError } from "../../src/domain/Errors.js"
-import { ProviderAuthRejected, ProviderFailed, ProviderRateLimited, ProviderTimeout, ProviderUnreachable } from "../../src/domain/Errors.js"
+import {
+  ProviderAuthRejected,
+  ProviderFailed,
+  ProviderRateLimited,
+  ProviderTimeout,
+  ProviderUnreachable
+} from "../../src/domain/Errors.js"
 import { FakeAgentRunner } from "../../src/testing.js"
 import { baseConfig, gateway } from "../support.js"
 import {
@@ -32,7 +39,6 @@ import {
   splitEvents,
   text
 } from "./helpers.js"
-import * as Schema from "effect/Schema"
 
 const SECRET = "sk-upstream-9f8e7d6c5b4a"
 
@@ -49,14 +55,24 @@ const cases: ReadonlyArray<{
     type: "server_error",
     code: "provider_unreachable"
   },
-  { error: new ProviderAuthRejected({ provider: "openai" }), status: 502, type: "server_error", code: "provider_auth_rejected" },
+  {
+    error: new ProviderAuthRejected({ provider: "openai" }),
+    status: 502,
+    type: "server_error",
+    code: "provider_auth_rejected"
+  },
   {
     error: new ProviderFailed({ provider: "openai", detail: `500 from upstream: invalid key ${SECRET}` }),
     status: 502,
     type: "server_error",
     code: "provider_error"
   },
-  { error: new ProviderTimeout({ provider: "openai", timeoutMs: 30_000 }), status: 504, type: "server_error", code: "provider_timeout" },
+  {
+    error: new ProviderTimeout({ provider: "openai", timeoutMs: 30_000 }),
+    status: 504,
+    type: "server_error",
+    code: "provider_timeout"
+  },
   {
     error: new ProviderRateLimited({ provider: "openai", retryAfterSeconds: 12 }),
     status: 429,

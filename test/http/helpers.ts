@@ -13,8 +13,8 @@ import * as Queue from "effect/Queue"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import * as NodeHttp from "node:http"
-import type { RunRequest } from "../../src/domain/Run.js"
 import type { ConfigInput } from "../../src/config/ConfigFile.js"
+import type { RunRequest } from "../../src/domain/Run.js"
 import { FakeAgentRunner, RecordedRuns, replyEvents } from "../../src/testing.js"
 import { baseConfig, baseUrl, gateway, TOKEN } from "../support.js"
 
@@ -328,14 +328,21 @@ export const postChunkedUntilAnswered = (options: {
             response.on("data", (part: string) => body += part)
             response.on("error", reject)
             response.on("end", () =>
-              resolve({ status: response.statusCode ?? 0, headers: response.headers, body, writtenBeforeAnswer: written }))
+              resolve({
+                status: response.statusCode ?? 0,
+                headers: response.headers,
+                body,
+                writtenBeforeAnswer: written
+              }))
           })
           // A JSON prefix, then padding: the body is never complete JSON, only too large.
           const piece = Buffer.alloc(options.chunkSize, "a")
           // One piece at a time, the next when the last has been handed to the socket and the event
           // loop has had a turn (the gateway runs in this process), so the answer is seen as it comes.
           const pump = () => {
-            if (answered !== undefined || written >= options.maxBytes) return void request.end()
+            if (answered !== undefined || written >= options.maxBytes) {
+              return void request.end()
+            }
             const data = written === 0 ? Buffer.concat([Buffer.from("{\"x\":\""), piece]) : piece
             written += piece.length
             request.write(data, (error) => error === undefined || error === null ? setImmediate(pump) : reject(error))
@@ -377,5 +384,7 @@ export const capturingLogs = Effect.map(Queue.unbounded<LogEntry>(), (entries) =
 
 /** The next `request` log line (the one per request), skipping other entries. */
 export const nextRequestLine = (entries: Queue.Dequeue<LogEntry>): Effect.Effect<LogEntry> =>
-  Effect.flatMap(Queue.take(entries), (entry) =>
-    entry.message[0] === "request" ? Effect.succeed(entry) : nextRequestLine(entries))
+  Effect.flatMap(
+    Queue.take(entries),
+    (entry) => entry.message[0] === "request" ? Effect.succeed(entry) : nextRequestLine(entries)
+  )

@@ -42,7 +42,11 @@ describe("tolerant of what clients send (point 8)", () => {
           { role: "developer", content: "You are helpful.", cache_control: { type: "ephemeral" } },
           { role: "system", content: [{ type: "text", text: "Be brief." }] },
           { role: "user", content: "earlier", name: "ann" },
-          { role: "assistant", content: null, tool_calls: [{ id: "call_1", type: "function", function: { name: "f", arguments: "{}" } }] },
+          {
+            role: "assistant",
+            content: null,
+            tool_calls: [{ id: "call_1", type: "function", function: { name: "f", arguments: "{}" } }]
+          },
           { role: "tool", content: "result", tool_call_id: "call_1" },
           {
             role: "user",
@@ -174,7 +178,10 @@ describe("malformed requests (point 8)", () => {
         { model: "m", messages: [{ role: "user", content: "   " }] },
         { model: "m", messages: [{ role: "user", content: null }] },
         { model: "m", messages: [{ role: "user", content: [] }] },
-        { model: "m", messages: [{ role: "user", content: [{ type: "image_url", image_url: "data:image/png;base64,AA" }] }] }
+        {
+          model: "m",
+          messages: [{ role: "user", content: [{ type: "image_url", image_url: "data:image/png;base64,AA" }] }]
+        }
       ]
       for (const body of bodies) {
         const error = yield* expectInvalid(body, "messages")
@@ -241,7 +248,8 @@ describe("body size limit (point 8)", () => {
 })
 
 /** `hello()` as JSON text with `field` set to `json` (text, so it can be deeper than JSON.stringify goes). */
-const helloWith = (field: string, json: string) => JSON.stringify(hello({ [field]: null })).replace(`"${field}":null`, `"${field}":${json}`)
+const helloWith = (field: string, json: string) =>
+  JSON.stringify(hello({ [field]: null })).replace(`"${field}":null`, `"${field}":${json}`)
 
 /** `levels` arrays, each holding the next. */
 const nestedArrays = (levels: number) => "[".repeat(levels) + "]".repeat(levels)
@@ -255,9 +263,15 @@ describe("deeply nested bodies", () => {
       const tool = (parameters: string) => `[{"type":"function","function":{"name":"f","parameters":${parameters}}}]`
       const cases: ReadonlyArray<readonly [string, string]> = [
         [helloWith("messages", nestedArrays(5_000)), "messages[0]"],
-        [helloWith("tools", tool(`{"type":"object","x":${nestedArrays(10_000)}}`)), "tools[0].function.parameters.x[0]"],
         [
-          helloWith("response_format", `{"type":"json_schema","json_schema":{"name":"n","schema":${nestedObjects(10_000)}}}`),
+          helloWith("tools", tool(`{"type":"object","x":${nestedArrays(10_000)}}`)),
+          "tools[0].function.parameters.x[0]"
+        ],
+        [
+          helloWith(
+            "response_format",
+            `{"type":"json_schema","json_schema":{"name":"n","schema":${nestedObjects(10_000)}}}`
+          ),
           "response_format.json_schema.schema.a"
         ]
       ]

@@ -29,7 +29,17 @@ const agentFor = (body: unknown, headers: Readonly<Record<string, string>> = {})
 describe("agent routing (point 6)", () => {
   it.scopedLive("the model prefixes name the agent, case-insensitively", () =>
     Effect.gen(function*() {
-      for (const model of ["clawdbot:beta", "clawdbot/beta", "agent:beta", "openclaw:beta", "openclaw/beta", "CLAWDBOT:Beta", " agent:BETA "]) {
+      for (
+        const model of [
+          "clawdbot:beta",
+          "clawdbot/beta",
+          "agent:beta",
+          "openclaw:beta",
+          "openclaw/beta",
+          "CLAWDBOT:Beta",
+          " agent:BETA "
+        ]
+      ) {
         expect({ model, agent: yield* agentFor(hello({ model })) }).toEqual({ model, agent: "beta" })
       }
       for (const model of ["clawdbot:main", "openclaw/main"]) {

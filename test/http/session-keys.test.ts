@@ -15,7 +15,11 @@ const keysFor = (body: unknown, headers: Readonly<Record<string, string>> = {}) 
     expect(response.status).toBe(200)
     yield* completionBody(response)
     const run = yield* lastRun
-    return { header: response.headers.get("x-clawdbot-session-key"), run: run.sessionKey.value, kind: run.sessionKey.kind }
+    return {
+      header: response.headers.get("x-clawdbot-session-key"),
+      run: run.sessionKey.value,
+      kind: run.sessionKey.kind
+    }
   })
 
 describe("session keys (point 7)", () => {

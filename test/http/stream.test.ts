@@ -6,9 +6,16 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import { AgentEvent } from "../../src/domain/AgentEvent.js"
-import { ProviderAuthRejected, ProviderFailed, ProviderRateLimited, ProviderTimeout, ProviderUnreachable } from "../../src/domain/Errors.js"
+import {
+  ProviderAuthRejected,
+  ProviderFailed,
+  ProviderRateLimited,
+  ProviderTimeout,
+  ProviderUnreachable
+} from "../../src/domain/Errors.js"
 import type { AgentError } from "../../src/domain/Errors.js"
 import { FakeAgentRunner, replyEvents } from "../../src/testing.js"
 import {
@@ -18,8 +25,8 @@ import {
   chunkOf,
   dataOf,
   endpointConfig,
-  errorBody,
   ErrorBody,
+  errorBody,
   hello,
   isChunk,
   isContent,
@@ -30,7 +37,6 @@ import {
   sseReader,
   text
 } from "./helpers.js"
-import * as Schema from "effect/Schema"
 
 const UUID = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 
@@ -71,7 +77,9 @@ describe("stream (point 10)", () => {
 
   it.scopedLive("is a role chunk, content chunks, one finish chunk, then [DONE], framed by blank lines", () =>
     Effect.gen(function*() {
-      const response = yield* chat(streamed({ model: "gpt-4o", messages: [{ role: "user", content: "one two three" }] }))
+      const response = yield* chat(
+        streamed({ model: "gpt-4o", messages: [{ role: "user", content: "one two three" }] })
+      )
       const { chunks, events } = framed(yield* text(response))
       expect(events.every((event) => event.startsWith("data: "))).toBe(true)
 
@@ -136,7 +144,10 @@ describe("stream (point 10)", () => {
     }).pipe(Effect.provide(quietGateway({
       runner: FakeAgentRunner.layer(() =>
         Stream.fromIterable(
-          replyEvents("some words", { finishReason: "content_filter", usage: { promptTokens: 321, completionTokens: 9 } })
+          replyEvents("some words", {
+            finishReason: "content_filter",
+            usage: { promptTokens: 321, completionTokens: 9 }
+          })
         )
       )
     }))))
@@ -209,7 +220,9 @@ describe("keep-alive (point 10)", () => {
         expect(rest.at(-1)).toBe("data: [DONE]")
       }).pipe(
         Effect.scoped,
-        Effect.provide(quietGateway({ config: endpointConfig({ keepAliveMs: 50 }), runner: waitingAgent(gate, "now", "later") }))
+        Effect.provide(
+          quietGateway({ config: endpointConfig({ keepAliveMs: 50 }), runner: waitingAgent(gate, "now", "later") })
+        )
       )
     }))
 
@@ -231,7 +244,10 @@ describe("keep-alive (point 10)", () => {
       }).pipe(
         Effect.scoped,
         Effect.provide(
-          quietGateway({ config: endpointConfig({ keepAliveMs: 50 }), runner: waitingAgent(gate, undefined, "finally") })
+          quietGateway({
+            config: endpointConfig({ keepAliveMs: 50 }),
+            runner: waitingAgent(gate, undefined, "finally")
+          })
         )
       )
     }))
@@ -323,6 +339,9 @@ describe("stream failures (point 10)", () => {
       const [errorEvent] = events.slice(-2)
       expect(Schema.decodeUnknownSync(ErrorBody)(dataOf(errorEvent ?? "")).error.type).toBe("rate_limited")
     }).pipe(Effect.provide(quietGateway({
-      runner: FakeAgentRunner.layerFailingAfter("some", new ProviderRateLimited({ provider: "openai", retryAfterSeconds: 3 }))
+      runner: FakeAgentRunner.layerFailingAfter(
+        "some",
+        new ProviderRateLimited({ provider: "openai", retryAfterSeconds: 3 })
+      )
     }))))
 })

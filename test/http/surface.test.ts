@@ -75,7 +75,9 @@ describe("other methods (point 8)", () => {
 describe("unknown paths (point 8)", () => {
   it.scopedLive("get 404 with an OpenAI-style body naming the path", () =>
     Effect.gen(function*() {
-      for (const [method, path] of [["GET", "/"], ["POST", "/v1/completions"], ["GET", "/v1/chat"], ["POST", "/nope"]]) {
+      for (
+        const [method, path] of [["GET", "/"], ["POST", "/v1/completions"], ["GET", "/v1/chat"], ["POST", "/nope"]]
+      ) {
         const response = yield* send(path!, { method: method!, token: null })
         expect({ path, status: response.status }).toEqual({ path, status: 404 })
         expect(response.headers.get("content-type")).toContain("application/json")

@@ -17,8 +17,8 @@ import * as Effect from "effect/Effect"
 import * as FiberId from "effect/FiberId"
 import * as Layer from "effect/Layer"
 import * as Http from "node:http"
-import { jpeg, PNG } from "./harness.js"
 import { listenOnLoopback } from "../fakes/listen.js"
+import { jpeg, PNG } from "./harness.js"
 
 export interface SeenRequest {
   readonly path: string

@@ -37,7 +37,8 @@ describe("images config", () => {
   })
 
   it("a bad value is a problem at its key path", () => {
-    const problems = (images: unknown) => Either.match(decode(withImages(images), env), { onLeft: (p) => p, onRight: () => [] })
+    const problems = (images: unknown) =>
+      Either.match(decode(withImages(images), env), { onLeft: (p) => p, onRight: () => [] })
     expect(problems({ allowedTypes: ["png"] })).toEqual([
       "gateway.http.endpoints.chatCompletions.images.allowedTypes[0]: expected a media type such as \"image/png\""
     ])

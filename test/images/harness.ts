@@ -175,5 +175,4 @@ export const userMessages = (api: Api, body: unknown): ReadonlyArray<ReadonlyArr
 }
 
 /** The images of a provider request, in order. */
-export const imagesOf = (api: Api, body: unknown) =>
-  userMessages(api, body).flat().filter((piece) => "image" in piece)
+export const imagesOf = (api: Api, body: unknown) => userMessages(api, body).flat().filter((piece) => "image" in piece)

@@ -71,7 +71,10 @@ for (const api of APIS) {
             stream: true,
             messages: [{
               role: "user",
-              content: [{ type: "text", text: "What is this?" }, { type: "image_url", image_url: { url: dataUri("image/png", PNG) } }]
+              content: [{ type: "text", text: "What is this?" }, {
+                type: "image_url",
+                image_url: { url: dataUri("image/png", PNG) }
+              }]
             }]
           })
         )
@@ -95,7 +98,13 @@ for (const api of APIS) {
           messages: [
             { role: "user", content: [{ type: "text", text: "Look:" }, pngPart()] },
             { role: "assistant", content: "A cat." },
-            { role: "user", content: [{ type: "text", text: "And this?" }, { type: "image_url", image_url: dataUri("image/jpeg", PHOTO) }] }
+            {
+              role: "user",
+              content: [{ type: "text", text: "And this?" }, {
+                type: "image_url",
+                image_url: dataUri("image/jpeg", PHOTO)
+              }]
+            }
           ]
         })
         expect(response.status).toBe(200)
@@ -135,7 +144,11 @@ describe("images in stored sessions", () => {
       expect(JSON.stringify(transcript)).not.toContain(PNG.toString("base64"))
 
       yield* upstream.answerText(["Grey."])
-      const second = yield* chat({ model: "clawdbot:main", user, messages: [{ role: "user", content: "What colour is it?" }] })
+      const second = yield* chat({
+        model: "clawdbot:main",
+        user,
+        messages: [{ role: "user", content: "What colour is it?" }]
+      })
       expect(second.status).toBe(200)
       const body = yield* upstream.nextBody
       expect(userMessages("openai-completions", body)).toEqual([

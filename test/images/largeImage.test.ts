@@ -37,20 +37,27 @@ describe("a large image", () => {
 
       /** The answer's status, once the whole answer has arrived. */
       const answered = (payload: unknown) =>
-        Effect.scoped(Effect.flatMap(postTo(child.url, payload, TOKEN), (answer) => Effect.as(answer.text, answer.status)))
+        Effect.scoped(
+          Effect.flatMap(postTo(child.url, payload, TOKEN), (answer) => Effect.as(answer.text, answer.status))
+        )
 
       const photo = jpeg(9 * 1024 * 1024)
       const image = yield* Effect.fork(answered({
         model: "clawdbot:main",
         messages: [{
           role: "user",
-          content: [{ type: "text", text: "What is it?" }, { type: "image_url", image_url: { url: dataUri("image/jpeg", photo) } }]
+          content: [{ type: "text", text: "What is it?" }, {
+            type: "image_url",
+            image_url: { url: dataUri("image/jpeg", photo) }
+          }]
         }]
       }))
       // Small requests to the agent on echo, one after another, for as long as the image's request runs.
       let slowest = Duration.zero
       do {
-        const [took, status] = yield* Effect.timed(answered({ model: "clawdbot:beta", messages: [{ role: "user", content: "hi" }] }))
+        const [took, status] = yield* Effect.timed(
+          answered({ model: "clawdbot:beta", messages: [{ role: "user", content: "hi" }] })
+        )
         expect(status).toBe(200)
         slowest = Duration.max(slowest, took)
       } while (Option.isNone(yield* Fiber.poll(image)))

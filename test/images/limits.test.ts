@@ -88,7 +88,8 @@ describe("image limits", () => {
 
   it.scopedLive("a type not allowed: 400 listing the allowed types (SVG by default, GIF when only PNG is)", () =>
     Effect.gen(function*() {
-      const svg = "data:image/svg+xml;base64," + Buffer.from("<svg xmlns=\"http://www.w3.org/2000/svg\"/>").toString("base64")
+      const svg = "data:image/svg+xml;base64," +
+        Buffer.from("<svg xmlns=\"http://www.w3.org/2000/svg\"/>").toString("base64")
       const message = yield* refused(withImages(svg), "messages[1].content[1].image_url")
       expect(message).toContain("'image/svg+xml'")
       expect(message).toContain("image/png, image/jpeg, image/gif, image/webp")
@@ -133,9 +134,14 @@ describe("image limits", () => {
       expect(yield* refused(withImages("file:///etc/passwd"), param)).toContain("expected a data URI")
       const badDetail = {
         model: "clawdbot:main",
-        messages: [{ role: "user", content: [{ type: "image_url", image_url: { url: dataUri("image/png", PNG), detail: "ultra" } }] }]
+        messages: [{
+          role: "user",
+          content: [{ type: "image_url", image_url: { url: dataUri("image/png", PNG), detail: "ultra" } }]
+        }]
       }
-      expect(yield* refused(badDetail, "messages[0].content[0].image_url.detail")).toContain("\"auto\", \"low\" or \"high\"")
+      expect(yield* refused(badDetail, "messages[0].content[0].image_url.detail")).toContain(
+        "\"auto\", \"low\" or \"high\""
+      )
     }).pipe(served()))
 })
 

@@ -17,17 +17,19 @@ import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
-import { AgentEvent } from "../../src/domain/AgentEvent.js"
 import { AgentRunner } from "../../src/agent/AgentRunner.js"
-import type { ConfigInput } from "../../src/config/ConfigFile.js"
 import { RunQueue } from "../../src/agent/RunQueue.js"
+import type { ConfigInput } from "../../src/config/ConfigFile.js"
+import { AgentEvent } from "../../src/domain/AgentEvent.js"
 import { FakeAgentRunner, replyEvents } from "../../src/testing.js"
 import { baseConfig, gateway, TOKEN } from "../support.js"
 
 const METRICS_TOKEN = "metrics-secret"
 
-const metricsConfig = (metrics: { readonly enabled?: boolean; readonly token?: string }, extra: Partial<ConfigInput> = {}) =>
-  ({ ...baseConfig, ...extra, gateway: { ...baseConfig.gateway, ...extra.gateway, metrics } }) satisfies ConfigInput
+const metricsConfig = (
+  metrics: { readonly enabled?: boolean; readonly token?: string },
+  extra: Partial<ConfigInput> = {}
+) => ({ ...baseConfig, ...extra, gateway: { ...baseConfig.gateway, ...extra.gateway, metrics } }) satisfies ConfigInput
 
 const quiet = <E>(options: Parameters<typeof gateway<E>>[0]) =>
   gateway(options).pipe(Layer.provide(Logger.minimumLogLevel(LogLevel.None)))
@@ -71,7 +73,9 @@ const parse = (text: string): ReadonlyArray<Sample> =>
   text.split("\n").flatMap((line) => {
     const match = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})?\s+(\S+)$/.exec(line)
     if (match === null) return []
-    const labels = Object.fromEntries([...(match[2] ?? "").matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map((m) => [m[1], m[2]]))
+    const labels = Object.fromEntries(
+      [...(match[2] ?? "").matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map((m) => [m[1], m[2]])
+    )
     return [{ name: match[1] ?? "", labels, value: Number(match[3]) }]
   })
 
@@ -125,13 +129,15 @@ describe("GET /metrics: config", () => {
       expect(response.status).toBe(200)
       expect(response.headers["content-type"]).toMatch(/^text\/plain; version=0\.0\.4/)
       const text = yield* response.text
-      for (const [name, type] of [
-        ["clawgate_http_requests_total", "counter"],
-        ["clawgate_active_streams", "gauge"],
-        ["clawgate_runs_queued", "gauge"],
-        ["clawgate_auth_failures_total", "counter"],
-        ["clawgate_auth_lockouts_total", "counter"]
-      ]) {
+      for (
+        const [name, type] of [
+          ["clawgate_http_requests_total", "counter"],
+          ["clawgate_active_streams", "gauge"],
+          ["clawgate_runs_queued", "gauge"],
+          ["clawgate_auth_failures_total", "counter"],
+          ["clawgate_auth_lockouts_total", "counter"]
+        ]
+      ) {
         expect(text).toContain(`# TYPE ${name} ${type}\n`)
       }
       const client = yield* HttpClient.HttpClient
@@ -193,9 +199,11 @@ describe("GET /metrics: what is counted", () => {
       const client = yield* HttpClient.HttpClient
       const before = yield* scrape
       expect((yield* client.execute(HttpClientRequest.get("/no/such-path-4711"))).status).toBe(404)
-      const model = yield* client.execute(HttpClientRequest.get("/v1/models/clawdbot:beta").pipe(
-        HttpClientRequest.bearerToken(TOKEN)
-      ))
+      const model = yield* client.execute(
+        HttpClientRequest.get("/v1/models/clawdbot:beta").pipe(
+          HttpClientRequest.bearerToken(TOKEN)
+        )
+      )
       yield* model.text
       const response = yield* getMetrics()
       const text = yield* response.text

@@ -40,16 +40,25 @@ describe("the drain always ends, as a process", () => {
       const dir = yield* tempDir
       const provider = yield* controlledProvider
       // A grace period far longer than the test may take: only requests no longer counted let it end.
-      const gateway = yield* startGateway(writeConfig(dir, { providerUrl: provider.baseUrl, shutdownGraceMs: 600_000 }), dir)
+      const gateway = yield* startGateway(
+        writeConfig(dir, { providerUrl: provider.baseUrl, shutdownGraceMs: 600_000 }),
+        dir
+      )
 
       // Plain requests whose clients leave as their answers come, the way a load generator's do
       // when it stops: many, so that the gateway learns of some leaving only as it answers them.
-      const clients = yield* Effect.forEach(Array.from({ length: 32 }, (_, i) => `plain ${i}`), (content) =>
-        Effect.fork(outcomeOf(gateway.url, PATH, chat(content))))
+      const clients = yield* Effect.forEach(
+        Array.from({ length: 32 }, (_, i) => `plain ${i}`),
+        (content) => Effect.fork(outcomeOf(gateway.url, PATH, chat(content)))
+      )
       const calls = yield* Effect.forEach(clients, () => provider.nextCall)
-      yield* Effect.forEach(Arr.zip(clients, calls), ([client, call]) => Effect.zipRight(Fiber.interrupt(client), call.finish), {
-        discard: true
-      })
+      yield* Effect.forEach(
+        Arr.zip(clients, calls),
+        ([client, call]) => Effect.zipRight(Fiber.interrupt(client), call.finish),
+        {
+          discard: true
+        }
+      )
       // A stream whose client leaves after the first content.
       yield* Effect.scoped(openStream(gateway, provider.nextCall, { user: "carol", content: "hi", first: "Hello" }))
 
@@ -61,7 +70,10 @@ describe("the drain always ends, as a process", () => {
     Effect.gen(function*() {
       const dir = yield* tempDir
       const provider = yield* controlledProvider
-      const gateway = yield* startGateway(writeConfig(dir, { providerUrl: provider.baseUrl, shutdownGraceMs: 600_000 }), dir)
+      const gateway = yield* startGateway(
+        writeConfig(dir, { providerUrl: provider.baseUrl, shutdownGraceMs: 600_000 }),
+        dir
+      )
       const open = yield* longAnswer(gateway.url, provider.nextCall)
 
       gateway.kill("SIGTERM")
@@ -75,7 +87,10 @@ describe("the drain always ends, as a process", () => {
     Effect.gen(function*() {
       const dir = yield* tempDir
       const provider = yield* controlledProvider
-      const gateway = yield* startGateway(writeConfig(dir, { providerUrl: provider.baseUrl, shutdownGraceMs: 300 }), dir)
+      const gateway = yield* startGateway(
+        writeConfig(dir, { providerUrl: provider.baseUrl, shutdownGraceMs: 300 }),
+        dir
+      )
       yield* longAnswer(gateway.url, provider.nextCall)
 
       gateway.kill("SIGTERM")

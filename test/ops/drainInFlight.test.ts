@@ -9,8 +9,8 @@
 import { describe, expect, it, vi } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import { controlledProvider } from "../fakes/ControlledProvider.js"
-import { DONE, finishReasons, inBandError, isContent, isError, PATH, textOf } from "./harness.js"
 import { requireBuild, startGateway, tempDir } from "../gatewayProcess.js"
+import { DONE, finishReasons, inBandError, isContent, isError, PATH, textOf } from "./harness.js"
 import { chat, historyAfterRestart, openStream, outcomeOf, SHUTTING_DOWN, writeConfig } from "./process.js"
 
 requireBuild()
@@ -25,7 +25,11 @@ describe("drain of a stream in flight, as a process", () => {
       const provider = yield* controlledProvider
       const config = writeConfig(dir, { providerUrl: provider.baseUrl, shutdownGraceMs: 600_000 })
       const gateway = yield* startGateway(config, dir)
-      const { call, open } = yield* openStream(gateway, provider.nextCall, { user: "alice", content: "hi", first: "Hello" })
+      const { call, open } = yield* openStream(gateway, provider.nextCall, {
+        user: "alice",
+        content: "hi",
+        first: "Hello"
+      })
 
       gateway.kill("SIGTERM")
       yield* gateway.line(SHUTTING_DOWN)
@@ -54,7 +58,11 @@ describe("drain of a stream in flight, as a process", () => {
       const provider = yield* controlledProvider
       const config = writeConfig(dir, { providerUrl: provider.baseUrl, shutdownGraceMs: 200 })
       const gateway = yield* startGateway(config, dir)
-      const { call, open } = yield* openStream(gateway, provider.nextCall, { user: "bob", content: "hi", first: "Half" })
+      const { call, open } = yield* openStream(gateway, provider.nextCall, {
+        user: "bob",
+        content: "hi",
+        first: "Half"
+      })
 
       gateway.kill("SIGTERM")
       const rest = yield* open.rest

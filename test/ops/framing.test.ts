@@ -4,8 +4,8 @@
  * bytes inside an answer that has started. Over raw sockets, on the Node server `clawgate serve`
  * uses (`NodeServer.layer`).
  */
-import * as HttpServer from "@effect/platform/HttpServer"
 import * as NodeContext from "@effect/platform-node/NodeContext"
+import * as HttpServer from "@effect/platform/HttpServer"
 import { describe, expect, it } from "@effect/vitest"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
@@ -35,7 +35,9 @@ const nodeGateway = (interrupted: Deferred.Deferred<void>) => {
 
 /** A connection of the test's own to the gateway: what it sent back so far, and waits for more. */
 const connect = Effect.gen(function*() {
-  const port = yield* HttpServer.addressWith((address) => Effect.succeed(address._tag === "TcpAddress" ? address.port : 0))
+  const port = yield* HttpServer.addressWith((address) =>
+    Effect.succeed(address._tag === "TcpAddress" ? address.port : 0)
+  )
   const socket = yield* Effect.acquireRelease(
     Effect.sync(() => Net.connect(port, "127.0.0.1")),
     (socket) => Effect.sync(() => socket.destroy())
@@ -132,7 +134,11 @@ describe("malformed HTTP framing", () => {
     withGateway((interrupted) =>
       Effect.gen(function*() {
         const connection = yield* connect
-        const body = JSON.stringify({ model: "clawdbot:main", messages: [{ role: "user", content: "hi" }], stream: true })
+        const body = JSON.stringify({
+          model: "clawdbot:main",
+          messages: [{ role: "user", content: "hi" }],
+          stream: true
+        })
         yield* connection.send(`${head([`content-length: ${body.length}`])}${body}`)
         yield* connection.until("still")
         // A second request on the connection, its framing broken.

@@ -3,24 +3,24 @@
  * the test (so it can start draining as a shutdown would) and a session store of the test's choice.
  * Plus small request helpers: `fetch` for plain answers, node:http with an SSE reader for streams.
  */
-import * as HttpServer from "@effect/platform/HttpServer"
-import type { ServeError } from "@effect/platform/HttpServerError"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import * as HttpServer from "@effect/platform/HttpServer"
+import type { ServeError } from "@effect/platform/HttpServerError"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
 import * as Ref from "effect/Ref"
-import type { AgentRunner } from "../../src/agent/AgentRunner.js"
 import type { Auth } from "../../src/access/Auth.js"
+import type { AgentRunner } from "../../src/agent/AgentRunner.js"
+import type { RunQueue } from "../../src/agent/RunQueue.js"
 import { Config } from "../../src/config/Config.js"
 import { type ConfigError } from "../../src/config/ConfigError.js"
 import { type ConfigInput } from "../../src/config/ConfigFile.js"
-import { Drain } from "../../src/ops/Drain.js"
 import { SessionStoreUnavailable } from "../../src/domain/Errors.js"
 import * as Gateway from "../../src/Gateway.js"
-import type { RunQueue } from "../../src/agent/RunQueue.js"
+import { Drain } from "../../src/ops/Drain.js"
 import { SessionStore } from "../../src/store/SessionStore.js"
 import { FakeAgentRunner } from "../../src/testing.js"
 import { controlledRuns } from "../controlledRuns.js"
@@ -78,9 +78,11 @@ export const switchableStore = (up: Ref.Ref<boolean>): Layer.Layer<SessionStore>
     SessionStore,
     SessionStore.of({
       load: () =>
-        Effect.flatMap(Ref.get(up), (ok) => ok ? Effect.succeed([]) : Effect.fail(new SessionStoreUnavailable({ cause: "down" }))),
+        Effect.flatMap(Ref.get(up), (ok) =>
+          ok ? Effect.succeed([]) : Effect.fail(new SessionStoreUnavailable({ cause: "down" }))),
       commit: () =>
-        Effect.flatMap(Ref.get(up), (ok) => ok ? Effect.void : Effect.fail(new SessionStoreUnavailable({ cause: "down" })))
+        Effect.flatMap(Ref.get(up), (ok) =>
+          ok ? Effect.void : Effect.fail(new SessionStoreUnavailable({ cause: "down" })))
     })
   )
 
@@ -91,7 +93,10 @@ export const switchableStore = (up: Ref.Ref<boolean>): Layer.Layer<SessionStore>
 export type { ControlledRun, Ending } from "../controlledRuns.js"
 
 /** A runner whose runs say and finish only when the test tells them to (see controlledRuns). */
-export const controlledRunner = Effect.map(controlledRuns, ({ next, script }) => ({ layer: FakeAgentRunner.layer(script), next }))
+export const controlledRunner = Effect.map(
+  controlledRuns,
+  ({ next, script }) => ({ layer: FakeAgentRunner.layer(script), next })
+)
 
 // ---------------------------------------------------------------------------------------------
 // Requests

@@ -13,8 +13,8 @@ import { describe, expect, it, vi } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as NodeHttp from "node:http"
-import { inBandError, PATH } from "./harness.js"
 import { requireBuild, startGateway, tempDir } from "../gatewayProcess.js"
+import { inBandError, PATH } from "./harness.js"
 import { chat, get, outcomeOf, SHUTTING_DOWN, startUpload, TURNED_AWAY, writeConfig } from "./process.js"
 
 requireBuild()
@@ -115,7 +115,9 @@ describe("drain, as a process", () => {
           return client
         })
       })
-      const clients = yield* Effect.fork(Effect.all(Array.from({ length: 8 }, () => client), { concurrency: "unbounded" }))
+      const clients = yield* Effect.fork(
+        Effect.all(Array.from({ length: 8 }, () => client), { concurrency: "unbounded" })
+      )
 
       const exit = yield* gateway.exited
       exited = true

@@ -8,8 +8,8 @@ import * as Exit from "effect/Exit"
 import * as Fs from "node:fs"
 import * as NodeHttp from "node:http"
 import * as Path from "node:path"
-import { type GatewayProcess, startGateway } from "../gatewayProcess.js"
 import type { ProviderCall } from "../fakes/ControlledProvider.js"
+import { type GatewayProcess, startGateway } from "../gatewayProcess.js"
 import { type OpenAnswer, postTo } from "../rawHttp.js"
 import { inBandError, isContent, PATH, textOf } from "./harness.js"
 
@@ -101,8 +101,18 @@ export const get = (url: string, path: string, agent: NodeHttp.Agent | false = f
       let body = ""
       response.setEncoding("utf8")
       response.on("data", (part: string) => body += part)
-      response.on("end", () =>
-        resume(Effect.succeed({ status: response.statusCode ?? 0, headers: response.headers, body, reusedSocket: request.reusedSocket })))
+      response.on(
+        "end",
+        () =>
+          resume(
+            Effect.succeed({
+              status: response.statusCode ?? 0,
+              headers: response.headers,
+              body,
+              reusedSocket: request.reusedSocket
+            })
+          )
+      )
     })
     request.on("error", (error) => resume(Effect.fail(error)))
     return Effect.sync(() => request.destroy())
@@ -120,7 +130,11 @@ export const startUpload = (url: string) =>
         NodeHttp.request(`${url}${PATH}`, {
           method: "POST",
           agent: false,
-          headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json", "transfer-encoding": "chunked" }
+          headers: {
+            authorization: `Bearer ${TOKEN}`,
+            "content-type": "application/json",
+            "transfer-encoding": "chunked"
+          }
         })
       ),
       (request) => Effect.sync(() => request.destroy())
@@ -130,15 +144,20 @@ export const startUpload = (url: string) =>
       response.setEncoding("utf8")
       response.on("data", (part: string) => body += part)
       response.on("end", () => {
-        Deferred.unsafeDone(answered, Exit.succeed({ status: response.statusCode ?? 0, headers: response.headers, body }))
+        Deferred.unsafeDone(
+          answered,
+          Exit.succeed({ status: response.statusCode ?? 0, headers: response.headers, body })
+        )
         // A client told to go away stops sending.
         request.destroy()
       })
     })
     request.on("error", (error) => Deferred.unsafeDone(answered, Exit.fail(error)))
     yield* Effect.async<void, Error>((resume) => {
-      request.write("{\"model\":\"clawdbot:main\",\"messages\":[", (error) =>
-        resume(error === undefined || error === null ? Effect.void : Effect.fail(error)))
+      request.write(
+        "{\"model\":\"clawdbot:main\",\"messages\":[",
+        (error) => resume(error === undefined || error === null ? Effect.void : Effect.fail(error))
+      )
     })
     return {
       answer: Deferred.await(answered),
@@ -154,7 +173,9 @@ export const openStream = (
   options: { readonly user: string; readonly content: string; readonly first: string }
 ) =>
   Effect.gen(function*() {
-    const answer = yield* Effect.fork(postTo(gateway.url, chat(options.content, { stream: true, user: options.user }), TOKEN))
+    const answer = yield* Effect.fork(
+      postTo(gateway.url, chat(options.content, { stream: true, user: options.user }), TOKEN)
+    )
     const call = yield* nextCall
     if (!call.stream) return yield* Effect.dieMessage("the provider was not asked to stream")
     yield* call.say(options.first)
@@ -169,7 +190,12 @@ export const openStream = (
  * What the provider is given for a new turn of `user`'s session on a fresh gateway process on the
  * same config and store: the stored history, then the new message (system messages left out).
  */
-export const historyAfterRestart = (config: string, home: string, nextCall: Effect.Effect<ProviderCall>, user: string) =>
+export const historyAfterRestart = (
+  config: string,
+  home: string,
+  nextCall: Effect.Effect<ProviderCall>,
+  user: string
+) =>
   Effect.scoped(Effect.gen(function*() {
     const gateway = yield* startGateway(config, home)
     const answer = yield* Effect.fork(postTo(gateway.url, chat("are you there?", { user }), TOKEN))

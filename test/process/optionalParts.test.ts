@@ -14,7 +14,7 @@ import * as NodeHttp from "node:http"
 import * as Path from "node:path"
 import type { ConfigInput } from "../../src/config/ConfigFile.js"
 import { listenOnLoopback } from "../fakes/listen.js"
-import { APIS, configFor, upstreamLayer, Upstream } from "../gateway/harness.js"
+import { APIS, configFor, Upstream, upstreamLayer } from "../gateway/harness.js"
 import { requireBuild, startGateway, tempDir } from "../gatewayProcess.js"
 import { configFor as imagesConfigFor, imagesOf, PNG } from "../images/harness.js"
 import { ImageServer } from "../images/ImageServer.js"
@@ -103,7 +103,12 @@ describe("the built command with an optional part on", () => {
       Effect.gen(function*() {
         const upstream = yield* Upstream
         const gateway = yield* serve(configFor(api, upstream.baseUrl))
-        yield* upstream.answerText({ pieces: ["Hello ", "from ", api], finish: "stop", inputTokens: 3, outputTokens: 4 })
+        yield* upstream.answerText({
+          pieces: ["Hello ", "from ", api],
+          finish: "stop",
+          inputTokens: 3,
+          outputTokens: 4
+        })
 
         const answer = yield* ask(gateway.url, chat("hi"))
         expect(answer.status).toBe(200)
@@ -124,7 +129,10 @@ describe("the built command with an optional part on", () => {
         model: "clawdbot:main",
         messages: [{
           role: "user",
-          content: [{ type: "text", text: "What is this?" }, { type: "image_url", image_url: { url: `${images.baseUrl}/cat.png` } }]
+          content: [{ type: "text", text: "What is this?" }, {
+            type: "image_url",
+            image_url: { url: `${images.baseUrl}/cat.png` }
+          }]
         }]
       })
       expect(answer.status).toBe(200)

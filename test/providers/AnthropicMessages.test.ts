@@ -14,8 +14,8 @@ import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
 import * as Net from "node:net"
-import type { Sampling } from "../../src/domain/Run.js"
 import type { ProviderEntry } from "../../src/config/ConfigFile.js"
+import type { Sampling } from "../../src/domain/Run.js"
 import * as Anthropic from "../../src/providers/AnthropicMessages.js"
 import type { Model } from "../../src/providers/Provider.js"
 import { fromAiError } from "../../src/providers/ProviderErrors.js"
@@ -272,7 +272,9 @@ describe("anthropic-messages provider", () => {
           yield* server.reply(Fake.hangAfter("first"))
           const firstPiece = yield* Deferred.make<string>()
           const consumer = yield* model.languageModel.streamText({ prompt: "go on" }).pipe(
-            Stream.runForEach((part) => part.type === "text-delta" ? Deferred.succeed(firstPiece, part.delta) : Effect.void),
+            Stream.runForEach((part) =>
+              part.type === "text-delta" ? Deferred.succeed(firstPiece, part.delta) : Effect.void
+            ),
             Effect.provide(model.settings({})),
             Effect.fork
           )

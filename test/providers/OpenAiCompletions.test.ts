@@ -7,8 +7,8 @@
 import type * as AiError from "@effect/ai/AiError"
 import type * as Prompt from "@effect/ai/Prompt"
 import type * as Response from "@effect/ai/Response"
-import type * as HttpClient from "@effect/platform/HttpClient"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import type * as HttpClient from "@effect/platform/HttpClient"
 import { describe, expect, it } from "@effect/vitest"
 import * as Cause from "effect/Cause"
 import * as Chunk from "effect/Chunk"
@@ -19,9 +19,9 @@ import * as Inspectable from "effect/Inspectable"
 import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
-import type { Sampling } from "../../src/domain/Run.js"
 import { ProviderEntry } from "../../src/config/ConfigFile.js"
 import type { AgentError } from "../../src/domain/Errors.js"
+import type { Sampling } from "../../src/domain/Run.js"
 import * as OpenAiCompletions from "../../src/providers/openai-completions/Model.js"
 import { maxTokensFieldOf } from "../../src/providers/openai-completions/Request.js"
 import type { Model } from "../../src/providers/Provider.js"
@@ -73,7 +73,9 @@ describe("openai-completions provider", () => {
       Effect.gen(function*() {
         const server = yield* ChatCompletionsServer
         const model = yield* makeModel()
-        yield* server.answer(Answer.reply(["Hel", "lo", " there"], { usage: { promptTokens: 11, completionTokens: 3 } }))
+        yield* server.answer(
+          Answer.reply(["Hel", "lo", " there"], { usage: { promptTokens: 11, completionTokens: 3 } })
+        )
         const parts = yield* streamParts(model, "hi")
         expect(parts.filter((part) => part.type === "text-delta").map((part) => part.delta)).toEqual([
           "Hel",
@@ -181,7 +183,9 @@ describe("openai-completions provider", () => {
       Effect.gen(function*() {
         const server = yield* ChatCompletionsServer
         const model = yield* makeModel()
-        yield* server.answer(Answer.raw([JSON.stringify({ nope: true })], { headers: { "content-type": "application/json" } }))
+        yield* server.answer(
+          Answer.raw([JSON.stringify({ nope: true })], { headers: { "content-type": "application/json" } })
+        )
         const error = yield* gatewayError(generate(model, "hi"))
         expect(error._tag).toBe("ProviderFailed")
       }).pipe(withServer()))
@@ -194,7 +198,13 @@ describe("openai-completions provider", () => {
         const model = yield* makeModel()
         yield* streamParts(model, "hi", { temperature: 0.2, topP: 0.9, maxTokens: 64, stop: ["END", "STOP"], seed: 42 })
         const streamed = yield* server.nextRequest
-        expect(streamed.body).toMatchObject({ temperature: 0.2, top_p: 0.9, max_tokens: 64, stop: ["END", "STOP"], seed: 42 })
+        expect(streamed.body).toMatchObject({
+          temperature: 0.2,
+          top_p: 0.9,
+          max_tokens: 64,
+          stop: ["END", "STOP"],
+          seed: 42
+        })
 
         yield* generate(model, "hi", { temperature: 0 })
         const plain = yield* server.nextRequest
@@ -241,7 +251,14 @@ describe("openai-completions provider", () => {
           },
           {
             role: "tool",
-            content: [{ type: "tool-result", id: "call_1", name: "lookup", isFailure: false, result: { found: 1 }, providerExecuted: false }]
+            content: [{
+              type: "tool-result",
+              id: "call_1",
+              name: "lookup",
+              isFailure: false,
+              result: { found: 1 },
+              providerExecuted: false
+            }]
           },
           {
             role: "user",
@@ -268,7 +285,10 @@ describe("openai-completions provider", () => {
               role: "user",
               content: [
                 { type: "text", text: "What is this?" },
-                { type: "image_url", image_url: { url: `data:image/png;base64,${Buffer.from(png).toString("base64")}` } },
+                {
+                  type: "image_url",
+                  image_url: { url: `data:image/png;base64,${Buffer.from(png).toString("base64")}` }
+                },
                 { type: "file", file: { filename: "a.pdf", file_data: "data:application/pdf;base64,JVBERi0=" } }
               ]
             }
@@ -340,7 +360,9 @@ describe("openai-completions provider", () => {
         for (const fault of faults) {
           // One answer for the streamed call, one for the plain one.
           if (fault.answer !== undefined) yield* server.answer(fault.answer, fault.answer)
-          for (const call of [Effect.asVoid(streamParts(fault.model, "hi")), Effect.asVoid(generate(fault.model, "hi"))]) {
+          for (
+            const call of [Effect.asVoid(streamParts(fault.model, "hi")), Effect.asVoid(generate(fault.model, "hi"))]
+          ) {
             const failure = yield* Effect.flip(call)
             const error = fromAiError("local", failure, Date.now())
             const texts = [
@@ -437,7 +459,9 @@ describe("openai-completions provider", () => {
           yield* server.answer(Answer.hang(["first"]))
           const firstDelta = yield* Deferred.make<string>()
           const consumer = yield* model.languageModel.streamText({ prompt: "hi" }).pipe(
-            Stream.runForEach((part) => part.type === "text-delta" ? Deferred.succeed(firstDelta, part.delta) : Effect.void),
+            Stream.runForEach((part) =>
+              part.type === "text-delta" ? Deferred.succeed(firstDelta, part.delta) : Effect.void
+            ),
             Effect.provide(model.settings({})),
             Effect.fork
           )

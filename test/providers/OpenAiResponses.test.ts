@@ -1,7 +1,7 @@
+import * as Generated from "@effect/ai-openai/Generated"
+import * as OpenAiClient from "@effect/ai-openai/OpenAiClient"
 import type * as AiError from "@effect/ai/AiError"
 import type * as Response from "@effect/ai/Response"
-import * as OpenAiClient from "@effect/ai-openai/OpenAiClient"
-import * as Generated from "@effect/ai-openai/Generated"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import type * as HttpClient from "@effect/platform/HttpClient"
 import { describe, expect, it } from "@effect/vitest"
@@ -17,8 +17,8 @@ import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import * as Net from "node:net"
-import type { Sampling } from "../../src/domain/Run.js"
 import type { ProviderEntry } from "../../src/config/ConfigFile.js"
+import type { Sampling } from "../../src/domain/Run.js"
 import * as Responses from "../../src/providers/OpenAiResponses.js"
 import type { Model } from "../../src/providers/Provider.js"
 import { fromAiError } from "../../src/providers/ProviderErrors.js"
@@ -183,11 +183,17 @@ describe("openai-responses provider", () => {
   it.scopedLive("sends no authorization without an api key (local servers)", () =>
     withServer(Effect.gen(function*() {
       const server = yield* ResponsesServer
-      const reply = yield* generate(yield* Responses.make({
-        provider: "local",
-        entry: { api: "openai-responses", baseUrl: server.baseUrl, retry: { attempts: 0, initialDelayMs: 1, maxDelayMs: 1 } },
-        model: "local-model"
-      }))
+      const reply = yield* generate(
+        yield* Responses.make({
+          provider: "local",
+          entry: {
+            api: "openai-responses",
+            baseUrl: server.baseUrl,
+            retry: { attempts: 0, initialDelayMs: 1, maxDelayMs: 1 }
+          },
+          model: "local-model"
+        })
+      )
       expect(reply.text).toBe("Hello from the fake")
       const request = yield* server.nextRequest
       expect(request.headers).not.toHaveProperty("authorization")
@@ -283,7 +289,9 @@ describe("openai-responses provider", () => {
           yield* server.reply(Fake.hangAfter("first"))
           const firstPiece = yield* Deferred.make<string>()
           const consumer = yield* model.languageModel.streamText({ prompt: "go on" }).pipe(
-            Stream.runForEach((part) => part.type === "text-delta" ? Deferred.succeed(firstPiece, part.delta) : Effect.void),
+            Stream.runForEach((part) =>
+              part.type === "text-delta" ? Deferred.succeed(firstPiece, part.delta) : Effect.void
+            ),
             Effect.provide(model.settings({})),
             Effect.fork
           )

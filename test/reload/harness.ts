@@ -4,10 +4,10 @@
  * to be applied (or refused) rather than for time. Plus request helpers over real HTTP (a URL, so
  * the process tests use them too), an SSE reader, and a runner whose runs the test drives.
  */
-import * as HttpServer from "@effect/platform/HttpServer"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import * as HttpServer from "@effect/platform/HttpServer"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -17,16 +17,16 @@ import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import { AgentEvent } from "../../src/domain/AgentEvent.js"
 import { AgentRunner } from "../../src/agent/AgentRunner.js"
 import * as LiveRunner from "../../src/agent/LiveRunner.js"
+import { ModelRegistry } from "../../src/agent/ModelRegistry.js"
+import type { RunQueue } from "../../src/agent/RunQueue.js"
 import { Config } from "../../src/config/Config.js"
 import { type ConfigInput } from "../../src/config/ConfigFile.js"
 import { decode } from "../../src/config/Load.js"
 import { type Settings } from "../../src/config/Settings.js"
+import { AgentEvent } from "../../src/domain/AgentEvent.js"
 import * as Gateway from "../../src/Gateway.js"
-import { ModelRegistry } from "../../src/agent/ModelRegistry.js"
-import type { RunQueue } from "../../src/agent/RunQueue.js"
 import type { SessionStore } from "../../src/store/SessionStore.js"
 import { FakeAgentRunner } from "../../src/testing.js"
 import { controlledRuns } from "../controlledRuns.js"
@@ -120,7 +120,10 @@ export const reloadableGateway = <RE = never>(
       url,
       reload: (input) =>
         Effect.zipRight(Queue.offer(reloads, settingsOf(input)), Queue.take(lines)).pipe(
-          Effect.timeoutFail({ duration: "10 seconds", onTimeout: () => new Error("the gateway logged nothing of the reload") }),
+          Effect.timeoutFail({
+            duration: "10 seconds",
+            onTimeout: () => new Error("the gateway logged nothing of the reload")
+          }),
           Effect.orDie
         )
     }
@@ -186,7 +189,8 @@ export const answerText = (body: unknown): string | undefined => {
 }
 
 /** The `error.code` of an error answer. */
-export const errorCode = (body: unknown): unknown => isRecord(body) && isRecord(body.error) ? body.error.code : undefined
+export const errorCode = (body: unknown): unknown =>
+  isRecord(body) && isRecord(body.error) ? body.error.code : undefined
 
 /** The ids `GET /v1/models` lists. */
 export const modelIds = (body: unknown): ReadonlyArray<string> =>
@@ -198,7 +202,6 @@ export const modelIds = (body: unknown): ReadonlyArray<string> =>
 // Streams
 // ---------------------------------------------------------------------------------------------
 
-
 const dataOf = (event: string): unknown => event.startsWith("data: {") ? JSON.parse(event.slice(6)) : undefined
 
 export const errorsOf = (events: ReadonlyArray<string>) =>
@@ -206,7 +209,6 @@ export const errorsOf = (events: ReadonlyArray<string>) =>
     const data = dataOf(event)
     return isRecord(data) && isRecord(data.error)
   })
-
 
 // ---------------------------------------------------------------------------------------------
 // A runner the test drives
@@ -228,14 +230,21 @@ export interface RunnerGeneration {
 export const controlledRunner = Effect.gen(function*() {
   const { next, script } = yield* controlledRuns
   const generations = yield* Queue.unbounded<RunnerGeneration>()
-  const layer = Layer.scoped(AgentRunner, Effect.gen(function*() {
-    const settings = yield* Config
-    const released = yield* Deferred.make<void>()
-    yield* Effect.addFinalizer(() => Deferred.succeed(released, undefined))
-    const name = settings.agents.find((agent) => agent.id === settings.defaultAgentId)?.name
-    yield* Queue.offer(generations, { name, released: Deferred.await(released), isReleased: Deferred.isDone(released) })
-    return AgentRunner.fromStream(script)
-  }))
+  const layer = Layer.scoped(
+    AgentRunner,
+    Effect.gen(function*() {
+      const settings = yield* Config
+      const released = yield* Deferred.make<void>()
+      yield* Effect.addFinalizer(() => Deferred.succeed(released, undefined))
+      const name = settings.agents.find((agent) => agent.id === settings.defaultAgentId)?.name
+      yield* Queue.offer(generations, {
+        name,
+        released: Deferred.await(released),
+        isReleased: Deferred.isDone(released)
+      })
+      return AgentRunner.fromStream(script)
+    })
+  )
   return { layer, nextRun: next, nextGeneration: Queue.take(generations) }
 })
 

@@ -13,20 +13,10 @@ import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
-import { type GatewayProcess, requireBuild, startGateway, tempDir } from "../gatewayProcess.js"
-import {
-  answerText,
-  chat,
-  DONE,
-  errorCode,
-  errorsOf,
-  finishReasons,
-  isContent,
-  postChat,
-  textOf
-} from "./harness.js"
 import { controlledProvider } from "../fakes/ControlledProvider.js"
+import { type GatewayProcess, requireBuild, startGateway, tempDir } from "../gatewayProcess.js"
 import { postTo } from "../rawHttp.js"
+import { answerText, chat, DONE, errorCode, errorsOf, finishReasons, isContent, postChat, textOf } from "./harness.js"
 
 /** A process test: a start-up and a few reloads, on a machine that may be busy. */
 const TIMEOUT = 40_000
@@ -55,7 +45,9 @@ const configText = (token: string, providerUrl?: string) =>
     },
     ...(providerUrl !== undefined && {
       models: {
-        providers: { fake: { api: "openai-completions", baseUrl: providerUrl, apiKey: "sk-fake", retry: { attempts: 0 } } }
+        providers: {
+          fake: { api: "openai-completions", baseUrl: providerUrl, apiKey: "sk-fake", retry: { attempts: 0 } }
+        }
       }
     }),
     session: { store: { path: ":memory:" } }
@@ -94,89 +86,104 @@ const accepted = (child: GatewayProcess, tokens: ReadonlyArray<string>) =>
 // ---------------------------------------------------------------------------------------------
 
 describe("config reload, as a process", () => {
-  it.scopedLive("editing the file switches the token, a bad file is rejected and the old token keeps working, a stream goes on throughout", () =>
-    Effect.gen(function*() {
-      const dir = yield* tempDir
-      const provider = yield* controlledProvider
-      const file = Path.join(dir, "clawgate.json5")
-      Fs.writeFileSync(file, configText("token-one", provider.baseUrl))
-      const child = yield* startGateway(file, dir)
-      expect(yield* accepted(child, ["token-one", "token-two"])).toEqual(["token-one"])
+  it.scopedLive(
+    "editing the file switches the token, a bad file is rejected and the old token keeps working, a stream goes on throughout",
+    () =>
+      Effect.gen(function*() {
+        const dir = yield* tempDir
+        const provider = yield* controlledProvider
+        const file = Path.join(dir, "clawgate.json5")
+        Fs.writeFileSync(file, configText("token-one", provider.baseUrl))
+        const child = yield* startGateway(file, dir)
+        expect(yield* accepted(child, ["token-one", "token-two"])).toEqual(["token-one"])
 
-      // A stream in flight through all that follows.
-      const opening = yield* Effect.fork(postTo(child.url, chat("story", { agent: "slow", stream: true }), "token-one"))
-      const call = yield* provider.nextCall
-      yield* call.say("Once")
-      const stream = yield* Fiber.join(opening).pipe(Effect.orDie)
-      expect(stream.status).toBe(200)
-      expect(textOf(yield* stream.until(isContent))).toBe("Once")
+        // A stream in flight through all that follows.
+        const opening = yield* Effect.fork(
+          postTo(child.url, chat("story", { agent: "slow", stream: true }), "token-one")
+        )
+        const call = yield* provider.nextCall
+        yield* call.say("Once")
+        const stream = yield* Fiber.join(opening).pipe(Effect.orDie)
+        expect(stream.status).toBe(200)
+        expect(textOf(yield* stream.until(isContent))).toBe("Once")
 
-      // Edited in place.
-      yield* after(child, RELOADED, () => Fs.writeFileSync(file, configText("token-two", provider.baseUrl)))
-      expect(yield* accepted(child, ["token-one", "token-two"])).toEqual(["token-two"])
-      yield* call.say(" upon")
+        // Edited in place.
+        yield* after(child, RELOADED, () => Fs.writeFileSync(file, configText("token-two", provider.baseUrl)))
+        expect(yield* accepted(child, ["token-one", "token-two"])).toEqual(["token-two"])
+        yield* call.say(" upon")
 
-      // A bad file: logged with what is wrong, and the config in force stays.
-      const rejected = yield* after(child, REJECTED, () => Fs.writeFileSync(file, "{ gateway: { auth: { token: "))
-      expect(rejected).toMatch(/keeping the current config/)
-      expect(rejected).toContain(file)
-      expect(yield* accepted(child, ["token-one", "token-two"])).toEqual(["token-two"])
-      const invalid = yield* after(child, REJECTED, () =>
-        Fs.writeFileSync(file, configText("token-three", provider.baseUrl).replace("\"echo\"", "\"nowhere/model\"")))
-      expect(invalid).toContain("agents.list[0].model")
-      expect(yield* accepted(child, ["token-two", "token-three"])).toEqual(["token-two"])
+        // A bad file: logged with what is wrong, and the config in force stays.
+        const rejected = yield* after(child, REJECTED, () => Fs.writeFileSync(file, "{ gateway: { auth: { token: "))
+        expect(rejected).toMatch(/keeping the current config/)
+        expect(rejected).toContain(file)
+        expect(yield* accepted(child, ["token-one", "token-two"])).toEqual(["token-two"])
+        const invalid = yield* after(child, REJECTED, () =>
+          Fs.writeFileSync(file, configText("token-three", provider.baseUrl).replace("\"echo\"", "\"nowhere/model\"")))
+        expect(invalid).toContain("agents.list[0].model")
+        expect(yield* accepted(child, ["token-two", "token-three"])).toEqual(["token-two"])
 
-      // Replaced as editors do.
-      yield* after(child, RELOADED, () => replaceFile(file, configText("token-three", provider.baseUrl)))
-      expect(yield* accepted(child, ["token-one", "token-two", "token-three"])).toEqual(["token-three"])
+        // Replaced as editors do.
+        yield* after(child, RELOADED, () =>
+          replaceFile(file, configText("token-three", provider.baseUrl)))
+        expect(yield* accepted(child, ["token-one", "token-two", "token-three"])).toEqual(["token-three"])
 
-      // The stream started on the first config ends normally.
-      yield* call.say(" a time")
-      yield* call.finish
-      const rest = yield* stream.rest
-      expect(textOf(rest)).toBe(" upon a time")
-      expect(finishReasons(rest)).toEqual(["stop"])
-      expect(errorsOf(rest)).toEqual([])
-      expect(rest.at(-1)).toBe(DONE)
-      expect(child.running()).toBe(true)
-    }), TIMEOUT)
+        // The stream started on the first config ends normally.
+        yield* call.say(" a time")
+        yield* call.finish
+        const rest = yield* stream.rest
+        expect(textOf(rest)).toBe(" upon a time")
+        expect(finishReasons(rest)).toEqual(["stop"])
+        expect(errorsOf(rest)).toEqual([])
+        expect(rest.at(-1)).toBe(DONE)
+        expect(child.running()).toBe(true)
+      }),
+    TIMEOUT
+  )
 
-  it.scopedLive("a SIGHUP as soon as the gateway says it listens does not end it; it serves on", () =>
-    Effect.gen(function*() {
-      const dir = yield* tempDir
-      const file = Path.join(dir, "clawgate.json5")
-      Fs.writeFileSync(file, configText("token-one"))
-      const child = yield* startGateway(file, dir)
-      // Without a listener, SIGHUP ends a Node process on delivery: the request below would fail.
-      child.kill("SIGHUP")
-      expect(yield* accepted(child, ["token-one", "token-two"])).toEqual(["token-one"])
-      expect(child.running()).toBe(true)
-    }), TIMEOUT)
+  it.scopedLive(
+    "a SIGHUP as soon as the gateway says it listens does not end it; it serves on",
+    () =>
+      Effect.gen(function*() {
+        const dir = yield* tempDir
+        const file = Path.join(dir, "clawgate.json5")
+        Fs.writeFileSync(file, configText("token-one"))
+        const child = yield* startGateway(file, dir)
+        // Without a listener, SIGHUP ends a Node process on delivery: the request below would fail.
+        child.kill("SIGHUP")
+        expect(yield* accepted(child, ["token-one", "token-two"])).toEqual(["token-one"])
+        expect(child.running()).toBe(true)
+      }),
+    TIMEOUT
+  )
 
-  it.scopedLive("a Kubernetes ConfigMap update (a symlinked folder swapped under the file's name) is reloaded without a signal", () =>
-    Effect.gen(function*() {
-      // The kubelet's layout: clawgate.json5 -> ..data/clawgate.json5 and ..data -> ..<version>;
-      // an update writes a new version folder, renames a new ..data link over the old one, and
-      // removes the old folder. No event names clawgate.json5.
-      const dir = yield* tempDir
-      const version = (name: string, token: string) => {
-        Fs.mkdirSync(Path.join(dir, name))
-        Fs.writeFileSync(Path.join(dir, name, "clawgate.json5"), configText(token))
-      }
-      version("..v1", "token-one")
-      Fs.symlinkSync("..v1", Path.join(dir, "..data"))
-      Fs.symlinkSync("..data/clawgate.json5", Path.join(dir, "clawgate.json5"))
-      const child = yield* startGateway(Path.join(dir, "clawgate.json5"), dir)
-      expect(yield* accepted(child, ["token-one", "token-two"])).toEqual(["token-one"])
+  it.scopedLive(
+    "a Kubernetes ConfigMap update (a symlinked folder swapped under the file's name) is reloaded without a signal",
+    () =>
+      Effect.gen(function*() {
+        // The kubelet's layout: clawgate.json5 -> ..data/clawgate.json5 and ..data -> ..<version>;
+        // an update writes a new version folder, renames a new ..data link over the old one, and
+        // removes the old folder. No event names clawgate.json5.
+        const dir = yield* tempDir
+        const version = (name: string, token: string) => {
+          Fs.mkdirSync(Path.join(dir, name))
+          Fs.writeFileSync(Path.join(dir, name, "clawgate.json5"), configText(token))
+        }
+        version("..v1", "token-one")
+        Fs.symlinkSync("..v1", Path.join(dir, "..data"))
+        Fs.symlinkSync("..data/clawgate.json5", Path.join(dir, "clawgate.json5"))
+        const child = yield* startGateway(Path.join(dir, "clawgate.json5"), dir)
+        expect(yield* accepted(child, ["token-one", "token-two"])).toEqual(["token-one"])
 
-      yield* after(child, RELOADED, () => {
-        version("..v2", "token-two")
-        Fs.symlinkSync("..v2", Path.join(dir, "..data_tmp"))
-        Fs.renameSync(Path.join(dir, "..data_tmp"), Path.join(dir, "..data"))
-        Fs.rmSync(Path.join(dir, "..v1"), { recursive: true })
-      })
-      expect(yield* accepted(child, ["token-one", "token-two"])).toEqual(["token-two"])
-    }), TIMEOUT)
+        yield* after(child, RELOADED, () => {
+          version("..v2", "token-two")
+          Fs.symlinkSync("..v2", Path.join(dir, "..data_tmp"))
+          Fs.renameSync(Path.join(dir, "..data_tmp"), Path.join(dir, "..data"))
+          Fs.rmSync(Path.join(dir, "..v1"), { recursive: true })
+        })
+        expect(yield* accepted(child, ["token-one", "token-two"])).toEqual(["token-two"])
+      }),
+    TIMEOUT
+  )
 
   it.scopedLive("SIGHUP re-reads the file", () =>
     Effect.gen(function*() {

@@ -12,6 +12,8 @@ import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import { Config } from "../../src/config/Config.js"
 import { Answer, ChatCompletionsServer } from "../fakes/ChatCompletionsServer.js"
+import { controlledProvider } from "../fakes/ControlledProvider.js"
+import { postTo } from "../rawHttp.js"
 import {
   answerText,
   chat,
@@ -30,8 +32,6 @@ import {
   textOf,
   whoAmI
 } from "./harness.js"
-import { controlledProvider } from "../fakes/ControlledProvider.js"
-import { postTo } from "../rawHttp.js"
 
 const RELOADED = "Config reloaded"
 const ONE = "token-one"
@@ -167,8 +167,7 @@ describe("config reload, in-process", () => {
           providers: { fake: provider(server.baseUrl, "sk-fake") }
         })
       const gateway = yield* reloadableGateway(onProvider(ONE))
-      const turn = (token: string, content: string) =>
-        postChat(gateway.url, token, { ...chat(content), user: "alice" })
+      const turn = (token: string, content: string) => postChat(gateway.url, token, { ...chat(content), user: "alice" })
       expect((yield* turn(ONE, "my name is Alice")).status).toBe(200)
       yield* server.nextRequest
 
@@ -302,8 +301,7 @@ describe("config reload, in-process", () => {
         Effect.flatMap(Config, (settings) =>
           settings.agents.some((agent) => agent.id === "broken")
             ? Effect.fail(new Error("cannot set up agent broken"))
-            : Effect.void
-        )
+            : Effect.void)
       )
       const gateway = yield* reloadableGateway(configWith({ token: ONE }), { runner: Layer.merge(liveRunner, failing) })
 

@@ -13,13 +13,16 @@ import * as Redacted from "effect/Redacted"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
-import { decode, load } from "../../src/config/Load.js"
 import { DEFAULT_SESSION_STORE } from "../../src/config/ConfigFile.js"
+import { decode, load } from "../../src/config/Load.js"
 
 const env = { token: Option.none(), password: Option.none() }
 
 const storeOf = (store: unknown) =>
-  Either.map(decode({ session: { store } }, env), ({ settings, unknownKeys }) => ({ store: settings.session.store, unknownKeys }))
+  Either.map(
+    decode({ session: { store } }, env),
+    ({ settings, unknownKeys }) => ({ store: settings.session.store, unknownKeys })
+  )
 
 describe("session.store", () => {
   it("is a SQLite file by default, and by path alone", () => {
@@ -47,13 +50,19 @@ describe("session.store", () => {
   })
 
   it("a store section that cannot be meant is refused at its key", () => {
-    expect(storeOf({ kind: "postgres" })).toEqual(Either.left(["session.store.url: is missing (kind \"postgres\" needs a url)"]))
+    expect(storeOf({ kind: "postgres" })).toEqual(
+      Either.left(["session.store.url: is missing (kind \"postgres\" needs a url)"])
+    )
     expect(storeOf({ kind: "postgres", url: "" })).toEqual(
       Either.left(["session.store.url: Expected a non empty string, actual \"\""])
     )
     // A url without the kind would silently leave each process a SQLite file of its own.
-    expect(storeOf({ url: "postgres://db/clawgate" })).toEqual(Either.left(["session.store.kind: expected \"postgres\" with a url"]))
-    expect(storeOf({ kind: "mysql", url: "mysql://db" })).toEqual(Either.left(["session.store.kind: expected \"sqlite\" or \"postgres\""]))
+    expect(storeOf({ url: "postgres://db/clawgate" })).toEqual(
+      Either.left(["session.store.kind: expected \"postgres\" with a url"])
+    )
+    expect(storeOf({ kind: "mysql", url: "mysql://db" })).toEqual(
+      Either.left(["session.store.kind: expected \"sqlite\" or \"postgres\""])
+    )
   })
 
   it.scoped("the url may come from the environment, as ${NAME} in the file", () =>
@@ -68,9 +77,13 @@ describe("session.store", () => {
         Effect.withConfigProvider(ConfigProvider.fromMap(new Map([["STORE_URL", "postgres://u:pw@db:5432/sessions"]])))
       )
       const store = settings.session.store
-      expect(store.kind === "postgres" ? Redacted.value(store.url) : store.kind).toBe("postgres://u:pw@db:5432/sessions")
+      expect(store.kind === "postgres" ? Redacted.value(store.url) : store.kind).toBe(
+        "postgres://u:pw@db:5432/sessions"
+      )
 
-      const unset = yield* Effect.flip(load(Option.some(file)).pipe(Effect.withConfigProvider(ConfigProvider.fromMap(new Map()))))
+      const unset = yield* Effect.flip(
+        load(Option.some(file)).pipe(Effect.withConfigProvider(ConfigProvider.fromMap(new Map())))
+      )
       expect(unset.message).toContain("session.store.url: environment variable STORE_URL is not set")
     }).pipe(Effect.provide(NodeContext.layer)))
 })

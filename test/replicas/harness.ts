@@ -12,9 +12,9 @@ import type * as Scope from "effect/Scope"
 import * as Fs from "node:fs"
 import * as NodeHttp from "node:http"
 import * as Path from "node:path"
+import { listenOnLoopback } from "../fakes/listen.js"
 import { type GatewayProcess, startGateway as startGatewayProcess } from "../gatewayProcess.js"
 import { BOUND } from "./pg.js"
-import { listenOnLoopback } from "../fakes/listen.js"
 
 const TOKEN = "replica-token"
 /** The config names the store's URL through this variable, as an operator hides its password. */
@@ -121,7 +121,9 @@ export const provider: Effect.Effect<Provider, never, Scope.Scope> = Effect.gen(
             return
           }
           const chunk = (choices: ReadonlyArray<unknown>, extra: Record<string, unknown> = {}) =>
-            `data: ${JSON.stringify({ id, object: "chat.completion.chunk", created, model: "slow", choices, ...extra })}\n\n`
+            `data: ${
+              JSON.stringify({ id, object: "chat.completion.chunk", created, model: "slow", choices, ...extra })
+            }\n\n`
           res.writeHead(200, { "content-type": "text/event-stream" })
           res.write(chunk([{ index: 0, delta: { role: "assistant", content: reply }, finish_reason: null }]))
           res.write(chunk([{ index: 0, delta: {}, finish_reason: "stop" }]))

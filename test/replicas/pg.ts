@@ -24,7 +24,9 @@ export interface TestSchema {
   /** A client of the test's own (on the default search path: names are qualified with `name`). */
   readonly sql: PgClient.PgClient
   /** The messages of a session as stored: role and content, in order. */
-  readonly transcript: (sessionKey: string) => Effect.Effect<ReadonlyArray<{ readonly role: string; readonly content: string }>>
+  readonly transcript: (
+    sessionKey: string
+  ) => Effect.Effect<ReadonlyArray<{ readonly role: string; readonly content: string }>>
   /** Waits until some connection is waiting for `sessionKey`'s lock (held by another). */
   readonly someoneWaitsFor: (sessionKey: string) => Effect.Effect<void>
   /** The backend holding `sessionKey`'s lock, if any. */

@@ -16,9 +16,9 @@ import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import * as Scope from "effect/Scope"
 import * as Net from "node:net"
-import type { ChatMessage } from "../../src/domain/Run.js"
 import { Config } from "../../src/config/Config.js"
 import { ConfigError } from "../../src/config/ConfigError.js"
+import type { ChatMessage } from "../../src/domain/Run.js"
 import { SessionStore, type Turn } from "../../src/store/SessionStore.js"
 import { BOUND, freshSchema, type TestSchema } from "./pg.js"
 
@@ -96,7 +96,9 @@ describe("SessionStore (PostgreSQL)", () => {
       ])
       expect(yield* store.load("s", 2)).toEqual([tool, a("It is 21 degrees.")])
       expect(yield* store.load("other", 100)).toEqual([u("elsewhere"), a("not here")])
-      const rows = yield* schema.sql<{ role: string; run_id: string; prompt_tokens: number | null; completion_tokens: number | null }>`
+      const rows = yield* schema.sql<
+        { role: string; run_id: string; prompt_tokens: number | null; completion_tokens: number | null }
+      >`
         SELECT role, run_id, prompt_tokens, completion_tokens FROM ${schema.sql(schema.name)}.session_messages
         WHERE session_key = 's' AND run_id = 'r1' ORDER BY seq`
       expect(rows).toEqual([

@@ -78,7 +78,9 @@ describe("response_format on openai-completions", () => {
 
   it.scopedLive("a json_schema without strict or description is sent without them; text sends no format", () =>
     Effect.gen(function*() {
-      const bare = yield* roundTrip({ response_format: { type: "json_schema", json_schema: { name: "report", schema: SCHEMA } } })
+      const bare = yield* roundTrip({
+        response_format: { type: "json_schema", json_schema: { name: "report", schema: SCHEMA } }
+      })
       expect(sentFormat("openai-completions", bare.body)).toEqual({
         type: "json_schema",
         json_schema: { name: "report", schema: SCHEMA }
@@ -188,8 +190,14 @@ describe("response_format elsewhere", () => {
       const cases: ReadonlyArray<readonly [unknown, string]> = [
         [{ type: "yaml" }, "response_format.type"],
         [{ type: "json_schema" }, "response_format.json_schema"],
-        [{ type: "json_schema", json_schema: { name: "has spaces", schema: SCHEMA } }, "response_format.json_schema.name"],
-        [{ type: "json_schema", json_schema: { name: "ok", schema: "not an object" } }, "response_format.json_schema.schema"]
+        [
+          { type: "json_schema", json_schema: { name: "has spaces", schema: SCHEMA } },
+          "response_format.json_schema.name"
+        ],
+        [
+          { type: "json_schema", json_schema: { name: "ok", schema: "not an object" } },
+          "response_format.json_schema.schema"
+        ]
       ]
       for (const [format, param] of cases) {
         const response = yield* chat(ask({ response_format: format }))

@@ -74,7 +74,11 @@ describe("Auth bearer check", () => {
 })
 
 describe("Auth failed-auth limiter (remote clients)", () => {
-  const limited = { mode: "token", token: SECRET, rateLimit: { maxAttempts: 3, windowMs: 10_000, lockoutMs: 60_000 } } as const
+  const limited = {
+    mode: "token",
+    token: SECRET,
+    rateLimit: { maxAttempts: 3, windowMs: 10_000, lockoutMs: 60_000 }
+  } as const
 
   it.effect("maxAttempts failures are answered 401; the next attempt is 429 for lockoutMs, even with the right secret", () =>
     Effect.gen(function*() {
@@ -158,16 +162,24 @@ describe("Auth failed-auth limiter (remote clients)", () => {
 })
 
 describe("Auth failed-auth limiter with many clients", () => {
-  const oneStrike = { mode: "token", token: SECRET, rateLimit: { maxAttempts: 1, windowMs: 10_000, lockoutMs: 60_000 } } as const
+  const oneStrike = {
+    mode: "token",
+    token: SECRET,
+    rateLimit: { maxAttempts: 1, windowMs: 10_000, lockoutMs: 60_000 }
+  } as const
 
   /** The address of the n-th of many clients (IPv6, as an attacker with a /64 has them). */
   const client = (n: number) => `2001:db8::${n.toString(16)}`
 
   /** Fills the failed-auth table: every client fails once. */
   const failFromEveryClient = (auth: Auth["Type"]) =>
-    Effect.forEach(Array.from({ length: MAX_TRACKED_CLIENTS }, (_, n) => client(n)), (ip) => outcome(auth, bearer("wrong"), ip), {
-      discard: true
-    })
+    Effect.forEach(
+      Array.from({ length: MAX_TRACKED_CLIENTS }, (_, n) => client(n)),
+      (ip) => outcome(auth, bearer("wrong"), ip),
+      {
+        discard: true
+      }
+    )
 
   it.effect("a locked client stays locked until its lockout ends, however many other clients fail", () =>
     Effect.gen(function*() {
@@ -207,7 +219,11 @@ describe("Auth failed-auth limiter with many clients", () => {
 })
 
 describe("Auth failed-auth limiter (loopback clients)", () => {
-  const limited = { mode: "token", token: SECRET, rateLimit: { maxAttempts: 3, windowMs: 60_000, lockoutMs: 60_000 } } as const
+  const limited = {
+    mode: "token",
+    token: SECRET,
+    rateLimit: { maxAttempts: 3, windowMs: 60_000, lockoutMs: 60_000 }
+  } as const
 
   /** A failing check from `clientIp` is still running after `delayMs - 1` and done at `delayMs`. */
   const expectDelayedFailure = (auth: Auth["Type"], clientIp: string, delayMs: number) =>

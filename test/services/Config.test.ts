@@ -2,8 +2,8 @@
  * Config alone: defaults, the JSON5 file, where the file is looked up, unknown keys, bad files,
  * env secrets, the auth-mode rules and the --port / --bind overrides (issue 2 points 1, 2, 3, 5).
  */
-import * as FileSystem from "@effect/platform/FileSystem"
 import * as NodeContext from "@effect/platform-node/NodeContext"
+import * as FileSystem from "@effect/platform/FileSystem"
 import { describe, expect, it } from "@effect/vitest"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
@@ -65,7 +65,11 @@ describe("Config defaults", () => {
     const settings = settingsOf({})
     expect(settings.port).toBe(18789)
     expect(settings.bind).toBe("loopback")
-    expect(settings.chatCompletions).toMatchObject({ enabled: false, maxBodyBytes: 20 * 1024 * 1024, keepAliveMs: 15_000 })
+    expect(settings.chatCompletions).toMatchObject({
+      enabled: false,
+      maxBodyBytes: 20 * 1024 * 1024,
+      keepAliveMs: 15_000
+    })
     expect(settings.auth.rateLimit).toMatchObject({
       maxAttempts: 10,
       windowMs: 60_000,
@@ -119,7 +123,12 @@ describe("Config file", () => {
       expect(settings.chatCompletions).toMatchObject({ enabled: true, maxBodyBytes: 1024, keepAliveMs: 50 })
       expect(settings.auth.mode).toBe("token")
       expect(settings.auth.secret.pipe(Option.map(Redacted.value))).toEqual(Option.some("file-token"))
-      expect(settings.auth.rateLimit).toMatchObject({ maxAttempts: 3, windowMs: 1000, lockoutMs: 2000, exemptLoopback: false })
+      expect(settings.auth.rateLimit).toMatchObject({
+        maxAttempts: 3,
+        windowMs: 1000,
+        lockoutMs: 2000,
+        exemptLoopback: false
+      })
       expect(settings.trustedProxies).toEqual([
         { address: "10.0.0.0", family: "ipv4", prefix: 8 },
         { address: "::1", family: "ipv6", prefix: 128 }
@@ -264,10 +273,11 @@ describe("Config refuses a bad file with the file, the key path and the problem"
     }))
 
   it("a trusted proxy range whose prefix is past its address's length is refused at its key", () => {
-    expect(problemsOf({ gateway: { trustedProxies: ["10.0.0.0/33", "10.0.0.0/32", "::1/200", "fd00::/128"] } })).toEqual([
-      "gateway.trustedProxies[0]: the prefix of \"10.0.0.0/33\" is past 32, the length of an IPv4 address",
-      "gateway.trustedProxies[2]: the prefix of \"::1/200\" is past 128, the length of an IPv6 address"
-    ])
+    expect(problemsOf({ gateway: { trustedProxies: ["10.0.0.0/33", "10.0.0.0/32", "::1/200", "fd00::/128"] } }))
+      .toEqual([
+        "gateway.trustedProxies[0]: the prefix of \"10.0.0.0/33\" is past 32, the length of an IPv4 address",
+        "gateway.trustedProxies[2]: the prefix of \"::1/200\" is past 128, the length of an IPv6 address"
+      ])
     expect(problemsOf({ gateway: { trustedProxies: ["10.0.0.0/8/8", "10.0.0.0/", "10.0.0.0/-1"] } })).toEqual([
       "gateway.trustedProxies[0]: expected an IP address or CIDR range, got \"10.0.0.0/8/8\"",
       "gateway.trustedProxies[1]: expected an IP address or CIDR range, got \"10.0.0.0/\"",
@@ -277,7 +287,9 @@ describe("Config refuses a bad file with the file, the key path and the problem"
 
   it.scoped("every problem of a file is listed, one line each", () =>
     Effect.gen(function*() {
-      const message = yield* refused("{ gateway: { port: 'x', bind: 'moon' }, agents: { list: [{ id: 'a', model: 'bad' }] } }")
+      const message = yield* refused(
+        "{ gateway: { port: 'x', bind: 'moon' }, agents: { list: [{ id: 'a', model: 'bad' }] } }"
+      )
       const lines = message.split("\n").filter((line) => line.startsWith("  - "))
       expect(lines.some((line) => line.includes("gateway.port: Expected number, actual \"x\""))).toBe(true)
       expect(lines.some((line) => line.includes("gateway.bind:"))).toBe(true)
@@ -366,11 +378,17 @@ describe("Config models and agents", () => {
     ])
     expect(problemsOf({
       models,
-      agents: { defaults: { sampling: { temperature: 1.5 } }, list: [{ id: "a", model: "gpt/g-1" }, { id: "b", model: "claude/c-1" }] }
+      agents: {
+        defaults: { sampling: { temperature: 1.5 } },
+        list: [{ id: "a", model: "gpt/g-1" }, { id: "b", model: "claude/c-1" }]
+      }
     })).toEqual([
       "agents.defaults.sampling.temperature: 1.5 is above 1, the most Anthropic's Messages API takes (agent \"b\" on provider \"claude\")"
     ])
-    expect(settingsOf({ models, agents: { list: [{ id: "a", model: "claude/c-1", sampling: { temperature: 1 } }] } }).agents[0]?.sampling)
+    expect(
+      settingsOf({ models, agents: { list: [{ id: "a", model: "claude/c-1", sampling: { temperature: 1 } }] } })
+        .agents[0]?.sampling
+    )
       .toEqual({ temperature: 1 })
   })
 

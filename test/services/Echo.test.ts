@@ -8,14 +8,14 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
-import { SessionStore } from "../../src/store/SessionStore.js"
+import { SessionKeys } from "../../src/access/SessionKeys.js"
 import { AgentRunner } from "../../src/agent/AgentRunner.js"
 import * as LiveRunner from "../../src/agent/LiveRunner.js"
-import { type ChatMessage, type RunRequest, type Sampling } from "../../src/domain/Run.js"
-import { collect } from "../../src/domain/AgentEvent.js"
 import { Config } from "../../src/config/Config.js"
 import { type ConfigInput } from "../../src/config/ConfigFile.js"
-import { SessionKeys } from "../../src/access/SessionKeys.js"
+import { collect } from "../../src/domain/AgentEvent.js"
+import { type ChatMessage, type RunRequest, type Sampling } from "../../src/domain/Run.js"
+import { SessionStore } from "../../src/store/SessionStore.js"
 
 /** Agents on echo, one on a provider nobody listens for; sessions in memory. */
 const config = {

@@ -2,8 +2,24 @@
  * The error catalogue's one mapping to HTTP answers (issue 2 point 12; the answers of points 4-8).
  */
 import { describe, expect, it } from "@effect/vitest"
+import {
+  AgentNotFound,
+  AuthRateLimited,
+  EndpointDisabled,
+  type GatewayError,
+  InvalidJson,
+  InvalidRequest,
+  MethodNotAllowed,
+  PayloadTooLarge,
+  ProviderAuthRejected,
+  ProviderFailed,
+  ProviderRateLimited,
+  ProviderTimeout,
+  ProviderUnreachable,
+  RouteNotFound,
+  Unauthorized
+} from "../../src/domain/Errors.js"
 import * as ErrorResponse from "../../src/http/ErrorResponse.js"
-import { AgentNotFound, AuthRateLimited, EndpointDisabled, type GatewayError, InvalidJson, InvalidRequest, MethodNotAllowed, PayloadTooLarge, ProviderAuthRejected, ProviderFailed, ProviderRateLimited, ProviderTimeout, ProviderUnreachable, RouteNotFound, Unauthorized } from "../../src/domain/Errors.js"
 
 const REQUEST_ID = "req_0123"
 
@@ -155,7 +171,14 @@ describe("ErrorResponse.describe: server errors carry no internals", () => {
     expect(ErrorResponse.internal("req_abc")).toEqual({
       status: 500,
       headers: {},
-      body: { error: { message: "internal error (request id req_abc)", type: "server_error", param: null, code: "internal_error" } }
+      body: {
+        error: {
+          message: "internal error (request id req_abc)",
+          type: "server_error",
+          param: null,
+          code: "internal_error"
+        }
+      }
     })
   })
 

@@ -3,8 +3,8 @@
  * the bound on the transcript, and the prompt's order with a system prompt that is never cut.
  */
 import { describe, expect, it } from "@effect/vitest"
-import type { ChatMessage } from "../../src/domain/Run.js"
 import * as Conversation from "../../src/agent/Conversation.js"
+import type { ChatMessage } from "../../src/domain/Run.js"
 
 const u = (content: string): ChatMessage => ({ role: "user", content })
 const a = (content: string): ChatMessage => ({ role: "assistant", content })
@@ -42,8 +42,16 @@ describe("Conversation.bounded", () => {
 
   it("keeps the most recent messages within the character budget, whole messages only", () => {
     // 4 characters each: 12 fit in 13, 16 do not.
-    expect(Conversation.bounded(transcript, { maxMessages: 100, maxChars: 13 })).toEqual([u("cccc"), a("dddd"), u("eeee")])
-    expect(Conversation.bounded(transcript, { maxMessages: 100, maxChars: 12 })).toEqual([u("cccc"), a("dddd"), u("eeee")])
+    expect(Conversation.bounded(transcript, { maxMessages: 100, maxChars: 13 })).toEqual([
+      u("cccc"),
+      a("dddd"),
+      u("eeee")
+    ])
+    expect(Conversation.bounded(transcript, { maxMessages: 100, maxChars: 12 })).toEqual([
+      u("cccc"),
+      a("dddd"),
+      u("eeee")
+    ])
     expect(Conversation.bounded(transcript, { maxMessages: 100, maxChars: 11 })).toEqual([a("dddd"), u("eeee")])
   })
 
@@ -60,7 +68,11 @@ describe("Conversation.bounded", () => {
 
 describe("Conversation.toPrompt", () => {
   it("agent system prompt first, then the request's system text, in one system message, then the messages", () => {
-    const prompt = Conversation.toPrompt(["You are the agent.", "Answer in French."], [u("hi"), a("salut"), u("ça va?")])
+    const prompt = Conversation.toPrompt(["You are the agent.", "Answer in French."], [
+      u("hi"),
+      a("salut"),
+      u("ça va?")
+    ])
     expect(prompt).toEqual([
       { role: "system", content: "You are the agent.\n\nAnswer in French." },
       { role: "user", content: "hi" },

@@ -97,7 +97,13 @@ describe("RunQueue", () => {
       const late = yield* startRun(queue, "s", "late", log)
       yield* Effect.forEach([waiting1, waiting2, late, other], (run) => run.release)
       yield* Effect.forEach([waiting1, waiting2, late, other], (run) => Fiber.join(run.fiber))
-      expect(log.filter((line) => line.endsWith("runs"))).toEqual(["running runs", "other runs", "waiting 1 runs", "waiting 2 runs", "late runs"])
+      expect(log.filter((line) => line.endsWith("runs"))).toEqual([
+        "running runs",
+        "other runs",
+        "waiting 1 runs",
+        "waiting 2 runs",
+        "late runs"
+      ])
     }))
 
   it.effect("maxQueuedPerSession 0: a second run on a busy session is refused at once", () =>

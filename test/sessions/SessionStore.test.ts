@@ -3,10 +3,10 @@
  * written all or nothing, sessions apart, and a file that keeps its turns across openings
  * (migrations tracked, not run twice).
  */
-import * as FileSystem from "@effect/platform/FileSystem"
 import * as NodeContext from "@effect/platform-node/NodeContext"
-import * as SqlClient from "@effect/sql/SqlClient"
+import * as FileSystem from "@effect/platform/FileSystem"
 import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
+import * as SqlClient from "@effect/sql/SqlClient"
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -61,7 +61,12 @@ describe("SessionStore (SQLite)", () => {
       yield* store.commit("alice", turn("r1", [u("alice says")], "to alice"))
       yield* store.commit("bob", turn("r2", [u("bob says")], "to bob"))
       yield* store.commit("alice", turn("r3", [u("alice again")], "to alice again"))
-      expect(yield* store.load("alice", 100)).toEqual([u("alice says"), a("to alice"), u("alice again"), a("to alice again")])
+      expect(yield* store.load("alice", 100)).toEqual([
+        u("alice says"),
+        a("to alice"),
+        u("alice again"),
+        a("to alice again")
+      ])
       expect(yield* store.load("bob", 100)).toEqual([u("bob says"), a("to bob")])
     }).pipe(Effect.provide(memoryStore())))
 
@@ -72,7 +77,9 @@ describe("SessionStore (SQLite)", () => {
       yield* store.commit("s", turn("run-1", [u("weather?"), tool], "It is 21 degrees."))
       expect(yield* store.load("s", 10)).toEqual([u("weather?"), tool, a("It is 21 degrees.")])
       const sql = yield* SqlClient.SqlClient
-      const rows = yield* sql<{ role: string; run_id: string; prompt_tokens: number | null; completion_tokens: number | null }>`
+      const rows = yield* sql<
+        { role: string; run_id: string; prompt_tokens: number | null; completion_tokens: number | null }
+      >`
         SELECT role, run_id, prompt_tokens, completion_tokens FROM session_messages ORDER BY seq`
       expect(rows).toEqual([
         { role: "user", run_id: "run-1", prompt_tokens: null, completion_tokens: null },
@@ -106,25 +113,34 @@ describe("SessionStore (SQLite)", () => {
       const file = `${dir}/sessions.sqlite`
       const open = SessionStore.layerSqlite(file)
       const withSql = SessionStore.layerSql.pipe(Layer.provideMerge(SqliteClient.layer({ filename: file })))
-      const migrations = Effect.flatMap(SqlClient.SqlClient, (sql) =>
-        sql<{ readonly migration_id: number }>`SELECT migration_id FROM clawgate_migrations ORDER BY migration_id`).pipe(
-          Effect.map((rows) => rows.map((row) => Number(row.migration_id)))
-        )
-      const firstMigrations = yield* Effect.scoped(Effect.gen(function*() {
-        const store = yield* SessionStore
-        yield* store.commit("s", turn("r1", [u("kept?")], "kept."))
-        return yield* migrations
-      }).pipe(Effect.provide(Layer.fresh(withSql))))
-      yield* Effect.scoped(Effect.gen(function*() {
-        const store = yield* SessionStore
-        expect(yield* store.load("s", 10)).toEqual([u("kept?"), a("kept.")])
-        yield* store.commit("s", turn("r2", [u("still?")], "still."))
-      }).pipe(Effect.provide(Layer.fresh(open))))
-      const lastMigrations = yield* Effect.scoped(Effect.gen(function*() {
-        const store = yield* SessionStore
-        expect(yield* store.load("s", 10)).toEqual([u("kept?"), a("kept."), u("still?"), a("still.")])
-        return yield* migrations
-      }).pipe(Effect.provide(Layer.fresh(withSql))))
+      const migrations = Effect.flatMap(
+        SqlClient.SqlClient,
+        (sql) =>
+          sql<{ readonly migration_id: number }>`SELECT migration_id FROM clawgate_migrations ORDER BY migration_id`
+      ).pipe(
+        Effect.map((rows) => rows.map((row) => Number(row.migration_id)))
+      )
+      const firstMigrations = yield* Effect.scoped(
+        Effect.gen(function*() {
+          const store = yield* SessionStore
+          yield* store.commit("s", turn("r1", [u("kept?")], "kept."))
+          return yield* migrations
+        }).pipe(Effect.provide(Layer.fresh(withSql)))
+      )
+      yield* Effect.scoped(
+        Effect.gen(function*() {
+          const store = yield* SessionStore
+          expect(yield* store.load("s", 10)).toEqual([u("kept?"), a("kept.")])
+          yield* store.commit("s", turn("r2", [u("still?")], "still."))
+        }).pipe(Effect.provide(Layer.fresh(open)))
+      )
+      const lastMigrations = yield* Effect.scoped(
+        Effect.gen(function*() {
+          const store = yield* SessionStore
+          expect(yield* store.load("s", 10)).toEqual([u("kept?"), a("kept."), u("still?"), a("still.")])
+          return yield* migrations
+        }).pipe(Effect.provide(Layer.fresh(withSql)))
+      )
       // Each migration recorded once, none run again.
       expect(firstMigrations.length).toBeGreaterThan(0)
       expect(new Set(firstMigrations).size).toBe(firstMigrations.length)

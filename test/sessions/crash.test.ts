@@ -6,10 +6,10 @@
  * request and hangs in the middle of the second. The child is killed with SIGKILL mid-run; the
  * file is then opened and read, and a new gateway goes on from it.
  */
-import * as FileSystem from "@effect/platform/FileSystem"
 import * as NodeContext from "@effect/platform-node/NodeContext"
-import * as SqlClient from "@effect/sql/SqlClient"
+import * as FileSystem from "@effect/platform/FileSystem"
 import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
+import * as SqlClient from "@effect/sql/SqlClient"
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Queue from "effect/Queue"
@@ -68,19 +68,30 @@ const fakeProvider = (scripts: Array<Script>) =>
           response.write(chunk({ role: "assistant", content: script.answer }, null))
           response.write(chunk({}, "stop"))
           response.write(
-            `data: ${JSON.stringify({ id: "chatcmpl-fake", object: "chat.completion.chunk", created: 1, model: "slow-model", choices: [], usage: { prompt_tokens: 9, completion_tokens: 2, total_tokens: 11 } })}\n\n`
+            `data: ${
+              JSON.stringify({
+                id: "chatcmpl-fake",
+                object: "chat.completion.chunk",
+                created: 1,
+                model: "slow-model",
+                choices: [],
+                usage: { prompt_tokens: 9, completion_tokens: 2, total_tokens: 11 }
+              })
+            }\n\n`
           )
           response.end("data: [DONE]\n\n")
           Queue.unsafeOffer(requests, body)
         } else {
           // One chunk, flushed, then the answer hangs: the run is mid-way for as long as it lives.
-          response.write(chunk({ role: "assistant", content: script.hangAfter }, null), () => Queue.unsafeOffer(requests, body))
+          response.write(chunk({ role: "assistant", content: script.hangAfter }, null), () =>
+            Queue.unsafeOffer(requests, body))
         }
       })
     })
     server.on("connection", (socket) => {
       sockets.add(socket)
-      socket.on("close", () => sockets.delete(socket))
+      socket.on("close", () =>
+        sockets.delete(socket))
     })
     yield* Effect.acquireRelease(
       Effect.async<void>((resume) => void server.listen(0, "127.0.0.1", () => resume(Effect.void))),
@@ -146,7 +157,9 @@ const readStore = (file: string) =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     const [integrity] = yield* sql<{ readonly integrity_check: string }>`PRAGMA integrity_check`
-    const rows = yield* sql<Row>`SELECT session_key, role, content, run_id FROM session_messages ORDER BY session_key, seq`
+    const rows = yield* sql<
+      Row
+    >`SELECT session_key, role, content, run_id FROM session_messages ORDER BY session_key, seq`
     return { integrity: integrity?.integrity_check, rows }
   }).pipe(Effect.scoped, Effect.provide(SqliteClient.layer({ filename: file })), Effect.orDie)
 

@@ -14,10 +14,10 @@ import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
 import { AgentRunner } from "../../src/agent/AgentRunner.js"
 import * as LiveRunner from "../../src/agent/LiveRunner.js"
+import { RunQueue } from "../../src/agent/RunQueue.js"
+import { Config } from "../../src/config/Config.js"
 import { collect } from "../../src/domain/AgentEvent.js"
 import { type RunRequest } from "../../src/domain/Run.js"
-import { Config } from "../../src/config/Config.js"
-import { RunQueue } from "../../src/agent/RunQueue.js"
 import { SessionStore } from "../../src/store/SessionStore.js"
 import { ScriptedModel } from "../fakes/ScriptedModel.js"
 import { agentsWith } from "./harness.js"
@@ -91,7 +91,9 @@ describe("the first-token timeout", () => {
       while (true) {
         const next = yield* Queue.take(events)
         if (Exit.isFailure(next)) {
-          expect(next.cause._tag === "Fail" ? next.cause.error : next.cause).toEqual(expect.objectContaining({ _tag: "None" }))
+          expect(next.cause._tag === "Fail" ? next.cause.error : next.cause).toEqual(
+            expect.objectContaining({ _tag: "None" })
+          )
           break
         }
         rest.push(next.value._tag === "TextDelta" ? next.value.text : next.value._tag)

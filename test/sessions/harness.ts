@@ -4,8 +4,8 @@
  * store the test can read, and the real RunQueue with a tap that tells the test when a run arrives
  * at it. Plus small request helpers (node:http, SSE reading) and the store read back with SQL.
  */
-import * as SqlClient from "@effect/sql/SqlClient"
 import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
+import * as SqlClient from "@effect/sql/SqlClient"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -14,9 +14,9 @@ import * as LogLevel from "effect/LogLevel"
 import * as Queue from "effect/Queue"
 import * as NodeHttp from "node:http"
 import * as LiveRunner from "../../src/agent/LiveRunner.js"
+import { RunQueue } from "../../src/agent/RunQueue.js"
 import { Config } from "../../src/config/Config.js"
 import { type ConfigInput } from "../../src/config/ConfigFile.js"
-import { RunQueue } from "../../src/agent/RunQueue.js"
 import { SessionStore } from "../../src/store/SessionStore.js"
 import { type Call, ScriptedModel } from "../fakes/ScriptedModel.js"
 import { sseEvents } from "../rawHttp.js"
@@ -185,7 +185,9 @@ export const contentOf = (json: unknown): string => {
     const [choice]: ReadonlyArray<unknown> = json.choices
     if (typeof choice === "object" && choice !== null && "message" in choice) {
       const message = choice.message
-      if (typeof message === "object" && message !== null && "content" in message && typeof message.content === "string") {
+      if (
+        typeof message === "object" && message !== null && "content" in message && typeof message.content === "string"
+      ) {
         return message.content
       }
     }
@@ -195,7 +197,10 @@ export const contentOf = (json: unknown): string => {
 
 /** The `error` of an error body. */
 export const errorOf = (json: unknown): Record<string, unknown> => {
-  if (typeof json === "object" && json !== null && "error" in json && typeof json.error === "object" && json.error !== null) {
+  if (
+    typeof json === "object" && json !== null && "error" in json && typeof json.error === "object" &&
+    json.error !== null
+  ) {
     return { ...json.error }
   }
   throw new Error(`not an error body: ${JSON.stringify(json)}`)
@@ -212,7 +217,9 @@ export const streamAll = (payload: unknown, headers: Readonly<Record<string, str
 export const contentDelta = (event: string): string | undefined => {
   if (!event.startsWith("data: {")) return undefined
   const data: unknown = JSON.parse(event.slice("data: ".length))
-  if (typeof data !== "object" || data === null || !("choices" in data) || !Array.isArray(data.choices)) return undefined
+  if (typeof data !== "object" || data === null || !("choices" in data) || !Array.isArray(data.choices)) {
+    return undefined
+  }
   const [choice]: ReadonlyArray<unknown> = data.choices
   if (typeof choice !== "object" || choice === null || !("delta" in choice)) return undefined
   const delta = choice.delta
@@ -223,7 +230,8 @@ export const contentDelta = (event: string): string | undefined => {
 }
 
 /** The text of all content chunks. */
-export const streamedText = (events: ReadonlyArray<string>) => events.map(contentDelta).filter((text) => text !== undefined).join("")
+export const streamedText = (events: ReadonlyArray<string>) =>
+  events.map(contentDelta).filter((text) => text !== undefined).join("")
 
 export const isInBandError = (event: string) => event.startsWith("data: {\"error\"")
 
@@ -241,20 +249,25 @@ export interface StoredRow {
 
 /** A session's stored messages, oldest first, as rows. */
 export const storedRows = (sessionKey: string) =>
-  Effect.flatMap(SqlClient.SqlClient, (sql) =>
-    sql<StoredRow>`SELECT role, content, run_id, prompt_tokens, completion_tokens FROM session_messages
-      WHERE session_key = ${sessionKey} ORDER BY seq`).pipe(Effect.orDie)
+  Effect.flatMap(
+    SqlClient.SqlClient,
+    (sql) =>
+      sql<StoredRow>`SELECT role, content, run_id, prompt_tokens, completion_tokens FROM session_messages
+      WHERE session_key = ${sessionKey} ORDER BY seq`
+  ).pipe(Effect.orDie)
 
 /** A session's stored messages as `role: content`, oldest first. */
 export const transcript = (sessionKey: string) =>
   Effect.map(storedRows(sessionKey), (rows) => rows.map((row) => `${row.role}: ${row.content}`))
 
 /** How many messages the store holds, over all sessions. */
-export const storedCount = Effect.flatMap(SqlClient.SqlClient, (sql) =>
-  sql<{ readonly n: number }>`SELECT COUNT(*) AS n FROM session_messages`).pipe(
-    Effect.map(([row]) => Number(row?.n ?? -1)),
-    Effect.orDie
-  )
+export const storedCount = Effect.flatMap(
+  SqlClient.SqlClient,
+  (sql) => sql<{ readonly n: number }>`SELECT COUNT(*) AS n FROM session_messages`
+).pipe(
+  Effect.map(([row]) => Number(row?.n ?? -1)),
+  Effect.orDie
+)
 
 /** A prompt as `role: text` lines, for comparing with a transcript. */
 export const lines = (prompt: ReadonlyArray<{ readonly role: string; readonly text: string }>) =>

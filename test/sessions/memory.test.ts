@@ -16,8 +16,8 @@ import {
   contentOf,
   lines,
   sessionGateway,
-  streamAll,
   storedCount,
+  streamAll,
   streamedText,
   system,
   transcript,
@@ -140,9 +140,17 @@ describe("session memory: each message once", () => {
         "user: third question"
       ]
       // The agent has a system prompt; the request's system text follows it, once, at the top.
-      expect(lines((yield* callNumber(3)).prompt)).toEqual(["system: You are the test agent.\n\nBe brief.", ...expected])
-      expect(yield* transcript("agent:main:openai-user:webui")).toEqual([...expected, "assistant: reply to third question"])
-    }).pipe(Effect.provide(sessionGateway({ answer, config: agentsWith({ systemPrompt: "You are the test agent." }) }))))
+      expect(lines((yield* callNumber(3)).prompt)).toEqual([
+        "system: You are the test agent.\n\nBe brief.",
+        ...expected
+      ])
+      expect(yield* transcript("agent:main:openai-user:webui")).toEqual([
+        ...expected,
+        "assistant: reply to third question"
+      ])
+    }).pipe(
+      Effect.provide(sessionGateway({ answer, config: agentsWith({ systemPrompt: "You are the test agent." }) }))
+    ))
 
   it.scopedLive("the same, streamed", () =>
     Effect.gen(function*() {
@@ -187,7 +195,11 @@ describe("session memory: each message once", () => {
           user("and then")
         ], { user: "migrant" })
       )
-      expect(lines((yield* callNumber(2)).prompt)).toEqual([...expected, "assistant: reply to now this", "user: and then"])
+      expect(lines((yield* callNumber(2)).prompt)).toEqual([
+        ...expected,
+        "assistant: reply to now this",
+        "user: and then"
+      ])
     }).pipe(Effect.provide(sessionGateway({ answer }))))
 
   it.scopedLive("the system text is not stored: a later request without it does not get it", () =>
@@ -215,7 +227,9 @@ describe("session memory: bounds", () => {
       expect(yield* transcript("agent:main:openai-user:bounded")).toHaveLength(6)
     }).pipe(Effect.provide(sessionGateway({
       answer,
-      config: agentsWith({ systemPrompt: LONG_PROMPT }, { session: { store: { path: ":memory:" }, history: { maxMessages: 3 } } })
+      config: agentsWith({ systemPrompt: LONG_PROMPT }, {
+        session: { store: { path: ":memory:" }, history: { maxMessages: 3 } }
+      })
     }))))
 
   it.scopedLive("and the most recent messages within session.history.maxChars (this turn is never cut)", () =>
@@ -234,6 +248,8 @@ describe("session memory: bounds", () => {
       ])
     }).pipe(Effect.provide(sessionGateway({
       answer,
-      config: agentsWith({ systemPrompt: LONG_PROMPT }, { session: { store: { path: ":memory:" }, history: { maxChars: 50 } } })
+      config: agentsWith({ systemPrompt: LONG_PROMPT }, {
+        session: { store: { path: ":memory:" }, history: { maxChars: 50 } }
+      })
     }))))
 })

@@ -33,15 +33,24 @@ const KEY = "agent:main:openai-user:queue"
 
 /** Waits until the next run reaches the RunQueue, and checks its session. */
 const arrives = (sessionKey: string) =>
-  Effect.flatMap(Arrivals, Queue.take).pipe(Effect.map((next) => expect(next).toEqual({ event: "arrived", key: sessionKey })))
+  Effect.flatMap(Arrivals, Queue.take).pipe(
+    Effect.map((next) => expect(next).toEqual({ event: "arrived", key: sessionKey }))
+  )
 
 /** Waits until a waiting run has given up its place. */
 const givesUp = (sessionKey: string) =>
-  Effect.flatMap(Arrivals, Queue.take).pipe(Effect.map((next) => expect(next).toEqual({ event: "gave up", key: sessionKey })))
+  Effect.flatMap(Arrivals, Queue.take).pipe(
+    Effect.map((next) => expect(next).toEqual({ event: "gave up", key: sessionKey }))
+  )
 
-const withLimits = (limits: { readonly maxQueuedPerSession?: number; readonly maxConcurrentRuns?: number }): ConfigInput =>
+const withLimits = (
+  limits: { readonly maxQueuedPerSession?: number; readonly maxConcurrentRuns?: number }
+): ConfigInput =>
   configWith({
-    gateway: { ...baseConfig.gateway, ...(limits.maxConcurrentRuns !== undefined && { maxConcurrentRuns: limits.maxConcurrentRuns }) },
+    gateway: {
+      ...baseConfig.gateway,
+      ...(limits.maxConcurrentRuns !== undefined && { maxConcurrentRuns: limits.maxConcurrentRuns })
+    },
     session: {
       store: { path: ":memory:" },
       ...(limits.maxQueuedPerSession !== undefined && { maxQueuedPerSession: limits.maxQueuedPerSession })
@@ -75,7 +84,13 @@ describe("runs on one session", () => {
       yield* callB.reply("answer B")
       expect(contentOf((yield* Fiber.join(b)).json)).toBe("answer B")
       const callC = yield* model.nextCall
-      expect(lines(callC.prompt)).toEqual(["user: A", "assistant: answer A", "user: B", "assistant: answer B", "user: C"])
+      expect(lines(callC.prompt)).toEqual([
+        "user: A",
+        "assistant: answer A",
+        "user: B",
+        "assistant: answer B",
+        "user: C"
+      ])
       yield* callC.reply("answer C")
       expect(streamedText(yield* Fiber.join(c))).toBe("answer C")
 
@@ -164,7 +179,11 @@ describe("past the limits: 429", () => {
       // Streamed, the refusal is a real status too, before any event.
       const refusedStream = yield* Effect.scoped(Effect.gen(function*() {
         const answer = yield* post(body([user("C2")], { user: "queue", stream: true }))
-        return { status: answer.status, retryAfter: answer.header("retry-after"), json: JSON.parse(yield* readAll(answer)) }
+        return {
+          status: answer.status,
+          retryAfter: answer.header("retry-after"),
+          json: JSON.parse(yield* readAll(answer))
+        }
       }))
       expect(refusedStream.status).toBe(429)
       expect(refusedStream.retryAfter).toMatch(RETRY_AFTER)

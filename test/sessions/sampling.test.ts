@@ -46,7 +46,9 @@ describe("sampling options reach the model", () => {
 
   it.scopedLive("the request's own values win over the defaults", () =>
     Effect.gen(function*() {
-      const answered = yield* complete(body([user("hi")], { temperature: 0.9, top_p: 0.5, max_tokens: 20, seed: 7, stop: "STOP" }))
+      const answered = yield* complete(
+        body([user("hi")], { temperature: 0.9, top_p: 0.5, max_tokens: 20, seed: 7, stop: "STOP" })
+      )
       expect(answered.status).toBe(200)
       expect(yield* lastSampling).toEqual({ temperature: 0.9, topP: 0.5, maxTokens: 20, seed: 7, stop: ["STOP"] })
       yield* complete(body([user("hi")], { temperature: 0, stop: ["a", "b"] }))

@@ -231,7 +231,9 @@ describe("CORS on real requests", () => {
       const failed = yield* chat(hello(), { token: null, headers: { origin: OTHER } })
       expect(failed.status).toBe(401)
       expect(corsHeadersOf(failed)).toEqual([])
-      const { response: stream } = yield* Effect.scoped(openChat(hello({ stream: true }), { headers: { origin: OTHER } }))
+      const { response: stream } = yield* Effect.scoped(
+        openChat(hello({ stream: true }), { headers: { origin: OTHER } })
+      )
       expect(corsHeadersOf(stream)).toEqual([])
     }).pipe(served(corsConfig([APP]))))
 

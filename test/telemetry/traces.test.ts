@@ -64,7 +64,9 @@ const collector = Effect.gen(function*() {
     request.on("data", (chunk: Buffer) => chunks.push(chunk))
     request.on("end", () => {
       Queue.unsafeOffer(paths, `${request.method} ${request.url}`)
-      const decoded = Schema.decodeUnknownEither(Schema.parseJson(ExportRequest))(Buffer.concat(chunks).toString("utf8"))
+      const decoded = Schema.decodeUnknownEither(Schema.parseJson(ExportRequest))(
+        Buffer.concat(chunks).toString("utf8")
+      )
       if (Either.isRight(decoded)) {
         for (const resourceSpans of decoded.right.resourceSpans) {
           const service = attribute(resourceSpans.resource.attributes, "service.name")
@@ -120,24 +122,28 @@ interface Tree {
  * The server span of the request answered with `requestId`, once it and the spans named in
  * `expected` (each under the named parent) have all arrived.
  */
-const requestTree = (requestId: string, expected: ReadonlyArray<readonly [parent: string, child: string]>) =>
-(all: ReadonlyArray<Received>): Option.Option<Tree> => {
-  const root = all.find(({ span }) =>
-    span.name.startsWith("http.server") && attribute(span.attributes, "http.response.header.x-request-id") === requestId
-  )
-  if (root === undefined) return Option.none()
-  const trace = all.map(({ span }) => span).filter((span) => span.traceId === root.span.traceId)
-  const tree: Tree = {
-    root: root.span,
-    service: root.service,
-    childrenOf: (parent) => trace.filter((span) => span.parentSpanId === parent.spanId).map((span) => span.name),
-    named: (name) => name === "request" ? root.span : trace.find((span) => span.name === name)
+const requestTree =
+  (requestId: string, expected: ReadonlyArray<readonly [parent: string, child: string]>) =>
+  (all: ReadonlyArray<Received>): Option.Option<Tree> => {
+    const root = all.find(({ span }) =>
+      span.name.startsWith("http.server") &&
+      attribute(span.attributes, "http.response.header.x-request-id") === requestId
+    )
+    if (root === undefined) return Option.none()
+    const trace = all.map(({ span }) => span).filter((span) => span.traceId === root.span.traceId)
+    const tree: Tree = {
+      root: root.span,
+      service: root.service,
+      childrenOf: (parent) => trace.filter((span) => span.parentSpanId === parent.spanId).map((span) => span.name),
+      named: (name) => name === "request" ? root.span : trace.find((span) => span.name === name)
+    }
+    return expected.every(([parent, child]) => {
+        const span = tree.named(parent)
+        return span !== undefined && tree.childrenOf(span).includes(child)
+      }) ?
+      Option.some(tree) :
+      Option.none()
   }
-  return expected.every(([parent, child]) => {
-    const span = tree.named(parent)
-    return span !== undefined && tree.childrenOf(span).includes(child)
-  }) ? Option.some(tree) : Option.none()
-}
 
 const SERVER = 2
 
@@ -178,14 +184,20 @@ describe("traces (OTLP endpoint configured)", () => {
         expect(attribute(tree.root.attributes, "url.path")).toBe("/v1/chat/completions")
         expect(tree.service).toBe("clawgate-under-test")
         expect(yield* Queue.take(paths)).toBe("POST /v1/traces")
-      }).pipe(Effect.provide(tracedGateway({ serviceName: "clawgate-under-test", otlp: { endpoint, batchDelayMs: 20 } })))
+      }).pipe(
+        Effect.provide(tracedGateway({ serviceName: "clawgate-under-test", otlp: { endpoint, batchDelayMs: 20 } }))
+      )
     }))
 
   it.scopedLive("a stream: the answer's span under the request, with the session turn and the provider stream under it", () =>
     Effect.gen(function*() {
       const { endpoint, spans } = yield* collector
       yield* Effect.gen(function*() {
-        const response = yield* chat({ model: "clawdbot:main", stream: true, messages: [{ role: "user", content: "trace me" }] })
+        const response = yield* chat({
+          model: "clawdbot:main",
+          stream: true,
+          messages: [{ role: "user", content: "trace me" }]
+        })
         expect(response.status).toBe(200)
         expect(yield* response.text).toContain("[DONE]")
         const tree = yield* waitFor(
@@ -236,7 +248,9 @@ describe("telemetry config", () => {
     for (const endpoint of ["127.0.0.1:4318", "ftp://collector:4318"]) {
       const decoded = decode({ telemetry: { otlp: { endpoint } } }, noEnv)
       expect(Either.isLeft(decoded)).toBe(true)
-      if (Either.isLeft(decoded)) expect(decoded.left.join("\n")).toContain("telemetry.otlp.endpoint: expected an http(s) URL")
+      if (Either.isLeft(decoded)) {
+        expect(decoded.left.join("\n")).toContain("telemetry.otlp.endpoint: expected an http(s) URL")
+      }
     }
   })
 })

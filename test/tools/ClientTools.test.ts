@@ -16,7 +16,12 @@ const sentSchema = (parameters?: { readonly [key: string]: unknown }) =>
 describe("ClientTools", () => {
   it("the provider gets the client's JSON Schema as it is", () => {
     const schemas = [
-      { type: "object", properties: { a: { type: "string", enum: ["x"] } }, required: ["a"], additionalProperties: false },
+      {
+        type: "object",
+        properties: { a: { type: "string", enum: ["x"] } },
+        required: ["a"],
+        additionalProperties: false
+      },
       { type: "object", properties: { when: { $ref: "#/$defs/moment" } }, $defs: { moment: { type: "integer" } } },
       { anyOf: [{ type: "object", properties: { a: { type: "string" } } }, { type: "object" }] },
       { $ref: "#/$defs/args", $defs: { args: { type: "object" } } }
@@ -25,13 +30,19 @@ describe("ClientTools", () => {
   })
 
   it("a schema that does not say its type gets type object and nothing else; no schema is no parameters", () => {
-    expect(sentSchema({ properties: { a: { type: "string" } } })).toEqual({ type: "object", properties: { a: { type: "string" } } })
+    expect(sentSchema({ properties: { a: { type: "string" } } })).toEqual({
+      type: "object",
+      properties: { a: { type: "string" } }
+    })
     expect(sentSchema({})).toEqual({ type: "object" })
     expect(sentSchema()).toEqual({ type: "object", properties: {} })
   })
 
   it("a tool call's arguments decode whole: nested values and keys the schema does not name", () => {
-    const tool = ClientTools.toAiTool({ name: "f", parameters: { type: "object", properties: { a: { type: "string" } } } })
+    const tool = ClientTools.toAiTool({
+      name: "f",
+      parameters: { type: "object", properties: { a: { type: "string" } } }
+    })
     const args = { a: "x", extra: { nested: [1, { deep: null }] }, n: 1.5 }
     expect(Schema.decodeUnknownSync(tool.parametersSchema)(args)).toEqual(args)
   })

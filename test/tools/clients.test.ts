@@ -30,8 +30,10 @@ const QUESTION = "What is the weather in Paris?"
 describe("Vercel AI SDK with tools", () => {
   const served = Effect.provide(toolsGateway("openai-completions"))
 
-  const clawgate = Effect.map(baseUrl, (url) =>
-    createOpenAICompatible({ name: "clawgate", baseURL: `${url}/v1`, apiKey: TOKEN, includeUsage: true }))
+  const clawgate = Effect.map(
+    baseUrl,
+    (url) => createOpenAICompatible({ name: "clawgate", baseURL: `${url}/v1`, apiKey: TOKEN, includeUsage: true })
+  )
 
   it.scopedLive("generateText gets the tool call, its input intact, finish reason tool-calls", () =>
     Effect.gen(function*() {
@@ -48,9 +50,11 @@ describe("Vercel AI SDK with tools", () => {
         })
       )
       expect(result.finishReason).toBe("tool-calls")
-      expect(result.toolCalls.map((call) => ({ id: call.toolCallId, name: call.toolName, input: call.input }))).toEqual([
-        { id: WEATHER_CALL.id, name: "get_weather", input: { city: "Paris", unit: "celsius" } }
-      ])
+      expect(result.toolCalls.map((call) => ({ id: call.toolCallId, name: call.toolName, input: call.input }))).toEqual(
+        [
+          { id: WEATHER_CALL.id, name: "get_weather", input: { city: "Paris", unit: "celsius" } }
+        ]
+      )
       const body = yield* upstream.nextBody
       expect(sentTools("openai-completions", body)).toEqual([
         { name: "get_weather", description: "The weather", parameters: WEATHER_SCHEMA }
@@ -97,9 +101,12 @@ describe("LangChain with bindTools", () => {
     function: { name: "get_weather", description: "The weather", parameters: WEATHER_SCHEMA }
   } as const
 
-  const chatModel = Effect.map(baseUrl, (url) =>
-    new ChatOpenAI({ model: "clawdbot:main", apiKey: TOKEN, maxRetries: 0, configuration: { baseURL: `${url}/v1` } })
-      .bindTools([WEATHER_TOOL]))
+  const chatModel = Effect.map(
+    baseUrl,
+    (url) =>
+      new ChatOpenAI({ model: "clawdbot:main", apiKey: TOKEN, maxRetries: 0, configuration: { baseURL: `${url}/v1` } })
+        .bindTools([WEATHER_TOOL])
+  )
 
   it.scopedLive("invoke gets the tool call; a ToolMessage with its result continues the turn", () =>
     Effect.gen(function*() {
@@ -117,7 +124,11 @@ describe("LangChain with bindTools", () => {
 
       yield* upstream.answerText(["It is 21 degrees."])
       const answered = yield* Effect.promise(() =>
-        model.invoke([question, called, new ToolMessage({ tool_call_id: WEATHER_CALL.id, content: "21 degrees, clear" })])
+        model.invoke([
+          question,
+          called,
+          new ToolMessage({ tool_call_id: WEATHER_CALL.id, content: "21 degrees, clear" })
+        ])
       )
       expect(answered.content).toBe("It is 21 degrees.")
       expect(sentConversation("anthropic-messages", yield* upstream.nextBody)).toEqual([

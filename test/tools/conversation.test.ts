@@ -4,8 +4,8 @@
  * call), and the transcript's bound never leaves a tool result whose call was cut away.
  */
 import { describe, expect, it } from "@effect/vitest"
-import type { ChatMessage } from "../../src/domain/Run.js"
 import * as Conversation from "../../src/agent/Conversation.js"
+import type { ChatMessage } from "../../src/domain/Run.js"
 
 const u = (content: string): ChatMessage => ({ role: "user", content })
 const a = (content: string): ChatMessage => ({ role: "assistant", content })
@@ -20,13 +20,22 @@ describe("Conversation.toPrompt with tools", () => {
   it("an assistant's tool calls are tool-call parts with their arguments as JSON, after its text", () => {
     const prompt = Conversation.toPrompt([], [
       u("define claw"),
-      { ...called(["c1", "lookup", "{\"word\": \"claw\", \"deep\": {\"n\": [1]}}"], ["c2", "note", ""]), content: "Looking." }
+      {
+        ...called(["c1", "lookup", "{\"word\": \"claw\", \"deep\": {\"n\": [1]}}"], ["c2", "note", ""]),
+        content: "Looking."
+      }
     ])
     expect(prompt[1]).toEqual({
       role: "assistant",
       content: [
         { type: "text", text: "Looking." },
-        { type: "tool-call", id: "c1", name: "lookup", params: { word: "claw", deep: { n: [1] } }, providerExecuted: false },
+        {
+          type: "tool-call",
+          id: "c1",
+          name: "lookup",
+          params: { word: "claw", deep: { n: [1] } },
+          providerExecuted: false
+        },
         // No arguments at all: none.
         { type: "tool-call", id: "c2", name: "note", params: {}, providerExecuted: false }
       ]
@@ -54,7 +63,14 @@ describe("Conversation.toPrompt with tools", () => {
       },
       {
         role: "tool",
-        content: [{ type: "tool-result", id: "c2", name: "", result: "plain text", isFailure: false, providerExecuted: false }]
+        content: [{
+          type: "tool-result",
+          id: "c2",
+          name: "",
+          result: "plain text",
+          isFailure: false,
+          providerExecuted: false
+        }]
       }
     ])
   })
@@ -65,7 +81,9 @@ describe("Conversation.toPrompt with tools", () => {
       Conversation.toPrompt([], messages).flatMap((message) =>
         message.role === "tool" ? message.content.map((part) => part.type === "tool-result" ? part.id : "") : []
       )
-    expect(resultIds([u("q"), called(["c1", "lookup", "{}"]), named("r1"), called(["c2", "lookup", "{}"]), named("r2")]))
+    expect(
+      resultIds([u("q"), called(["c1", "lookup", "{}"]), named("r1"), called(["c2", "lookup", "{}"]), named("r2")])
+    )
       .toEqual(["c1", "c2"])
     expect(resultIds([u("q"), called(["c1", "lookup", "{}"], ["c2", "note", "{}"]), named("r1")])).toEqual(["c1"])
   })

@@ -62,7 +62,11 @@ const withResult = (result: string): Array<ChatCompletionMessageParam> => [
   {
     role: "assistant",
     content: null,
-    tool_calls: [{ id: WEATHER_CALL.id, type: "function", function: { name: "get_weather", arguments: "{\"city\":\"Paris\"}" } }]
+    tool_calls: [{
+      id: WEATHER_CALL.id,
+      type: "function",
+      function: { name: "get_weather", arguments: "{\"city\":\"Paris\"}" }
+    }]
   },
   { role: "tool", tool_call_id: WEATHER_CALL.id, content: result }
 ]
@@ -93,7 +97,12 @@ for (const api of APIS) {
 
         yield* upstream.answerText(["Sunny."])
         yield* Effect.promise(() =>
-          openai.chat.completions.create({ model: "clawdbot:main", messages: [question], tools: TOOLS, tool_choice: "required" })
+          openai.chat.completions.create({
+            model: "clawdbot:main",
+            messages: [question],
+            tools: TOOLS,
+            tool_choice: "required"
+          })
         )
         expect(yield* upstream.nextBody).toHaveProperty("tool_choice", requiredChoice(api))
       }).pipe(served))
@@ -231,7 +240,8 @@ for (const api of APIS) {
         const openai = yield* sdk
         yield* upstream.answerToolCalls([WEATHER_CALL, CLOCK_CALL])
         const completion = yield* Effect.promise(() =>
-          openai.chat.completions.stream({ model: "clawdbot:main", messages: [question], tools: TOOLS }).finalChatCompletion()
+          openai.chat.completions.stream({ model: "clawdbot:main", messages: [question], tools: TOOLS })
+            .finalChatCompletion()
         )
         const [choice] = completion.choices
         expect(choice?.finish_reason).toBe("tool_calls")
@@ -269,9 +279,15 @@ for (const api of APIS) {
         // A result in plain text reaches the model as that text.
         yield* upstream.answerText(["Fine."])
         yield* Effect.promise(() =>
-          openai.chat.completions.create({ model: "clawdbot:main", messages: withResult("clear, 21 degrees"), tools: TOOLS })
+          openai.chat.completions.create({
+            model: "clawdbot:main",
+            messages: withResult("clear, 21 degrees"),
+            tools: TOOLS
+          })
         )
-        expect(sentConversation(api, yield* upstream.nextBody).at(-1)).toBe(`result ${WEATHER_CALL.id} clear, 21 degrees`)
+        expect(sentConversation(api, yield* upstream.nextBody).at(-1)).toBe(
+          `result ${WEATHER_CALL.id} clear, 21 degrees`
+        )
       }).pipe(served))
 
     it.scopedLive("in a stored session, the transcript holds the call and the result once", () =>
@@ -294,7 +310,12 @@ for (const api of APIS) {
         const assistant: ChatCompletionMessageParam = { role: "assistant", content: null, tool_calls: [call] }
         const result: ChatCompletionMessageParam = { role: "tool", tool_call_id: call.id, content: "{\"temp\":21}" }
         const second = yield* Effect.promise(() =>
-          openai.chat.completions.create({ model: "clawdbot:main", messages: [question, assistant, result], tools: TOOLS, user })
+          openai.chat.completions.create({
+            model: "clawdbot:main",
+            messages: [question, assistant, result],
+            tools: TOOLS,
+            user
+          })
         )
         const turn = [
           `user: ${question.content}`,
@@ -350,4 +371,3 @@ for (const api of APIS) {
       }).pipe(served))
   })
 }
-

@@ -84,7 +84,9 @@ const responses = Effect.map(Responses.ResponsesServer, (server): ToolUpstream =
   api: "openai-responses",
   baseUrl: server.baseUrl,
   answerToolCalls: (calls) =>
-    server.reply(Responses.functionCalls(calls.map((call) => ({ callId: call.id, name: call.name, arguments: call.pieces })))),
+    server.reply(
+      Responses.functionCalls(calls.map((call) => ({ callId: call.id, name: call.name, arguments: call.pieces })))
+    ),
   answerText: (pieces) => server.reply(Responses.text(pieces)),
   nextBody: Effect.map(server.nextRequest, (request) => request.body)
 }))

@@ -107,7 +107,10 @@ describe("legacy function calling on a Chat Completions provider", () => {
           .finalChatCompletion()
       )
       expect(completion.choices[0]?.finish_reason).toBe("function_call")
-      expect(completion.choices[0]?.message.function_call).toEqual({ name: "get_weather", arguments: WEATHER_PIECES.join("") })
+      expect(completion.choices[0]?.message.function_call).toEqual({
+        name: "get_weather",
+        arguments: WEATHER_PIECES.join("")
+      })
     }).pipe(served))
 
   it.scopedLive("a model that makes several calls anyway: the answer carries the first one, JSON and streamed", () =>
@@ -118,7 +121,10 @@ describe("legacy function calling on a Chat Completions provider", () => {
       const json = yield* Effect.promise(() =>
         openai.chat.completions.create({ model: "clawdbot:main", messages: [question], functions: FUNCTIONS })
       )
-      expect(json.choices[0]?.message.function_call).toEqual({ name: "get_weather", arguments: WEATHER_PIECES.join("") })
+      expect(json.choices[0]?.message.function_call).toEqual({
+        name: "get_weather",
+        arguments: WEATHER_PIECES.join("")
+      })
 
       yield* upstream.answerToolCalls([WEATHER_CALL, CLOCK_CALL])
       const response = yield* chat({ model: "clawdbot:main", messages: [question], functions: FUNCTIONS, stream: true })
@@ -137,7 +143,11 @@ describe("legacy function calling on a Chat Completions provider", () => {
       const ask = Effect.zipRight(
         upstream.answerText(["It is 21 degrees."]),
         Effect.promise(() =>
-          openai.chat.completions.create({ model: "clawdbot:main", messages: withResult("{\"temp\":21}"), functions: FUNCTIONS })
+          openai.chat.completions.create({
+            model: "clawdbot:main",
+            messages: withResult("{\"temp\":21}"),
+            functions: FUNCTIONS
+          })
         )
       ).pipe(Effect.zipRight(upstream.nextBody), Effect.map((body) => sentConversation("openai-completions", body)))
       const sent = yield* ask
@@ -231,7 +241,9 @@ describe("legacy functions in the run request", () => {
 
 describe("legacy fields that cannot be honoured: 400 naming the field", () => {
   const TOOL = { type: "function", function: WEATHER }
-  const cases: ReadonlyArray<{ readonly name: string; readonly body: Record<string, unknown>; readonly param: string }> = [
+  const cases: ReadonlyArray<
+    { readonly name: string; readonly body: Record<string, unknown>; readonly param: string }
+  > = [
     { name: "functions together with tools", body: { functions: [WEATHER], tools: [TOOL] }, param: "functions" },
     {
       name: "function_call together with tool_choice",
@@ -243,9 +255,17 @@ describe("legacy fields that cannot be honoured: 400 naming the field", () => {
       body: { functions: [WEATHER], function_call: { name: "get_time" } },
       param: "function_call"
     },
-    { name: "a function call required without functions", body: { function_call: { name: "get_time" } }, param: "function_call" },
+    {
+      name: "a function call required without functions",
+      body: { function_call: { name: "get_time" } },
+      param: "function_call"
+    },
     { name: "two functions with one name", body: { functions: [WEATHER, WEATHER] }, param: "functions" },
-    { name: "a function name OpenAI would refuse", body: { functions: [{ name: "get weather" }] }, param: "functions[0].name" },
+    {
+      name: "a function name OpenAI would refuse",
+      body: { functions: [{ name: "get weather" }] },
+      param: "functions[0].name"
+    },
     {
       name: "an assistant function_call without its arguments",
       body: {

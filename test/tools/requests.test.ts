@@ -51,7 +51,10 @@ describe("tools in the run request", () => {
         ["required", "required"],
         [{ type: "function", function: { name: "lookup" } }, { tool: "lookup" }],
         [
-          { type: "allowed_tools", allowed_tools: { mode: "required", tools: [{ type: "function", function: { name: "note" } }] } },
+          {
+            type: "allowed_tools",
+            allowed_tools: { mode: "required", tools: [{ type: "function", function: { name: "note" } }] }
+          },
           { oneOf: ["note"], mode: "required" }
         ]
       ]
@@ -109,7 +112,9 @@ describe("tools in the run request", () => {
 })
 
 describe("tool fields that cannot be honoured: 400 naming the field", () => {
-  const cases: ReadonlyArray<{ readonly name: string; readonly body: Record<string, unknown>; readonly param: string }> = [
+  const cases: ReadonlyArray<
+    { readonly name: string; readonly body: Record<string, unknown>; readonly param: string }
+  > = [
     {
       name: "a tool_choice naming a tool that is not offered",
       body: { tools: [LOOKUP], tool_choice: { type: "function", function: { name: "search" } } },
@@ -119,7 +124,10 @@ describe("tool fields that cannot be honoured: 400 naming the field", () => {
       name: "allowed tools naming a tool that is not offered",
       body: {
         tools: [LOOKUP],
-        tool_choice: { type: "allowed_tools", allowed_tools: { mode: "auto", tools: [{ type: "function", function: { name: "x" } }] } }
+        tool_choice: {
+          type: "allowed_tools",
+          allowed_tools: { mode: "auto", tools: [{ type: "function", function: { name: "x" } }] }
+        }
       },
       param: "tool_choice"
     },
@@ -130,8 +138,16 @@ describe("tool fields that cannot be honoured: 400 naming the field", () => {
       body: { tools: [{ type: "function", function: { name: "look up" } }] },
       param: "tools[0].function.name"
     },
-    { name: "a tool that is not a function", body: { tools: [{ type: "custom", custom: { name: "x" } }] }, param: "tools[0].type" },
-    { name: "parameters that are not a JSON object", body: { tools: [{ type: "function", function: { name: "x", parameters: "{}" } }] }, param: "tools[0].function.parameters" },
+    {
+      name: "a tool that is not a function",
+      body: { tools: [{ type: "custom", custom: { name: "x" } }] },
+      param: "tools[0].type"
+    },
+    {
+      name: "parameters that are not a JSON object",
+      body: { tools: [{ type: "function", function: { name: "x", parameters: "{}" } }] },
+      param: "tools[0].function.parameters"
+    },
     {
       name: "an assistant tool call without its arguments",
       body: {
@@ -192,7 +208,11 @@ describe("clawgate/testing: FakeAgentRunner.layerToolCalls", () => {
       const call = first.choices[0]?.message.tool_calls?.[0]
       expect(first.choices[0]?.finish_reason).toBe("tool_calls")
       // (The SDK adds `parsed_arguments` for a strict tool; it goes back with the call, and is ignored.)
-      expect(call).toMatchObject({ id: "call_1", type: "function", function: { name: "lookup", arguments: "{\"word\":\"claw\"}" } })
+      expect(call).toMatchObject({
+        id: "call_1",
+        type: "function",
+        function: { name: "lookup", arguments: "{\"word\":\"claw\"}" }
+      })
       if (call === undefined) return
       const second = yield* Effect.promise(() =>
         openai.chat.completions.create({
@@ -217,7 +237,11 @@ describe("the echo model and tools", () => {
         model: "clawdbot:main",
         messages: [
           { role: "user", content: "define claw" },
-          { role: "assistant", content: null, tool_calls: [{ id: "c1", type: "function", function: { name: "lookup", arguments: "{}" } }] },
+          {
+            role: "assistant",
+            content: null,
+            tool_calls: [{ id: "c1", type: "function", function: { name: "lookup", arguments: "{}" } }]
+          },
           { role: "tool", tool_call_id: "c1", content: "a hooked nail" }
         ],
         tools: [LOOKUP]

@@ -3,13 +3,13 @@
  * message's tool calls, the reply's own, and the tool results come back as they were committed,
  * arguments byte for byte; and a store written before tool calls were kept is migrated in place.
  */
-import * as SqlClient from "@effect/sql/SqlClient"
 import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
+import * as SqlClient from "@effect/sql/SqlClient"
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import type { ChatMessage } from "../../src/domain/Run.js"
 import type { ToolCall } from "../../src/domain/AgentEvent.js"
+import type { ChatMessage } from "../../src/domain/Run.js"
 import { SessionStore } from "../../src/store/SessionStore.js"
 
 const SPACED = { id: "call_1", name: "lookup", arguments: "{ \"word\" : \"claw\",\n  \"n\": 1.50 }" } satisfies ToolCall
@@ -36,7 +36,12 @@ describe("SessionStore with tool calls", () => {
         toolCalls: [{ ...SPACED, id: "call_3" }],
         usage: undefined
       })
-      yield* store.commit("s", { runId: "r2", messages: [{ ...result, toolCallId: "call_3" }], reply: "Done.", usage: undefined })
+      yield* store.commit("s", {
+        runId: "r2",
+        messages: [{ ...result, toolCallId: "call_3" }],
+        reply: "Done.",
+        usage: undefined
+      })
       expect(yield* store.load("s", 100)).toEqual([
         question,
         called,
@@ -68,9 +73,21 @@ describe("SessionStore with tool calls", () => {
       yield* sql`INSERT INTO session_messages (session_key, seq, role, content, run_id, created_at)
         VALUES ('old', 1, 'user', 'hello', 'r0', 0), ('old', 2, 'assistant', 'hi', 'r0', 0)`
 
-      const store = yield* Effect.provide(SessionStore, SessionStore.layerSql.pipe(Layer.provide(Layer.succeed(SqlClient.SqlClient, sql))))
-      expect(yield* store.load("old", 10)).toEqual([{ role: "user", content: "hello" }, { role: "assistant", content: "hi" }])
-      yield* store.commit("old", { runId: "r1", messages: [question], reply: "", toolCalls: [SPACED], usage: undefined })
+      const store = yield* Effect.provide(
+        SessionStore,
+        SessionStore.layerSql.pipe(Layer.provide(Layer.succeed(SqlClient.SqlClient, sql)))
+      )
+      expect(yield* store.load("old", 10)).toEqual([{ role: "user", content: "hello" }, {
+        role: "assistant",
+        content: "hi"
+      }])
+      yield* store.commit("old", {
+        runId: "r1",
+        messages: [question],
+        reply: "",
+        toolCalls: [SPACED],
+        usage: undefined
+      })
       expect((yield* store.load("old", 10)).at(-1)).toEqual({ role: "assistant", content: "", toolCalls: [SPACED] })
     }).pipe(Effect.provide(SqliteClient.layer({ filename: ":memory:" }))))
 })

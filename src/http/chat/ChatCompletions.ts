@@ -2,9 +2,9 @@
  * `POST /v1/chat/completions`: authenticate, read and validate the request, route it to an agent
  * and a session, run the agent, answer in JSON or as a stream.
  */
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
-import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
@@ -44,7 +44,9 @@ export const makeHandler = Effect.gen(function*() {
   // Remote images are fetched on an HttpClient of the handler's own, only when they are allowed.
   const imageResolver = Images.make(
     imageSettings,
-    imageSettings.allowRemote ? Option.some(NodeHttpClient.makeUndici(yield* NodeHttpClient.makeDispatcher)) : Option.none()
+    imageSettings.allowRemote
+      ? Option.some(NodeHttpClient.makeUndici(yield* NodeHttpClient.makeDispatcher))
+      : Option.none()
   )
 
   return Effect.gen(function*() {

@@ -82,7 +82,10 @@ export const FunctionTool = Schema.Struct({
 })
 export type FunctionTool = typeof FunctionTool.Type
 
-const NamedFunction = Schema.Struct({ type: Schema.Literal("function"), function: Schema.Struct({ name: Schema.String }) })
+const NamedFunction = Schema.Struct({
+  type: Schema.Literal("function"),
+  function: Schema.Struct({ name: Schema.String })
+})
 
 export const ToolChoice = Schema.Union(
   Schema.Literal("none", "auto", "required"),

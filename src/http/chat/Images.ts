@@ -24,11 +24,11 @@ import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
-import type { ImageInput, UserPart } from "../../domain/Run.js"
-import type { Agent } from "../../domain/Agent.js"
 import type { ImageSettings } from "../../config/ConfigFile.js"
-import { excerpt } from "../../domain/Quote.js"
+import type { Agent } from "../../domain/Agent.js"
 import { InvalidRequest } from "../../domain/Errors.js"
+import { excerpt } from "../../domain/Quote.js"
+import type { ImageInput, UserPart } from "../../domain/Run.js"
 import type * as Wire from "./ChatCompletionsWire.js"
 
 /** What a transcript keeps of an image, and what the model sees of an image of an older message. */
@@ -154,7 +154,9 @@ const standardBase64 = (payload: string): string | undefined => {
 const fromDataUri = (ref: ImageRef, settings: ImageSettings): Effect.Effect<ImageInput, InvalidRequest> => {
   const comma = ref.url.indexOf(",")
   if (comma === -1) {
-    return Effect.fail(invalid(ref.param, "the data URI has no ',' before its data (expected data:<type>;base64,<data>)."))
+    return Effect.fail(
+      invalid(ref.param, "the data URI has no ',' before its data (expected data:<type>;base64,<data>).")
+    )
   }
   const header = ref.url.slice("data:".length, comma).split(";").map((piece) => piece.trim())
   const declared = bareType(header[0])
@@ -193,8 +195,7 @@ const readAtMost = <E>(body: Stream.Stream<Uint8Array, E>, ref: ImageRef, maxByt
     (read) => Buffer.concat(read.chunks, read.size)
   )
 
-const fetchFailed = (ref: ImageRef, why: string) =>
-  invalid(ref.param, `the image could not be fetched: ${why}.`)
+const fetchFailed = (ref: ImageRef, why: string) => invalid(ref.param, `the image could not be fetched: ${why}.`)
 
 const whyFailed = (error: HttpClientError.HttpClientError): string => {
   if (error._tag === "ResponseError") {
@@ -234,8 +235,11 @@ const isRemote = (url: string) => /^https?:\/\//i.test(url)
  */
 export const make = (settings: ImageSettings, client: Option.Option<HttpClient.HttpClient>): Resolver => {
   // No trace headers go to the image's host: it is whatever server the client named.
-  const fetcher = Option.map(client, (client) =>
-    client.pipe(HttpClient.followRedirects(3), HttpClient.filterStatusOk, HttpClient.withTracerPropagation(false)))
+  const fetcher = Option.map(
+    client,
+    (client) =>
+      client.pipe(HttpClient.followRedirects(3), HttpClient.filterStatusOk, HttpClient.withTracerPropagation(false))
+  )
   return {
     settings,
     resolve: (ref) => {

@@ -19,11 +19,11 @@ import * as Queue from "effect/Queue"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { AgentEvent, type FinishReason } from "../../domain/AgentEvent.js"
-import { CurrentRequest } from "../CurrentRequest.js"
-import { Drain } from "../../ops/Drain.js"
-import * as ErrorResponse from "../ErrorResponse.js"
-import * as Metrics from "../../ops/Metrics.js"
 import { type AgentError, GatewayShuttingDown } from "../../domain/Errors.js"
+import { Drain } from "../../ops/Drain.js"
+import * as Metrics from "../../ops/Metrics.js"
+import { CurrentRequest } from "../CurrentRequest.js"
+import * as ErrorResponse from "../ErrorResponse.js"
 import * as Wire from "./ChatCompletionsWire.js"
 
 export interface StreamOptions {
@@ -81,15 +81,19 @@ export const respond = Effect.fn("StreamResponse.respond")(function*(
   const ending = (cause: Cause.Cause<Option.Option<AgentError>>) =>
     Queue.offer(
       queue,
-      Option.match(Cause.flipCauseOption(cause), { onNone: () => end, onSome: (cause): Next => ({ _tag: "Failed", cause }) })
+      Option.match(Cause.flipCauseOption(cause), {
+        onNone: () => end,
+        onSome: (cause): Next => ({ _tag: "Failed", cause })
+      })
     )
   // The run goes on in a fiber of the request's scope, which lasts until the response has been
   // sent and ends when the client goes away. The fiber pulls the run in a scope of its own, so
   // that interrupting the fiber interrupts the run.
-  yield* Effect.scoped(Effect.flatMap(Stream.toPull(events), (pull) => Effect.forever(Effect.flatMap(pull, offer)))).pipe(
-    Effect.catchAllCause(ending),
-    Effect.forkScoped
-  )
+  yield* Effect.scoped(Effect.flatMap(Stream.toPull(events), (pull) => Effect.forever(Effect.flatMap(pull, offer))))
+    .pipe(
+      Effect.catchAllCause(ending),
+      Effect.forkScoped
+    )
   // A silence once the run has said nothing for `keepAliveMs`, and again each time it lasts that long.
   yield* Effect.forkScoped(Effect.forever(Effect.flatMap(Clock.currentTimeMillis, (now) => {
     if (now < lastEvent + keepAliveMs) return Effect.sleep(lastEvent + keepAliveMs - now)
@@ -109,7 +113,9 @@ export const respond = Effect.fn("StreamResponse.respond")(function*(
   /** Each tool call's index in the answer, by id, in the order they started. */
   const toolCalls = new Map<string, number>()
   const toolCallChunk = (piece: Wire.ToolCallDelta) => [
-    Wire.sseData(Wire.chunk(envelope, calls === "tool_calls" ? { tool_calls: [piece] } : { function_call: piece.function }))
+    Wire.sseData(
+      Wire.chunk(envelope, calls === "tool_calls" ? { tool_calls: [piece] } : { function_call: piece.function })
+    )
   ]
   /** An event's frames: none for the usage and finish, which the end of the answer carries. */
   const frame = (event: AgentEvent): ReadonlyArray<Uint8Array> =>

@@ -55,7 +55,12 @@ export const toTurn = (
         break
       case "user": {
         const parts = images?.get(index)
-        turn.push({ role: message.role, content, name: message.name ?? undefined, ...(parts !== undefined && { parts }) })
+        turn.push({
+          role: message.role,
+          content,
+          name: message.name ?? undefined,
+          ...(parts !== undefined && { parts })
+        })
         break
       }
       case "assistant": {
@@ -169,7 +174,10 @@ export const toolsOf = (request: Wire.ChatCompletionRequest): Effect.Effect<RunT
     if (offered.length === 0) {
       return choice === "auto" || choice === "none"
         ? Effect.succeed(undefined)
-        : invalidTools(`Invalid '${choiceParam}': it asks for a call, but the request has no \`${toolsParam}\`.`, choiceParam)
+        : invalidTools(
+          `Invalid '${choiceParam}': it asks for a call, but the request has no \`${toolsParam}\`.`,
+          choiceParam
+        )
     }
     const names = offered.map((tool) => tool.name)
     const duplicate = names.find((name, i) => names.indexOf(name) !== i)
@@ -179,7 +187,10 @@ export const toolsOf = (request: Wire.ChatCompletionRequest): Effect.Effect<RunT
     const chosen = typeof choice === "string" ? [] : "tool" in choice ? [choice.tool] : choice.oneOf
     const unknown = chosen.find((name) => !names.includes(name))
     if (unknown !== undefined) {
-      return invalidTools(`Invalid '${choiceParam}': there is none named '${excerpt(unknown)}' in \`${toolsParam}\`.`, choiceParam)
+      return invalidTools(
+        `Invalid '${choiceParam}': there is none named '${excerpt(unknown)}' in \`${toolsParam}\`.`,
+        choiceParam
+      )
     }
     return Effect.succeed({ tools: offered, choice, parallel })
   })

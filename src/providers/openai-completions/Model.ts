@@ -40,7 +40,14 @@ import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import type { MakeModel } from "../Provider.js"
-import { DEFAULT_BASE_URL, maxTokensFieldOf, RequestConfig, requestSettings, toMessages, toolFields } from "./Request.js"
+import {
+  DEFAULT_BASE_URL,
+  maxTokensFieldOf,
+  RequestConfig,
+  requestSettings,
+  toMessages,
+  toolFields
+} from "./Request.js"
 import {
   callId,
   Completion,
@@ -73,9 +80,10 @@ const secretHeaders = (configured: Record<string, string> | undefined): Readonly
 
 const scrub = (headers: Readonly<Record<string, unknown>>, secret: ReadonlySet<string>): Record<string, string> =>
   Object.fromEntries(
-    Object.entries(headers).map(([name, value]) => [name, secret.has(name.toLowerCase()) ? "<redacted>" : String(value)])
+    Object.entries(headers).map((
+      [name, value]
+    ) => [name, secret.has(name.toLowerCase()) ? "<redacted>" : String(value)])
   )
-
 
 export const make: MakeModel = ({ entry, model, provider }) =>
   Effect.gen(function*() {
@@ -226,17 +234,19 @@ export const make: MakeModel = ({ entry, model, provider }) =>
         })
 
         /** The calls, whole, once the answer is: each one's end and its arguments parsed. */
-        const finishedToolCalls = Effect.suspend(() => Effect.forEach(
-          [...toolCalls.entries()].sort(([a], [b]) => a - b),
-          ([, call]) =>
-            Effect.map(
-              parseArguments(provider, "streamText", call.name, call.args),
-              (params): ReadonlyArray<Response.StreamPartEncoded> => [
-                { type: "tool-params-end", id: call.id },
-                { type: "tool-call", id: call.id, name: call.name, params }
-              ]
-            )
-        )).pipe(Effect.map((parts) => parts.flat()))
+        const finishedToolCalls = Effect.suspend(() =>
+          Effect.forEach(
+            [...toolCalls.entries()].sort(([a], [b]) => a - b),
+            ([, call]) =>
+              Effect.map(
+                parseArguments(provider, "streamText", call.name, call.args),
+                (params): ReadonlyArray<Response.StreamPartEncoded> => [
+                  { type: "tool-params-end", id: call.id },
+                  { type: "tool-call", id: call.id, name: call.name, params }
+                ]
+              )
+          )
+        ).pipe(Effect.map((parts) => parts.flat()))
 
         /** The parts of one SSE event's chunk of the answer. */
         const onChunk = (chunk: typeof StreamChunk.Type) => {
@@ -372,6 +382,7 @@ export const make: MakeModel = ({ entry, model, provider }) =>
       model,
       languageModel: yield* LanguageModel.make(calls),
       calls,
-      settings: (sampling, tools, format) => Context.make(RequestConfig, requestSettings(sampling, tools, format, maxTokensField))
+      settings: (sampling, tools, format) =>
+        Context.make(RequestConfig, requestSettings(sampling, tools, format, maxTokensField))
     }
   })

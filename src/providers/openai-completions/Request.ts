@@ -94,7 +94,10 @@ export interface FunctionTool {
   }
 }
 
-export type ToolChoice = "auto" | "none" | "required" | { readonly type: "function"; readonly function: { readonly name: string } }
+export type ToolChoice = "auto" | "none" | "required" | {
+  readonly type: "function"
+  readonly function: { readonly name: string }
+}
 
 /**
  * The toolkit's tools as function tools, with their JSON Schema as each tool gives it (a client
@@ -198,7 +201,11 @@ export const toMessages = (prompt: Prompt.Prompt): Array<CompletionsMessage> =>
       case "assistant": {
         const toolCalls = message.content.flatMap((part) =>
           part.type === "tool-call" && !part.providerExecuted
-            ? [{ id: part.id, type: "function" as const, function: { name: part.name, arguments: jsonText(part.params) } }]
+            ? [{
+              id: part.id,
+              type: "function" as const,
+              function: { name: part.name, arguments: jsonText(part.params) }
+            }]
             : []
         )
         const text = textOf(message.content)

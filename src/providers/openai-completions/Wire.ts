@@ -127,7 +127,9 @@ export const parseArguments = (provider: string, method: string, name: string, t
 
 /** A tool call's id; one is made up for servers that send none. */
 export const callId = (id: string | null | undefined) =>
-  id !== null && id !== undefined && id !== "" ? Effect.succeed(id) : Effect.flatMap(IdGenerator.IdGenerator, (ids) => ids.generateId())
+  id !== null && id !== undefined && id !== ""
+    ? Effect.succeed(id)
+    : Effect.flatMap(IdGenerator.IdGenerator, (ids) => ids.generateId())
 
 /** The text of an in-band `{"error": ...}`: its message when it has one. */
 export const errorText = (error: unknown): string => {
