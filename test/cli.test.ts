@@ -1,6 +1,6 @@
 /**
  * The `clawgate` command as a user runs it: `node dist/bin/main.js ...` in a child process
- * (issue 2 points 1, 2, 3, 5, 6, 7, 14). `npm test` builds dist/ first; alone, run `npm run build`.
+ * (serve, refusing to start, agent). `npm test` builds dist/ first; alone, run `npm run build`.
  * Every wait is on the child's own events (a line on stdout, its exit); finalizers kill what is left.
  */
 import * as NodeContext from "@effect/platform-node/NodeContext"

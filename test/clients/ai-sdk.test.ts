@@ -1,9 +1,9 @@
 /**
  * End-to-end: the Vercel AI SDK (`ai` with `@ai-sdk/openai-compatible`) against the real gateway
  * on a loopback port, agents on the built-in echo model through the live runner. `generateText`
- * (issue 2, point 9) and `streamText` with its usage and finish reason (point 10: the SDK insists on
- * exactly one finish reason and on `choices: []` in the usage chunk), the errors it raises for the
- * gateway's answers (points 5, 6, 10) and a session continued through `user` (point 7).
+ * and `streamText` with its usage and finish reason (the SDK insists on exactly one finish reason
+ * and on `choices: []` in the usage chunk), the errors it raises for the gateway's answers, and a
+ * session continued through `user`.
  */
 import { createOpenAICompatible } from "@ai-sdk/openai-compatible"
 import { describe, expect, it } from "@effect/vitest"

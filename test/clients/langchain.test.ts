@@ -1,9 +1,9 @@
 /**
  * End-to-end: LangChain JS (`@langchain/openai` `ChatOpenAI` with `configuration: { baseURL }`)
  * against the real gateway on a loopback port, agents on the built-in echo model through the live
- * runner. `invoke` (issue 2, point 9) and `stream` (point 10: LangChain needs the role on the first
- * chunk and the usage chunk to fill `usage_metadata`), the errors it raises (points 5, 6, 10), and a
- * conversation kept by a header it sends on every request (issue 4's conversation identity).
+ * runner. `invoke` and `stream` (LangChain needs the role on the first chunk and the usage chunk to
+ * fill `usage_metadata`), the errors it raises, and a conversation kept by a header it sends on
+ * every request.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { AIMessageChunk, HumanMessage, SystemMessage, type UsageMetadata } from "@langchain/core/messages"

@@ -1,5 +1,5 @@
 /**
- * Issue 3, providers: a client of the gateway (fetch over loopback) gets the provider's own text,
+ * A client of the gateway (fetch over loopback) gets the provider's own text,
  * usage and finish reason (stop, and length), as JSON and streamed, from an agent on each provider
  * api (the live runner against a fake provider server); the request's sampling reaches the
  * provider under that api's names, the agent's sampling defaults fill in what the request leaves

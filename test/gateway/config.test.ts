@@ -1,5 +1,5 @@
 /**
- * Issue 3, providers: a config whose agent names a provider that is not in `models.providers`, or a
+ * A config whose agent names a provider that is not in `models.providers`, or a
  * model that is not in that provider's `models` list, stops start-up with the key path; one whose
  * agents name what is configured starts.
  */

@@ -1,5 +1,5 @@
 /**
- * Issue 3, runs: provider faults as a client of the gateway sees them, for an agent on each
+ * Provider faults as a client of the gateway sees them, for an agent on each
  * provider api (the live runner against a fake provider server on loopback): unreachable, the
  * provider refusing the gateway's key, rate limiting with its Retry-After, 5xx retried only before
  * the first token and only a bounded number of times, mid-stream failures in-band, no first token

@@ -1,5 +1,5 @@
 /**
- * Issue 2, point 9: the non-streaming answer, in OpenAI's shape, with the finish reason and usage
+ * The non-streaming answer, in OpenAI's shape, with the finish reason and usage
  * of the agent run.
  */
 import { describe, expect, it } from "@effect/vitest"
@@ -10,7 +10,7 @@ import { chat, completionBody, hello, quietGateway } from "./helpers.js"
 
 const UUID = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 
-describe("non-stream answer (point 9)", () => {
+describe("a non-stream answer", () => {
   it.scopedLive("has OpenAI's shape: chatcmpl_<uuid> id, object, created, model echoed, one choice", () =>
     Effect.gen(function*() {
       const before = Math.floor(Date.now() / 1000)

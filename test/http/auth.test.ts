@@ -1,5 +1,5 @@
 /**
- * Issue 2, point 5: the bearer check, the password mode, the failed-auth limiter per client IP,
+ * The bearer check, the password mode, the failed-auth limiter per client IP,
  * and X-Forwarded-For trusted only from `gateway.trustedProxies`.
  */
 import { describe, expect, it } from "@effect/vitest"
@@ -48,7 +48,7 @@ const expectAnswered = (response: Response) =>
     expect(body.choices[0]?.message.content).toBe("hello there")
   })
 
-describe("bearer secret (point 5)", () => {
+describe("the bearer secret", () => {
   it.scopedLive("a missing Authorization header gets 401 Unauthorized with WWW-Authenticate: Bearer", () =>
     chat(hello(), { token: null }).pipe(
       Effect.flatMap(expectUnauthorized),
@@ -91,7 +91,7 @@ describe("bearer secret (point 5)", () => {
     }))))
 })
 
-describe("failed-auth limiter (point 5)", () => {
+describe("the failed-auth limiter", () => {
   it.scopedLive("maxAttempts failures get 401; the next attempt gets 429 rate_limited with Retry-After", () =>
     Effect.gen(function*() {
       yield* expectUnauthorized(yield* chat(hello(), { token: "wrong-1" }))
@@ -134,7 +134,7 @@ describe("failed-auth limiter (point 5)", () => {
     }).pipe(Effect.provide(quietGateway({ config: authConfig({ exemptLoopback: true, maxAttempts: 1 }) }))))
 })
 
-describe("X-Forwarded-For (point 5)", () => {
+describe("X-Forwarded-For from proxies", () => {
   const forwarded = (ip: string) => ({ "x-forwarded-for": ip })
 
   it.scopedLive("from a trusted proxy, each forwarded client is limited on its own", () =>

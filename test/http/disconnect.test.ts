@@ -1,5 +1,5 @@
 /**
- * Issue 2, point 11: when the client goes away, the agent run is interrupted (its finalizers run),
+ * When the client goes away, the agent run is interrupted (its finalizers run),
  * for a stream and for a plain request, and the gateway goes on serving.
  */
 import { describe, expect, it } from "@effect/vitest"
@@ -32,7 +32,7 @@ const hangingRunner = (options: {
     onInterrupt: Deferred.succeed(options.interrupted, undefined)
   })))
 
-describe("client disconnect (point 11)", () => {
+describe("a client that disconnects", () => {
   it.scopedLive("closing a stream after the first content interrupts the run", () =>
     Effect.gen(function*() {
       const started = yield* Deferred.make<void>()

@@ -1,5 +1,5 @@
 /**
- * Issue 2, point 12: agent failures mapped to statuses, 5xx bodies with no internals (only
+ * Agent failures mapped to statuses, 5xx bodies with no internals (only
  * `internal error` and the request id), `x-request-id` on 5xx answers, and the one log line per
  * request (method, path, status, agent, duration, error tag) that never carries the bearer secret.
  */
@@ -89,7 +89,7 @@ const cases: ReadonlyArray<{
   }
 ]
 
-describe("agent failures on a plain request (point 12)", () => {
+describe("agent failures on a plain request", () => {
   for (const { code, error, retryAfter, status, type } of cases) {
     it.scopedLive(`${error._tag} (${code}) answers ${status} ${type}${retryAfter ? ` with Retry-After ${retryAfter}` : ""}`, () =>
       Effect.gen(function*() {
@@ -132,7 +132,7 @@ const expectInternal = (raw: string, requestId: string | null) => {
   })
 }
 
-describe("defects (point 12)", () => {
+describe("defects answer 500 without internals", () => {
   it.scopedLive("a run that dies answers 500 internal error with the request id, and nothing else", () =>
     Effect.gen(function*() {
       const response = yield* chat(hello())
@@ -184,7 +184,7 @@ describe("defects (point 12)", () => {
     }))))
 })
 
-describe("the request log (point 12)", () => {
+describe("the request log", () => {
   const GATEWAY_SECRET = "gw-secret-5a4b3c2d1e0f"
   const WRONG_SECRET = "gw-wrong-0f1e2d3c4b5a"
   const config = configWith({

@@ -1,5 +1,5 @@
 /**
- * Issue 2, point 8: what a request may carry (tolerant of what clients send), what is rejected
+ * What a request may carry (tolerant of what clients send), what is rejected
  * and how (400 with `param`, invalid JSON, empty body, 413 for bodies over the limit, also chunked,
  * without a connection reset), and the missing-user-message rule. Hostile and clumsy bodies: deep
  * nesting, compressed bodies and byte-order marks, and error messages that quote bad values briefly.
@@ -33,7 +33,7 @@ const expectInvalid = (body: unknown, param: string | null) =>
     return error
   })
 
-describe("tolerant of what clients send (point 8)", () => {
+describe("what clients send that is accepted", () => {
   it.scopedLive("unknown fields, developer role, parts, name, tool_call_id and stream_options are accepted", () =>
     Effect.gen(function*() {
       const response = yield* chat({
@@ -93,7 +93,7 @@ describe("tolerant of what clients send (point 8)", () => {
     }).pipe(Effect.provide(quietGateway())))
 })
 
-describe("malformed requests (point 8)", () => {
+describe("malformed requests get a 400", () => {
   it.scopedLive("a field of the wrong type or out of range gets 400 naming the field", () =>
     Effect.gen(function*() {
       const cases: ReadonlyArray<readonly [Record<string, unknown>, string]> = [
@@ -206,7 +206,7 @@ describe("malformed requests (point 8)", () => {
     }))))
 })
 
-describe("body size limit (point 8)", () => {
+describe("the body size limit", () => {
   const LIMIT = 2048
 
   it.scopedLive("a body over maxBodyBytes with a Content-Length gets 413", () =>

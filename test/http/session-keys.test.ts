@@ -1,5 +1,5 @@
 /**
- * Issue 2, point 7: the session key a request runs under (header, `user`, or a fresh one), its
+ * The session key a request runs under (header, `user`, or a fresh one), its
  * limits, and the `x-clawdbot-session-key` response header a client continues the session with.
  */
 import { describe, expect, it } from "@effect/vitest"
@@ -22,7 +22,7 @@ const keysFor = (body: unknown, headers: Readonly<Record<string, string>> = {}) 
     }
   })
 
-describe("session keys (point 7)", () => {
+describe("the session key a request runs under", () => {
   it.scopedLive("the session-key header is used verbatim after trimming, and sent back", () =>
     Effect.gen(function*() {
       const key = "Team:Chat #42 / thread=A b"

@@ -1,5 +1,5 @@
 /**
- * Issue 2, point 10: the streamed answer, read raw off the wire: headers, SSE framing, the role,
+ * The streamed answer, read raw off the wire: headers, SSE framing, the role,
  * content, finish and usage chunks, `[DONE]`, content sent as produced, keep-alive comments, and
  * failures before (a real status) and after (in-band) the first content.
  */
@@ -63,7 +63,7 @@ const contentOf = (chunks: ReadonlyArray<Chunk>) =>
 const finishChunks = (chunks: ReadonlyArray<Chunk>) =>
   chunks.filter((chunk) => chunk.choices.some((choice) => choice.finish_reason !== null))
 
-describe("stream (point 10)", () => {
+describe("a streamed answer", () => {
   it.scopedLive("is text/event-stream, no-cache, with the request id and session key headers", () =>
     Effect.gen(function*() {
       const response = yield* chat(streamed(), { headers: { "x-clawdbot-session-key": "s-1" } })
@@ -193,7 +193,7 @@ describe("stream (point 10)", () => {
     }))))
 })
 
-describe("keep-alive (point 10)", () => {
+describe("keep-alive comments while the agent is silent", () => {
   /** An agent that waits on `gate` after `before` (if any), then says `after`. */
   const waitingAgent = (gate: Deferred.Deferred<void>, before: string | undefined, after: string) =>
     FakeAgentRunner.layer(() =>
@@ -270,7 +270,7 @@ describe("keep-alive (point 10)", () => {
     }).pipe(Effect.provide(quietGateway())))
 })
 
-describe("stream failures (point 10)", () => {
+describe("a streamed answer that fails", () => {
   const failingBeforeContent: ReadonlyArray<readonly [AgentError, number, string]> = [
     [new ProviderUnreachable({ provider: "openai" }), 502, "server_error"],
     [new ProviderAuthRejected({ provider: "openai" }), 502, "server_error"],

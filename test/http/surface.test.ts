@@ -1,6 +1,6 @@
 /**
- * Issue 2, points 4, 8 (methods, unknown paths) and 12 (x-request-id): what the gateway answers
- * outside the happy path of the one route.
+ * What the gateway answers outside the happy path of the one route: a disabled endpoint, other
+ * methods, unknown paths, and the x-request-id on every answer.
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
@@ -16,7 +16,7 @@ const disabledNoAuthConfig = configWith({
   gateway: { http: { endpoints: { chatCompletions: { enabled: false } } } }
 })
 
-describe("disabled endpoint (point 4)", () => {
+describe("a disabled endpoint", () => {
   it.scopedLive("a POST gets 404 with an OpenAI-style body saying how to enable it", () =>
     Effect.gen(function*() {
       const response = yield* chat(hello())
@@ -50,7 +50,7 @@ describe("disabled endpoint (point 4)", () => {
     }).pipe(Effect.provide(quietGateway({ config: disabledNoAuthConfig }))))
 })
 
-describe("other methods (point 8)", () => {
+describe("methods other than POST", () => {
   it.scopedLive("GET, PUT, DELETE and PATCH get 405 with Allow: POST, checked before auth", () =>
     Effect.gen(function*() {
       for (const method of ["GET", "PUT", "DELETE", "PATCH"]) {
@@ -72,7 +72,7 @@ describe("other methods (point 8)", () => {
     }).pipe(Effect.provide(quietGateway())))
 })
 
-describe("unknown paths (point 8)", () => {
+describe("unknown paths", () => {
   it.scopedLive("get 404 with an OpenAI-style body naming the path", () =>
     Effect.gen(function*() {
       for (
@@ -95,7 +95,7 @@ describe("unknown paths (point 8)", () => {
     }).pipe(Effect.provide(quietGateway())))
 })
 
-describe("x-request-id (point 12)", () => {
+describe("the x-request-id header", () => {
   it.scopedLive("is on every answer: 200, 400, 401, 404, 405, 413, and differs per request", () =>
     Effect.gen(function*() {
       const responses = [

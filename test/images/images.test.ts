@@ -1,5 +1,5 @@
 /**
- * Images end to end (issue 4, images), over the real loopback gateway with the live runner on each
+ * Images end to end, over the real loopback gateway with the live runner on each
  * provider api's fake server: an `image_url` part of the current user turn reaches the provider in
  * its own format with its bytes, media type and place among the text; images of older messages are
  * not sent again but stand as `[image]`; a stored session keeps `[image]`, never the bytes; the

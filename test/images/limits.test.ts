@@ -1,5 +1,5 @@
 /**
- * Image limits (issue 4, images), over the real loopback gateway with agent `main` on the Chat
+ * Image limits, over the real loopback gateway with agent `main` on the Chat
  * Completions fake: count, size, type, data URIs that are not, remote URLs refused by default, and
  * with `allowRemote` fetched from a tiny local server (type from the bytes, size enforced while
  * reading, failures and a time limit). Each refusal is a 400 `invalid_request_error` whose `param`

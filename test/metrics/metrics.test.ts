@@ -1,5 +1,5 @@
 /**
- * Issue 5, operations: `GET /metrics` in the Prometheus text format, behind `gateway.metrics`
+ * `GET /metrics` in the Prometheus text format, behind `gateway.metrics`
  * (off by default, optional token of its own), and the metrics moving with what the gateway does.
  *
  * The metrics live in Effect's process-wide registry, so each test compares a scrape after the

@@ -1,5 +1,5 @@
 /**
- * Graceful drain in-process (issue 5, Operations): once draining starts, answers in flight get
+ * Graceful drain in-process: once draining starts, answers in flight get
  * `gateway.shutdownGraceMs` to finish; a stream still going at the deadline ends with an in-band
  * `shutting_down` error and `[DONE]`, a plain request with a 503, and the run is interrupted.
  * The runs are driven by the test; time runs on the TestClock (the deadline is a sleep on it).

@@ -1,5 +1,5 @@
 /**
- * A stream in flight through a provider, as a process, on SIGTERM (issue 5, Operations): it
+ * A stream in flight through a provider, as a process, on SIGTERM: it
  * finishes within `gateway.shutdownGraceMs` (and its turn is stored), or gets the in-band
  * `shutting_down` error at the deadline (and nothing of it is stored); the process exits 0.
  *

@@ -1,5 +1,5 @@
 /**
- * `GET /healthz` and `GET /readyz` over loopback (issue 5, Operations): alive and ready without
+ * `GET /healthz` and `GET /readyz` over loopback: alive and ready without
  * auth, ready only while the session store answers and the gateway is not draining; while it
  * drains, everything but the health routes is turned away with 503 `shutting_down`.
  */

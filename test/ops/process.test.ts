@@ -1,5 +1,5 @@
 /**
- * Graceful drain as an operator sees it (issue 5, Operations): `clawgate serve` in a child
+ * Graceful drain as an operator sees it: `clawgate serve` in a child
  * process (see ./process.ts). On SIGTERM what is in flight may finish while new requests are
  * turned away with 503 `shutting_down` and /readyz answers 503 `draining`; past
  * `gateway.shutdownGraceMs` what is left is answered 503 `shutting_down` and the process exits 0;

@@ -1,5 +1,5 @@
 /**
- * Config reload as an operator sees it (issue 5, Operations: "Config reload without restart"):
+ * Config reload as an operator sees it:
  * `node dist/bin/main.js serve --config <file> --port 0` in a child process. Editing the file (in
  * place, as editors do: a new file renamed over it, or as Kubernetes updates a mounted ConfigMap)
  * switches the token for new requests; SIGHUP re-reads the file; a bad file is rejected with a log

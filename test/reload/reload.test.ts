@@ -1,5 +1,5 @@
 /**
- * Config reload without restart, in-process (issue 5, Operations: "Config reload without restart"):
+ * Config reload without restart, in-process:
  * `Gateway.layer` on a loopback port with a `reloads` stream the test drives. The enable flag,
  * secrets, agents and providers of a reloaded config apply to new requests; answers in flight finish
  * on the config they started with; a config whose generation fails to build leaves the old one

@@ -1,5 +1,5 @@
 /**
- * The PostgreSQL session store in-process (issue 5, Many replicas), on the machine's PostgreSQL in
+ * The PostgreSQL session store in-process, on the machine's PostgreSQL in
  * a schema of each test's own: what the SQLite store does (transcripts, all-or-nothing turns,
  * tracked migrations), plus what sharing needs: stores starting at once on an empty schema, and
  * `lock`, one holder per session across connections, released when its scope closes, when its

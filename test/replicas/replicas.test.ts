@@ -1,5 +1,5 @@
 /**
- * Many replicas (issue 5): two `clawgate serve` processes on one PostgreSQL store, started at once
+ * Many replicas: two `clawgate serve` processes on one PostgreSQL store, started at once
  * on an empty schema. A session is shared between them: requests on it through both run one at a
  * time, each seeing the turns before it, all turns stored once; and a process killed mid-run
  * frees the session for the other, whose waiting request then goes on.

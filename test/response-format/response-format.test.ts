@@ -1,5 +1,5 @@
 /**
- * `response_format` end to end (issue 4), over the real loopback gateway with the live runner on
+ * `response_format` end to end, over the real loopback gateway with the live runner on
  * each provider api's fake server: `json_object` and `json_schema` reach a Chat Completions
  * provider as its `response_format` and a Responses provider as `text.format`, as the client sent
  * them, streamed or not; an agent on Anthropic (no JSON mode) answers 400 `response_format`

@@ -1,5 +1,5 @@
 /**
- * What the model sees of a session (issue 3, Sessions): which of a request's messages are new,
+ * What the model sees of a session: which of a request's messages are new,
  * the bound on the transcript, and the prompt's order with a system prompt that is never cut.
  */
 import { describe, expect, it } from "@effect/vitest"

@@ -1,5 +1,5 @@
 /**
- * The SQLite session store alone (issue 3, Sessions): the most recent messages in order, a turn
+ * The SQLite session store alone: the most recent messages in order, a turn
  * written all or nothing, sessions apart, and a file that keeps its turns across openings
  * (migrations tracked, not run twice).
  */

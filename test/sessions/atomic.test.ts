@@ -1,5 +1,5 @@
 /**
- * Turns are atomic (issue 3, Sessions; issue 2 points 10 and 11): a run that fails or is cancelled
+ * Turns are atomic: a run that fails or is cancelled
  * part-way leaves the transcript as it was, and the session goes on from its last whole turn.
  * The scripted model is driven step by step, so "mid-stream" is a fact, not a timing.
  */

@@ -1,6 +1,5 @@
 /**
- * A crash mid-run (issue 3, Sessions: "a crash (kill -9) mid-run loses no committed turn and leaves
- * no half turn"). The real gateway runs as a child process (`node dist/bin/main.js serve`; `npm test`
+ * A crash (kill -9) mid-run loses no committed turn and leaves no half turn. The real gateway runs as a child process (`node dist/bin/main.js serve`; `npm test`
  * builds dist/ first, alone run `npm run build`) on a temp SQLite file, its agent on the
  * `openai-completions` provider pointed at a tiny fake server in this test that answers the first
  * request and hangs in the middle of the second. The child is killed with SIGKILL mid-run; the

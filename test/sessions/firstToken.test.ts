@@ -1,6 +1,5 @@
 /**
- * The agent's first-token timeout (issue 3, Runs: "no first token within the agent's timeout
- * 504"), on the live runner with the scripted model and the TestClock: it bounds the wait for the
+ * The agent's first-token timeout (no first token within it: 504), on the live runner with the scripted model and the TestClock: it bounds the wait for the
  * first token only, never a stream that has started, and a timed-out run stores nothing.
  */
 import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"

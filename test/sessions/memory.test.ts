@@ -1,5 +1,5 @@
 /**
- * Session memory over HTTP (issue 3, Sessions; issue 2 point 7): the live runner on the scripted
+ * Session memory over HTTP: the live runner on the scripted
  * model, with a store the test reads. Which requests are remembered (the `user` rule, the
  * session-key header rule, stateless ones not at all), what the model is given (system prompts,
  * the transcript, this turn, each message once), and the transcript's bounds.

@@ -1,5 +1,5 @@
 /**
- * One run at a time per session (issue 3, Runs), over HTTP with the live runner: runs on one
+ * One run at a time per session, over HTTP with the live runner: runs on one
  * session serialize in arrival order, each seeing the turn before it, while runs on different
  * sessions are in flight together; past the per-session queue or the gateway cap, 429 with
  * `Retry-After` and a clear code. Every "while" is a fact the test waited for (a model call that

@@ -1,7 +1,6 @@
 /**
- * Sampling options reach the model (issue 3, Providers: "the request's temperature, top_p,
- * max_tokens / max_completion_tokens, stop, seed reach the provider; the agent's config can set
- * defaults and caps"). The scripted model records the settings the live runner provides around
+ * Sampling options reach the model: the request's temperature, top_p, max_tokens /
+ * max_completion_tokens, stop and seed, over the agent's defaults and within its caps. The scripted model records the settings the live runner provides around
  * its call, as a provider's request config would be.
  */
 import { describe, expect, it } from "@effect/vitest"

@@ -1,7 +1,6 @@
 /**
- * Issue 4, conversation identity for clients that send no `user` (Open WebUI's chat id), over the
- * real loopback server with the live runner, its SQLite session store and the echo model (issue 2,
- * point 7 extended): `gateway.http.endpoints.chatCompletions.sessionHeaders` names the headers whose
+ * Conversation identity for clients that send no `user` (Open WebUI's chat id), over the real
+ * loopback server with the live runner, its SQLite session store and the echo model: `gateway.http.endpoints.chatCompletions.sessionHeaders` names the headers whose
  * value keys a stable session `agent:<agentId>:<header>:<value>`, after an explicit session key and
  * before `user`. That two requests share a session shows in what the model is given: echo counts
  * every prompt word as a token, so the second turn's `prompt_tokens` include the first turn.

@@ -1,8 +1,8 @@
 /**
- * Issue 4, CORS for browser clients over the real loopback server: `gateway.http.cors.allowedOrigins`
+ * CORS for browser clients over the real loopback server: `gateway.http.cors.allowedOrigins`
  * (none by default, `"*"` any), the preflight answered before auth with the allowed request headers
  * filtered, the exposed headers on JSON answers, streams and errors, and no CORS headers at all for an
- * origin that is not listed. Auth (issue 2, point 5) still applies to the real request.
+ * origin that is not listed. Auth still applies to the real request.
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"

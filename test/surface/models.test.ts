@@ -1,7 +1,7 @@
 /**
- * Issue 4, `GET /v1/models` and `GET /v1/models/{id}` over the real loopback server: the configured
- * agents as OpenAI models, behind the same enable flag and auth as chat completions (issue 2,
- * points 4, 5, 6 and 8 applied to the new routes), and the official `openai` SDK's
+ * `GET /v1/models` and `GET /v1/models/{id}` over the real loopback server: the configured agents
+ * as OpenAI models, behind the same enable flag, auth, agent names and method rules as chat
+ * completions, and the official `openai` SDK's
  * `models.list()` / `models.retrieve()` against them.
  */
 import { describe, expect, it } from "@effect/vitest"

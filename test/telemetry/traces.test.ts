@@ -1,5 +1,5 @@
 /**
- * Issue 5, operations: OpenTelemetry traces through @effect/opentelemetry when an OTLP endpoint is
+ * OpenTelemetry traces through @effect/opentelemetry when an OTLP endpoint is
  * configured. A fake collector (node:http on 127.0.0.1, port 0) takes the OTLP/HTTP JSON export
  * at POST /v1/traces; the tests wait on the spans it receives (a short batch delay from config, or
  * the flush at shutdown).

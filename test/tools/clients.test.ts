@@ -1,5 +1,5 @@
 /**
- * Client tools end to end with the other clients issue 4 names, against the real gateway on
+ * Client tools end to end with other clients, against the real gateway on
  * loopback whose agent sits on a fake provider: the Vercel AI SDK (`generateText` and
  * `streamText` with tools, including its own tool loop that sends the result back) on the Chat
  * Completions fake, and LangChain (`bindTools`, `invoke` and `stream`, then the `ToolMessage`

@@ -1,5 +1,5 @@
 /**
- * What the model sees of a turn with tools (issue 4, client tools): assistant tool calls and tool
+ * What the model sees of a turn with tools: assistant tool calls and tool
  * results become @effect/ai's tool-call and tool-result prompt parts (the result named after its
  * call), and the transcript's bound never leaves a tool result whose call was cut away.
  */

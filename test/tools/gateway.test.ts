@@ -1,5 +1,5 @@
 /**
- * Client tools end to end (issue 4, client tools), over the real loopback gateway with the live
+ * Client tools end to end, over the real loopback gateway with the live
  * runner on each provider api's fake server, with the official `openai` SDK: the request's tools
  * and tool_choice reach the provider in its own format with the client's JSON Schema unchanged;
  * the model's tool calls come back as `message.tool_calls` with `finish_reason: "tool_calls"`, and

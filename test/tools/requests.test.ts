@@ -1,5 +1,5 @@
 /**
- * Client tools in the request (issue 4, client tools; issue 2 point 8): what the runner is given
+ * Client tools in the request: what the runner is given
  * (the tools, the tool choice, the turn's tool calls and results), the 400s for tool fields that
  * cannot be honoured, the testing entry's tool-calling fake through the official SDK, and the
  * built-in echo model answering a turn that continues with tool results.

@@ -1,5 +1,5 @@
 /**
- * The session store keeps tool calls (issue 4, client tools, in stored sessions): an assistant
+ * The session store keeps tool calls: an assistant
  * message's tool calls, the reply's own, and the tool results come back as they were committed,
  * arguments byte for byte; and a store written before tool calls were kept is migrated in place.
  */
