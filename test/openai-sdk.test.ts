@@ -28,13 +28,13 @@ import {
   ProviderUnreachable
 } from "../src/domain/Errors.js"
 import { FakeAgentRunner } from "../src/testing.js"
-import { baseConfig, baseUrl, gateway, TOKEN } from "./support.js"
+import { baseConfig, baseUrl, testGateway, TOKEN } from "./kit/gateway.js"
 
 /** The gateway (quiet: no request log lines) for one test. */
 const served =
   (options: { readonly config?: ConfigInput; readonly runner?: Layer.Layer<AgentRunner> } = {}) =>
   <A, E, R>(test: Effect.Effect<A, E, R>) =>
-    test.pipe(Effect.provide(gateway(options)), Effect.provide(Logger.minimumLogLevel(LogLevel.None)))
+    test.pipe(Effect.provide(testGateway(options)), Effect.provide(Logger.minimumLogLevel(LogLevel.None)))
 
 /** An SDK client aimed at the gateway under test; no retries, so every answer is seen as it is. */
 const sdk = (apiKey: string = TOKEN) =>

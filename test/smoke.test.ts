@@ -2,7 +2,7 @@ import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import { gateway, TOKEN } from "./support.js"
+import { testGateway, TOKEN } from "./kit/gateway.js"
 
 describe("harness", () => {
   it.scopedLive("answers a chat completion over loopback", () =>
@@ -17,5 +17,5 @@ describe("harness", () => {
       expect(response.status).toBe(200)
       const body = yield* response.json
       expect(body).toMatchObject({ choices: [{ message: { content: "hi you" } }] })
-    }).pipe(Effect.provide(gateway())))
+    }).pipe(Effect.provide(testGateway())))
 })

@@ -24,7 +24,7 @@ import { AgentEvent } from "../src/domain/AgentEvent.js"
 import { ProviderFailed, ProviderUnreachable } from "../src/domain/Errors.js"
 import { type RunRequest } from "../src/domain/Run.js"
 import { Auth, FakeAgentRunner, RecordedRuns, replyEvents } from "../src/testing.js"
-import { baseConfig, gateway, TOKEN } from "./support.js"
+import { baseConfig, testGateway, TOKEN } from "./kit/gateway.js"
 
 /** The harness config's agent `main`, resolved the way the gateway resolves it. */
 const mainAgent = (() => {
@@ -238,7 +238,7 @@ const served = (options: {
   readonly auth?: Layer.Layer<Auth>
 }) =>
 <A, E, R>(test: Effect.Effect<A, E, R>) =>
-  test.pipe(Effect.provide(gateway(options)), Effect.provide(Logger.minimumLogLevel(LogLevel.None)))
+  test.pipe(Effect.provide(testGateway(options)), Effect.provide(Logger.minimumLogLevel(LogLevel.None)))
 
 const chat = (content: string, headers: Record<string, string> = {}) =>
   HttpClientRequest.post("/v1/chat/completions").pipe(
@@ -295,7 +295,7 @@ describe("the testing entry plugged into a gateway", () => {
         sampling: { temperature: 0.5, maxTokens: 40 }
       })
     }).pipe(
-      Effect.provide(Layer.merge(gateway({ runner: recording }), recording)),
+      Effect.provide(Layer.merge(testGateway({ runner: recording }), recording)),
       Effect.provide(Logger.minimumLogLevel(LogLevel.None))
     )
   })

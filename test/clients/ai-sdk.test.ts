@@ -13,10 +13,9 @@ import type * as Layer from "effect/Layer"
 import type { AgentRunner } from "../../src/agent/AgentRunner.js"
 import { ProviderFailed } from "../../src/domain/Errors.js"
 import { FakeAgentRunner } from "../../src/testing.js"
-import { quietGateway } from "../http/helpers.js"
-import { baseUrl, TOKEN } from "../support.js"
+import { baseUrl, testGateway, TOKEN } from "../kit/gateway.js"
 
-const served = (options: { readonly runner?: Layer.Layer<AgentRunner> } = {}) => Effect.provide(quietGateway(options))
+const served = (options: { readonly runner?: Layer.Layer<AgentRunner> } = {}) => Effect.provide(testGateway(options))
 
 /** The AI SDK's provider aimed at the gateway under test. */
 const provider = (options: { readonly apiKey?: string; readonly includeUsage?: boolean } = {}) =>

@@ -14,8 +14,7 @@ import type { AgentRunner } from "../../src/agent/AgentRunner.js"
 import type { ConfigInput } from "../../src/config/ConfigFile.js"
 import { ProviderFailed } from "../../src/domain/Errors.js"
 import { FakeAgentRunner } from "../../src/testing.js"
-import { configWith, quietGateway } from "../http/helpers.js"
-import { baseConfig, baseUrl, TOKEN } from "../support.js"
+import { baseConfig, baseUrl, configWith, testGateway, TOKEN } from "../kit/gateway.js"
 
 const CHAT_ID = "x-openwebui-chat-id"
 
@@ -28,7 +27,7 @@ const config: ConfigInput = configWith({
 })
 
 const served = (options: { readonly runner?: Layer.Layer<AgentRunner> } = {}) =>
-  Effect.provide(quietGateway({ config, ...options }))
+  Effect.provide(testGateway({ config, ...options }))
 
 /** A ChatOpenAI aimed at the gateway under test, with no retries. */
 const chatModel = (

@@ -7,17 +7,9 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import {
-  chat,
-  type Chunk,
-  chunkOf,
-  completionBody,
-  hello,
-  isChunk,
-  isContent,
-  openChat,
-  sseReader
-} from "../http/helpers.js"
+import { chat, completionBody, hello, openChat } from "../kit/http.js"
+import { sseReader } from "../kit/sse.js"
+import { type Chunk, chunkOf, isChunk, isContent } from "../kit/wire.js"
 import { against, APIS, field, maxTokensField, MODEL, samplingAsSent, type TextAnswer, Upstream } from "./harness.js"
 
 /** The whole streamed answer to `request`: its content pieces, finish chunks, usage chunks, last event. */

@@ -12,22 +12,10 @@ import * as Fiber from "effect/Fiber"
 import type * as Queue from "effect/Queue"
 import * as Schema from "effect/Schema"
 import { closedPort } from "../fakes/ChatCompletionsServer.js"
-import {
-  capturingLogs,
-  chat,
-  chunkOf,
-  completionBody,
-  dataOf,
-  ErrorBody,
-  errorBody,
-  hello,
-  isContent,
-  isError,
-  type LogEntry,
-  nextRequestLine,
-  openChat,
-  sseReader
-} from "../http/helpers.js"
+import { chat, completionBody, errorBody, hello, openChat } from "../kit/http.js"
+import { capturingLogs, type LogEntry, nextRequestLine } from "../kit/logs.js"
+import { sseReader } from "../kit/sse.js"
+import { chunkOf, dataOf, ErrorBody, isContent, isError } from "../kit/wire.js"
 import {
   against,
   type Api,

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import { chat, errorBody, hello } from "../http/helpers.js"
+import { chat, errorBody, hello } from "../kit/http.js"
 import { against, APIS, Upstream } from "./harness.js"
 
 describe("temperature above 1", () => {

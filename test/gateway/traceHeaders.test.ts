@@ -5,7 +5,8 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import { chat, hello, sseReader } from "../http/helpers.js"
+import { chat, hello } from "../kit/http.js"
+import { sseReader } from "../kit/sse.js"
 import { against, APIS, Upstream } from "./harness.js"
 
 const TRACE_HEADERS = ["traceparent", "tracestate", "b3", "x-b3-traceid", "x-b3-spanid", "x-b3-sampled"]

@@ -6,7 +6,8 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
 import { FakeAgentRunner, replyEvents } from "../../src/testing.js"
-import { chat, completionBody, hello, quietGateway } from "./helpers.js"
+import { testGateway } from "../kit/gateway.js"
+import { chat, completionBody, hello } from "../kit/http.js"
 
 const UUID = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 
@@ -27,7 +28,7 @@ describe("a non-stream answer", () => {
       expect(body.choices).toEqual([
         { index: 0, message: { role: "assistant", content: "hello there" }, logprobs: null, finish_reason: "stop" }
       ])
-    }).pipe(Effect.provide(quietGateway())))
+    }).pipe(Effect.provide(testGateway())))
 
   it.scopedLive("model echoes the request's string exactly, and each answer gets its own id", () =>
     Effect.gen(function*() {
@@ -39,7 +40,7 @@ describe("a non-stream answer", () => {
         ids.push(body.id)
       }
       expect(new Set(ids).size).toBe(models.length)
-    }).pipe(Effect.provide(quietGateway())))
+    }).pipe(Effect.provide(testGateway())))
 
   it.scopedLive("usage comes from the run: echo counts words, prompt included", () =>
     Effect.gen(function*() {
@@ -55,7 +56,7 @@ describe("a non-stream answer", () => {
       expect(body.choices[0]?.message.content).toBe("one two three four five")
       expect(body.choices[0]?.finish_reason).toBe("stop")
       expect(body.usage).toEqual({ prompt_tokens: 7, completion_tokens: 5, total_tokens: 12 })
-    }).pipe(Effect.provide(quietGateway())))
+    }).pipe(Effect.provide(testGateway())))
 
   it.scopedLive("max_tokens cuts the echo: finish_reason length and the counts of what was said", () =>
     Effect.gen(function*() {
@@ -70,7 +71,7 @@ describe("a non-stream answer", () => {
         yield* chat(hello({ messages: [{ role: "user", content: "one two" }], max_completion_tokens: 2 }))
       )
       expect(exact.choices[0]?.finish_reason).toBe("stop")
-    }).pipe(Effect.provide(quietGateway())))
+    }).pipe(Effect.provide(testGateway())))
 
   it.scopedLive("a runner's own usage numbers and finish reason are passed through", () =>
     Effect.gen(function*() {
@@ -78,7 +79,7 @@ describe("a non-stream answer", () => {
       expect(body.choices[0]?.message.content).toBe("Filtered reply")
       expect(body.choices[0]?.finish_reason).toBe("content_filter")
       expect(body.usage).toEqual({ prompt_tokens: 1234, completion_tokens: 56, total_tokens: 1290 })
-    }).pipe(Effect.provide(quietGateway({
+    }).pipe(Effect.provide(testGateway({
       runner: FakeAgentRunner.layer(() =>
         Stream.fromIterable(
           replyEvents("Filtered reply", {
@@ -94,5 +95,5 @@ describe("a non-stream answer", () => {
       const first = yield* completionBody(yield* chat(hello()))
       const second = yield* completionBody(yield* chat(hello()))
       expect([first.choices[0]?.message.content, second.choices[0]?.message.content]).toEqual(["Hello!", "Again?"])
-    }).pipe(Effect.provide(quietGateway({ runner: FakeAgentRunner.layerReplies("Hello!", "Again?") }))))
+    }).pipe(Effect.provide(testGateway({ runner: FakeAgentRunner.layerReplies("Hello!", "Again?") }))))
 })

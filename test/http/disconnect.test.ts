@@ -9,7 +9,10 @@ import * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
 import { AgentRunner } from "../../src/agent/AgentRunner.js"
 import { FakeAgentRunner } from "../../src/testing.js"
-import { BOUND, chat, chunkOf, hello, isContent, openChat, quietGateway, sseReader } from "./helpers.js"
+import { testGateway } from "../kit/gateway.js"
+import { BOUND, chat, hello, openChat } from "../kit/http.js"
+import { sseReader } from "../kit/sse.js"
+import { chunkOf, isContent } from "../kit/wire.js"
 
 /**
  * `layerHanging`, plus a signal when a run starts: a plain request shows nothing on the wire
@@ -53,7 +56,7 @@ describe("a client that disconnects", () => {
         expect((yield* chat({ messages: [] })).status).toBe(400)
       }).pipe(
         Effect.scoped,
-        Effect.provide(quietGateway({ runner: hangingRunner({ text: "still", started, interrupted }) }))
+        Effect.provide(testGateway({ runner: hangingRunner({ text: "still", started, interrupted }) }))
       )
     }))
 
@@ -72,7 +75,7 @@ describe("a client that disconnects", () => {
         yield* pending.await
       }).pipe(
         Effect.scoped,
-        Effect.provide(quietGateway({ runner: hangingRunner({ started, interrupted }) }))
+        Effect.provide(testGateway({ runner: hangingRunner({ started, interrupted }) }))
       )
     }))
 
@@ -93,7 +96,7 @@ describe("a client that disconnects", () => {
         expect(yield* Deferred.isDone(interrupted)).toBe(true)
       }).pipe(
         Effect.scoped,
-        Effect.provide(quietGateway({ runner: hangingRunner({ text: "never finished", started, interrupted }) }))
+        Effect.provide(testGateway({ runner: hangingRunner({ text: "never finished", started, interrupted }) }))
       )
     }))
 })

@@ -20,25 +20,11 @@ import {
   ProviderUnreachable
 } from "../../src/domain/Errors.js"
 import { FakeAgentRunner } from "../../src/testing.js"
-import { baseConfig, gateway } from "../support.js"
-import {
-  BOUND,
-  capturingLogs,
-  chat,
-  configWith,
-  dataOf,
-  ErrorBody,
-  errorBody,
-  hello,
-  isError,
-  type LogEntry,
-  nextRequestLine,
-  PATH,
-  quietGateway,
-  send,
-  splitEvents,
-  text
-} from "./helpers.js"
+import { baseConfig, configWith, testGateway } from "../kit/gateway.js"
+import { BOUND, chat, errorBody, hello, PATH, send, text } from "../kit/http.js"
+import { capturingLogs, type LogEntry, nextRequestLine } from "../kit/logs.js"
+import { eventsOf } from "../kit/sse.js"
+import { dataOf, ErrorBody, isError } from "../kit/wire.js"
 
 const SECRET = "sk-upstream-9f8e7d6c5b4a"
 
@@ -106,7 +92,7 @@ describe("agent failures on a plain request", () => {
         expect(raw).not.toContain(SECRET)
         expect(raw).not.toContain("upstream")
         expect(raw).not.toContain("ECONNREFUSED")
-      }).pipe(Effect.provide(quietGateway({ runner: FakeAgentRunner.layerFailing(error) }))))
+      }).pipe(Effect.provide(testGateway({ runner: FakeAgentRunner.layerFailing(error) }))))
   }
 })
 
@@ -144,7 +130,7 @@ describe("defects answer 500 without internals", () => {
       expect(raw).not.toContain(SECRET)
       expect(raw).not.toContain("password")
       expect(raw).not.toContain("runner.ts")
-    }).pipe(Effect.provide(quietGateway({ runner: dyingRunner }))))
+    }).pipe(Effect.provide(testGateway({ runner: dyingRunner }))))
 
   it.scopedLive("a stream whose run dies before content answers 500 the same way", () =>
     Effect.gen(function*() {
@@ -153,7 +139,7 @@ describe("defects answer 500 without internals", () => {
       const raw = yield* text(response)
       expectInternal(raw, response.headers.get("x-request-id"))
       expect(raw).not.toContain(SECRET)
-    }).pipe(Effect.provide(quietGateway({ runner: dyingRunner }))))
+    }).pipe(Effect.provide(testGateway({ runner: dyingRunner }))))
 
   it.scopedLive("a stream whose run dies after content gets an in-band internal error, then [DONE]", () =>
     Effect.gen(function*() {
@@ -161,12 +147,12 @@ describe("defects answer 500 without internals", () => {
       expect(response.status).toBe(200)
       const raw = yield* text(response)
       expect(raw).not.toContain(SECRET)
-      const events = splitEvents(raw)
+      const events = eventsOf(raw)
       expect(events.at(-1)).toBe("data: [DONE]")
       const errorEvent = events.at(-2) ?? ""
       expect(isError(errorEvent)).toBe(true)
       expectInternal(JSON.stringify(dataOf(errorEvent)), response.headers.get("x-request-id"))
-    }).pipe(Effect.provide(quietGateway({ runner: dyingAfterContentRunner }))))
+    }).pipe(Effect.provide(testGateway({ runner: dyingAfterContentRunner }))))
 
   it.scopedLive("a runner whose `complete` throws is a defect too", () =>
     Effect.gen(function*() {
@@ -175,7 +161,7 @@ describe("defects answer 500 without internals", () => {
       const raw = yield* text(response)
       expectInternal(raw, response.headers.get("x-request-id"))
       expect(raw).not.toContain(SECRET)
-    }).pipe(Effect.provide(quietGateway({
+    }).pipe(Effect.provide(testGateway({
       runner: FakeAgentRunner.layer(() =>
         Stream.fromEffect(Effect.sync((): AgentEvent => {
           throw new Error(`boom ${SECRET}`)
@@ -202,7 +188,7 @@ describe("the request log", () => {
     Effect.gen(function*() {
       const logs = yield* capturingLogs
       return yield* body(logs.entries).pipe(
-        Effect.provide(gateway({ config, ...options }).pipe(Layer.provide(logs.layer)))
+        Effect.provide(testGateway({ config, logs: logs.layer, ...options }))
       )
     })
 
@@ -330,7 +316,7 @@ describe("the request log", () => {
           yield* chat(hello(), { token: WRONG_SECRET }),
           yield* chat({ messages: [] }, { token: GATEWAY_SECRET }),
           yield* send(PATH, { method: "GET", token: GATEWAY_SECRET }),
-          yield* send("/elsewhere", { token: WRONG_SECRET })
+          yield* send("/elsewhere", { method: "POST", token: WRONG_SECRET })
         ]
         for (const response of responses) yield* text(response)
         expect(responses.map((response) => response.status)).toEqual([200, 200, 401, 400, 405, 404])

@@ -8,20 +8,9 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import * as Zlib from "node:zlib"
-import { baseConfig } from "../support.js"
-import {
-  chat,
-  completionBody,
-  configWith,
-  endpointConfig,
-  ErrorBody,
-  errorBody,
-  hello,
-  PATH,
-  postChunkedUntilAnswered,
-  quietGateway,
-  send
-} from "./helpers.js"
+import { baseConfig, configWith, endpointWith, testGateway } from "../kit/gateway.js"
+import { chat, completionBody, errorBody, hello, PATH, postChunkedUntilAnswered, send } from "../kit/http.js"
+import { ErrorBody } from "../kit/wire.js"
 
 const expectInvalid = (body: unknown, param: string | null) =>
   Effect.gen(function*() {
@@ -77,20 +66,20 @@ describe("what clients send that is accepted", () => {
       expect(response.status).toBe(200)
       const body = yield* completionBody(response)
       expect(body.choices[0]?.message.content).toBe("describe\nthis")
-    }).pipe(Effect.provide(quietGateway())))
+    }).pipe(Effect.provide(testGateway())))
 
   it.scopedLive("stream_options is accepted without stream", () =>
     Effect.gen(function*() {
       const response = yield* chat(hello({ stream_options: { include_usage: true } }))
       expect(response.status).toBe(200)
       expect(response.headers.get("content-type")).toContain("application/json")
-    }).pipe(Effect.provide(quietGateway())))
+    }).pipe(Effect.provide(testGateway())))
 
   it.scopedLive("Content-Type is not required to be JSON", () =>
     Effect.gen(function*() {
       const response = yield* send(PATH, { body: JSON.stringify(hello()), headers: { "content-type": "text/plain" } })
       expect(response.status).toBe(200)
-    }).pipe(Effect.provide(quietGateway())))
+    }).pipe(Effect.provide(testGateway())))
 })
 
 describe("malformed requests get a 400", () => {
@@ -113,14 +102,14 @@ describe("malformed requests get a 400", () => {
         [{ n: 2 }, "n"]
       ]
       for (const [extra, param] of cases) yield* expectInvalid(hello(extra), param)
-    }).pipe(Effect.provide(quietGateway())))
+    }).pipe(Effect.provide(testGateway())))
 
   it.scopedLive("n: 2 is refused with a message saying only one choice is supported", () =>
     Effect.gen(function*() {
       const error = yield* expectInvalid(hello({ n: 2 }), "n")
       expect(error.message).toContain("n")
       expect(error.message).toContain("1")
-    }).pipe(Effect.provide(quietGateway())))
+    }).pipe(Effect.provide(testGateway())))
 
   it.scopedLive("bad messages get 400 naming the message and its field", () =>
     Effect.gen(function*() {
@@ -137,7 +126,7 @@ describe("malformed requests get a 400", () => {
       yield* expectInvalid({ model: "m", messages: [{ role: "user", content: "hi", name: 3 }] }, "messages[0].name")
       yield* expectInvalid({ model: "m", messages: "hi" }, "messages")
       yield* expectInvalid({ model: "m" }, "messages")
-    }).pipe(Effect.provide(quietGateway())))
+    }).pipe(Effect.provide(testGateway())))
 
   it.scopedLive("a JSON body that is not an object gets 400", () =>
     Effect.gen(function*() {
@@ -146,7 +135,7 @@ describe("malformed requests get a 400", () => {
         expect({ body, status: response.status }).toEqual({ body, status: 400 })
         expect((yield* errorBody(response)).error.type).toBe("invalid_request_error")
       }
-    }).pipe(Effect.provide(quietGateway())))
+    }).pipe(Effect.provide(testGateway())))
 
   it.scopedLive("invalid JSON gets 400 invalid_request_error", () =>
     Effect.gen(function*() {
@@ -157,17 +146,17 @@ describe("malformed requests get a 400", () => {
         expect(error.type).toBe("invalid_request_error")
         expect(error.message).toContain("JSON")
       }
-    }).pipe(Effect.provide(quietGateway())))
+    }).pipe(Effect.provide(testGateway())))
 
   it.scopedLive("an empty body gets 400", () =>
     Effect.gen(function*() {
       for (const body of ["", undefined]) {
-        const response = yield* send(PATH, body === undefined ? {} : { body })
+        const response = yield* send(PATH, body === undefined ? { method: "POST" } : { body })
         expect(response.status).toBe(400)
         const { error } = yield* errorBody(response)
         expect(error.type).toBe("invalid_request_error")
       }
-    }).pipe(Effect.provide(quietGateway())))
+    }).pipe(Effect.provide(testGateway())))
 
   it.scopedLive("no user content gets 400 Missing user message, param messages", () =>
     Effect.gen(function*() {
@@ -187,19 +176,19 @@ describe("malformed requests get a 400", () => {
         const error = yield* expectInvalid(body, "messages")
         expect(error.message).toBe("Missing user message in `messages`.")
       }
-    }).pipe(Effect.provide(quietGateway())))
+    }).pipe(Effect.provide(testGateway())))
 
   it.scopedLive("a tool result alone is something to answer", () =>
     Effect.gen(function*() {
       const response = yield* chat({ model: "m", messages: [{ role: "tool", content: "42", tool_call_id: "call_1" }] })
       expect(response.status).toBe(200)
-    }).pipe(Effect.provide(quietGateway())))
+    }).pipe(Effect.provide(testGateway())))
 
   it.scopedLive("the body is read and checked only after auth: a bad body without a secret gets 401", () =>
     Effect.gen(function*() {
       const response = yield* send(PATH, { body: "{", token: null })
       expect(response.status).toBe(401)
-    }).pipe(Effect.provide(quietGateway({
+    }).pipe(Effect.provide(testGateway({
       config: configWith({
         gateway: { ...baseConfig.gateway, auth: { ...baseConfig.gateway.auth, rateLimit: { exemptLoopback: false } } }
       })
@@ -217,14 +206,14 @@ describe("the body size limit", () => {
       expect(error.type).toBe("invalid_request_error")
       expect(error.message.toLowerCase()).toContain("too large")
       expect(response.headers.get("x-request-id")).toMatch(/\S/)
-    }).pipe(Effect.provide(quietGateway({ config: endpointConfig({ maxBodyBytes: LIMIT }) }))))
+    }).pipe(Effect.provide(testGateway({ config: endpointWith({ maxBodyBytes: LIMIT }) }))))
 
   it.scopedLive("a body just under the limit is read", () =>
     Effect.gen(function*() {
       const base = JSON.stringify(hello({ padding: "" }))
       const response = yield* chat(hello({ padding: "x".repeat(LIMIT - base.length) }))
       expect(response.status).toBe(200)
-    }).pipe(Effect.provide(quietGateway({ config: endpointConfig({ maxBodyBytes: LIMIT }) }))))
+    }).pipe(Effect.provide(testGateway({ config: endpointWith({ maxBodyBytes: LIMIT }) }))))
 
   it.scopedLive("a chunked body that keeps coming past the limit gets a 413 the client can read", () =>
     Effect.gen(function*() {
@@ -237,14 +226,14 @@ describe("the body size limit", () => {
       expect(error.type).toBe("invalid_request_error")
       expect(error.message.toLowerCase()).toContain("too large")
       expect(answer.headers["x-request-id"]).toMatch(/\S/)
-    }).pipe(Effect.provide(quietGateway({ config: endpointConfig({ maxBodyBytes: LIMIT }) }))))
+    }).pipe(Effect.provide(testGateway({ config: endpointWith({ maxBodyBytes: LIMIT }) }))))
 
   it.scopedLive("the gateway keeps serving after a 413", () =>
     Effect.gen(function*() {
       expect((yield* postChunkedUntilAnswered({ chunkSize: 512, maxBytes: 64 * 1024 })).status).toBe(413)
       expect((yield* chat(hello({ padding: "x".repeat(LIMIT * 4) }))).status).toBe(413)
       expect((yield* chat(hello())).status).toBe(200)
-    }).pipe(Effect.provide(quietGateway({ config: endpointConfig({ maxBodyBytes: LIMIT }) }))))
+    }).pipe(Effect.provide(testGateway({ config: endpointWith({ maxBodyBytes: LIMIT }) }))))
 })
 
 /** `hello()` as JSON text with `field` set to `json` (text, so it can be deeper than JSON.stringify goes). */
@@ -283,7 +272,7 @@ describe("deeply nested bodies", () => {
         expect(error.param?.startsWith(where)).toBe(true)
         expect(error.message).toContain("64")
       }
-    }).pipe(Effect.provide(quietGateway())))
+    }).pipe(Effect.provide(testGateway())))
 
   it.scopedLive("nesting up to 64 levels (the body itself the first) is accepted; one more is refused", () =>
     Effect.gen(function*() {
@@ -295,7 +284,7 @@ describe("deeply nested bodies", () => {
       expect(response.status).toBe(400)
       const { error } = yield* errorBody(response)
       expect(error.param?.startsWith(`tools[0].function.parameters${".a".repeat(30)}`)).toBe(true)
-    }).pipe(Effect.provide(quietGateway())))
+    }).pipe(Effect.provide(testGateway())))
 })
 
 describe("encoded bodies", () => {
@@ -306,7 +295,7 @@ describe("encoded bodies", () => {
       const response = yield* send(PATH, { body: `\ufeff${json}` })
       expect(response.status).toBe(200)
       expect((yield* completionBody(response)).choices[0]?.message.content).toBe("hello there")
-    }).pipe(Effect.provide(quietGateway())))
+    }).pipe(Effect.provide(testGateway())))
 
   it.scopedLive("a body compressed with gzip, deflate or br is inflated; identity is plain", () =>
     Effect.gen(function*() {
@@ -321,7 +310,7 @@ describe("encoded bodies", () => {
         expect({ encoding, status: response.status }).toEqual({ encoding, status: 200 })
         expect((yield* completionBody(response)).choices[0]?.message.content).toBe("hello there")
       }
-    }).pipe(Effect.provide(quietGateway())))
+    }).pipe(Effect.provide(testGateway())))
 
   it.scopedLive("a compressed body that inflates past maxBodyBytes gets 413, and the gateway keeps serving", () =>
     Effect.gen(function*() {
@@ -331,7 +320,7 @@ describe("encoded bodies", () => {
       expect(response.status).toBe(413)
       expect((yield* errorBody(response)).error.code).toBe("payload_too_large")
       expect((yield* chat(hello())).status).toBe(200)
-    }).pipe(Effect.provide(quietGateway({ config: endpointConfig({ maxBodyBytes: 2048 }) }))))
+    }).pipe(Effect.provide(testGateway({ config: endpointWith({ maxBodyBytes: 2048 }) }))))
 
   it.scopedLive("an unknown Content-Encoding gets 415 saying which ones work", () =>
     Effect.gen(function*() {
@@ -342,7 +331,7 @@ describe("encoded bodies", () => {
       expect(error.type).toBe("invalid_request_error")
       expect(error.code).toBe("unsupported_content_encoding")
       expect(error.message).toContain("zstd")
-    }).pipe(Effect.provide(quietGateway())))
+    }).pipe(Effect.provide(testGateway())))
 
   it.scopedLive("corrupt or cut-off compressed data gets 400 with a message free of binary", () =>
     Effect.gen(function*() {
@@ -359,7 +348,7 @@ describe("encoded bodies", () => {
         expect(error.message).toContain("gzip")
         expect(error.message).toMatch(/^[\x20-\x7e]+$/)
       }
-    }).pipe(Effect.provide(quietGateway())))
+    }).pipe(Effect.provide(testGateway())))
 })
 
 describe("error messages quote bad values briefly", () => {
@@ -384,7 +373,7 @@ describe("error messages quote bad values briefly", () => {
         expect({ param, short: error.message.length < 400 }).toEqual({ param, short: true })
         expect(error.message).toContain(prefix)
       }
-    }).pipe(Effect.provide(quietGateway())))
+    }).pipe(Effect.provide(testGateway())))
 
   it.scopedLive("a body that is not JSON is quoted with its control and invisible characters escaped", () =>
     Effect.gen(function*() {
@@ -395,5 +384,5 @@ describe("error messages quote bad values briefly", () => {
         expect(error.code).toBe("invalid_json")
         expect(error.message).not.toMatch(/[\p{Cc}\p{Cf}]/u)
       }
-    }).pipe(Effect.provide(quietGateway())))
+    }).pipe(Effect.provide(testGateway())))
 })

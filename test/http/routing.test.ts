@@ -4,16 +4,9 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import {
-  chat,
-  completionBody,
-  configWith,
-  errorBody,
-  hello,
-  lastRun,
-  recordedRuns,
-  recordingGateway
-} from "./helpers.js"
+import { configWith } from "../kit/gateway.js"
+import { chat, completionBody, errorBody, hello } from "../kit/http.js"
+import { lastRun, recordedRuns, recordingGateway } from "../kit/runs.js"
 
 const runCount = Effect.map(recordedRuns, (runs) => runs.length)
 

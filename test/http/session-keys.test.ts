@@ -4,7 +4,8 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import { chat, completionBody, errorBody, hello, lastRun, recordedRuns, recordingGateway, text } from "./helpers.js"
+import { chat, completionBody, errorBody, hello, text } from "../kit/http.js"
+import { lastRun, recordedRuns, recordingGateway } from "../kit/runs.js"
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 

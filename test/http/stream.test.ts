@@ -18,25 +18,10 @@ import {
 } from "../../src/domain/Errors.js"
 import type { AgentError } from "../../src/domain/Errors.js"
 import { FakeAgentRunner, replyEvents } from "../../src/testing.js"
-import {
-  BOUND,
-  chat,
-  type Chunk,
-  chunkOf,
-  dataOf,
-  endpointConfig,
-  ErrorBody,
-  errorBody,
-  hello,
-  isChunk,
-  isContent,
-  isError,
-  openChat,
-  quietGateway,
-  splitEvents,
-  sseReader,
-  text
-} from "./helpers.js"
+import { endpointWith, testGateway } from "../kit/gateway.js"
+import { BOUND, chat, errorBody, hello, openChat, text } from "../kit/http.js"
+import { eventsOf, sseReader } from "../kit/sse.js"
+import { type Chunk, chunkOf, dataOf, ErrorBody, isChunk, isContent, isError } from "../kit/wire.js"
 
 const UUID = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 
@@ -44,7 +29,7 @@ const streamed = (extra: Record<string, unknown> = {}) => hello({ stream: true, 
 
 /** The chunks of a whole body, checking the frame of every event on the way. */
 const framed = (body: string) => {
-  const events = splitEvents(body)
+  const events = eventsOf(body)
   for (const event of events) {
     // One `data:` line per event (or a comment), nothing else.
     expect(event.split("\n")).toHaveLength(1)
@@ -73,7 +58,7 @@ describe("a streamed answer", () => {
       expect(response.headers.get("x-request-id")).toMatch(/\S/)
       expect(response.headers.get("x-clawdbot-session-key")).toBe("s-1")
       yield* text(response)
-    }).pipe(Effect.provide(quietGateway())))
+    }).pipe(Effect.provide(testGateway())))
 
   it.scopedLive("is a role chunk, content chunks, one finish chunk, then [DONE], framed by blank lines", () =>
     Effect.gen(function*() {
@@ -105,7 +90,7 @@ describe("a streamed answer", () => {
         expect(chunk.created).toBe(first?.created)
         expect(chunk.model).toBe("gpt-4o")
       }
-    }).pipe(Effect.provide(quietGateway())))
+    }).pipe(Effect.provide(testGateway())))
 
   it.scopedLive("with include_usage, one usage chunk with choices: [] follows the finish chunk", () =>
     Effect.gen(function*() {
@@ -134,14 +119,14 @@ describe("a streamed answer", () => {
         "data: [DONE]"
       ])
       expect(new Set(chunks.map((chunk) => `${chunk.id} ${chunk.created} ${chunk.model}`)).size).toBe(1)
-    }).pipe(Effect.provide(quietGateway())))
+    }).pipe(Effect.provide(testGateway())))
 
   it.scopedLive("a runner's usage numbers and finish reason are passed through", () =>
     Effect.gen(function*() {
       const { chunks } = framed(yield* text(yield* chat(streamed({ stream_options: { include_usage: true } }))))
       expect(finishChunks(chunks)[0]?.choices[0]?.finish_reason).toBe("content_filter")
       expect(chunks.at(-1)?.usage).toEqual({ prompt_tokens: 321, completion_tokens: 9, total_tokens: 330 })
-    }).pipe(Effect.provide(quietGateway({
+    }).pipe(Effect.provide(testGateway({
       runner: FakeAgentRunner.layer(() =>
         Stream.fromIterable(
           replyEvents("some words", {
@@ -180,7 +165,7 @@ describe("a streamed answer", () => {
         expect(rest.filter(isContent).map((event) => chunkOf(event).choices[0]?.delta.content)).toEqual([" second"])
         expect(rest.at(-1)).toBe("data: [DONE]")
         yield* Deferred.await(finished).pipe(Effect.timeout(BOUND))
-      }).pipe(Effect.scoped, Effect.provide(quietGateway({ runner })))
+      }).pipe(Effect.scoped, Effect.provide(testGateway({ runner })))
     }))
 
   it.scopedLive("a slow agent's words arrive one chunk each, in order", () =>
@@ -188,7 +173,7 @@ describe("a streamed answer", () => {
       const { chunks } = framed(yield* text(yield* chat(streamed())))
       expect(contentOf(chunks)).toEqual(["slow", " and", " steady"])
       expect(finishChunks(chunks)).toHaveLength(1)
-    }).pipe(Effect.provide(quietGateway({
+    }).pipe(Effect.provide(testGateway({
       runner: FakeAgentRunner.layerSlow({ text: "slow and steady", interval: "5 millis" })
     }))))
 })
@@ -221,7 +206,7 @@ describe("keep-alive comments while the agent is silent", () => {
       }).pipe(
         Effect.scoped,
         Effect.provide(
-          quietGateway({ config: endpointConfig({ keepAliveMs: 50 }), runner: waitingAgent(gate, "now", "later") })
+          testGateway({ config: endpointWith({ keepAliveMs: 50 }), runner: waitingAgent(gate, "now", "later") })
         )
       )
     }))
@@ -244,8 +229,8 @@ describe("keep-alive comments while the agent is silent", () => {
       }).pipe(
         Effect.scoped,
         Effect.provide(
-          quietGateway({
-            config: endpointConfig({ keepAliveMs: 50 }),
+          testGateway({
+            config: endpointWith({ keepAliveMs: 50 }),
             runner: waitingAgent(gate, undefined, "finally")
           })
         )
@@ -258,8 +243,8 @@ describe("keep-alive comments while the agent is silent", () => {
       const firstContent = events.findIndex(isContent)
       expect(events.slice(0, firstContent)).toContain(": keep-alive")
       expect(contentOf(events.filter(isChunk).map(chunkOf))).toEqual(["late", " words"])
-    }).pipe(Effect.provide(quietGateway({
-      config: endpointConfig({ keepAliveMs: 20 }),
+    }).pipe(Effect.provide(testGateway({
+      config: endpointWith({ keepAliveMs: 20 }),
       runner: FakeAgentRunner.layerSlow({ text: "late words", interval: "1 millis", delay: "200 millis" })
     }))))
 
@@ -267,7 +252,7 @@ describe("keep-alive comments while the agent is silent", () => {
     Effect.gen(function*() {
       const { events } = framed(yield* text(yield* chat(streamed())))
       expect(events.some((event) => event.startsWith(":"))).toBe(false)
-    }).pipe(Effect.provide(quietGateway())))
+    }).pipe(Effect.provide(testGateway())))
 })
 
 describe("a streamed answer that fails", () => {
@@ -289,7 +274,7 @@ describe("a streamed answer that fails", () => {
         expect(body.error.type).toBe(type)
         if (status === 429) expect(response.headers.get("retry-after")).toBe("7")
         expect(response.headers.get("x-request-id")).toMatch(/\S/)
-      }).pipe(Effect.provide(quietGateway({ runner: FakeAgentRunner.layerFailing(error) }))))
+      }).pipe(Effect.provide(testGateway({ runner: FakeAgentRunner.layerFailing(error) }))))
   }
 
   it.scopedLive("a failure after usage but before any content still gets a real status", () =>
@@ -297,7 +282,7 @@ describe("a streamed answer that fails", () => {
       const response = yield* chat(streamed())
       expect(response.status).toBe(504)
       expect((yield* errorBody(response)).error.code).toBe("provider_timeout")
-    }).pipe(Effect.provide(quietGateway({
+    }).pipe(Effect.provide(testGateway({
       runner: FakeAgentRunner.layer(() =>
         Stream.make(AgentEvent.Usage({ usage: { promptTokens: 1, completionTokens: 0 } })).pipe(
           Stream.concat(Stream.fail(new ProviderTimeout({ provider: "openai", timeoutMs: 1000 })))
@@ -324,7 +309,7 @@ describe("a streamed answer that fails", () => {
       // One error event, and no finish chunk claiming the answer completed normally.
       expect(events.filter(isError).length).toBe(1)
       expect(finishChunks(events.filter(isChunk).map(chunkOf))).toEqual([])
-    }).pipe(Effect.provide(quietGateway({
+    }).pipe(Effect.provide(testGateway({
       runner: FakeAgentRunner.layerFailingAfter(
         "partial answer",
         new ProviderFailed({ provider: "openai", detail: "upstream exploded with key sk-upstream-secret" })
@@ -338,7 +323,7 @@ describe("a streamed answer that fails", () => {
       const { events } = framed(yield* text(response))
       const [errorEvent] = events.slice(-2)
       expect(Schema.decodeUnknownSync(ErrorBody)(dataOf(errorEvent ?? "")).error.type).toBe("rate_limited")
-    }).pipe(Effect.provide(quietGateway({
+    }).pipe(Effect.provide(testGateway({
       runner: FakeAgentRunner.layerFailingAfter(
         "some",
         new ProviderRateLimited({ provider: "openai", retryAfterSeconds: 3 })

@@ -4,8 +4,8 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import { baseConfig } from "../support.js"
-import { chat, configWith, errorBody, hello, PATH, quietGateway, send, text } from "./helpers.js"
+import { baseConfig, configWith, testGateway } from "../kit/gateway.js"
+import { chat, errorBody, hello, PATH, send, text } from "../kit/http.js"
 
 const disabledConfig = configWith({
   gateway: { ...baseConfig.gateway, http: { endpoints: { chatCompletions: { enabled: false } } } }
@@ -26,7 +26,7 @@ describe("a disabled endpoint", () => {
       expect(error.type).toBe("invalid_request_error")
       expect(error.message).toContain("gateway.http.endpoints.chatCompletions.enabled")
       expect(error.message.toLowerCase()).toContain("disabled")
-    }).pipe(Effect.provide(quietGateway({ config: disabledConfig }))))
+    }).pipe(Effect.provide(testGateway({ config: disabledConfig }))))
 
   it.scopedLive("any method on the path gets the same 404, with or without a secret", () =>
     Effect.gen(function*() {
@@ -39,7 +39,7 @@ describe("a disabled endpoint", () => {
           expect(response.headers.get("x-request-id")).toMatch(/\S/)
         }
       }
-    }).pipe(Effect.provide(quietGateway({ config: disabledConfig }))))
+    }).pipe(Effect.provide(testGateway({ config: disabledConfig }))))
 
   it.scopedLive("a gateway with the endpoint off and no secret configured starts and answers 404", () =>
     Effect.gen(function*() {
@@ -47,7 +47,7 @@ describe("a disabled endpoint", () => {
       expect(response.status).toBe(404)
       const { error } = yield* errorBody(response)
       expect(error.message).toContain("enabled")
-    }).pipe(Effect.provide(quietGateway({ config: disabledNoAuthConfig }))))
+    }).pipe(Effect.provide(testGateway({ config: disabledNoAuthConfig }))))
 })
 
 describe("methods other than POST", () => {
@@ -62,14 +62,14 @@ describe("methods other than POST", () => {
         expect(error.type).toBe("invalid_request_error")
         expect(error.message).toContain("POST")
       }
-    }).pipe(Effect.provide(quietGateway())))
+    }).pipe(Effect.provide(testGateway())))
 
   it.scopedLive("a 405 is answered even with a wrong secret (no 401)", () =>
     Effect.gen(function*() {
       const response = yield* send(PATH, { method: "GET", token: "wrong" })
       expect(response.status).toBe(405)
       expect(response.headers.get("allow")).toBe("POST")
-    }).pipe(Effect.provide(quietGateway())))
+    }).pipe(Effect.provide(testGateway())))
 })
 
 describe("unknown paths", () => {
@@ -85,14 +85,14 @@ describe("unknown paths", () => {
         expect(error.type).toBe("invalid_request_error")
         expect(error.message).toContain(path!)
       }
-    }).pipe(Effect.provide(quietGateway())))
+    }).pipe(Effect.provide(testGateway())))
 
   it.scopedLive("the query string is ignored when matching the endpoint's path", () =>
     Effect.gen(function*() {
       const response = yield* send(`${PATH}?api-version=2024-01-01`, { body: hello() })
       expect(response.status).toBe(200)
       expect(yield* text(response)).toContain("hello there")
-    }).pipe(Effect.provide(quietGateway())))
+    }).pipe(Effect.provide(testGateway())))
 })
 
 describe("the x-request-id header", () => {
@@ -111,7 +111,7 @@ describe("the x-request-id header", () => {
       for (const id of ids) expect(id).toMatch(/^\S+$/)
       expect(new Set(ids).size).toBe(ids.length)
     }).pipe(
-      Effect.provide(quietGateway({
+      Effect.provide(testGateway({
         config: configWith({
           gateway: {
             ...baseConfig.gateway,

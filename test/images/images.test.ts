@@ -8,7 +8,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import { SessionStore } from "../../src/store/SessionStore.js"
-import { chat, completionBody } from "../http/helpers.js"
+import { chat, completionBody } from "../kit/http.js"
 import { APIS, dataUri, imagesOf, jpeg, PNG, sdk, Upstream, upstreamGateway, userMessages } from "./harness.js"
 
 const PHOTO = jpeg(200)

@@ -13,8 +13,8 @@ import * as Fs from "node:fs"
 import * as Path from "node:path"
 import { ChatCompletionsServer } from "../fakes/ChatCompletionsServer.js"
 import { requireBuild, startGateway, tempDir } from "../gatewayProcess.js"
+import { TOKEN } from "../kit/gateway.js"
 import { postTo } from "../rawHttp.js"
-import { TOKEN } from "../support.js"
 import { configFor, dataUri, imagesOf, jpeg } from "./harness.js"
 
 requireBuild()

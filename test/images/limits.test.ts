@@ -9,7 +9,7 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { closedPort } from "../fakes/ChatCompletionsServer.js"
-import { BOUND, chat, errorBody } from "../http/helpers.js"
+import { BOUND, chat, errorBody } from "../kit/http.js"
 import { dataUri, GIF, type ImagesInput, imagesOf, jpeg, PNG, Upstream, upstreamGateway } from "./harness.js"
 import { ImageServer } from "./ImageServer.js"
 

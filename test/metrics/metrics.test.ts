@@ -22,7 +22,7 @@ import { RunQueue } from "../../src/agent/RunQueue.js"
 import type { ConfigInput } from "../../src/config/ConfigFile.js"
 import { AgentEvent } from "../../src/domain/AgentEvent.js"
 import { FakeAgentRunner, replyEvents } from "../../src/testing.js"
-import { baseConfig, gateway, TOKEN } from "../support.js"
+import { baseConfig, testGateway, TOKEN } from "../kit/gateway.js"
 
 const METRICS_TOKEN = "metrics-secret"
 
@@ -31,8 +31,8 @@ const metricsConfig = (
   extra: Partial<ConfigInput> = {}
 ) => ({ ...baseConfig, ...extra, gateway: { ...baseConfig.gateway, ...extra.gateway, metrics } }) satisfies ConfigInput
 
-const quiet = <E>(options: Parameters<typeof gateway<E>>[0]) =>
-  gateway(options).pipe(Layer.provide(Logger.minimumLogLevel(LogLevel.None)))
+const quiet = <E>(options: Parameters<typeof testGateway<E>>[0]) =>
+  testGateway(options).pipe(Layer.provide(Logger.minimumLogLevel(LogLevel.None)))
 
 // ---------------------------------------------------------------------------------------------
 // Requests and scrapes

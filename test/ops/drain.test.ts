@@ -9,22 +9,11 @@ import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as TestClock from "effect/TestClock"
 import { Drain } from "../../src/ops/Drain.js"
-import type { OpenAnswer } from "../rawHttp.js"
-import {
-  type ControlledRun,
-  controlledRunner,
-  DONE,
-  finishReasons,
-  hello,
-  inBandError,
-  isContent,
-  isError,
-  opsGateway,
-  post,
-  request,
-  textOf,
-  withGrace
-} from "./harness.js"
+import { testGateway } from "../kit/gateway.js"
+import { hello, type OpenAnswer, post, send } from "../kit/http.js"
+import { type ControlledRun, controlledRunner } from "../kit/runs.js"
+import { DONE, finishReasons, inBandError, isContent, isError, streamedText } from "../kit/wire.js"
+import { withGrace } from "./harness.js"
 
 const GRACE_MS = 10_000
 
@@ -44,7 +33,7 @@ const startStream = (next: Effect.Effect<ControlledRun>, first: string) =>
     const open: OpenAnswer = yield* Fiber.join(answer).pipe(Effect.orDie)
     expect(open.status).toBe(200)
     const head = yield* open.until(isContent)
-    expect(textOf(head)).toBe(first)
+    expect(streamedText(head)).toBe(first)
     return { run, open }
   })
 
@@ -54,12 +43,12 @@ describe("drain, in-process", () => {
       const runner = yield* controlledRunner
       yield* Effect.gen(function*() {
         const drain = yield* Drain
-        const { open, run } = yield* startStream(runner.next, "Hello")
+        const { open, run } = yield* startStream(runner.nextRun, "Hello")
 
         yield* drain.start
         // Draining: not ready, and new requests are turned away, while this one goes on.
-        expect((yield* request("/readyz", { token: null })).status).toBe(503)
-        const late = yield* request("/v1/chat/completions", { method: "POST", body: hello({ stream: true }) })
+        expect((yield* send("/readyz", { token: null })).status).toBe(503)
+        const late = yield* send("/v1/chat/completions", { method: "POST", body: hello({ stream: true }) })
         expect(late.status).toBe(503)
 
         // Up to the last millisecond of the grace period, the stream is still served.
@@ -68,12 +57,12 @@ describe("drain, in-process", () => {
         yield* run.finish
         const rest = yield* open.rest
 
-        expect(textOf(rest)).toBe(" world")
+        expect(streamedText(rest)).toBe(" world")
         expect(finishReasons(rest)).toEqual(["stop"])
         expect(rest.filter(isError)).toEqual([])
         expect(rest.at(-1)).toBe(DONE)
         expect(yield* run.ended).toBe("completed")
-      }).pipe(Effect.provide(opsGateway({ config: withGrace(GRACE_MS), runner: runner.layer })))
+      }).pipe(Effect.provide(testGateway({ config: withGrace(GRACE_MS), runner: runner.layer })))
     }))
 
   it.scoped("a stream still going at the deadline ends with an in-band shutting_down error and [DONE]; its run is interrupted", () =>
@@ -81,14 +70,14 @@ describe("drain, in-process", () => {
       const runner = yield* controlledRunner
       yield* Effect.gen(function*() {
         const drain = yield* Drain
-        const { open, run } = yield* startStream(runner.next, "Hello")
+        const { open, run } = yield* startStream(runner.nextRun, "Hello")
 
         yield* drain.start
         yield* TestClock.adjust(GRACE_MS - 1)
         // One millisecond before the deadline it still streams.
         yield* run.say(" still")
         const before = yield* open.until(isContent)
-        expect(textOf(before)).toBe(" still")
+        expect(streamedText(before)).toBe(" still")
 
         yield* TestClock.adjust(1)
         const rest = yield* open.rest
@@ -103,7 +92,7 @@ describe("drain, in-process", () => {
         })
         expect(rest[1]).toBe(DONE)
         expect(yield* run.ended).toBe("interrupted")
-      }).pipe(Effect.provide(opsGateway({ config: withGrace(GRACE_MS), runner: runner.layer })))
+      }).pipe(Effect.provide(testGateway({ config: withGrace(GRACE_MS), runner: runner.layer })))
     }))
 
   it.scoped("shutdownGraceMs 0: a stream in flight is ended at once when draining starts", () =>
@@ -111,14 +100,14 @@ describe("drain, in-process", () => {
       const runner = yield* controlledRunner
       yield* Effect.gen(function*() {
         const drain = yield* Drain
-        const { open, run } = yield* startStream(runner.next, "Hello")
+        const { open, run } = yield* startStream(runner.nextRun, "Hello")
 
         yield* drain.start
         yield* TestClock.adjust(0)
         const rest = yield* open.rest
         expect(rest.map((event) => inBandError(event)?.code ?? event)).toEqual(["shutting_down", DONE])
         expect(yield* run.ended).toBe("interrupted")
-      }).pipe(Effect.provide(opsGateway({ config: withGrace(0), runner: runner.layer })))
+      }).pipe(Effect.provide(testGateway({ config: withGrace(0), runner: runner.layer })))
     }))
 
   it.scoped("plain requests in flight: one that ends within the grace period is answered, one past the deadline gets 503 shutting_down", () =>
@@ -126,8 +115,8 @@ describe("drain, in-process", () => {
       const runner = yield* controlledRunner
       yield* Effect.gen(function*() {
         const drain = yield* Drain
-        const quick = yield* startRequest(runner.next, hello(), "Quick")
-        const slow = yield* startRequest(runner.next, hello(), "Slow")
+        const quick = yield* startRequest(runner.nextRun, hello(), "Quick")
+        const slow = yield* startRequest(runner.nextRun, hello(), "Slow")
 
         yield* drain.start
         yield* TestClock.adjust(GRACE_MS / 2)
@@ -148,21 +137,21 @@ describe("drain, in-process", () => {
           error: { message: expect.any(String), type: expect.any(String), param: null, code: "shutting_down" }
         })
         expect(yield* slow.run.ended).toBe("interrupted")
-      }).pipe(Effect.provide(opsGateway({ config: withGrace(GRACE_MS), runner: runner.layer })))
+      }).pipe(Effect.provide(testGateway({ config: withGrace(GRACE_MS), runner: runner.layer })))
     }))
 
   it.scoped("without draining, the grace period means nothing: a stream outlives it", () =>
     Effect.gen(function*() {
       const runner = yield* controlledRunner
       yield* Effect.gen(function*() {
-        const { open, run } = yield* startStream(runner.next, "Hello")
+        const { open, run } = yield* startStream(runner.nextRun, "Hello")
         yield* TestClock.adjust(GRACE_MS * 2)
         yield* run.say(" later")
         yield* run.finish
         const rest = yield* open.rest
-        expect(textOf(rest)).toBe(" later")
+        expect(streamedText(rest)).toBe(" later")
         expect(rest.filter(isError)).toEqual([])
         expect(rest.at(-1)).toBe(DONE)
-      }).pipe(Effect.provide(opsGateway({ config: withGrace(GRACE_MS), runner: runner.layer })))
+      }).pipe(Effect.provide(testGateway({ config: withGrace(GRACE_MS), runner: runner.layer })))
     }))
 })

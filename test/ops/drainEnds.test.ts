@@ -10,8 +10,7 @@ import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import { controlledProvider, type ProviderCall } from "../fakes/ControlledProvider.js"
 import { requireBuild, startGateway, tempDir } from "../gatewayProcess.js"
-import { postTo } from "../rawHttp.js"
-import { PATH } from "./harness.js"
+import { PATH, postTo } from "../kit/http.js"
 import { chat, openStream, outcomeOf, SHUTTING_DOWN, TOKEN, writeConfig } from "./process.js"
 
 requireBuild()
@@ -25,7 +24,7 @@ const LONG = "x".repeat(16 * 1024 * 1024)
 /** A plain request answered with `LONG`, its answer's head read and the rest left unread for now. */
 const longAnswer = (url: string, nextCall: Effect.Effect<ProviderCall>) =>
   Effect.gen(function*() {
-    const answer = yield* Effect.fork(postTo(url, chat("a long answer, please"), TOKEN))
+    const answer = yield* Effect.fork(postTo(url, chat("a long answer, please"), { token: TOKEN }))
     const call = yield* nextCall
     yield* call.say(LONG)
     yield* call.finish

@@ -10,7 +10,8 @@ import { describe, expect, it, vi } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import { controlledProvider } from "../fakes/ControlledProvider.js"
 import { requireBuild, startGateway, tempDir } from "../gatewayProcess.js"
-import { DONE, finishReasons, inBandError, isContent, isError, PATH, textOf } from "./harness.js"
+import { PATH } from "../kit/http.js"
+import { DONE, finishReasons, inBandError, isContent, isError, streamedText } from "../kit/wire.js"
 import { chat, historyAfterRestart, openStream, outcomeOf, SHUTTING_DOWN, writeConfig } from "./process.js"
 
 requireBuild()
@@ -38,7 +39,7 @@ describe("drain of a stream in flight, as a process", () => {
       yield* call.say(" world")
       yield* call.finish
       const rest = yield* open.rest
-      expect(textOf(rest)).toBe(" world")
+      expect(streamedText(rest)).toBe(" world")
       expect(finishReasons(rest)).toEqual(["stop"])
       expect(rest.filter(isError)).toEqual([])
       expect(rest.at(-1)).toBe(DONE)

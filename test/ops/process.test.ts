@@ -14,7 +14,8 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as NodeHttp from "node:http"
 import { requireBuild, startGateway, tempDir } from "../gatewayProcess.js"
-import { inBandError, PATH } from "./harness.js"
+import { PATH } from "../kit/http.js"
+import { inBandError } from "../kit/wire.js"
 import { chat, get, outcomeOf, SHUTTING_DOWN, startUpload, TURNED_AWAY, writeConfig } from "./process.js"
 
 requireBuild()

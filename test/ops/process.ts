@@ -10,8 +10,8 @@ import * as NodeHttp from "node:http"
 import * as Path from "node:path"
 import type { ProviderCall } from "../fakes/ControlledProvider.js"
 import { type GatewayProcess, startGateway } from "../gatewayProcess.js"
-import { type OpenAnswer, postTo } from "../rawHttp.js"
-import { inBandError, isContent, PATH, textOf } from "./harness.js"
+import { type OpenAnswer, PATH, postTo } from "../kit/http.js"
+import { inBandError, isContent, streamedText } from "../kit/wire.js"
 
 export const TOKEN = "ops-token"
 
@@ -174,7 +174,7 @@ export const openStream = (
 ) =>
   Effect.gen(function*() {
     const answer = yield* Effect.fork(
-      postTo(gateway.url, chat(options.content, { stream: true, user: options.user }), TOKEN)
+      postTo(gateway.url, chat(options.content, { stream: true, user: options.user }), { token: TOKEN })
     )
     const call = yield* nextCall
     if (!call.stream) return yield* Effect.dieMessage("the provider was not asked to stream")
@@ -182,7 +182,9 @@ export const openStream = (
     const open: OpenAnswer = yield* Effect.flatten(answer.await)
     if (open.status !== 200) return yield* Effect.dieMessage(`the stream was answered ${open.status}`)
     const head = yield* open.until(isContent)
-    if (textOf(head) !== options.first) return yield* Effect.dieMessage(`unexpected first content: ${textOf(head)}`)
+    if (streamedText(head) !== options.first) {
+      return yield* Effect.dieMessage(`unexpected first content: ${streamedText(head)}`)
+    }
     return { call, open }
   })
 
@@ -198,7 +200,7 @@ export const historyAfterRestart = (
 ) =>
   Effect.scoped(Effect.gen(function*() {
     const gateway = yield* startGateway(config, home)
-    const answer = yield* Effect.fork(postTo(gateway.url, chat("are you there?", { user }), TOKEN))
+    const answer = yield* Effect.fork(postTo(gateway.url, chat("are you there?", { user }), { token: TOKEN }))
     const call = yield* nextCall
     yield* call.say("yes")
     yield* call.finish

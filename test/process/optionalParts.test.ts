@@ -18,9 +18,9 @@ import { APIS, configFor, Upstream, upstreamLayer } from "../gateway/harness.js"
 import { requireBuild, startGateway, tempDir } from "../gatewayProcess.js"
 import { configFor as imagesConfigFor, imagesOf, PNG } from "../images/harness.js"
 import { ImageServer } from "../images/ImageServer.js"
+import { baseConfig, TOKEN } from "../kit/gateway.js"
 import { postTo } from "../rawHttp.js"
 import { freshSchema } from "../replicas/pg.js"
-import { baseConfig, TOKEN } from "../support.js"
 
 requireBuild()
 

@@ -15,8 +15,8 @@ import * as Fs from "node:fs"
 import * as Path from "node:path"
 import { controlledProvider } from "../fakes/ControlledProvider.js"
 import { type GatewayProcess, requireBuild, startGateway, tempDir } from "../gatewayProcess.js"
-import { postTo } from "../rawHttp.js"
-import { answerText, chat, DONE, errorCode, errorsOf, finishReasons, isContent, postChat, textOf } from "./harness.js"
+import { askTo, postTo, userSays } from "../kit/http.js"
+import { answerText, DONE, errorOf, finishReasons, isContent, isError, streamedText } from "../kit/wire.js"
 
 /** A process test: a start-up and a few reloads, on a machine that may be busy. */
 const TIMEOUT = 40_000
@@ -74,11 +74,11 @@ const after = (child: GatewayProcess, pattern: RegExp, change: () => void) =>
 /** Which of the tokens the gateway takes for a chat request now (each is checked). */
 const accepted = (child: GatewayProcess, tokens: ReadonlyArray<string>) =>
   Effect.forEach(tokens, (token) =>
-    Effect.map(postChat(child.url, token, chat("are you there")), (reply) => {
-      if (reply.status === 200) expect(answerText(reply.body)).toBe("are you there")
+    Effect.map(askTo(child.url, userSays("are you there"), { token }), (reply) => {
+      if (reply.status === 200) expect(answerText(reply.json)).toBe("are you there")
       else {
         expect(reply.status).toBe(401)
-        expect(errorCode(reply.body)).toBe("invalid_api_key")
+        expect(errorOf(reply.json).code).toBe("invalid_api_key")
       }
       return reply.status === 200 ? [token] : []
     })).pipe(Effect.map((lists) => lists.flat()))
@@ -99,13 +99,13 @@ describe("config reload, as a process", () => {
 
         // A stream in flight through all that follows.
         const opening = yield* Effect.fork(
-          postTo(child.url, chat("story", { agent: "slow", stream: true }), "token-one")
+          postTo(child.url, userSays("story", { model: "clawdbot:slow", stream: true }), { token: "token-one" })
         )
         const call = yield* provider.nextCall
         yield* call.say("Once")
         const stream = yield* Fiber.join(opening).pipe(Effect.orDie)
         expect(stream.status).toBe(200)
-        expect(textOf(yield* stream.until(isContent))).toBe("Once")
+        expect(streamedText(yield* stream.until(isContent))).toBe("Once")
 
         // Edited in place.
         yield* after(child, RELOADED, () => Fs.writeFileSync(file, configText("token-two", provider.baseUrl)))
@@ -131,9 +131,9 @@ describe("config reload, as a process", () => {
         yield* call.say(" a time")
         yield* call.finish
         const rest = yield* stream.rest
-        expect(textOf(rest)).toBe(" upon a time")
+        expect(streamedText(rest)).toBe(" upon a time")
         expect(finishReasons(rest)).toEqual(["stop"])
-        expect(errorsOf(rest)).toEqual([])
+        expect(rest.filter(isError)).toEqual([])
         expect(rest.at(-1)).toBe(DONE)
         expect(child.running()).toBe(true)
       }),

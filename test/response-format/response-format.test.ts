@@ -9,8 +9,8 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import { chat, completionBody, errorBody } from "../http/helpers.js"
 import { type Api, sdk, Upstream, upstreamGateway } from "../images/harness.js"
+import { chat, completionBody, errorBody } from "../kit/http.js"
 
 const SCHEMA = {
   type: "object",

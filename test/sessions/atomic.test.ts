@@ -7,20 +7,9 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import { ScriptedModel } from "../fakes/ScriptedModel.js"
-import {
-  body,
-  complete,
-  contentDelta,
-  contentOf,
-  errorOf,
-  isInBandError,
-  lines,
-  post,
-  sessionGateway,
-  sse,
-  transcript,
-  user
-} from "./harness.js"
+import { ask, post } from "../kit/http.js"
+import { answerText, contentOf, errorOf, isError } from "../kit/wire.js"
+import { body, lines, sessionGateway, transcript, user } from "./harness.js"
 
 const KEY = "agent:main:openai-user:atom"
 
@@ -29,7 +18,7 @@ const FIRST_TURN = ["user: first question", "assistant: first answer"]
 /** Turn 1 of the session, answered by the model in full (non-stream). */
 const firstTurn = Effect.gen(function*() {
   const model = yield* ScriptedModel
-  const request = yield* Effect.fork(complete(body([user("first question")], { user: "atom" })))
+  const request = yield* Effect.fork(ask(body([user("first question")], { user: "atom" })))
   const call = yield* model.nextCall
   yield* call.reply("first answer")
   const answered = yield* Fiber.join(request)
@@ -41,7 +30,7 @@ const firstTurn = Effect.gen(function*() {
 const laterTurn = (question: string) =>
   Effect.gen(function*() {
     const model = yield* ScriptedModel
-    const request = yield* Effect.fork(complete(body([user(question)], { user: "atom" })))
+    const request = yield* Effect.fork(ask(body([user(question)], { user: "atom" })))
     const call = yield* model.nextCall
     yield* call.reply("later answer")
     expect((yield* Fiber.join(request)).status).toBe(200)
@@ -58,11 +47,11 @@ describe("turns are atomic", () => {
       yield* call.say("half an ")
       const response = yield* Fiber.join(request)
       expect(response.status).toBe(200)
-      const reader = sse(response)
-      yield* reader.until((event) => contentDelta(event) === "half an ")
+      const reader = response
+      yield* reader.until((event) => contentOf(event) === "half an ")
       yield* call.fail("the provider fell over")
       const rest = yield* reader.rest
-      expect(rest.some(isInBandError)).toBe(true)
+      expect(rest.some(isError)).toBe(true)
       expect(rest.at(-1)).toBe("data: [DONE]")
       expect(yield* call.ended).toBe("failed")
 
@@ -77,7 +66,7 @@ describe("turns are atomic", () => {
     Effect.gen(function*() {
       const model = yield* ScriptedModel
       yield* firstTurn
-      const request = yield* Effect.fork(complete(body([user("second question")], { user: "atom" })))
+      const request = yield* Effect.fork(ask(body([user("second question")], { user: "atom" })))
       const call = yield* model.nextCall
       yield* call.say("some words")
       yield* call.fail()
@@ -97,7 +86,7 @@ describe("turns are atomic", () => {
       const call = yield* model.nextCall
       yield* call.say("half an ")
       const answer = yield* Fiber.join(request)
-      yield* sse(answer).until((event) => contentDelta(event) === "half an ")
+      yield* answer.until((event) => contentOf(event) === "half an ")
       answer.disconnect()
       // The gateway stops the run: the model call is interrupted, not left to finish.
       expect(yield* call.ended).toBe("interrupted")
@@ -132,14 +121,14 @@ describe("turns are atomic", () => {
       const request = yield* Effect.fork(post(body([user("second question")], { user: "atom", stream: true })))
       const call = yield* model.nextCall
       yield* call.reply("second answer", { inputTokens: 17, outputTokens: 2 })
-      const events = yield* sse(yield* Fiber.join(request)).rest
+      const events = yield* (yield* Fiber.join(request)).rest
       expect(events.at(-1)).toBe("data: [DONE]")
       expect(yield* transcript(KEY)).toEqual([...FIRST_TURN, "user: second question", "assistant: second answer"])
-      const answered = yield* complete(body([user("and?")], { user: "atom" })).pipe(
+      const answered = yield* ask(body([user("and?")], { user: "atom" })).pipe(
         Effect.fork,
         Effect.tap(() => Effect.flatMap(model.nextCall, (next) => next.reply("fine"))),
         Effect.flatMap(Fiber.join)
       )
-      expect(contentOf(answered.json)).toBe("fine")
+      expect(answerText(answered.json)).toBe("fine")
     }).pipe(Effect.provide(sessionGateway())))
 })

@@ -8,18 +8,10 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import type { ConfigInput } from "../../src/config/ConfigFile.js"
-import {
-  chat,
-  chunkOf,
-  completionBody,
-  configWith,
-  errorBody,
-  isChunk,
-  openChat,
-  quietGateway,
-  sseReader
-} from "../http/helpers.js"
-import { baseConfig } from "../support.js"
+import { baseConfig, configWith, testGateway } from "../kit/gateway.js"
+import { chat, completionBody, errorBody, openChat } from "../kit/http.js"
+import { sseReader } from "../kit/sse.js"
+import { chunkOf, isChunk } from "../kit/wire.js"
 
 const CHAT_ID = "x-openwebui-chat-id"
 const OTHER_HEADER = "x-librechat-conversation-id"
@@ -39,7 +31,7 @@ const conversationConfig = (sessionHeaders: ReadonlyArray<string> | undefined): 
 /** Written as a person would in the file; names are compared lowercased. */
 const configured = conversationConfig(["X-OpenWebUI-Chat-Id", OTHER_HEADER])
 
-const served = (config: ConfigInput = configured) => Effect.provide(quietGateway({ config }))
+const served = (config: ConfigInput = configured) => Effect.provide(testGateway({ config }))
 
 /** One turn, answered as JSON: the session key used and the prompt size the model saw. */
 const turn = (

@@ -9,8 +9,8 @@ import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import OpenAI, { AuthenticationError, NotFoundError } from "openai"
 import type { ConfigInput } from "../../src/config/ConfigFile.js"
-import { bodyAs, configWith, errorBody, quietGateway, send } from "../http/helpers.js"
-import { baseConfig, baseUrl, TOKEN } from "../support.js"
+import { baseConfig, baseUrl, configWith, testGateway, TOKEN } from "../kit/gateway.js"
+import { bodyAs, errorBody, send } from "../kit/http.js"
 
 const REQUEST_ID = /^req_[0-9a-f-]{36}$/
 
@@ -51,7 +51,7 @@ const disabled = (extra: Partial<ConfigInput["gateway"]> = {}) =>
 const get = (path: string, options: { readonly token?: string | null } = {}) =>
   send(path, { ...options, method: "GET" })
 
-const served = (config: ConfigInput = threeAgents) => Effect.provide(quietGateway({ config }))
+const served = (config: ConfigInput = threeAgents) => Effect.provide(testGateway({ config }))
 
 describe("GET /v1/models", () => {
   it.scopedLive("lists every configured agent as clawdbot:<id> and as its bare id, in the OpenAI list shape", () =>

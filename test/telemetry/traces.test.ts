@@ -20,7 +20,7 @@ import * as Scope from "effect/Scope"
 import * as NodeHttp from "node:http"
 import { type ConfigInput } from "../../src/config/ConfigFile.js"
 import { decode } from "../../src/config/Load.js"
-import { baseConfig, gateway, TOKEN } from "../support.js"
+import { baseConfig, testGateway, TOKEN } from "../kit/gateway.js"
 
 // ---------------------------------------------------------------------------------------------
 // The fake collector
@@ -157,7 +157,7 @@ const chat = (body: unknown) =>
     ))
 
 const tracedGateway = (telemetry: NonNullable<ConfigInput["telemetry"]>) =>
-  gateway({ config: { ...baseConfig, telemetry } }).pipe(Layer.provide(Logger.minimumLogLevel(LogLevel.None)))
+  testGateway({ config: { ...baseConfig, telemetry } }).pipe(Layer.provide(Logger.minimumLogLevel(LogLevel.None)))
 
 const requestIdOf = (response: { readonly headers: Readonly<Record<string, string | undefined>> }) =>
   response.headers["x-request-id"] ?? "missing"

@@ -11,7 +11,7 @@ import { AIMessageChunk, HumanMessage, ToolMessage } from "@langchain/core/messa
 import { ChatOpenAI } from "@langchain/openai"
 import { generateText, jsonSchema, type JSONSchema7, stepCountIs, streamText, tool } from "ai"
 import * as Effect from "effect/Effect"
-import { baseUrl, TOKEN } from "../support.js"
+import { baseUrl, TOKEN } from "../kit/gateway.js"
 import { sentConversation, sentTools, toolsGateway, ToolUpstream } from "./harness.js"
 
 const WEATHER_SCHEMA = {

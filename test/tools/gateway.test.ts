@@ -9,7 +9,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import type { ChatCompletionMessageParam, ChatCompletionTool } from "openai/resources/chat/completions"
-import { chat } from "../http/helpers.js"
+import { chat } from "../kit/http.js"
 import { type Api, APIS, chunksOf, sdk, sentConversation, sentTools, toolsGateway, ToolUpstream } from "./harness.js"
 
 const WEATHER = {

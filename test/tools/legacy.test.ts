@@ -11,7 +11,8 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import type { ChatCompletionMessageParam } from "openai/resources/chat/completions"
 import type { FunctionDefinition } from "openai/resources/shared"
-import { chat, errorBody, hello, lastRun, recordingGateway, text } from "../http/helpers.js"
+import { chat, errorBody, hello, text } from "../kit/http.js"
+import { lastRun, recordingGateway } from "../kit/runs.js"
 import { chunksOf, sdk, sentConversation, sentTools, toolsGateway, ToolUpstream } from "./harness.js"
 
 const WEATHER = {

@@ -9,7 +9,9 @@ import * as Effect from "effect/Effect"
 import { BadRequestError } from "openai"
 import type { ChatCompletionTool } from "openai/resources/chat/completions"
 import { FakeAgentRunner } from "../../src/testing.js"
-import { chat, completionBody, errorBody, hello, lastRun, quietGateway, recordingGateway } from "../http/helpers.js"
+import { testGateway } from "../kit/gateway.js"
+import { chat, completionBody, errorBody, hello } from "../kit/http.js"
+import { lastRun, recordingGateway } from "../kit/runs.js"
 import { sdk } from "./harness.js"
 
 const LOOKUP = {
@@ -227,7 +229,7 @@ describe("clawgate/testing: FakeAgentRunner.layerToolCalls", () => {
       )
       expect(second.choices[0]?.message.content).toBe("Found: a hooked nail")
       expect(second.choices[0]?.finish_reason).toBe("stop")
-    }).pipe(Effect.provide(quietGateway({ runner }))))
+    }).pipe(Effect.provide(testGateway({ runner }))))
 })
 
 describe("the echo model and tools", () => {
@@ -249,5 +251,5 @@ describe("the echo model and tools", () => {
       expect(response.status).toBe(200)
       const completion = yield* completionBody(response)
       expect(completion.choices[0]?.message.content).toBe("a hooked nail")
-    }).pipe(Effect.provide(quietGateway())))
+    }).pipe(Effect.provide(testGateway())))
 })
