@@ -8,9 +8,11 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import { chat, completionBody, hello, openChat } from "../kit/http.js"
+import { field } from "../kit/json.js"
+import { maxTokensField, samplingAsSent } from "../kit/sent.js"
 import { sseReader } from "../kit/sse.js"
+import { against, APIS, MODEL, type TextOptions, Upstream } from "../kit/upstream.js"
 import { type Chunk, chunkOf, isChunk, isContent } from "../kit/wire.js"
-import { against, APIS, field, maxTokensField, MODEL, samplingAsSent, type TextAnswer, Upstream } from "./harness.js"
 
 /** The whole streamed answer to `request`: its content pieces, finish chunks, usage chunks, last event. */
 const streamed = (request: Record<string, unknown>) =>
@@ -29,6 +31,11 @@ const streamed = (request: Record<string, unknown>) =>
       last: events.at(-1)
     }
   })
+
+/** An answer of the provider's, with its usage and finish reason. */
+interface TextAnswer extends Required<TextOptions> {
+  readonly pieces: ReadonlyArray<string>
+}
 
 const usageOf = (answer: TextAnswer) => ({
   prompt_tokens: answer.inputTokens,
@@ -52,7 +59,7 @@ for (const api of APIS) {
           api,
           Effect.gen(function*() {
             const upstream = yield* Upstream
-            yield* upstream.answerText(answer)
+            yield* upstream.answerText(answer.pieces, answer)
             const response = yield* chat(hello())
             expect(response.status).toBe(200)
             const completion = yield* completionBody(response)
@@ -71,7 +78,7 @@ for (const api of APIS) {
           api,
           Effect.gen(function*() {
             const upstream = yield* Upstream
-            yield* upstream.answerText(answer)
+            yield* upstream.answerText(answer.pieces, answer)
             const answered = yield* streamed({ stream_options: { include_usage: true } })
             expect(answered.contents).toEqual(answer.pieces)
             expect(answered.finishReasons).toEqual([answer.finish])

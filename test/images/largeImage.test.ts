@@ -13,9 +13,10 @@ import * as Fs from "node:fs"
 import * as Path from "node:path"
 import { ChatCompletionsServer } from "../fakes/ChatCompletionsServer.js"
 import { requireBuild, startGateway, tempDir } from "../gatewayProcess.js"
-import { TOKEN } from "../kit/gateway.js"
-import { postTo } from "../rawHttp.js"
-import { configFor, dataUri, imagesOf, jpeg } from "./harness.js"
+import { postTo } from "../kit/http.js"
+import { imagesOf } from "../kit/sent.js"
+import { upstreamConfig } from "../kit/upstream.js"
+import { dataUri, jpeg } from "./fixtures.js"
 
 requireBuild()
 
@@ -32,13 +33,13 @@ describe("a large image", () => {
       const upstream = yield* ChatCompletionsServer
       const dir = yield* tempDir
       const file = Path.join(dir, "clawgate.json5")
-      Fs.writeFileSync(file, JSON.stringify(configFor("openai-completions", upstream.baseUrl)))
+      Fs.writeFileSync(file, JSON.stringify(upstreamConfig("openai-completions", upstream.baseUrl)))
       const child = yield* startGateway(file, dir)
 
       /** The answer's status, once the whole answer has arrived. */
       const answered = (payload: unknown) =>
         Effect.scoped(
-          Effect.flatMap(postTo(child.url, payload, TOKEN), (answer) => Effect.as(answer.text, answer.status))
+          Effect.flatMap(postTo(child.url, payload), (answer) => Effect.as(answer.text, answer.status))
         )
 
       const photo = jpeg(9 * 1024 * 1024)

@@ -8,12 +8,14 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import { closedPort } from "../fakes/ChatCompletionsServer.js"
+import { closedPort } from "../fakes/listen.js"
+import { dataUri, GIF, jpeg, PNG } from "../images/fixtures.js"
 import { BOUND, chat, errorBody } from "../kit/http.js"
-import { dataUri, GIF, type ImagesInput, imagesOf, jpeg, PNG, Upstream, upstreamGateway } from "./harness.js"
+import { imagesOf } from "../kit/sent.js"
+import { type ImagesInput, Upstream, upstreamGateway } from "../kit/upstream.js"
 import { ImageServer } from "./ImageServer.js"
 
-const served = (images: ImagesInput = {}) => Effect.provide(upstreamGateway("openai-completions", images))
+const served = (images: ImagesInput = {}) => Effect.provide(upstreamGateway("openai-completions", { images }))
 
 const image = (url: string) => ({ type: "image_url", image_url: { url } })
 
@@ -35,7 +37,7 @@ const refused = (body: unknown, param: string) =>
     const { error } = yield* errorBody(response)
     expect(error.type).toBe("invalid_request_error")
     expect(error.param).toBe(param)
-    expect(yield* upstream.received).toBe(0)
+    expect(yield* upstream.requestCount).toBe(0)
     return error.message
   })
 
@@ -46,7 +48,7 @@ const accepted = (body: unknown, images: ReadonlyArray<readonly [string, Uint8Ar
     yield* upstream.answerText(["Seen."])
     const response = yield* chat(body)
     expect(response.status).toBe(200)
-    expect(imagesOf("openai-completions", yield* upstream.nextBody)).toEqual(
+    expect(imagesOf("openai-completions", (yield* upstream.nextRequest).body)).toEqual(
       images.map(([type, bytes]) => ({ image: type, base64: Buffer.from(bytes).toString("base64") }))
     )
   })
@@ -147,7 +149,7 @@ describe("image limits", () => {
 
 describe("remote images", () => {
   const withServer = (images: ImagesInput, bigSize = 4096) =>
-    Effect.provide(Layer.merge(upstreamGateway("openai-completions", images), ImageServer.layer({ bigSize })))
+    Effect.provide(Layer.merge(upstreamGateway("openai-completions", { images }), ImageServer.layer({ bigSize })))
 
   it.scopedLive("are refused by default, with a 400 that says how to allow them, and nothing is fetched", () =>
     Effect.gen(function*() {

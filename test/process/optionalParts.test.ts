@@ -14,12 +14,13 @@ import * as NodeHttp from "node:http"
 import * as Path from "node:path"
 import type { ConfigInput } from "../../src/config/ConfigFile.js"
 import { listenOnLoopback } from "../fakes/listen.js"
-import { APIS, configFor, Upstream, upstreamLayer } from "../gateway/harness.js"
 import { requireBuild, startGateway, tempDir } from "../gatewayProcess.js"
-import { configFor as imagesConfigFor, imagesOf, PNG } from "../images/harness.js"
+import { PNG } from "../images/fixtures.js"
 import { ImageServer } from "../images/ImageServer.js"
-import { baseConfig, TOKEN } from "../kit/gateway.js"
-import { postTo } from "../rawHttp.js"
+import { baseConfig } from "../kit/gateway.js"
+import { askTo, userSays } from "../kit/http.js"
+import { imagesOf } from "../kit/sent.js"
+import { APIS, Upstream, upstreamConfig, upstreamLayer } from "../kit/upstream.js"
 import { freshSchema } from "../replicas/pg.js"
 
 requireBuild()
@@ -39,25 +40,11 @@ const serve = (config: ConfigInput) =>
     return yield* startGateway(file, dir, { bound: BOUND })
   })
 
-const chat = (content: string, extra: Record<string, unknown> = {}) => ({
-  model: "clawdbot:main",
-  messages: [{ role: "user", content }],
-  ...extra
-})
-
-/** A chat request answered with JSON: its status, session key and parsed body. */
-const ask = (url: string, payload: unknown) =>
-  Effect.gen(function*() {
-    const answer = yield* postTo(url, payload, TOKEN)
-    const body: unknown = JSON.parse(yield* answer.text)
-    return { status: answer.status, sessionKey: answer.header("x-clawdbot-session-key"), body }
-  }).pipe(Effect.orDie, Effect.scoped)
-
 describe("the built command with an optional part on", () => {
   it.scopedLive("with metrics on, GET /metrics counts the request it has just answered", () =>
     Effect.gen(function*() {
       const gateway = yield* serve({ ...baseConfig, gateway: { ...baseConfig.gateway, metrics: { enabled: true } } })
-      expect((yield* ask(gateway.url, chat("count me"))).status).toBe(200)
+      expect((yield* askTo(gateway.url, userSays("count me"))).status).toBe(200)
 
       const metrics = yield* Effect.promise(() => fetch(`${gateway.url}/metrics`))
       expect(metrics.status).toBe(200)
@@ -74,7 +61,7 @@ describe("the built command with an optional part on", () => {
         ...baseConfig,
         telemetry: { serviceName: "clawgate-process-test", otlp: { endpoint: collector.endpoint, batchDelayMs: 50 } }
       })
-      expect((yield* ask(gateway.url, chat("trace me"))).status).toBe(200)
+      expect((yield* askTo(gateway.url, userSays("trace me"))).status).toBe(200)
 
       const exported = yield* collector.untilSpan("http.server POST")
       expect(exported.path).toBe("/v1/traces")
@@ -85,12 +72,12 @@ describe("the built command with an optional part on", () => {
     Effect.gen(function*() {
       const schema = yield* freshSchema
       const gateway = yield* serve({ ...baseConfig, session: { store: { kind: "postgres", url: schema.url } } })
-      const first = yield* ask(gateway.url, chat("first words", { user: "ada" }))
-      const second = yield* ask(gateway.url, chat("second words", { user: "ada" }))
+      const first = yield* askTo(gateway.url, userSays("first words", { user: "ada" }))
+      const second = yield* askTo(gateway.url, userSays("second words", { user: "ada" }))
 
       expect([first.status, second.status]).toEqual([200, 200])
-      expect(second.sessionKey).toBe(first.sessionKey)
-      expect(yield* schema.transcript(first.sessionKey ?? "")).toEqual([
+      expect(second.header("x-clawdbot-session-key")).toBe(first.header("x-clawdbot-session-key"))
+      expect(yield* schema.transcript(first.header("x-clawdbot-session-key") ?? "")).toEqual([
         { role: "user", content: "first words" },
         { role: "assistant", content: "first words" },
         { role: "user", content: "second words" },
@@ -102,17 +89,12 @@ describe("the built command with an optional part on", () => {
     it.scopedLive(`an agent on a provider of api ${api} answers through it`, () =>
       Effect.gen(function*() {
         const upstream = yield* Upstream
-        const gateway = yield* serve(configFor(api, upstream.baseUrl))
-        yield* upstream.answerText({
-          pieces: ["Hello ", "from ", api],
-          finish: "stop",
-          inputTokens: 3,
-          outputTokens: 4
-        })
+        const gateway = yield* serve(upstreamConfig(api, upstream.baseUrl))
+        yield* upstream.answerText(["Hello ", "from ", api], { finish: "stop", inputTokens: 3, outputTokens: 4 })
 
-        const answer = yield* ask(gateway.url, chat("hi"))
+        const answer = yield* askTo(gateway.url, userSays("hi"))
         expect(answer.status).toBe(200)
-        expect(answer.body).toMatchObject({
+        expect(answer.json).toMatchObject({
           choices: [{ message: { role: "assistant", content: `Hello from ${api}` }, finish_reason: "stop" }],
           usage: { prompt_tokens: 3, completion_tokens: 4 }
         })
@@ -123,9 +105,9 @@ describe("the built command with an optional part on", () => {
     Effect.gen(function*() {
       const images = yield* ImageServer
       const upstream = yield* Upstream
-      const gateway = yield* serve(imagesConfigFor(upstream.api, upstream.baseUrl, { allowRemote: true }))
+      const gateway = yield* serve(upstreamConfig(upstream.api, upstream.baseUrl, { images: { allowRemote: true } }))
 
-      const answer = yield* ask(gateway.url, {
+      const answer = yield* askTo(gateway.url, {
         model: "clawdbot:main",
         messages: [{
           role: "user",

@@ -11,7 +11,8 @@ import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import { Config } from "../../src/config/Config.js"
-import { Answer, ChatCompletionsServer } from "../fakes/ChatCompletionsServer.js"
+import * as Completions from "../fakes/ChatCompletionsServer.js"
+import { ChatCompletionsServer } from "../fakes/ChatCompletionsServer.js"
 import { controlledProvider } from "../fakes/ControlledProvider.js"
 import { askTo, fetchJson, postTo, userSays } from "../kit/http.js"
 import { controlledRunner } from "../kit/runs.js"
@@ -125,7 +126,7 @@ describe("config reload, in-process", () => {
       expect(answerText((yield* askTo(gateway.url, userSays("just echo"), { token: ONE })).json)).toBe("just echo")
 
       expect(yield* gateway.reload(onProvider("gpt-one", "sk-one"))).toBe(RELOADED)
-      yield* server.answer(Answer.reply(["from ", "the provider"]))
+      yield* server.reply(Completions.text(["from ", "the provider"]))
       const first = yield* askTo(gateway.url, userSays("who answers?"), { token: ONE })
       expect(first.status).toBe(200)
       expect(answerText(first.json)).toBe("from the provider")
@@ -134,7 +135,7 @@ describe("config reload, in-process", () => {
       expect(firstCall.headers.authorization).toBe("Bearer sk-one")
 
       expect(yield* gateway.reload(onProvider("gpt-two", "sk-two"))).toBe(RELOADED)
-      yield* server.answer(Answer.reply("the second model"))
+      yield* server.reply(Completions.text("the second model"))
       const second = yield* askTo(gateway.url, userSays("and now?"), { token: ONE })
       expect(answerText(second.json)).toBe("the second model")
       const secondCall = yield* server.nextRequest
@@ -270,7 +271,7 @@ describe("config reload, in-process", () => {
       expect(streamedText(yield* stream.until(isContent))).toBe("Once")
 
       expect(yield* gateway.reload(onFast)).toBe(RELOADED)
-      yield* server.answer(Answer.reply("from the new provider"))
+      yield* server.reply(Completions.text("from the new provider"))
       const fresh = yield* askTo(gateway.url, userSays("who now?"), { token: ONE })
       expect(answerText(fresh.json)).toBe("from the new provider")
       expect((yield* server.nextRequest).body).toMatchObject({ model: "model-b" })

@@ -9,8 +9,11 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import { type Api, sdk, Upstream, upstreamGateway } from "../images/harness.js"
-import { chat, completionBody, errorBody } from "../kit/http.js"
+import { sdk } from "../kit/clients.js"
+import { chat, completionBody, errorBody, text } from "../kit/http.js"
+import { eventsOf } from "../kit/sse.js"
+import { type Api, Upstream, upstreamGateway } from "../kit/upstream.js"
+import { streamedText } from "../kit/wire.js"
 
 const SCHEMA = {
   type: "object",
@@ -42,13 +45,10 @@ const roundTrip = (extra: Record<string, unknown>) =>
     yield* upstream.answerText(ANSWER)
     const response = yield* chat(ask(extra))
     expect(response.status).toBe(200)
-    const text = extra.stream === true
-      ? (yield* Effect.promise(() => response.text())).split("\n\n")
-        .filter((event) => event.startsWith("data: {"))
-        .map((event): string => JSON.parse(event.slice(6)).choices[0]?.delta?.content ?? "")
-        .join("")
+    const said = extra.stream === true
+      ? streamedText(eventsOf(yield* text(response)))
       : (yield* completionBody(response)).choices[0]?.message.content
-    return { text, body: yield* upstream.nextBody }
+    return { text: said, body: (yield* upstream.nextRequest).body }
   })
 
 /** Where each OpenAI api puts the format, as it should look for the client's `response_format`. */
@@ -92,7 +92,7 @@ describe("response_format on openai-completions", () => {
   it.scopedLive("the official openai SDK's json_schema request gets the model's JSON", () =>
     Effect.gen(function*() {
       const upstream = yield* Upstream
-      const openai = yield* sdk
+      const openai = yield* sdk()
       yield* upstream.answerText(ANSWER)
       const completion = yield* Effect.promise(() =>
         openai.chat.completions.create({
@@ -103,7 +103,7 @@ describe("response_format on openai-completions", () => {
       )
       const content = completion.choices[0]?.message.content ?? ""
       expect(JSON.parse(content)).toEqual({ city: "Paris", temperature: 21 })
-      expect(sentFormat("openai-completions", yield* upstream.nextBody)).toEqual(JSON_SCHEMA_FORMAT)
+      expect(sentFormat("openai-completions", (yield* upstream.nextRequest).body)).toEqual(JSON_SCHEMA_FORMAT)
     }).pipe(served))
 })
 
@@ -162,7 +162,7 @@ describe("response_format on anthropic-messages", () => {
           expect(error.message).toContain(`'${format.type}'`)
         }
       }
-      expect(yield* upstream.received).toBe(0)
+      expect(yield* upstream.requestCount).toBe(0)
     }).pipe(served))
 
   it.scopedLive("text asks nothing: the request is answered", () =>

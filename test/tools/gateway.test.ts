@@ -9,8 +9,12 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import type { ChatCompletionMessageParam, ChatCompletionTool } from "openai/resources/chat/completions"
-import { chat } from "../kit/http.js"
-import { type Api, APIS, chunksOf, sdk, sentConversation, sentTools, toolsGateway, ToolUpstream } from "./harness.js"
+import { sdk } from "../kit/clients.js"
+import { chat, text } from "../kit/http.js"
+import { sentConversation, sentTools } from "../kit/sent.js"
+import { eventsOf } from "../kit/sse.js"
+import { type Api, APIS, Upstream, upstreamGateway } from "../kit/upstream.js"
+import { chunksOf } from "../kit/wire.js"
 
 const WEATHER = {
   type: "function",
@@ -73,12 +77,12 @@ const withResult = (result: string): Array<ChatCompletionMessageParam> => [
 
 for (const api of APIS) {
   describe(`client tools on ${api}`, () => {
-    const served = Effect.provide(toolsGateway(api))
+    const served = Effect.provide(upstreamGateway(api))
 
     it.scopedLive("the tools and tool_choice reach the provider in its format, each JSON Schema unchanged", () =>
       Effect.gen(function*() {
-        const upstream = yield* ToolUpstream
-        const openai = yield* sdk
+        const upstream = yield* Upstream
+        const openai = yield* sdk()
         yield* upstream.answerText(["Sunny."])
         yield* Effect.promise(() =>
           openai.chat.completions.create({
@@ -88,7 +92,7 @@ for (const api of APIS) {
             tool_choice: { type: "function", function: { name: "get_weather" } }
           })
         )
-        const body = yield* upstream.nextBody
+        const body = (yield* upstream.nextRequest).body
         expect(sentTools(api, body)).toEqual([
           { name: "get_weather", description: WEATHER.function.description, parameters: WEATHER.function.parameters },
           { name: "get_time", description: undefined, parameters: { type: "object", properties: {} } }
@@ -104,13 +108,13 @@ for (const api of APIS) {
             tool_choice: "required"
           })
         )
-        expect(yield* upstream.nextBody).toHaveProperty("tool_choice", requiredChoice(api))
+        expect((yield* upstream.nextRequest).body).toHaveProperty("tool_choice", requiredChoice(api))
       }).pipe(served))
 
     it.scopedLive("parallel_tool_calls and each tool's strict flag reach the provider as it names them", () =>
       Effect.gen(function*() {
-        const upstream = yield* ToolUpstream
-        const openai = yield* sdk
+        const upstream = yield* Upstream
+        const openai = yield* sdk()
         const strictWeather = { ...WEATHER, function: { ...WEATHER.function, strict: true } }
         const ask = (tools: Array<ChatCompletionTool>) =>
           Effect.zipRight(
@@ -123,7 +127,7 @@ for (const api of APIS) {
                 parallel_tool_calls: false
               })
             )
-          ).pipe(Effect.zipRight(upstream.nextBody))
+          ).pipe(Effect.zipRight(Effect.map(upstream.nextRequest, (request) => request.body)))
         const mixed = yield* ask([strictWeather, CLOCK])
         const allStrict = yield* ask([strictWeather])
         switch (api) {
@@ -146,8 +150,8 @@ for (const api of APIS) {
 
     it.scopedLive("a tool call comes back as message.tool_calls with finish_reason tool_calls, arguments intact", () =>
       Effect.gen(function*() {
-        const upstream = yield* ToolUpstream
-        const openai = yield* sdk
+        const upstream = yield* Upstream
+        const openai = yield* sdk()
         yield* upstream.answerToolCalls([WEATHER_CALL])
         const completion = yield* Effect.promise(() =>
           openai.chat.completions.create({ model: "clawdbot:main", messages: [question], tools: TOOLS })
@@ -167,11 +171,11 @@ for (const api of APIS) {
 
     it.scopedLive("streamed, each call is a delta with index, id, type and name, then its argument pieces", () =>
       Effect.gen(function*() {
-        const upstream = yield* ToolUpstream
+        const upstream = yield* Upstream
         yield* upstream.answerToolCalls([WEATHER_CALL, CLOCK_CALL])
         const response = yield* chat({ model: "clawdbot:main", messages: [question], tools: TOOLS, stream: true })
         expect(response.status).toBe(200)
-        const chunks = chunksOf(yield* Effect.promise(() => response.text()))
+        const chunks = chunksOf(eventsOf(yield* text(response)))
         expect(chunks[0]?.choices[0]?.delta.role).toBe("assistant")
         expect(chunks.flatMap((chunk) => chunk.choices.flatMap((choice) => choice.delta.tool_calls ?? []))).toEqual([
           { index: 0, id: WEATHER_CALL.id, type: "function", function: { name: "get_weather", arguments: "" } },
@@ -187,8 +191,8 @@ for (const api of APIS) {
     if (api !== "openai-responses") {
       it.scopedLive("text before the tool calls comes first, as content, in JSON and streamed", () =>
         Effect.gen(function*() {
-          const upstream = yield* ToolUpstream
-          const openai = yield* sdk
+          const upstream = yield* Upstream
+          const openai = yield* sdk()
           yield* upstream.answerToolCalls([WEATHER_CALL], { text: ["Let me ", "check."] })
           const json = yield* Effect.promise(() =>
             openai.chat.completions.create({ model: "clawdbot:main", messages: [question], tools: TOOLS })
@@ -198,7 +202,7 @@ for (const api of APIS) {
 
           yield* upstream.answerToolCalls([WEATHER_CALL], { text: ["Let me ", "check."] })
           const response = yield* chat({ model: "clawdbot:main", messages: [question], tools: TOOLS, stream: true })
-          const deltas = chunksOf(yield* Effect.promise(() => response.text())).flatMap((chunk) =>
+          const deltas = chunksOf(eventsOf(yield* text(response))).flatMap((chunk) =>
             chunk.choices.map((choice) => choice.delta)
           )
           const firstCall = deltas.findIndex((delta) => delta.tool_calls !== undefined)
@@ -210,8 +214,8 @@ for (const api of APIS) {
     if (api !== "openai-responses") {
       it.scopedLive("a provider that calls tools but says stop: the answer still finishes with tool_calls", () =>
         Effect.gen(function*() {
-          const upstream = yield* ToolUpstream
-          const openai = yield* sdk
+          const upstream = yield* Upstream
+          const openai = yield* sdk()
           yield* upstream.answerToolCalls([CLOCK_CALL], { saysStop: true })
           const json = yield* Effect.promise(() =>
             openai.chat.completions.create({ model: "clawdbot:main", messages: [question], tools: TOOLS })
@@ -236,8 +240,8 @@ for (const api of APIS) {
 
     it.scopedLive("the SDK's stream helper reassembles the streamed calls", () =>
       Effect.gen(function*() {
-        const upstream = yield* ToolUpstream
-        const openai = yield* sdk
+        const upstream = yield* Upstream
+        const openai = yield* sdk()
         yield* upstream.answerToolCalls([WEATHER_CALL, CLOCK_CALL])
         const completion = yield* Effect.promise(() =>
           openai.chat.completions.stream({ model: "clawdbot:main", messages: [question], tools: TOOLS })
@@ -258,8 +262,8 @@ for (const api of APIS) {
 
     it.scopedLive("a follow-up request with the tool result continues the turn", () =>
       Effect.gen(function*() {
-        const upstream = yield* ToolUpstream
-        const openai = yield* sdk
+        const upstream = yield* Upstream
+        const openai = yield* sdk()
         yield* upstream.answerText(["It is ", "21 degrees."])
         const completion = yield* Effect.promise(() =>
           openai.chat.completions.create({
@@ -270,7 +274,7 @@ for (const api of APIS) {
         )
         expect(completion.choices[0]?.message.content).toBe("It is 21 degrees.")
         expect(completion.choices[0]?.finish_reason).toBe("stop")
-        expect(sentConversation(api, yield* upstream.nextBody)).toEqual([
+        expect(sentConversation(api, (yield* upstream.nextRequest).body)).toEqual([
           `user: ${question.content}`,
           `call ${WEATHER_CALL.id} get_weather {"city":"Paris"}`,
           `result ${WEATHER_CALL.id} {"temp":21,"sky":"clear"}`
@@ -285,15 +289,15 @@ for (const api of APIS) {
             tools: TOOLS
           })
         )
-        expect(sentConversation(api, yield* upstream.nextBody).at(-1)).toBe(
+        expect(sentConversation(api, (yield* upstream.nextRequest).body).at(-1)).toBe(
           `result ${WEATHER_CALL.id} clear, 21 degrees`
         )
       }).pipe(served))
 
     it.scopedLive("in a stored session, the transcript holds the call and the result once", () =>
       Effect.gen(function*() {
-        const upstream = yield* ToolUpstream
-        const openai = yield* sdk
+        const upstream = yield* Upstream
+        const openai = yield* sdk()
         const user = `alice-${api}`
         // Turn 1, streamed: the model calls the tool.
         yield* upstream.answerToolCalls([WEATHER_CALL])
@@ -303,7 +307,7 @@ for (const api of APIS) {
         )
         const call = first.choices[0]?.message.tool_calls?.[0]
         if (call?.type !== "function") throw new Error("no tool call")
-        yield* upstream.nextBody
+        yield* upstream.nextRequest
 
         // Turn 2: the client resends its history with the result.
         yield* upstream.answerText(["It is 21 degrees."])
@@ -322,7 +326,7 @@ for (const api of APIS) {
           `call ${WEATHER_CALL.id} get_weather ${JSON.stringify(JSON.parse(WEATHER_PIECES.join("")))}`,
           `result ${WEATHER_CALL.id} {"temp":21}`
         ]
-        expect(sentConversation(api, yield* upstream.nextBody)).toEqual(turn)
+        expect(sentConversation(api, (yield* upstream.nextRequest).body)).toEqual(turn)
 
         // Turn 3: only the new message; the stored transcript gives the model the rest, once.
         yield* upstream.answerText(["You are welcome."])
@@ -335,7 +339,7 @@ for (const api of APIS) {
           })
         )
         expect(third.choices[0]?.message.content).toBe("You are welcome.")
-        expect(sentConversation(api, yield* upstream.nextBody)).toEqual([
+        expect(sentConversation(api, (yield* upstream.nextRequest).body)).toEqual([
           ...turn,
           `assistant: ${second.choices[0]?.message.content}`,
           "user: Thanks!"
@@ -344,14 +348,14 @@ for (const api of APIS) {
 
     it.scopedLive("in a stored session, a request with only the tool result continues the stored call", () =>
       Effect.gen(function*() {
-        const upstream = yield* ToolUpstream
-        const openai = yield* sdk
+        const upstream = yield* Upstream
+        const openai = yield* sdk()
         const user = `bob-${api}`
         yield* upstream.answerToolCalls([WEATHER_CALL])
         yield* Effect.promise(() =>
           openai.chat.completions.create({ model: "clawdbot:main", messages: [question], tools: TOOLS, user })
         )
-        yield* upstream.nextBody
+        yield* upstream.nextRequest
 
         yield* upstream.answerText(["It is 21 degrees."])
         const completion = yield* Effect.promise(() =>
@@ -363,7 +367,7 @@ for (const api of APIS) {
           })
         )
         expect(completion.choices[0]?.message.content).toBe("It is 21 degrees.")
-        expect(sentConversation(api, yield* upstream.nextBody)).toEqual([
+        expect(sentConversation(api, (yield* upstream.nextRequest).body)).toEqual([
           `user: ${question.content}`,
           `call ${WEATHER_CALL.id} get_weather ${JSON.stringify(JSON.parse(WEATHER_PIECES.join("")))}`,
           `result ${WEATHER_CALL.id} {"temp":21}`

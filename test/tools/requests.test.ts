@@ -9,10 +9,10 @@ import * as Effect from "effect/Effect"
 import { BadRequestError } from "openai"
 import type { ChatCompletionTool } from "openai/resources/chat/completions"
 import { FakeAgentRunner } from "../../src/testing.js"
+import { sdk } from "../kit/clients.js"
 import { testGateway } from "../kit/gateway.js"
 import { chat, completionBody, errorBody, hello } from "../kit/http.js"
 import { lastRun, recordingGateway } from "../kit/runs.js"
-import { sdk } from "./harness.js"
 
 const LOOKUP = {
   type: "function",
@@ -175,7 +175,7 @@ describe("tool fields that cannot be honoured: 400 naming the field", () => {
 
   it.scopedLive("the openai SDK raises BadRequestError for it", () =>
     Effect.gen(function*() {
-      const openai = yield* sdk
+      const openai = yield* sdk()
       const error = yield* Effect.flip(Effect.tryPromise({
         try: () =>
           openai.chat.completions.create({
@@ -199,7 +199,7 @@ describe("clawgate/testing: FakeAgentRunner.layerToolCalls", () => {
 
   it.scopedLive("calls its tools, then answers the results, through the official SDK", () =>
     Effect.gen(function*() {
-      const openai = yield* sdk
+      const openai = yield* sdk()
       const first = yield* Effect.promise(() =>
         openai.chat.completions.stream({
           model: "clawdbot:main",

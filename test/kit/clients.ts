@@ -1,0 +1,12 @@
+/** Client libraries aimed at the gateway under test, and what their calls reject with. */
+import * as Effect from "effect/Effect"
+import OpenAI from "openai"
+import { baseUrl, TOKEN } from "./gateway.js"
+
+/** The official `openai` SDK aimed at the gateway under test; no retries, so every answer is seen as it is. */
+export const sdk = (apiKey: string = TOKEN) =>
+  Effect.map(baseUrl, (url) => new OpenAI({ baseURL: `${url}/v1`, apiKey, maxRetries: 0 }))
+
+/** What a client's call rejects with (the test fails if it resolves). */
+export const rejection = <A>(call: () => Promise<A>) =>
+  Effect.flip(Effect.tryPromise({ try: call, catch: (error) => error }))
