@@ -9,9 +9,9 @@ import * as Arr from "effect/Array"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import { controlledProvider, type ProviderCall } from "../fakes/ControlledProvider.js"
-import { requireBuild, startGateway, tempDir } from "../gatewayProcess.js"
-import { PATH, postTo } from "../kit/http.js"
-import { chat, openStream, outcomeOf, SHUTTING_DOWN, TOKEN, writeConfig } from "./process.js"
+import { PATH, postTo, userSays } from "../kit/http.js"
+import { requireBuild, startGateway, tempDir } from "../kit/process.js"
+import { drainConfigFile, openStream, outcomeOf, SHUTTING_DOWN } from "./process.js"
 
 requireBuild()
 
@@ -24,7 +24,7 @@ const LONG = "x".repeat(16 * 1024 * 1024)
 /** A plain request answered with `LONG`, its answer's head read and the rest left unread for now. */
 const longAnswer = (url: string, nextCall: Effect.Effect<ProviderCall>) =>
   Effect.gen(function*() {
-    const answer = yield* Effect.fork(postTo(url, chat("a long answer, please"), { token: TOKEN }))
+    const answer = yield* Effect.fork(postTo(url, userSays("a long answer, please")))
     const call = yield* nextCall
     yield* call.say(LONG)
     yield* call.finish
@@ -40,7 +40,7 @@ describe("the drain always ends, as a process", () => {
       const provider = yield* controlledProvider
       // A grace period far longer than the test may take: only requests no longer counted let it end.
       const gateway = yield* startGateway(
-        writeConfig(dir, { providerUrl: provider.baseUrl, shutdownGraceMs: 600_000 }),
+        drainConfigFile(dir, { providerUrl: provider.baseUrl, shutdownGraceMs: 600_000 }),
         dir
       )
 
@@ -48,7 +48,7 @@ describe("the drain always ends, as a process", () => {
       // when it stops: many, so that the gateway learns of some leaving only as it answers them.
       const clients = yield* Effect.forEach(
         Array.from({ length: 32 }, (_, i) => `plain ${i}`),
-        (content) => Effect.fork(outcomeOf(gateway.url, PATH, chat(content)))
+        (content) => Effect.fork(outcomeOf(gateway.url, PATH, userSays(content)))
       )
       const calls = yield* Effect.forEach(clients, () => provider.nextCall)
       yield* Effect.forEach(
@@ -70,7 +70,7 @@ describe("the drain always ends, as a process", () => {
       const dir = yield* tempDir
       const provider = yield* controlledProvider
       const gateway = yield* startGateway(
-        writeConfig(dir, { providerUrl: provider.baseUrl, shutdownGraceMs: 600_000 }),
+        drainConfigFile(dir, { providerUrl: provider.baseUrl, shutdownGraceMs: 600_000 }),
         dir
       )
       const open = yield* longAnswer(gateway.url, provider.nextCall)
@@ -87,7 +87,7 @@ describe("the drain always ends, as a process", () => {
       const dir = yield* tempDir
       const provider = yield* controlledProvider
       const gateway = yield* startGateway(
-        writeConfig(dir, { providerUrl: provider.baseUrl, shutdownGraceMs: 300 }),
+        drainConfigFile(dir, { providerUrl: provider.baseUrl, shutdownGraceMs: 300 }),
         dir
       )
       yield* longAnswer(gateway.url, provider.nextCall)

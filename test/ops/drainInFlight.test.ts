@@ -9,10 +9,10 @@
 import { describe, expect, it, vi } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import { controlledProvider } from "../fakes/ControlledProvider.js"
-import { requireBuild, startGateway, tempDir } from "../gatewayProcess.js"
-import { PATH } from "../kit/http.js"
+import { PATH, userSays } from "../kit/http.js"
+import { requireBuild, startGateway, tempDir } from "../kit/process.js"
 import { DONE, finishReasons, inBandError, isContent, isError, streamedText } from "../kit/wire.js"
-import { chat, historyAfterRestart, openStream, outcomeOf, SHUTTING_DOWN, writeConfig } from "./process.js"
+import { drainConfigFile, historyAfterRestart, openStream, outcomeOf, SHUTTING_DOWN } from "./process.js"
 
 requireBuild()
 
@@ -24,7 +24,7 @@ describe("drain of a stream in flight, as a process", () => {
     Effect.gen(function*() {
       const dir = yield* tempDir
       const provider = yield* controlledProvider
-      const config = writeConfig(dir, { providerUrl: provider.baseUrl, shutdownGraceMs: 600_000 })
+      const config = drainConfigFile(dir, { providerUrl: provider.baseUrl, shutdownGraceMs: 600_000 })
       const gateway = yield* startGateway(config, dir)
       const { call, open } = yield* openStream(gateway, provider.nextCall, {
         user: "alice",
@@ -34,7 +34,7 @@ describe("drain of a stream in flight, as a process", () => {
 
       gateway.kill("SIGTERM")
       yield* gateway.line(SHUTTING_DOWN)
-      expect(yield* outcomeOf(gateway.url, PATH, chat("too late"))).toBe("503 shutting_down")
+      expect(yield* outcomeOf(gateway.url, PATH, userSays("too late"))).toBe("503 shutting_down")
 
       yield* call.say(" world")
       yield* call.finish
@@ -57,7 +57,7 @@ describe("drain of a stream in flight, as a process", () => {
     Effect.gen(function*() {
       const dir = yield* tempDir
       const provider = yield* controlledProvider
-      const config = writeConfig(dir, { providerUrl: provider.baseUrl, shutdownGraceMs: 200 })
+      const config = drainConfigFile(dir, { providerUrl: provider.baseUrl, shutdownGraceMs: 200 })
       const gateway = yield* startGateway(config, dir)
       const { call, open } = yield* openStream(gateway, provider.nextCall, {
         user: "bob",

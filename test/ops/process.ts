@@ -1,53 +1,46 @@
 /**
- * The drain tests' gateway process (test/gatewayProcess.ts): its config, with the session store in
- * the test's temporary folder, and requests to it over raw node:http. Every wait is on an event.
+ * The drain tests' gateway process (the kit's `startGateway`): its config, with the session store
+ * in the test's temporary folder, and the requests they make of it over raw node:http. Every wait
+ * is on an event.
  */
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import * as Fs from "node:fs"
 import * as NodeHttp from "node:http"
 import * as Path from "node:path"
 import type { ProviderCall } from "../fakes/ControlledProvider.js"
-import { type GatewayProcess, startGateway } from "../gatewayProcess.js"
-import { type OpenAnswer, PATH, postTo } from "../kit/http.js"
+import { TOKEN } from "../kit/gateway.js"
+import { type OpenAnswer, PATH, postTo, userSays } from "../kit/http.js"
+import { type GatewayProcess, startGateway, writeConfig } from "../kit/process.js"
 import { inBandError, isContent, streamedText } from "../kit/wire.js"
-
-export const TOKEN = "ops-token"
 
 /**
  * A config file in `dir`: token auth, agent `main` on `model` (default: `fake/slow`, the fake
  * provider at `providerUrl`), a session store file in `dir`.
  */
-export const writeConfig = (
+export const drainConfigFile = (
   dir: string,
   options: { readonly shutdownGraceMs: number; readonly providerUrl?: string; readonly model?: string }
-) => {
-  const file = Path.join(dir, "clawgate.json5")
-  Fs.writeFileSync(
-    file,
-    JSON.stringify({
-      gateway: {
-        auth: { mode: "token", token: TOKEN },
-        http: { endpoints: { chatCompletions: { enabled: true } } },
-        shutdownGraceMs: options.shutdownGraceMs
-      },
-      agents: { list: [{ id: "main", default: true, model: options.model ?? "fake/slow" }] },
-      models: {
-        providers: {
-          fake: {
-            api: "openai-completions",
-            baseUrl: options.providerUrl ?? "http://127.0.0.1:9/v1",
-            apiKey: "sk-fake",
-            retry: { attempts: 0 }
-          }
+) =>
+  writeConfig(dir, {
+    gateway: {
+      auth: { mode: "token", token: TOKEN },
+      http: { endpoints: { chatCompletions: { enabled: true } } },
+      shutdownGraceMs: options.shutdownGraceMs
+    },
+    agents: { list: [{ id: "main", default: true, model: options.model ?? "fake/slow" }] },
+    models: {
+      providers: {
+        fake: {
+          api: "openai-completions",
+          baseUrl: options.providerUrl ?? "http://127.0.0.1:9/v1",
+          apiKey: "sk-fake",
+          retry: { attempts: 0 }
         }
-      },
-      session: { store: { path: Path.join(dir, "sessions.sqlite") } }
-    })
-  )
-  return file
-}
+      }
+    },
+    session: { store: { path: Path.join(dir, "sessions.sqlite") } }
+  })
 
 /** The line the gateway logs when a signal starts its drain. */
 export const SHUTTING_DOWN = /Shutting down/
@@ -55,12 +48,6 @@ export const SHUTTING_DOWN = /Shutting down/
 // ---------------------------------------------------------------------------------------------
 // Requests
 // ---------------------------------------------------------------------------------------------
-
-export const chat = (content: string, extra: Record<string, unknown> = {}) => ({
-  model: "clawdbot:main",
-  messages: [{ role: "user", content }],
-  ...extra
-})
 
 /** What became of a request: its status (with the error code of a 503), or the connection error's code. */
 export const outcomeOf = (url: string, path: string, payload?: unknown) =>
@@ -174,7 +161,7 @@ export const openStream = (
 ) =>
   Effect.gen(function*() {
     const answer = yield* Effect.fork(
-      postTo(gateway.url, chat(options.content, { stream: true, user: options.user }), { token: TOKEN })
+      postTo(gateway.url, userSays(options.content, { stream: true, user: options.user }))
     )
     const call = yield* nextCall
     if (!call.stream) return yield* Effect.dieMessage("the provider was not asked to stream")
@@ -200,7 +187,7 @@ export const historyAfterRestart = (
 ) =>
   Effect.scoped(Effect.gen(function*() {
     const gateway = yield* startGateway(config, home)
-    const answer = yield* Effect.fork(postTo(gateway.url, chat("are you there?", { user }), { token: TOKEN }))
+    const answer = yield* Effect.fork(postTo(gateway.url, userSays("are you there?", { user })))
     const call = yield* nextCall
     yield* call.say("yes")
     yield* call.finish

@@ -9,16 +9,14 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Queue from "effect/Queue"
 import * as Schema from "effect/Schema"
-import * as Fs from "node:fs"
 import * as NodeHttp from "node:http"
-import * as Path from "node:path"
 import type { ConfigInput } from "../../src/config/ConfigFile.js"
 import { listenOnLoopback } from "../fakes/listen.js"
-import { requireBuild, startGateway, tempDir } from "../gatewayProcess.js"
 import { PNG } from "../images/fixtures.js"
 import { ImageServer } from "../images/ImageServer.js"
 import { baseConfig } from "../kit/gateway.js"
 import { askTo, userSays } from "../kit/http.js"
+import { requireBuild, startGateway, tempDir, writeConfig } from "../kit/process.js"
 import { imagesOf } from "../kit/sent.js"
 import { APIS, Upstream, upstreamConfig, upstreamLayer } from "../kit/upstream.js"
 import { freshSchema } from "../replicas/pg.js"
@@ -33,12 +31,7 @@ const BOUND = "30 seconds"
 
 /** `clawgate serve` on `config`, written as a file into a temporary folder that is its HOME. */
 const serve = (config: ConfigInput) =>
-  Effect.gen(function*() {
-    const dir = yield* tempDir
-    const file = Path.join(dir, "clawgate.json5")
-    Fs.writeFileSync(file, JSON.stringify(config))
-    return yield* startGateway(file, dir, { bound: BOUND })
-  })
+  Effect.flatMap(tempDir, (dir) => startGateway(writeConfig(dir, config), dir, { bound: BOUND }))
 
 describe("the built command with an optional part on", () => {
   it.scopedLive("with metrics on, GET /metrics counts the request it has just answered", () =>

@@ -14,8 +14,8 @@ import * as Fiber from "effect/Fiber"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
 import { controlledProvider } from "../fakes/ControlledProvider.js"
-import { type GatewayProcess, requireBuild, startGateway, tempDir } from "../gatewayProcess.js"
 import { askTo, postTo, userSays } from "../kit/http.js"
+import { type GatewayProcess, requireBuild, startGateway, tempDir, writeConfig } from "../kit/process.js"
 import { answerText, DONE, errorOf, finishReasons, isContent, isError, streamedText } from "../kit/wire.js"
 
 /** A process test: a start-up and a few reloads, on a machine that may be busy. */
@@ -68,7 +68,7 @@ const after = (child: GatewayProcess, pattern: RegExp, change: () => void) =>
   Effect.suspend(() => {
     const seen = child.count(pattern)
     change()
-    return child.line(pattern, seen)
+    return child.line(pattern, { seen })
   })
 
 /** Which of the tokens the gateway takes for a chat request now (each is checked). */
@@ -92,8 +92,7 @@ describe("config reload, as a process", () => {
       Effect.gen(function*() {
         const dir = yield* tempDir
         const provider = yield* controlledProvider
-        const file = Path.join(dir, "clawgate.json5")
-        Fs.writeFileSync(file, configText("token-one", provider.baseUrl))
+        const file = writeConfig(dir, configText("token-one", provider.baseUrl))
         const child = yield* startGateway(file, dir)
         expect(yield* accepted(child, ["token-one", "token-two"])).toEqual(["token-one"])
 
@@ -145,8 +144,7 @@ describe("config reload, as a process", () => {
     () =>
       Effect.gen(function*() {
         const dir = yield* tempDir
-        const file = Path.join(dir, "clawgate.json5")
-        Fs.writeFileSync(file, configText("token-one"))
+        const file = writeConfig(dir, configText("token-one"))
         const child = yield* startGateway(file, dir)
         // Without a listener, SIGHUP ends a Node process on delivery: the request below would fail.
         child.kill("SIGHUP")
