@@ -4,10 +4,13 @@
  * failures before (a real status) and after (in-band) the first content.
  */
 import { describe, expect, it } from "@effect/vitest"
-import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import type * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
+import type { AgentRunner } from "../../src/agent/AgentRunner.js"
+import type { Config } from "../../src/config/Config.js"
 import { AgentEvent } from "../../src/domain/AgentEvent.js"
 import {
   ProviderAuthRejected,
@@ -20,6 +23,7 @@ import type { AgentError } from "../../src/domain/Errors.js"
 import { FakeAgentRunner, replyEvents } from "../../src/testing.js"
 import { endpointWith, testGateway } from "../kit/gateway.js"
 import { BOUND, chat, errorBody, hello, openChat, text } from "../kit/http.js"
+import { controlledRunner } from "../kit/runs.js"
 import { eventsOf, sseReader } from "../kit/sse.js"
 import { type Chunk, chunkOf, dataOf, ErrorBody, isChunk, isContent, isError } from "../kit/wire.js"
 
@@ -27,9 +31,8 @@ const UUID = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 
 const streamed = (extra: Record<string, unknown> = {}) => hello({ stream: true, ...extra })
 
-/** The chunks of a whole body, checking the frame of every event on the way. */
-const framed = (body: string) => {
-  const events = eventsOf(body)
+/** The chunks among all the events of an answer, checking the frame of every event on the way. */
+const framedEvents = (events: ReadonlyArray<string>) => {
   for (const event of events) {
     // One `data:` line per event (or a comment), nothing else.
     expect(event.split("\n")).toHaveLength(1)
@@ -39,6 +42,9 @@ const framed = (body: string) => {
   const chunks = events.filter(isChunk).map(chunkOf)
   return { events, chunks }
 }
+
+/** The chunks of a whole body, checking the frame of every event on the way. */
+const framed = (body: string) => framedEvents(eventsOf(body))
 
 const contentOf = (chunks: ReadonlyArray<Chunk>) =>
   chunks.filter((chunk) => chunk.choices[0]?.delta.role === undefined).flatMap((chunk) =>
@@ -137,116 +143,93 @@ describe("a streamed answer", () => {
       )
     }))))
 
-  it.scopedLive("content is sent as the agent produces it, before the run has finished", () =>
+  it.scopedLive("each word reaches the client as its own chunk, before the agent says the next", () =>
     Effect.gen(function*() {
-      const gate = yield* Deferred.make<void>()
-      const finished = yield* Deferred.make<void>()
-      // The agent says "first", then waits on the test before saying the rest.
-      const runner = FakeAgentRunner.layer(() =>
-        Stream.make(AgentEvent.TextDelta({ text: "first" })).pipe(
-          Stream.concat(Stream.unwrap(Effect.as(Deferred.await(gate), Stream.fromIterable(replyEvents(" second"))))),
-          Stream.ensuring(Deferred.succeed(finished, undefined))
-        )
-      )
+      const runner = yield* controlledRunner
       yield* Effect.gen(function*() {
-        const { response } = yield* openChat(streamed())
-        // The status came while the run was still going.
+        // The answer's head comes with the agent's first word, which the test says once the run has started.
+        const opening = yield* Effect.fork(openChat(streamed()))
+        const run = yield* runner.nextRun
+        yield* run.say("slow")
+        const { response } = yield* Fiber.join(opening).pipe(Effect.timeout(BOUND))
         expect(response.status).toBe(200)
         const events = sseReader(response)
         const head = yield* events.until(isContent).pipe(Effect.timeout(BOUND))
         expect(head.map((event) => chunkOf(event).choices[0]?.delta)).toEqual([
           { role: "assistant", content: "" },
-          { content: "first" }
+          { content: "slow" }
         ])
-        expect(yield* Deferred.isDone(finished)).toBe(false)
-
-        yield* Deferred.succeed(gate, undefined)
+        // The next word is said only once the client has read the last one: a gateway that held the
+        // words back until the run ended would never deliver it.
+        for (const word of [" and", " steady"]) {
+          yield* run.say(word)
+          const next = yield* events.until(isContent).pipe(Effect.timeout(BOUND))
+          expect(next.map((event) => chunkOf(event).choices[0]?.delta)).toEqual([{ content: word }])
+        }
+        yield* run.finish
         const rest = yield* events.rest.pipe(Effect.timeout(BOUND))
-        expect(rest.filter(isContent).map((event) => chunkOf(event).choices[0]?.delta.content)).toEqual([" second"])
-        expect(rest.at(-1)).toBe("data: [DONE]")
-        yield* Deferred.await(finished).pipe(Effect.timeout(BOUND))
-      }).pipe(Effect.scoped, Effect.provide(testGateway({ runner })))
+        const { chunks } = framedEvents([...head, ...rest])
+        expect(rest.filter(isContent)).toEqual([])
+        expect(finishChunks(chunks)).toHaveLength(1)
+        expect(yield* run.ended).toBe("completed")
+      }).pipe(Effect.scoped, Effect.provide(testGateway({ runner: runner.layer })))
     }))
-
-  it.scopedLive("a slow agent's words arrive one chunk each, in order", () =>
-    Effect.gen(function*() {
-      const { chunks } = framed(yield* text(yield* chat(streamed())))
-      expect(contentOf(chunks)).toEqual(["slow", " and", " steady"])
-      expect(finishChunks(chunks)).toHaveLength(1)
-    }).pipe(Effect.provide(testGateway({
-      runner: FakeAgentRunner.layerSlow({ text: "slow and steady", interval: "5 millis" })
-    }))))
 })
 
 describe("keep-alive comments while the agent is silent", () => {
-  /** An agent that waits on `gate` after `before` (if any), then says `after`. */
-  const waitingAgent = (gate: Deferred.Deferred<void>, before: string | undefined, after: string) =>
-    FakeAgentRunner.layer(() =>
-      Stream.fromIterable(before === undefined ? [] : [AgentEvent.TextDelta({ text: before })]).pipe(
-        Stream.concat(Stream.unwrap(Effect.as(Deferred.await(gate), Stream.fromIterable(replyEvents(after)))))
-      )
-    )
+  /** The gateway with keep-alives every 50 ms, on a runner the test drives. */
+  const keepingAlive = (runner: Layer.Layer<AgentRunner, never, Config>) =>
+    Effect.provide(testGateway({ config: endpointWith({ keepAliveMs: 50 }), runner }))
 
   it.scopedLive("a silent agent mid-answer gets `: keep-alive` comments every keepAliveMs", () =>
     Effect.gen(function*() {
-      const gate = yield* Deferred.make<void>()
+      const runner = yield* controlledRunner
       yield* Effect.gen(function*() {
-        const { response } = yield* openChat(streamed())
-        const events = sseReader(response)
-        yield* events.until(isContent).pipe(Effect.timeout(BOUND))
-        // The agent is blocked on the gate: only comments can come now.
-        expect(yield* events.next.pipe(Effect.timeout(BOUND))).toBe(": keep-alive")
-        expect(yield* events.next.pipe(Effect.timeout(BOUND))).toBe(": keep-alive")
-        yield* Deferred.succeed(gate, undefined)
+        const opening = yield* Effect.fork(openChat(streamed()))
+        const run = yield* runner.nextRun
+        yield* run.say("now")
+        const events = sseReader((yield* Fiber.join(opening)).response)
+        const head = yield* events.until(isContent).pipe(Effect.timeout(BOUND))
+        // The agent says nothing now: only comments can come.
+        const comments = [
+          yield* events.next.pipe(Effect.timeout(BOUND)),
+          yield* events.next.pipe(Effect.timeout(BOUND))
+        ]
+        expect(comments).toEqual([": keep-alive", ": keep-alive"])
+        yield* run.say("later")
+        yield* run.finish
         const rest = yield* events.rest.pipe(Effect.timeout(BOUND))
-        const data = rest.filter(isChunk).map(chunkOf)
-        expect(contentOf(data)).toEqual(["later"])
-        expect(finishChunks(data)).toHaveLength(1)
-        expect(rest.at(-1)).toBe("data: [DONE]")
-      }).pipe(
-        Effect.scoped,
-        Effect.provide(
-          testGateway({ config: endpointWith({ keepAliveMs: 50 }), runner: waitingAgent(gate, "now", "later") })
-        )
-      )
+        const { chunks } = framedEvents([...head, ...comments.flatMap((comment) => comment ?? []), ...rest])
+        expect(contentOf(chunks)).toEqual(["now", "later"])
+        expect(finishChunks(chunks)).toHaveLength(1)
+      }).pipe(Effect.scoped, keepingAlive(runner.layer))
     }))
 
   it.scopedLive("an agent silent from the start: the answer starts with the role chunk, then keep-alives", () =>
     Effect.gen(function*() {
-      const gate = yield* Deferred.make<void>()
+      const runner = yield* controlledRunner
       yield* Effect.gen(function*() {
-        const { response } = yield* openChat(streamed())
+        const opening = yield* Effect.fork(openChat(streamed()))
+        const run = yield* runner.nextRun
+        // Nothing said yet, and the answer has started all the same.
+        const { response } = yield* Fiber.join(opening)
         expect(response.status).toBe(200)
         expect(response.headers.get("content-type")).toMatch(/^text\/event-stream/)
         const events = sseReader(response)
         const first = yield* events.next.pipe(Effect.timeout(BOUND))
-        expect(first === undefined ? undefined : chunkOf(first).choices[0]?.delta.role).toBe("assistant")
-        expect(yield* events.next.pipe(Effect.timeout(BOUND))).toBe(": keep-alive")
-        yield* Deferred.succeed(gate, undefined)
+        expect(first === undefined ? undefined : chunkOf(first).choices[0]?.delta).toEqual({
+          role: "assistant",
+          content: ""
+        })
+        const comment = yield* events.next.pipe(Effect.timeout(BOUND))
+        expect(comment).toBe(": keep-alive")
+        yield* run.say("finally")
+        yield* run.finish
         const rest = yield* events.rest.pipe(Effect.timeout(BOUND))
-        expect(contentOf(rest.filter(isChunk).map(chunkOf))).toEqual(["finally"])
-        expect(rest.at(-1)).toBe("data: [DONE]")
-      }).pipe(
-        Effect.scoped,
-        Effect.provide(
-          testGateway({
-            config: endpointWith({ keepAliveMs: 50 }),
-            runner: waitingAgent(gate, undefined, "finally")
-          })
-        )
-      )
+        const { chunks } = framedEvents([first ?? "", comment ?? "", ...rest])
+        expect(contentOf(chunks)).toEqual(["finally"])
+      }).pipe(Effect.scoped, keepingAlive(runner.layer))
     }))
-
-  it.scopedLive("a slow start (layerSlow with a delay) is bridged by keep-alives", () =>
-    Effect.gen(function*() {
-      const { events } = framed(yield* text(yield* chat(streamed())))
-      const firstContent = events.findIndex(isContent)
-      expect(events.slice(0, firstContent)).toContain(": keep-alive")
-      expect(contentOf(events.filter(isChunk).map(chunkOf))).toEqual(["late", " words"])
-    }).pipe(Effect.provide(testGateway({
-      config: endpointWith({ keepAliveMs: 20 }),
-      runner: FakeAgentRunner.layerSlow({ text: "late words", interval: "1 millis", delay: "200 millis" })
-    }))))
 
   it.scopedLive("a fast agent gets no keep-alive comments", () =>
     Effect.gen(function*() {
