@@ -3,8 +3,6 @@
  * would in their own @effect/vitest tests: each fake AgentRunner as documented, timed fakes on the
  * TestClock, and the accept-all / reject-all Auth layers plugged into a real gateway.
  */
-import * as HttpClient from "@effect/platform/HttpClient"
-import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import { describe, expect, it } from "@effect/vitest"
 import * as Chunk from "effect/Chunk"
 import * as Deferred from "effect/Deferred"
@@ -12,8 +10,6 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
-import * as Logger from "effect/Logger"
-import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as Stream from "effect/Stream"
@@ -25,6 +21,7 @@ import { ProviderFailed, ProviderUnreachable } from "../src/domain/Errors.js"
 import { type RunRequest } from "../src/domain/Run.js"
 import { Auth, FakeAgentRunner, RecordedRuns, replyEvents } from "../src/testing.js"
 import { baseConfig, testGateway, TOKEN } from "./kit/gateway.js"
+import { chat, json, userSays } from "./kit/http.js"
 
 /** The harness config's agent `main`, resolved the way the gateway resolves it. */
 const mainAgent = (() => {
@@ -232,58 +229,40 @@ describe("FakeAgentRunner as a service", () => {
     }).pipe(Effect.provide(FakeAgentRunner.layerRecording(FakeAgentRunner.layerReplies("A", "B")))))
 })
 
-/** A quiet gateway (no request log lines) for one test. */
-const served = (options: {
-  readonly runner?: Layer.Layer<AgentRunner>
-  readonly auth?: Layer.Layer<Auth>
-}) =>
-<A, E, R>(test: Effect.Effect<A, E, R>) =>
-  test.pipe(Effect.provide(testGateway(options)), Effect.provide(Logger.minimumLogLevel(LogLevel.None)))
-
-const chat = (content: string, headers: Record<string, string> = {}) =>
-  HttpClientRequest.post("/v1/chat/completions").pipe(
-    HttpClientRequest.setHeaders(headers),
-    HttpClientRequest.bodyUnsafeJson({ model: "clawdbot:beta", messages: [{ role: "user", content }] })
-  )
+/** A request to agent `beta` saying `content`, with these headers (and no Authorization of its own). */
+const chatBeta = (content: string, headers: Record<string, string> = {}) =>
+  chat(userSays(content, { model: "clawdbot:beta" }), { token: null, headers })
 
 describe("the testing entry plugged into a gateway", () => {
   it.scopedLive("layerReplies behind the real endpoint answers each request in turn", () =>
     Effect.gen(function*() {
-      const client = yield* HttpClient.HttpClient
       const answers: Array<unknown> = []
       for (const content of ["one", "two", "three"]) {
-        const response = yield* client.execute(chat(content, { authorization: `Bearer ${TOKEN}` }))
+        const response = yield* chatBeta(content, { authorization: `Bearer ${TOKEN}` })
         expect(response.status).toBe(200)
-        answers.push(yield* response.json)
+        answers.push(yield* json(response))
       }
       expect(answers).toMatchObject([
         { choices: [{ message: { content: "first reply" } }], usage: { completion_tokens: 2 } },
         { choices: [{ message: { content: "second" } }], usage: { completion_tokens: 1 } },
         { choices: [{ message: { content: "first reply" } }] }
       ])
-    }).pipe(served({ runner: FakeAgentRunner.layerReplies("first reply", "second") })))
+    }).pipe(Effect.provide(testGateway({ runner: FakeAgentRunner.layerReplies("first reply", "second") }))))
 
   it.scopedLive("layerRecording shows what the gateway handed the runner", () => {
     // One recording layer, given to the gateway and to the test: layers are built once per
     // `provide`, so both see the same recorder.
     const recording = FakeAgentRunner.layerRecording(FakeAgentRunner.layerReplies("noted"))
     return Effect.gen(function*() {
-      const client = yield* HttpClient.HttpClient
-      const response = yield* client.execute(
-        HttpClientRequest.post("/v1/chat/completions").pipe(
-          HttpClientRequest.bearerToken(TOKEN),
-          HttpClientRequest.setHeader("x-clawdbot-session-key", "my-session"),
-          HttpClientRequest.bodyUnsafeJson({
-            model: "clawdbot:beta",
-            temperature: 0.5,
-            max_tokens: 40,
-            messages: [
-              { role: "developer", content: "Be terse." },
-              { role: "user", content: "remember this" }
-            ]
-          })
-        )
-      )
+      const response = yield* chat({
+        model: "clawdbot:beta",
+        temperature: 0.5,
+        max_tokens: 40,
+        messages: [
+          { role: "developer", content: "Be terse." },
+          { role: "user", content: "remember this" }
+        ]
+      }, { headers: { "x-clawdbot-session-key": "my-session" } })
       expect(response.status).toBe(200)
       const runs = yield* Effect.flatMap(RecordedRuns, (recorded) => recorded.all)
       expect(runs).toHaveLength(1)
@@ -294,30 +273,25 @@ describe("the testing entry plugged into a gateway", () => {
         extraSystemPrompt: "Be terse.",
         sampling: { temperature: 0.5, maxTokens: 40 }
       })
-    }).pipe(
-      Effect.provide(Layer.merge(testGateway({ runner: recording }), recording)),
-      Effect.provide(Logger.minimumLogLevel(LogLevel.None))
-    )
+    }).pipe(Effect.provide(Layer.merge(testGateway({ runner: recording }), recording)))
   })
 
   it.scopedLive("Auth.layerAcceptAll lets every request in, with a wrong secret or none", () =>
     Effect.gen(function*() {
-      const client = yield* HttpClient.HttpClient
       for (const headers of [{}, { authorization: "Bearer wrong" }, { authorization: "Basic abc" }]) {
-        const response = yield* client.execute(chat("let me in", headers))
+        const response = yield* chatBeta("let me in", headers)
         expect(response.status).toBe(200)
-        expect(yield* response.json).toMatchObject({ choices: [{ message: { content: "let me in" } }] })
+        expect(yield* json(response)).toMatchObject({ choices: [{ message: { content: "let me in" } }] })
       }
-    }).pipe(served({ auth: Auth.layerAcceptAll })))
+    }).pipe(Effect.provide(testGateway({ auth: Auth.layerAcceptAll }))))
 
   it.scopedLive("Auth.layerRejectAll turns every request away, even with the configured token", () =>
     Effect.gen(function*() {
-      const client = yield* HttpClient.HttpClient
       for (const headers of [{ authorization: `Bearer ${TOKEN}` }, {}]) {
-        const response = yield* client.execute(chat("let me in", headers))
+        const response = yield* chatBeta("let me in", headers)
         expect(response.status).toBe(401)
-        expect(response.headers["www-authenticate"]).toBe("Bearer")
-        expect(yield* response.json).toMatchObject({ error: { message: "Unauthorized", type: "unauthorized" } })
+        expect(response.headers.get("www-authenticate")).toBe("Bearer")
+        expect(yield* json(response)).toMatchObject({ error: { message: "Unauthorized", type: "unauthorized" } })
       }
-    }).pipe(served({ auth: Auth.layerRejectAll })))
+    }).pipe(Effect.provide(testGateway({ auth: Auth.layerRejectAll }))))
 })

@@ -14,7 +14,9 @@ import type { AgentRunner } from "../../src/agent/AgentRunner.js"
 import type { ConfigInput } from "../../src/config/ConfigFile.js"
 import { ProviderFailed } from "../../src/domain/Errors.js"
 import { FakeAgentRunner } from "../../src/testing.js"
+import { rejection } from "../kit/clients.js"
 import { baseConfig, baseUrl, configWith, testGateway, TOKEN } from "../kit/gateway.js"
+import { COMPLETION_ID } from "../kit/wire.js"
 
 const CHAT_ID = "x-openwebui-chat-id"
 
@@ -52,8 +54,6 @@ const question = [new SystemMessage("Answer briefly."), new HumanMessage("the qu
 /** A message's token counts (read through a plain type: the inferred message types can be `never` there). */
 const usageOf = (message: { readonly usage_metadata?: UsageMetadata | undefined }) => message.usage_metadata
 
-const rejection = <A>(call: () => Promise<A>) => Effect.flip(Effect.tryPromise({ try: call, catch: (error) => error }))
-
 /** Every chunk of a LangChain stream, and all of them merged as LangChain merges them. */
 const drain = (stream: Promise<AsyncIterable<AIMessageChunk>>) =>
   Effect.promise(async () => {
@@ -71,7 +71,7 @@ describe("LangChain ChatOpenAI: invoke", () => {
       expect(reply.text).toBe("the quick brown fox")
       expect(reply.usage_metadata).toMatchObject({ input_tokens: 2 + 4, output_tokens: 4, total_tokens: 2 + 4 + 4 })
       expect(reply.response_metadata).toMatchObject({ finish_reason: "stop", model_name: "clawdbot:main" })
-      expect(reply.id).toMatch(/^chatcmpl_[0-9a-f-]{36}$/)
+      expect(reply.id).toMatch(COMPLETION_ID)
     }).pipe(served()))
 
   it.scopedLive("honours maxTokens (finish reason length) and routes to the agent the model names", () =>
@@ -122,7 +122,7 @@ describe("LangChain ChatOpenAI: stream", () => {
       expect(merged.text).toBe("the quick brown fox")
       expect(merged.usage_metadata).toMatchObject({ input_tokens: 2 + 4, output_tokens: 4, total_tokens: 2 + 4 + 4 })
       expect(merged.response_metadata).toMatchObject({ finish_reason: "stop", model_name: "clawdbot:main" })
-      expect(merged.id).toMatch(/^chatcmpl_[0-9a-f-]{36}$/)
+      expect(merged.id).toMatch(COMPLETION_ID)
     }).pipe(served()))
 
   it.scopedLive("stops at maxTokens with finish reason length", () =>

@@ -6,8 +6,9 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import { chat, completionBody, errorBody, hello, text } from "../kit/http.js"
 import { lastRun, recordedRuns, recordingGateway } from "../kit/runs.js"
+import { UUID } from "../kit/wire.js"
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
+const ALL_UUID = new RegExp(`^${UUID}$`)
 
 /** Sends a request that must succeed; returns the key in the response header and the one the run got. */
 const keysFor = (body: unknown, headers: Readonly<Record<string, string>> = {}) =>
@@ -113,7 +114,7 @@ describe("the session key a request runs under", () => {
         expect(keys.kind).toBe("ephemeral")
         expect(keys.header).toBe(keys.run)
         expect(keys.run.slice(0, "agent:main:openai:".length)).toBe("agent:main:openai:")
-        expect(keys.run.slice("agent:main:openai:".length)).toMatch(UUID)
+        expect(keys.run.slice("agent:main:openai:".length)).toMatch(ALL_UUID)
       }
       expect(first.run).not.toBe(second.run)
       expect(beta.run.slice(0, "agent:beta:openai:".length)).toBe("agent:beta:openai:")
@@ -123,7 +124,7 @@ describe("the session key a request runs under", () => {
     Effect.gen(function*() {
       const keys = yield* keysFor(hello({ user: "   " }), { "x-clawdbot-session-key": "  " })
       expect(keys.kind).toBe("ephemeral")
-      expect(keys.run.slice("agent:main:openai:".length)).toMatch(UUID)
+      expect(keys.run.slice("agent:main:openai:".length)).toMatch(ALL_UUID)
     }).pipe(Effect.provide(recordingGateway())))
 
   it.scopedLive("a streamed answer carries the session key and request id headers too", () =>

@@ -72,6 +72,15 @@ export type Chunk = typeof Chunk.Type
 export const decodeAs = <A, I>(schema: Schema.Schema<A, I>) => (json: unknown): A =>
   Schema.decodeUnknownSync(schema, { onExcessProperty: "preserve" })(json)
 
+/** A UUID in its usual text form, as a regular expression source. */
+export const UUID = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+
+/** The `x-request-id` the gateway gives every answer. */
+export const REQUEST_ID = new RegExp(`^req_${UUID}$`)
+
+/** The `id` of a completion, and of each chunk of a stream. */
+export const COMPLETION_ID = new RegExp(`^chatcmpl_${UUID}$`)
+
 // ---------------------------------------------------------------------------------------------
 // SSE events
 // ---------------------------------------------------------------------------------------------

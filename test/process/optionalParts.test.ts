@@ -6,12 +6,8 @@
  */
 import { describe, expect, it, vi } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
-import * as Queue from "effect/Queue"
-import * as Schema from "effect/Schema"
-import * as NodeHttp from "node:http"
 import type { ConfigInput } from "../../src/config/ConfigFile.js"
-import { listenOnLoopback } from "../fakes/listen.js"
+import { otlpCollector } from "../fakes/OtlpCollector.js"
 import { PNG } from "../images/fixtures.js"
 import { ImageServer } from "../images/ImageServer.js"
 import { baseConfig } from "../kit/gateway.js"
@@ -49,15 +45,15 @@ describe("the built command with an optional part on", () => {
 
   it.scopedLive("with an OTLP endpoint, the spans of a request reach the collector", () =>
     Effect.gen(function*() {
-      const collector = yield* spanCollector
+      const collector = yield* otlpCollector
       const gateway = yield* serve({
         ...baseConfig,
         telemetry: { serviceName: "clawgate-process-test", otlp: { endpoint: collector.endpoint, batchDelayMs: 50 } }
       })
       expect((yield* askTo(gateway.url, userSays("trace me"))).status).toBe(200)
 
-      const exported = yield* collector.untilSpan("http.server POST")
-      expect(exported.path).toBe("/v1/traces")
+      const exported = yield* collector.untilSpan("http.server POST").pipe(Effect.timeout(BOUND))
+      expect(exported.path).toBe("POST /v1/traces")
       expect(exported.service).toBe("clawgate-process-test")
     }))
 
@@ -116,58 +112,4 @@ describe("the built command with an optional part on", () => {
         { image: "image/png", base64: PNG.toString("base64") }
       ])
     }).pipe(Effect.provide([upstreamLayer("openai-completions"), ImageServer.layer()])))
-})
-
-// ---------------------------------------------------------------------------------------------
-// A fake OTLP/HTTP collector
-// ---------------------------------------------------------------------------------------------
-
-/** The part of an OTLP/HTTP JSON export the test reads: span names, by resource. */
-const TraceExport = Schema.parseJson(Schema.Struct({
-  resourceSpans: Schema.Array(Schema.Struct({
-    resource: Schema.Struct({
-      attributes: Schema.Array(Schema.Struct({
-        key: Schema.String,
-        value: Schema.Struct({ stringValue: Schema.optional(Schema.String) })
-      }))
-    }),
-    scopeSpans: Schema.Array(Schema.Struct({ spans: Schema.Array(Schema.Struct({ name: Schema.String })) }))
-  }))
-}))
-
-interface ExportedSpan {
-  /** The path the export was posted to. */
-  readonly path: string
-  /** The `service.name` of its resource. */
-  readonly service: string | undefined
-  readonly name: string
-}
-
-/** A collector on a loopback port, for the scope: every span posted to it, as it arrives. */
-const spanCollector = Effect.gen(function*() {
-  const spans = yield* Queue.unbounded<ExportedSpan>()
-  const server = NodeHttp.createServer((request, response) => {
-    const chunks: Array<Buffer> = []
-    request.on("data", (chunk: Buffer) => chunks.push(chunk))
-    request.on("end", () => {
-      const exported = Schema.decodeUnknownEither(TraceExport)(Buffer.concat(chunks).toString("utf8"))
-      for (const { resource, scopeSpans } of Either.isRight(exported) ? exported.right.resourceSpans : []) {
-        const service = resource.attributes.find((attribute) => attribute.key === "service.name")?.value.stringValue
-        for (const span of scopeSpans.flatMap((scope) => scope.spans)) {
-          Queue.unsafeOffer(spans, { path: request.url ?? "", service, name: span.name })
-        }
-      }
-      response.writeHead(Either.isRight(exported) ? 200 : 400, { "content-type": "application/json" })
-      response.end("{}")
-    })
-  })
-  const port = yield* listenOnLoopback(server)
-  /** The first span named `name` to arrive. */
-  const untilSpan = (name: string): Effect.Effect<ExportedSpan> =>
-    Queue.take(spans).pipe(
-      Effect.repeat({ until: (span) => span.name === name }),
-      Effect.timeoutFail({ duration: BOUND, onTimeout: () => new Error(`no span named ${name} arrived`) }),
-      Effect.orDie
-    )
-  return { endpoint: `http://127.0.0.1:${port}`, untilSpan }
 })

@@ -8,8 +8,9 @@ import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import { ScriptedModel } from "../fakes/ScriptedModel.js"
 import { ask, post } from "../kit/http.js"
+import { user } from "../kit/messages.js"
 import { answerText, contentOf, errorOf, isError } from "../kit/wire.js"
-import { body, lines, sessionGateway, transcript, user } from "./harness.js"
+import { body, lines, sessionGateway, transcript } from "./harness.js"
 
 const KEY = "agent:main:openai-user:atom"
 

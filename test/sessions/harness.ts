@@ -4,7 +4,6 @@
  * RunQueue with a tap that tells the test when a run arrives at it. Plus the request bodies they
  * send and the store read back with SQL.
  */
-import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -14,9 +13,9 @@ import * as LiveRunner from "../../src/agent/LiveRunner.js"
 import { RunQueue } from "../../src/agent/RunQueue.js"
 import { Config } from "../../src/config/Config.js"
 import { type ConfigInput } from "../../src/config/ConfigFile.js"
-import { SessionStore } from "../../src/store/SessionStore.js"
 import { type Call, ScriptedModel } from "../fakes/ScriptedModel.js"
 import { baseConfig, configWith, testGateway } from "../kit/gateway.js"
+import { memoryStore } from "../kit/store.js"
 
 /** A run reaching the RunQueue, or giving up while it waited there. */
 export interface QueueEvent {
@@ -70,31 +69,24 @@ export const agentsWith = (settings: Record<string, unknown>, extra: Partial<Con
 export const sessionGateway = (
   options: { readonly config?: ConfigInput; readonly answer?: (call: Call) => string } = {}
 ) => {
-  const sql = SqliteClient.layer({ filename: ":memory:" })
-  const store = SessionStore.layerSql.pipe(Layer.provide(sql))
+  const store = memoryStore()
   const model = ScriptedModel.layer(options.answer === undefined ? {} : { answer: options.answer })
   const arrivals = Layer.effect(Arrivals, Queue.unbounded<QueueEvent>())
   const runQueue = tappedRunQueue.pipe(Layer.provide(arrivals))
   const runner = LiveRunner.layerFromServices.pipe(Layer.provide(Layer.mergeAll(model, store, runQueue)))
-  // The layers named twice (store, sql, model, arrivals) are built once: the test sees the runner's.
-  return Layer.mergeAll(testGateway({ config: options.config ?? baseConfig, runner }), store, sql, model, arrivals)
+  // The layers named twice (store, model, arrivals) are built once: the test sees the runner's.
+  return Layer.mergeAll(testGateway({ config: options.config ?? baseConfig, runner }), store, model, arrivals)
 }
 
 // ---------------------------------------------------------------------------------------------
 // Requests
 // ---------------------------------------------------------------------------------------------
 
-export interface Message {
-  readonly role: string
-  readonly content: string
-}
-
-export const user = (content: string): Message => ({ role: "user", content })
-export const assistant = (content: string): Message => ({ role: "assistant", content })
-export const system = (content: string): Message => ({ role: "system", content })
-
 /** A chat request body for agent `main`. */
-export const body = (messages: ReadonlyArray<Message>, extra: Record<string, unknown> = {}) => ({
+export const body = (
+  messages: ReadonlyArray<{ readonly role: string; readonly content: string }>,
+  extra: Record<string, unknown> = {}
+) => ({
   model: "clawdbot:main",
   messages,
   ...extra

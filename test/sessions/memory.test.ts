@@ -9,8 +9,9 @@ import * as Effect from "effect/Effect"
 import type { Call } from "../fakes/ScriptedModel.js"
 import { ScriptedModel } from "../fakes/ScriptedModel.js"
 import { ask, streamAll } from "../kit/http.js"
+import { assistant, system, user } from "../kit/messages.js"
 import { answerText, streamedText } from "../kit/wire.js"
-import { agentsWith, assistant, body, lines, sessionGateway, storedCount, system, transcript, user } from "./harness.js"
+import { agentsWith, body, lines, sessionGateway, storedCount, transcript } from "./harness.js"
 
 /** A system prompt far over any history bound. */
 const LONG_PROMPT = "Follow the house rules. ".repeat(20).trim()

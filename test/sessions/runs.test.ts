@@ -14,8 +14,9 @@ import { ScriptedModel } from "../fakes/ScriptedModel.js"
 import { configWith } from "../kit/gateway.js"
 import { baseConfig } from "../kit/gateway.js"
 import { ask, post, streamAll } from "../kit/http.js"
+import { user } from "../kit/messages.js"
 import { answerText, errorOf, streamedText } from "../kit/wire.js"
-import { Arrivals, body, lines, sessionGateway, transcript, user } from "./harness.js"
+import { Arrivals, body, lines, sessionGateway, transcript } from "./harness.js"
 
 const KEY = "agent:main:openai-user:queue"
 

@@ -10,7 +10,8 @@ import { ScriptedModel } from "../fakes/ScriptedModel.js"
 import { configWith } from "../kit/gateway.js"
 import { baseConfig } from "../kit/gateway.js"
 import { ask, streamAll } from "../kit/http.js"
-import { body, sessionGateway, user } from "./harness.js"
+import { user } from "../kit/messages.js"
+import { body, sessionGateway } from "./harness.js"
 
 const config = configWith({
   agents: {

@@ -7,12 +7,12 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
-import OpenAI, { AuthenticationError, NotFoundError } from "openai"
+import { AuthenticationError, NotFoundError } from "openai"
 import type { ConfigInput } from "../../src/config/ConfigFile.js"
-import { baseConfig, baseUrl, configWith, testGateway, TOKEN } from "../kit/gateway.js"
+import { rejection, sdk } from "../kit/clients.js"
+import { baseConfig, configWith, testGateway, TOKEN } from "../kit/gateway.js"
 import { bodyAs, errorBody, send } from "../kit/http.js"
-
-const REQUEST_ID = /^req_[0-9a-f-]{36}$/
+import { REQUEST_ID } from "../kit/wire.js"
 
 const Model = Schema.Struct({
   id: Schema.String,
@@ -186,12 +186,6 @@ describe("GET /v1/models/{id}", () => {
       expect(unknown.status).toBe(401)
     }).pipe(served()))
 })
-
-/** An SDK client aimed at the gateway under test, with no retries. */
-const sdk = (apiKey: string = TOKEN) =>
-  Effect.map(baseUrl, (url) => new OpenAI({ baseURL: `${url}/v1`, apiKey, maxRetries: 0 }))
-
-const rejection = <A>(call: () => Promise<A>) => Effect.flip(Effect.tryPromise({ try: call, catch: (error) => error }))
 
 describe("openai SDK: models", () => {
   it.scopedLive("client.models.list() pages through every agent as a model", () =>
