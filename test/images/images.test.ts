@@ -66,8 +66,8 @@ for (const api of APIS) {
     it.scopedLive("streamed too, and the official openai SDK's image request gets the model's answer", () =>
       Effect.gen(function*() {
         const upstream = yield* Upstream
-        const openai = yield* sdk()
         yield* upstream.answerText(["It is ", "a cat."])
+        const openai = yield* sdk()
         const stream = yield* Effect.promise(() =>
           openai.chat.completions.create({
             model: "clawdbot:main",

@@ -9,7 +9,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import { sdk } from "../kit/clients.js"
+import { completion } from "../kit/clients.js"
 import { chat, completionBody, errorBody, text } from "../kit/http.js"
 import { eventsOf } from "../kit/sse.js"
 import { type Api, Upstream, upstreamGateway } from "../kit/upstream.js"
@@ -92,16 +92,12 @@ describe("response_format on openai-completions", () => {
   it.scopedLive("the official openai SDK's json_schema request gets the model's JSON", () =>
     Effect.gen(function*() {
       const upstream = yield* Upstream
-      const openai = yield* sdk()
       yield* upstream.answerText(ANSWER)
-      const completion = yield* Effect.promise(() =>
-        openai.chat.completions.create({
-          model: "clawdbot:main",
-          messages: [{ role: "user", content: "The weather in Paris, as JSON." }],
-          response_format: JSON_SCHEMA_FORMAT
-        })
-      )
-      const content = completion.choices[0]?.message.content ?? ""
+      const answer = yield* completion({
+        messages: [{ role: "user", content: "The weather in Paris, as JSON." }],
+        response_format: JSON_SCHEMA_FORMAT
+      })
+      const content = answer.choices[0]?.message.content ?? ""
       expect(JSON.parse(content)).toEqual({ city: "Paris", temperature: 21 })
       expect(sentFormat("openai-completions", (yield* upstream.nextRequest).body)).toEqual(JSON_SCHEMA_FORMAT)
     }).pipe(served))

@@ -9,7 +9,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import type { ChatCompletionMessageParam, ChatCompletionTool } from "openai/resources/chat/completions"
-import { sdk } from "../kit/clients.js"
+import { completion, streamedCompletion } from "../kit/clients.js"
 import { chat, text } from "../kit/http.js"
 import { sentConversation, sentTools } from "../kit/sent.js"
 import { eventsOf } from "../kit/sse.js"
@@ -82,16 +82,12 @@ for (const api of APIS) {
     it.scopedLive("the tools and tool_choice reach the provider in its format, each JSON Schema unchanged", () =>
       Effect.gen(function*() {
         const upstream = yield* Upstream
-        const openai = yield* sdk()
         yield* upstream.answerText(["Sunny."])
-        yield* Effect.promise(() =>
-          openai.chat.completions.create({
-            model: "clawdbot:main",
-            messages: [question],
-            tools: TOOLS,
-            tool_choice: { type: "function", function: { name: "get_weather" } }
-          })
-        )
+        yield* completion({
+          messages: [question],
+          tools: TOOLS,
+          tool_choice: { type: "function", function: { name: "get_weather" } }
+        })
         const body = (yield* upstream.nextRequest).body
         expect(sentTools(api, body)).toEqual([
           { name: "get_weather", description: WEATHER.function.description, parameters: WEATHER.function.parameters },
@@ -100,33 +96,26 @@ for (const api of APIS) {
         expect(body).toHaveProperty("tool_choice", namedChoice(api, "get_weather"))
 
         yield* upstream.answerText(["Sunny."])
-        yield* Effect.promise(() =>
-          openai.chat.completions.create({
-            model: "clawdbot:main",
-            messages: [question],
-            tools: TOOLS,
-            tool_choice: "required"
-          })
-        )
+        yield* completion({
+          messages: [question],
+          tools: TOOLS,
+          tool_choice: "required"
+        })
         expect((yield* upstream.nextRequest).body).toHaveProperty("tool_choice", requiredChoice(api))
       }).pipe(served))
 
     it.scopedLive("parallel_tool_calls and each tool's strict flag reach the provider as it names them", () =>
       Effect.gen(function*() {
         const upstream = yield* Upstream
-        const openai = yield* sdk()
         const strictWeather = { ...WEATHER, function: { ...WEATHER.function, strict: true } }
         const ask = (tools: Array<ChatCompletionTool>) =>
           Effect.zipRight(
             upstream.answerText(["Sunny."]),
-            Effect.promise(() =>
-              openai.chat.completions.create({
-                model: "clawdbot:main",
-                messages: [question],
-                tools,
-                parallel_tool_calls: false
-              })
-            )
+            completion({
+              messages: [question],
+              tools,
+              parallel_tool_calls: false
+            })
           ).pipe(Effect.zipRight(Effect.map(upstream.nextRequest, (request) => request.body)))
         const mixed = yield* ask([strictWeather, CLOCK])
         const allStrict = yield* ask([strictWeather])
@@ -151,12 +140,9 @@ for (const api of APIS) {
     it.scopedLive("a tool call comes back as message.tool_calls with finish_reason tool_calls, arguments intact", () =>
       Effect.gen(function*() {
         const upstream = yield* Upstream
-        const openai = yield* sdk()
         yield* upstream.answerToolCalls([WEATHER_CALL])
-        const completion = yield* Effect.promise(() =>
-          openai.chat.completions.create({ model: "clawdbot:main", messages: [question], tools: TOOLS })
-        )
-        const [choice] = completion.choices
+        const answer = yield* completion({ messages: [question], tools: TOOLS })
+        const [choice] = answer.choices
         expect(choice?.finish_reason).toBe("tool_calls")
         expect(choice?.message.content).toBeNull()
         const calls = choice?.message.tool_calls ?? []
@@ -166,7 +152,7 @@ for (const api of APIS) {
         const [call] = calls
         const args: unknown = call?.type === "function" ? JSON.parse(call.function.arguments) : undefined
         expect(args).toEqual(JSON.parse(WEATHER_PIECES.join("")))
-        expect(completion.usage?.total_tokens).toBeGreaterThan(0)
+        expect(answer.usage?.total_tokens).toBeGreaterThan(0)
       }).pipe(served))
 
     it.scopedLive("streamed, each call is a delta with index, id, type and name, then its argument pieces", () =>
@@ -192,11 +178,8 @@ for (const api of APIS) {
       it.scopedLive("text before the tool calls comes first, as content, in JSON and streamed", () =>
         Effect.gen(function*() {
           const upstream = yield* Upstream
-          const openai = yield* sdk()
           yield* upstream.answerToolCalls([WEATHER_CALL], { text: ["Let me ", "check."] })
-          const json = yield* Effect.promise(() =>
-            openai.chat.completions.create({ model: "clawdbot:main", messages: [question], tools: TOOLS })
-          )
+          const json = yield* completion({ messages: [question], tools: TOOLS })
           expect(json.choices[0]?.message.content).toBe("Let me check.")
           expect(json.choices[0]?.message.tool_calls?.map((call) => call.id)).toEqual([WEATHER_CALL.id])
 
@@ -215,25 +198,17 @@ for (const api of APIS) {
       it.scopedLive("a provider that calls tools but says stop: the answer still finishes with tool_calls", () =>
         Effect.gen(function*() {
           const upstream = yield* Upstream
-          const openai = yield* sdk()
           yield* upstream.answerToolCalls([CLOCK_CALL], { saysStop: true })
-          const json = yield* Effect.promise(() =>
-            openai.chat.completions.create({ model: "clawdbot:main", messages: [question], tools: TOOLS })
-          )
+          const json = yield* completion({ messages: [question], tools: TOOLS })
           expect(json.choices[0]?.finish_reason).toBe("tool_calls")
           yield* upstream.answerToolCalls([CLOCK_CALL], { saysStop: true })
-          const streamed = yield* Effect.promise(() =>
-            openai.chat.completions.stream({ model: "clawdbot:main", messages: [question], tools: TOOLS })
-              .finalChatCompletion()
-          )
+          const streamed = yield* streamedCompletion({ messages: [question], tools: TOOLS })
           expect(streamed.choices[0]?.finish_reason).toBe("tool_calls")
           expect(streamed.choices[0]?.message.tool_calls?.map((call) => call.id)).toEqual([CLOCK_CALL.id])
 
           // Without tool calls, stop stays stop.
           yield* upstream.answerText(["Noon."])
-          const text = yield* Effect.promise(() =>
-            openai.chat.completions.create({ model: "clawdbot:main", messages: [question], tools: TOOLS })
-          )
+          const text = yield* completion({ messages: [question], tools: TOOLS })
           expect(text.choices[0]?.finish_reason).toBe("stop")
         }).pipe(served))
     }
@@ -241,13 +216,9 @@ for (const api of APIS) {
     it.scopedLive("the SDK's stream helper reassembles the streamed calls", () =>
       Effect.gen(function*() {
         const upstream = yield* Upstream
-        const openai = yield* sdk()
         yield* upstream.answerToolCalls([WEATHER_CALL, CLOCK_CALL])
-        const completion = yield* Effect.promise(() =>
-          openai.chat.completions.stream({ model: "clawdbot:main", messages: [question], tools: TOOLS })
-            .finalChatCompletion()
-        )
-        const [choice] = completion.choices
+        const answer = yield* streamedCompletion({ messages: [question], tools: TOOLS })
+        const [choice] = answer.choices
         expect(choice?.finish_reason).toBe("tool_calls")
         expect(choice?.message.tool_calls).toEqual([
           {
@@ -263,17 +234,13 @@ for (const api of APIS) {
     it.scopedLive("a follow-up request with the tool result continues the turn", () =>
       Effect.gen(function*() {
         const upstream = yield* Upstream
-        const openai = yield* sdk()
         yield* upstream.answerText(["It is ", "21 degrees."])
-        const completion = yield* Effect.promise(() =>
-          openai.chat.completions.create({
-            model: "clawdbot:main",
-            messages: withResult("{\"temp\": 21, \"sky\": \"clear\"}"),
-            tools: TOOLS
-          })
-        )
-        expect(completion.choices[0]?.message.content).toBe("It is 21 degrees.")
-        expect(completion.choices[0]?.finish_reason).toBe("stop")
+        const answer = yield* completion({
+          messages: withResult("{\"temp\": 21, \"sky\": \"clear\"}"),
+          tools: TOOLS
+        })
+        expect(answer.choices[0]?.message.content).toBe("It is 21 degrees.")
+        expect(answer.choices[0]?.finish_reason).toBe("stop")
         expect(sentConversation(api, (yield* upstream.nextRequest).body)).toEqual([
           `user: ${question.content}`,
           `call ${WEATHER_CALL.id} get_weather {"city":"Paris"}`,
@@ -282,13 +249,10 @@ for (const api of APIS) {
 
         // A result in plain text reaches the model as that text.
         yield* upstream.answerText(["Fine."])
-        yield* Effect.promise(() =>
-          openai.chat.completions.create({
-            model: "clawdbot:main",
-            messages: withResult("clear, 21 degrees"),
-            tools: TOOLS
-          })
-        )
+        yield* completion({
+          messages: withResult("clear, 21 degrees"),
+          tools: TOOLS
+        })
         expect(sentConversation(api, (yield* upstream.nextRequest).body).at(-1)).toBe(
           `result ${WEATHER_CALL.id} clear, 21 degrees`
         )
@@ -297,14 +261,10 @@ for (const api of APIS) {
     it.scopedLive("in a stored session, the transcript holds the call and the result once", () =>
       Effect.gen(function*() {
         const upstream = yield* Upstream
-        const openai = yield* sdk()
         const user = `alice-${api}`
         // Turn 1, streamed: the model calls the tool.
         yield* upstream.answerToolCalls([WEATHER_CALL])
-        const first = yield* Effect.promise(() =>
-          openai.chat.completions.stream({ model: "clawdbot:main", messages: [question], tools: TOOLS, user })
-            .finalChatCompletion()
-        )
+        const first = yield* streamedCompletion({ messages: [question], tools: TOOLS, user })
         const call = first.choices[0]?.message.tool_calls?.[0]
         if (call?.type !== "function") throw new Error("no tool call")
         yield* upstream.nextRequest
@@ -313,14 +273,11 @@ for (const api of APIS) {
         yield* upstream.answerText(["It is 21 degrees."])
         const assistant: ChatCompletionMessageParam = { role: "assistant", content: null, tool_calls: [call] }
         const result: ChatCompletionMessageParam = { role: "tool", tool_call_id: call.id, content: "{\"temp\":21}" }
-        const second = yield* Effect.promise(() =>
-          openai.chat.completions.create({
-            model: "clawdbot:main",
-            messages: [question, assistant, result],
-            tools: TOOLS,
-            user
-          })
-        )
+        const second = yield* completion({
+          messages: [question, assistant, result],
+          tools: TOOLS,
+          user
+        })
         const turn = [
           `user: ${question.content}`,
           `call ${WEATHER_CALL.id} get_weather ${JSON.stringify(JSON.parse(WEATHER_PIECES.join("")))}`,
@@ -330,14 +287,11 @@ for (const api of APIS) {
 
         // Turn 3: only the new message; the stored transcript gives the model the rest, once.
         yield* upstream.answerText(["You are welcome."])
-        const third = yield* Effect.promise(() =>
-          openai.chat.completions.create({
-            model: "clawdbot:main",
-            messages: [{ role: "user", content: "Thanks!" }],
-            tools: TOOLS,
-            user
-          })
-        )
+        const third = yield* completion({
+          messages: [{ role: "user", content: "Thanks!" }],
+          tools: TOOLS,
+          user
+        })
         expect(third.choices[0]?.message.content).toBe("You are welcome.")
         expect(sentConversation(api, (yield* upstream.nextRequest).body)).toEqual([
           ...turn,
@@ -349,24 +303,18 @@ for (const api of APIS) {
     it.scopedLive("in a stored session, a request with only the tool result continues the stored call", () =>
       Effect.gen(function*() {
         const upstream = yield* Upstream
-        const openai = yield* sdk()
         const user = `bob-${api}`
         yield* upstream.answerToolCalls([WEATHER_CALL])
-        yield* Effect.promise(() =>
-          openai.chat.completions.create({ model: "clawdbot:main", messages: [question], tools: TOOLS, user })
-        )
+        yield* completion({ messages: [question], tools: TOOLS, user })
         yield* upstream.nextRequest
 
         yield* upstream.answerText(["It is 21 degrees."])
-        const completion = yield* Effect.promise(() =>
-          openai.chat.completions.create({
-            model: "clawdbot:main",
-            messages: [{ role: "tool", tool_call_id: WEATHER_CALL.id, content: "{\"temp\":21}" }],
-            tools: TOOLS,
-            user
-          })
-        )
-        expect(completion.choices[0]?.message.content).toBe("It is 21 degrees.")
+        const answer = yield* completion({
+          messages: [{ role: "tool", tool_call_id: WEATHER_CALL.id, content: "{\"temp\":21}" }],
+          tools: TOOLS,
+          user
+        })
+        expect(answer.choices[0]?.message.content).toBe("It is 21 degrees.")
         expect(sentConversation(api, (yield* upstream.nextRequest).body)).toEqual([
           `user: ${question.content}`,
           `call ${WEATHER_CALL.id} get_weather ${JSON.stringify(JSON.parse(WEATHER_PIECES.join("")))}`,

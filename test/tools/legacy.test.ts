@@ -11,7 +11,7 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import type { ChatCompletionMessageParam } from "openai/resources/chat/completions"
 import type { FunctionDefinition } from "openai/resources/shared"
-import { sdk } from "../kit/clients.js"
+import { completion, streamedCompletion } from "../kit/clients.js"
 import { chat, errorBody, hello, text } from "../kit/http.js"
 import { lastRun, recordingGateway } from "../kit/runs.js"
 import { sentConversation, sentTools } from "../kit/sent.js"
@@ -53,16 +53,12 @@ describe("legacy function calling on a Chat Completions provider", () => {
   it.scopedLive("functions reach the model as tools, a named function_call as that tool's choice, one call at a time", () =>
     Effect.gen(function*() {
       const upstream = yield* Upstream
-      const openai = yield* sdk()
       yield* upstream.answerText(["Sunny."])
-      yield* Effect.promise(() =>
-        openai.chat.completions.create({
-          model: "clawdbot:main",
-          messages: [question],
-          functions: FUNCTIONS,
-          function_call: { name: "get_weather" }
-        })
-      )
+      yield* completion({
+        messages: [question],
+        functions: FUNCTIONS,
+        function_call: { name: "get_weather" }
+      })
       const body = (yield* upstream.nextRequest).body
       expect(sentTools("openai-completions", body)).toEqual([
         { name: "get_weather", description: WEATHER.description, parameters: WEATHER.parameters },
@@ -75,12 +71,9 @@ describe("legacy function calling on a Chat Completions provider", () => {
   it.scopedLive("the model's call comes back as message.function_call with finish_reason function_call", () =>
     Effect.gen(function*() {
       const upstream = yield* Upstream
-      const openai = yield* sdk()
       yield* upstream.answerToolCalls([WEATHER_CALL])
-      const completion = yield* Effect.promise(() =>
-        openai.chat.completions.create({ model: "clawdbot:main", messages: [question], functions: FUNCTIONS })
-      )
-      const [choice] = completion.choices
+      const answer = yield* completion({ messages: [question], functions: FUNCTIONS })
+      const [choice] = answer.choices
       expect(choice?.finish_reason).toBe("function_call")
       expect(choice?.message.content).toBeNull()
       expect(choice?.message.function_call).toEqual({ name: "get_weather", arguments: WEATHER_PIECES.join("") })
@@ -90,7 +83,6 @@ describe("legacy function calling on a Chat Completions provider", () => {
   it.scopedLive("streamed, delta.function_call carries the name with empty arguments, then the argument pieces", () =>
     Effect.gen(function*() {
       const upstream = yield* Upstream
-      const openai = yield* sdk()
       yield* upstream.answerToolCalls([WEATHER_CALL])
       const response = yield* chat({ model: "clawdbot:main", messages: [question], functions: FUNCTIONS, stream: true })
       expect(response.status).toBe(200)
@@ -105,12 +97,9 @@ describe("legacy function calling on a Chat Completions provider", () => {
 
       // The SDK's stream helper reassembles the call.
       yield* upstream.answerToolCalls([WEATHER_CALL])
-      const completion = yield* Effect.promise(() =>
-        openai.chat.completions.stream({ model: "clawdbot:main", messages: [question], functions: FUNCTIONS })
-          .finalChatCompletion()
-      )
-      expect(completion.choices[0]?.finish_reason).toBe("function_call")
-      expect(completion.choices[0]?.message.function_call).toEqual({
+      const answer = yield* streamedCompletion({ messages: [question], functions: FUNCTIONS })
+      expect(answer.choices[0]?.finish_reason).toBe("function_call")
+      expect(answer.choices[0]?.message.function_call).toEqual({
         name: "get_weather",
         arguments: WEATHER_PIECES.join("")
       })
@@ -119,11 +108,8 @@ describe("legacy function calling on a Chat Completions provider", () => {
   it.scopedLive("a model that makes several calls anyway: the answer carries the first one, JSON and streamed", () =>
     Effect.gen(function*() {
       const upstream = yield* Upstream
-      const openai = yield* sdk()
       yield* upstream.answerToolCalls([WEATHER_CALL, CLOCK_CALL])
-      const json = yield* Effect.promise(() =>
-        openai.chat.completions.create({ model: "clawdbot:main", messages: [question], functions: FUNCTIONS })
-      )
+      const json = yield* completion({ messages: [question], functions: FUNCTIONS })
       expect(json.choices[0]?.message.function_call).toEqual({
         name: "get_weather",
         arguments: WEATHER_PIECES.join("")
@@ -142,16 +128,12 @@ describe("legacy function calling on a Chat Completions provider", () => {
   it.scopedLive("a function message answers the assistant's function_call before it, under the same stable id", () =>
     Effect.gen(function*() {
       const upstream = yield* Upstream
-      const openai = yield* sdk()
       const ask = Effect.zipRight(
         upstream.answerText(["It is 21 degrees."]),
-        Effect.promise(() =>
-          openai.chat.completions.create({
-            model: "clawdbot:main",
-            messages: withResult("{\"temp\":21}"),
-            functions: FUNCTIONS
-          })
-        )
+        completion({
+          messages: withResult("{\"temp\":21}"),
+          functions: FUNCTIONS
+        })
       ).pipe(
         Effect.zipRight(Effect.map(upstream.nextRequest, (request) => request.body)),
         Effect.map((body) => sentConversation("openai-completions", body))
@@ -170,32 +152,25 @@ describe("legacy function calling on a Chat Completions provider", () => {
   it.scopedLive("in a stored session, the function result answers the stored call; the transcript holds both once", () =>
     Effect.gen(function*() {
       const upstream = yield* Upstream
-      const openai = yield* sdk()
       const user = "carol-legacy"
       // Turn 1, streamed: the model calls the function.
       yield* upstream.answerToolCalls([WEATHER_CALL])
-      const first = yield* Effect.promise(() =>
-        openai.chat.completions.stream({ model: "clawdbot:main", messages: [question], functions: FUNCTIONS, user })
-          .finalChatCompletion()
-      )
+      const first = yield* streamedCompletion({ messages: [question], functions: FUNCTIONS, user })
       const call = first.choices[0]?.message.function_call
       if (call === undefined || call === null) throw new Error("no function call")
       yield* upstream.nextRequest
 
       // Turn 2: the client resends its history with the result, which has no call id.
       yield* upstream.answerText(["It is 21 degrees."])
-      yield* Effect.promise(() =>
-        openai.chat.completions.create({
-          model: "clawdbot:main",
-          messages: [
-            question,
-            { role: "assistant", content: null, function_call: call },
-            { role: "function", name: call.name, content: "{\"temp\":21}" }
-          ],
-          functions: FUNCTIONS,
-          user
-        })
-      )
+      yield* completion({
+        messages: [
+          question,
+          { role: "assistant", content: null, function_call: call },
+          { role: "function", name: call.name, content: "{\"temp\":21}" }
+        ],
+        functions: FUNCTIONS,
+        user
+      })
       const turn = [
         `user: ${question.content}`,
         `call ${WEATHER_CALL.id} get_weather {"city":"Paris"}`,
@@ -205,14 +180,11 @@ describe("legacy function calling on a Chat Completions provider", () => {
 
       // Turn 3: only the new message; the stored transcript gives the model the rest, once.
       yield* upstream.answerText(["You are welcome."])
-      yield* Effect.promise(() =>
-        openai.chat.completions.create({
-          model: "clawdbot:main",
-          messages: [{ role: "user", content: "Thanks!" }],
-          functions: FUNCTIONS,
-          user
-        })
-      )
+      yield* completion({
+        messages: [{ role: "user", content: "Thanks!" }],
+        functions: FUNCTIONS,
+        user
+      })
       expect(sentConversation("openai-completions", (yield* upstream.nextRequest).body)).toEqual([
         ...turn,
         "assistant: It is 21 degrees.",

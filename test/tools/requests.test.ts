@@ -9,7 +9,7 @@ import * as Effect from "effect/Effect"
 import { BadRequestError } from "openai"
 import type { ChatCompletionTool } from "openai/resources/chat/completions"
 import { FakeAgentRunner } from "../../src/testing.js"
-import { sdk } from "../kit/clients.js"
+import { completion, sdk } from "../kit/clients.js"
 import { testGateway } from "../kit/gateway.js"
 import { chat, completionBody, errorBody, hello } from "../kit/http.js"
 import { lastRun, recordingGateway } from "../kit/runs.js"
@@ -216,17 +216,14 @@ describe("clawgate/testing: FakeAgentRunner.layerToolCalls", () => {
         function: { name: "lookup", arguments: "{\"word\":\"claw\"}" }
       })
       if (call === undefined) return
-      const second = yield* Effect.promise(() =>
-        openai.chat.completions.create({
-          model: "clawdbot:main",
-          messages: [
-            { role: "user", content: "define claw" },
-            { role: "assistant", content: null, tool_calls: [call] },
-            { role: "tool", tool_call_id: call.id, content: "a hooked nail" }
-          ],
-          tools: [LOOKUP]
-        })
-      )
+      const second = yield* completion({
+        messages: [
+          { role: "user", content: "define claw" },
+          { role: "assistant", content: null, tool_calls: [call] },
+          { role: "tool", tool_call_id: call.id, content: "a hooked nail" }
+        ],
+        tools: [LOOKUP]
+      })
       expect(second.choices[0]?.message.content).toBe("Found: a hooked nail")
       expect(second.choices[0]?.finish_reason).toBe("stop")
     }).pipe(Effect.provide(testGateway({ runner }))))
@@ -249,7 +246,7 @@ describe("the echo model and tools", () => {
         tools: [LOOKUP]
       })
       expect(response.status).toBe(200)
-      const completion = yield* completionBody(response)
-      expect(completion.choices[0]?.message.content).toBe("a hooked nail")
+      const answer = yield* completionBody(response)
+      expect(answer.choices[0]?.message.content).toBe("a hooked nail")
     }).pipe(Effect.provide(testGateway())))
 })
