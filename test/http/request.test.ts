@@ -9,18 +9,17 @@ import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import * as Zlib from "node:zlib"
 import { baseConfig, configWith, endpointWith, testGateway } from "../kit/gateway.js"
-import { chat, completionBody, errorBody, hello, PATH, postChunkedUntilAnswered, send } from "../kit/http.js"
+import {
+  chat,
+  completionBody,
+  errorBody,
+  hello,
+  invalidRequest,
+  PATH,
+  postChunkedUntilAnswered,
+  send
+} from "../kit/http.js"
 import { ErrorBody } from "../kit/wire.js"
-
-const expectInvalid = (body: unknown, param: string | null) =>
-  Effect.gen(function*() {
-    const response = yield* chat(body)
-    expect({ body, status: response.status }).toEqual({ body, status: 400 })
-    const { error } = yield* errorBody(response)
-    expect({ body, type: error.type, param: error.param }).toEqual({ body, type: "invalid_request_error", param })
-    expect(error.message.length).toBeGreaterThan(0)
-    return error
-  })
 
 describe("what clients send that is accepted", () => {
   it.scopedLive("unknown fields, developer role, parts, name, tool_call_id and stream_options are accepted", () =>
@@ -101,31 +100,31 @@ describe("malformed requests get a 400", () => {
         [{ user: 42 }, "user"],
         [{ n: 2 }, "n"]
       ]
-      for (const [extra, param] of cases) yield* expectInvalid(hello(extra), param)
+      for (const [extra, param] of cases) yield* invalidRequest(hello(extra), param)
     }).pipe(Effect.provide(testGateway())))
 
   it.scopedLive("n: 2 is refused with a message saying only one choice is supported", () =>
     Effect.gen(function*() {
-      const error = yield* expectInvalid(hello({ n: 2 }), "n")
+      const error = yield* invalidRequest(hello({ n: 2 }), "n")
       expect(error.message).toContain("n")
       expect(error.message).toContain("1")
     }).pipe(Effect.provide(testGateway())))
 
   it.scopedLive("bad messages get 400 naming the message and its field", () =>
     Effect.gen(function*() {
-      yield* expectInvalid({ model: "m", messages: [{ role: "robot", content: "hi" }] }, "messages[0].role")
-      yield* expectInvalid({ model: "m", messages: [{ content: "hi" }] }, "messages[0].role")
-      yield* expectInvalid(
+      yield* invalidRequest({ model: "m", messages: [{ role: "robot", content: "hi" }] }, "messages[0].role")
+      yield* invalidRequest({ model: "m", messages: [{ content: "hi" }] }, "messages[0].role")
+      yield* invalidRequest(
         { model: "m", messages: [{ role: "user", content: "ok" }, { role: "user", content: 5 }] },
         "messages[1].content"
       )
-      yield* expectInvalid(
+      yield* invalidRequest(
         { model: "m", messages: [{ role: "user", content: [{ type: "text" }] }] },
         "messages[0].content"
       )
-      yield* expectInvalid({ model: "m", messages: [{ role: "user", content: "hi", name: 3 }] }, "messages[0].name")
-      yield* expectInvalid({ model: "m", messages: "hi" }, "messages")
-      yield* expectInvalid({ model: "m" }, "messages")
+      yield* invalidRequest({ model: "m", messages: [{ role: "user", content: "hi", name: 3 }] }, "messages[0].name")
+      yield* invalidRequest({ model: "m", messages: "hi" }, "messages")
+      yield* invalidRequest({ model: "m" }, "messages")
     }).pipe(Effect.provide(testGateway())))
 
   it.scopedLive("a JSON body that is not an object gets 400", () =>
@@ -173,7 +172,7 @@ describe("malformed requests get a 400", () => {
         }
       ]
       for (const body of bodies) {
-        const error = yield* expectInvalid(body, "messages")
+        const error = yield* invalidRequest(body, "messages")
         expect(error.message).toBe("Missing user message in `messages`.")
       }
     }).pipe(Effect.provide(testGateway())))
@@ -369,7 +368,7 @@ describe("error messages quote bad values briefly", () => {
         ]
       ]
       for (const [body, param, prefix] of cases) {
-        const error = yield* expectInvalid(body, param)
+        const error = yield* invalidRequest(body, param)
         expect({ param, short: error.message.length < 400 }).toEqual({ param, short: true })
         expect(error.message).toContain(prefix)
       }

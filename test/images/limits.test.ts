@@ -10,7 +10,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { closedPort } from "../fakes/listen.js"
 import { dataUri, GIF, jpeg, PNG } from "../images/fixtures.js"
-import { BOUND, chat, errorBody } from "../kit/http.js"
+import { BOUND, chat, invalidRequest } from "../kit/http.js"
 import { imagesOf } from "../kit/sent.js"
 import { type ImagesInput, Upstream, upstreamGateway } from "../kit/upstream.js"
 import { ImageServer } from "./ImageServer.js"
@@ -31,13 +31,8 @@ const withImages = (...urls: ReadonlyArray<string>) => ({
 /** The request is refused with 400 for `param`, and the provider got nothing; the error's message. */
 const refused = (body: unknown, param: string) =>
   Effect.gen(function*() {
-    const upstream = yield* Upstream
-    const response = yield* chat(body)
-    expect(response.status).toBe(400)
-    const { error } = yield* errorBody(response)
-    expect(error.type).toBe("invalid_request_error")
-    expect(error.param).toBe(param)
-    expect(yield* upstream.requestCount).toBe(0)
+    const error = yield* invalidRequest(body, param)
+    expect(yield* Effect.flatMap(Upstream, (upstream) => upstream.requestCount)).toBe(0)
     return error.message
   })
 

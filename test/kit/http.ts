@@ -3,6 +3,7 @@
  * for what fetch cannot do (read an answer's head before its body on a connection of its own, send
  * a chunked body that keeps coming).
  */
+import { expect } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import type * as Schema from "effect/Schema"
 import * as NodeHttp from "node:http"
@@ -110,6 +111,24 @@ export const bodyAs = <A, I>(schema: Schema.Schema<A, I>) => (response: Response
   Effect.map(json(response), decodeAs(schema))
 
 export const errorBody = bodyAs(ErrorBody)
+
+/**
+ * A chat request the gateway refuses with 400 `invalid_request_error` naming `param`; the error,
+ * for the test to read its message.
+ */
+export const invalidRequest = (body: unknown, param: string | null) =>
+  Effect.gen(function*() {
+    const response = yield* chat(body)
+    const { error } = yield* errorBody(response)
+    expect({ body, status: response.status, type: error.type, param: error.param }).toEqual({
+      body,
+      status: 400,
+      type: "invalid_request_error",
+      param
+    })
+    expect(error.message.length).toBeGreaterThan(0)
+    return error
+  })
 
 export const completionBody = bodyAs(Completion)
 

@@ -67,6 +67,8 @@ export interface ControlledRun {
   readonly finish: Effect.Effect<void>
   /** Completes when the run's stream has ended, saying how. */
   readonly ended: Effect.Effect<Ending>
+  /** Whether the run's stream has ended by now. */
+  readonly hasEnded: Effect.Effect<boolean>
 }
 
 /** A runner built by a gateway generation (named by its default agent's `name`), until released. */
@@ -95,7 +97,8 @@ export const controlledRunner = Effect.gen(function*() {
           AgentEvent.Usage({ usage: { promptTokens: 1, completionTokens: 1 } }),
           AgentEvent.Finish({ reason: "stop" })
         ]),
-        ended: Deferred.await(ended)
+        ended: Deferred.await(ended),
+        hasEnded: Deferred.isDone(ended)
       })
       return Stream.fromQueue(events).pipe(
         Stream.takeUntil((event) => event._tag === "Finish"),

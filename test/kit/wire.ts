@@ -130,6 +130,22 @@ export const streamedText = (events: ReadonlyArray<string>) => contentsOf(events
 export const finishReasons = (events: ReadonlyArray<string>): ReadonlyArray<string> =>
   chunksOf(events).flatMap((chunk) => chunk.choices.flatMap((choice) => choice.finish_reason ?? []))
 
+/** What (the rest of) a stream says: its text, its finish reasons, its in-band errors, its last event. */
+export const summaryOf = (events: ReadonlyArray<string>) => ({
+  text: streamedText(events),
+  finishReasons: finishReasons(events),
+  errors: events.filter(isError),
+  last: events.at(-1)
+})
+
+/** The summary of a stream that says `text` and ends normally: finish reason `stop`, then `[DONE]`. */
+export const endsNormally = (text: string): ReturnType<typeof summaryOf> => ({
+  text,
+  finishReasons: ["stop"],
+  errors: [],
+  last: DONE
+})
+
 // ---------------------------------------------------------------------------------------------
 // JSON bodies
 // ---------------------------------------------------------------------------------------------

@@ -4,18 +4,42 @@
  * `shutting_down` error and `[DONE]`, a plain request with a 503, and the run is interrupted.
  * The runs are driven by the test; time runs on the TestClock (the deadline is a sleep on it).
  */
+import type * as HttpServer from "@effect/platform/HttpServer"
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
+import type * as Scope from "effect/Scope"
 import * as TestClock from "effect/TestClock"
 import { Drain } from "../../src/ops/Drain.js"
 import { testGateway } from "../kit/gateway.js"
 import { hello, type OpenAnswer, post, send } from "../kit/http.js"
 import { type ControlledRun, controlledRunner } from "../kit/runs.js"
-import { DONE, finishReasons, inBandError, isContent, isError, streamedText } from "../kit/wire.js"
+import {
+  DONE,
+  endsNormally,
+  finishReasons,
+  inBandError,
+  isContent,
+  isError,
+  streamedText,
+  summaryOf
+} from "../kit/wire.js"
 import { withGrace } from "./harness.js"
 
 const GRACE_MS = 10_000
+
+/** Runs `test` on a gateway with `shutdownGraceMs` whose runs the test drives (`nextRun`), with its `Drain`. */
+const drivenGateway = <A, E>(
+  graceMs: number,
+  test: (
+    nextRun: Effect.Effect<ControlledRun>,
+    drain: Drain["Type"]
+  ) => Effect.Effect<A, E, Scope.Scope | HttpServer.HttpServer>
+) =>
+  Effect.flatMap(controlledRunner, (runner) =>
+    Effect.flatMap(Drain, (drain) => test(runner.nextRun, drain)).pipe(
+      Effect.provide(testGateway({ config: withGrace(graceMs), runner: runner.layer }))
+    ))
 
 /** A request whose run has started and said `first`: its run, and its answer once its head is in. */
 const startRequest = (next: Effect.Effect<ControlledRun>, payload: unknown, first: string) =>
@@ -39,11 +63,9 @@ const startStream = (next: Effect.Effect<ControlledRun>, first: string) =>
 
 describe("drain, in-process", () => {
   it.scoped("a stream in flight finishes normally when it ends within the grace period", () =>
-    Effect.gen(function*() {
-      const runner = yield* controlledRunner
-      yield* Effect.gen(function*() {
-        const drain = yield* Drain
-        const { open, run } = yield* startStream(runner.nextRun, "Hello")
+    drivenGateway(GRACE_MS, (nextRun, drain) =>
+      Effect.gen(function*() {
+        const { open, run } = yield* startStream(nextRun, "Hello")
 
         yield* drain.start
         // Draining: not ready, and new requests are turned away, while this one goes on.
@@ -57,20 +79,14 @@ describe("drain, in-process", () => {
         yield* run.finish
         const rest = yield* open.rest
 
-        expect(streamedText(rest)).toBe(" world")
-        expect(finishReasons(rest)).toEqual(["stop"])
-        expect(rest.filter(isError)).toEqual([])
-        expect(rest.at(-1)).toBe(DONE)
+        expect(summaryOf(rest)).toEqual(endsNormally(" world"))
         expect(yield* run.ended).toBe("completed")
-      }).pipe(Effect.provide(testGateway({ config: withGrace(GRACE_MS), runner: runner.layer })))
-    }))
+      })))
 
   it.scoped("a stream still going at the deadline ends with an in-band shutting_down error and [DONE]; its run is interrupted", () =>
-    Effect.gen(function*() {
-      const runner = yield* controlledRunner
-      yield* Effect.gen(function*() {
-        const drain = yield* Drain
-        const { open, run } = yield* startStream(runner.nextRun, "Hello")
+    drivenGateway(GRACE_MS, (nextRun, drain) =>
+      Effect.gen(function*() {
+        const { open, run } = yield* startStream(nextRun, "Hello")
 
         yield* drain.start
         yield* TestClock.adjust(GRACE_MS - 1)
@@ -92,31 +108,25 @@ describe("drain, in-process", () => {
         })
         expect(rest[1]).toBe(DONE)
         expect(yield* run.ended).toBe("interrupted")
-      }).pipe(Effect.provide(testGateway({ config: withGrace(GRACE_MS), runner: runner.layer })))
-    }))
+      })))
 
   it.scoped("shutdownGraceMs 0: a stream in flight is ended at once when draining starts", () =>
-    Effect.gen(function*() {
-      const runner = yield* controlledRunner
-      yield* Effect.gen(function*() {
-        const drain = yield* Drain
-        const { open, run } = yield* startStream(runner.nextRun, "Hello")
+    drivenGateway(0, (nextRun, drain) =>
+      Effect.gen(function*() {
+        const { open, run } = yield* startStream(nextRun, "Hello")
 
         yield* drain.start
         yield* TestClock.adjust(0)
         const rest = yield* open.rest
         expect(rest.map((event) => inBandError(event)?.code ?? event)).toEqual(["shutting_down", DONE])
         expect(yield* run.ended).toBe("interrupted")
-      }).pipe(Effect.provide(testGateway({ config: withGrace(0), runner: runner.layer })))
-    }))
+      })))
 
   it.scoped("plain requests in flight: one that ends within the grace period is answered, one past the deadline gets 503 shutting_down", () =>
-    Effect.gen(function*() {
-      const runner = yield* controlledRunner
-      yield* Effect.gen(function*() {
-        const drain = yield* Drain
-        const quick = yield* startRequest(runner.nextRun, hello(), "Quick")
-        const slow = yield* startRequest(runner.nextRun, hello(), "Slow")
+    drivenGateway(GRACE_MS, (nextRun, drain) =>
+      Effect.gen(function*() {
+        const quick = yield* startRequest(nextRun, hello(), "Quick")
+        const slow = yield* startRequest(nextRun, hello(), "Slow")
 
         yield* drain.start
         yield* TestClock.adjust(GRACE_MS / 2)
@@ -137,14 +147,12 @@ describe("drain, in-process", () => {
           error: { message: expect.any(String), type: expect.any(String), param: null, code: "shutting_down" }
         })
         expect(yield* slow.run.ended).toBe("interrupted")
-      }).pipe(Effect.provide(testGateway({ config: withGrace(GRACE_MS), runner: runner.layer })))
-    }))
+      })))
 
   it.scoped("without draining, the grace period means nothing: a stream outlives it", () =>
-    Effect.gen(function*() {
-      const runner = yield* controlledRunner
-      yield* Effect.gen(function*() {
-        const { open, run } = yield* startStream(runner.nextRun, "Hello")
+    drivenGateway(GRACE_MS, (nextRun) =>
+      Effect.gen(function*() {
+        const { open, run } = yield* startStream(nextRun, "Hello")
         yield* TestClock.adjust(GRACE_MS * 2)
         yield* run.say(" later")
         yield* run.finish
@@ -152,6 +160,5 @@ describe("drain, in-process", () => {
         expect(streamedText(rest)).toBe(" later")
         expect(rest.filter(isError)).toEqual([])
         expect(rest.at(-1)).toBe(DONE)
-      }).pipe(Effect.provide(testGateway({ config: withGrace(GRACE_MS), runner: runner.layer })))
-    }))
+      })))
 })

@@ -8,10 +8,10 @@ import { describe, expect, it, vi } from "@effect/vitest"
 import * as Arr from "effect/Array"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
-import { controlledProvider, type ProviderCall } from "../fakes/ControlledProvider.js"
+import type { ProviderCall } from "../fakes/ControlledProvider.js"
 import { PATH, postTo, userSays } from "../kit/http.js"
-import { requireBuild, startGateway, tempDir } from "../kit/process.js"
-import { drainConfigFile, openStream, outcomeOf, SHUTTING_DOWN } from "./process.js"
+import { requireBuild } from "../kit/process.js"
+import { gatewayOnProvider, openStream, outcomeOf, SHUTTING_DOWN } from "./process.js"
 
 requireBuild()
 
@@ -36,13 +36,8 @@ const longAnswer = (url: string, nextCall: Effect.Effect<ProviderCall>) =>
 describe("the drain always ends, as a process", () => {
   it.scopedLive("clients that leave mid-request, plain and streamed, are not waited for: SIGTERM exits 0 at once", () =>
     Effect.gen(function*() {
-      const dir = yield* tempDir
-      const provider = yield* controlledProvider
       // A grace period far longer than the test may take: only requests no longer counted let it end.
-      const gateway = yield* startGateway(
-        drainConfigFile(dir, { providerUrl: provider.baseUrl, shutdownGraceMs: 600_000 }),
-        dir
-      )
+      const { gateway, provider } = yield* gatewayOnProvider(600_000)
 
       // Plain requests whose clients leave as their answers come, the way a load generator's do
       // when it stops: many, so that the gateway learns of some leaving only as it answers them.
@@ -67,12 +62,7 @@ describe("the drain always ends, as a process", () => {
 
   it.scopedLive("a plain answer still going to a slow client at SIGTERM is delivered in full; exit code 0", () =>
     Effect.gen(function*() {
-      const dir = yield* tempDir
-      const provider = yield* controlledProvider
-      const gateway = yield* startGateway(
-        drainConfigFile(dir, { providerUrl: provider.baseUrl, shutdownGraceMs: 600_000 }),
-        dir
-      )
+      const { gateway, provider } = yield* gatewayOnProvider(600_000)
       const open = yield* longAnswer(gateway.url, provider.nextCall)
 
       gateway.kill("SIGTERM")
@@ -84,12 +74,7 @@ describe("the drain always ends, as a process", () => {
 
   it.scopedLive("a plain answer its client has stopped reading is cut a moment past shutdownGraceMs; exit code 0", () =>
     Effect.gen(function*() {
-      const dir = yield* tempDir
-      const provider = yield* controlledProvider
-      const gateway = yield* startGateway(
-        drainConfigFile(dir, { providerUrl: provider.baseUrl, shutdownGraceMs: 300 }),
-        dir
-      )
+      const { gateway, provider } = yield* gatewayOnProvider(300)
       yield* longAnswer(gateway.url, provider.nextCall)
 
       gateway.kill("SIGTERM")

@@ -8,11 +8,10 @@
  */
 import { describe, expect, it, vi } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import { controlledProvider } from "../fakes/ControlledProvider.js"
 import { PATH, userSays } from "../kit/http.js"
-import { requireBuild, startGateway, tempDir } from "../kit/process.js"
-import { DONE, finishReasons, inBandError, isContent, isError, streamedText } from "../kit/wire.js"
-import { drainConfigFile, historyAfterRestart, openStream, outcomeOf, SHUTTING_DOWN } from "./process.js"
+import { requireBuild } from "../kit/process.js"
+import { DONE, endsNormally, finishReasons, inBandError, isContent, summaryOf } from "../kit/wire.js"
+import { gatewayOnProvider, historyAfterRestart, openStream, outcomeOf, SHUTTING_DOWN } from "./process.js"
 
 requireBuild()
 
@@ -22,10 +21,7 @@ vi.setConfig({ testTimeout: 60_000 })
 describe("drain of a stream in flight, as a process", () => {
   it.scopedLive("on SIGTERM: new requests get 503 shutting_down, the stream in flight completes, its turn is stored, exit code 0", () =>
     Effect.gen(function*() {
-      const dir = yield* tempDir
-      const provider = yield* controlledProvider
-      const config = drainConfigFile(dir, { providerUrl: provider.baseUrl, shutdownGraceMs: 600_000 })
-      const gateway = yield* startGateway(config, dir)
+      const { config, dir, gateway, provider } = yield* gatewayOnProvider(600_000)
       const { call, open } = yield* openStream(gateway, provider.nextCall, {
         user: "alice",
         content: "hi",
@@ -39,10 +35,7 @@ describe("drain of a stream in flight, as a process", () => {
       yield* call.say(" world")
       yield* call.finish
       const rest = yield* open.rest
-      expect(streamedText(rest)).toBe(" world")
-      expect(finishReasons(rest)).toEqual(["stop"])
-      expect(rest.filter(isError)).toEqual([])
-      expect(rest.at(-1)).toBe(DONE)
+      expect(summaryOf(rest)).toEqual(endsNormally(" world"))
       expect(yield* gateway.exited).toEqual({ code: 0, signal: null })
 
       // The finished turn was committed before the exit: a new process continues the session.
@@ -55,10 +48,7 @@ describe("drain of a stream in flight, as a process", () => {
 
   it.scopedLive("a stream that outlasts shutdownGraceMs gets the in-band error then [DONE], nothing of it is stored, exit code 0", () =>
     Effect.gen(function*() {
-      const dir = yield* tempDir
-      const provider = yield* controlledProvider
-      const config = drainConfigFile(dir, { providerUrl: provider.baseUrl, shutdownGraceMs: 200 })
-      const gateway = yield* startGateway(config, dir)
+      const { config, dir, gateway, provider } = yield* gatewayOnProvider(200)
       const { call, open } = yield* openStream(gateway, provider.nextCall, {
         user: "bob",
         content: "hi",

@@ -8,10 +8,10 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as NodeHttp from "node:http"
 import * as Path from "node:path"
-import type { ProviderCall } from "../fakes/ControlledProvider.js"
+import { controlledProvider, type ProviderCall } from "../fakes/ControlledProvider.js"
 import { TOKEN } from "../kit/gateway.js"
 import { type OpenAnswer, PATH, postTo, userSays } from "../kit/http.js"
-import { type GatewayProcess, startGateway, writeConfig } from "../kit/process.js"
+import { type GatewayProcess, startGateway, tempDir, writeConfig } from "../kit/process.js"
 import { inBandError, isContent, streamedText } from "../kit/wire.js"
 
 /**
@@ -40,6 +40,18 @@ export const drainConfigFile = (
       }
     },
     session: { store: { path: Path.join(dir, "sessions.sqlite") } }
+  })
+
+/**
+ * A gateway process on the drain config with `shutdownGraceMs`, its agent `main` on the controlled
+ * provider: the folder it runs in, its config file, the provider and the process.
+ */
+export const gatewayOnProvider = (shutdownGraceMs: number) =>
+  Effect.gen(function*() {
+    const dir = yield* tempDir
+    const provider = yield* controlledProvider
+    const config = drainConfigFile(dir, { providerUrl: provider.baseUrl, shutdownGraceMs })
+    return { dir, config, provider, gateway: yield* startGateway(config, dir) }
   })
 
 /** The line the gateway logs when a signal starts its drain. */

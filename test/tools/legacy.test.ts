@@ -12,7 +12,7 @@ import * as Effect from "effect/Effect"
 import type { ChatCompletionMessageParam } from "openai/resources/chat/completions"
 import type { FunctionDefinition } from "openai/resources/shared"
 import { completion, streamedCompletion } from "../kit/clients.js"
-import { chat, errorBody, hello, text } from "../kit/http.js"
+import { chat, hello, invalidRequest, text } from "../kit/http.js"
 import { lastRun, recordingGateway } from "../kit/runs.js"
 import { sentConversation, sentTools } from "../kit/sent.js"
 import { eventsOf } from "../kit/sse.js"
@@ -259,11 +259,7 @@ describe("legacy fields that cannot be honoured: 400 naming the field", () => {
   for (const { body, name, param } of cases) {
     it.scopedLive(name, () =>
       Effect.gen(function*() {
-        const response = yield* chat(hello(body))
-        expect(response.status).toBe(400)
-        const { error } = yield* errorBody(response)
-        expect(error.type).toBe("invalid_request_error")
-        expect(error.param).toBe(param)
+        const error = yield* invalidRequest(hello(body), param)
         expect(error.message).toContain(param.split(".")[0]!.split("[")[0])
       }).pipe(Effect.provide(recordingGateway())))
   }

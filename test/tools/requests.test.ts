@@ -11,7 +11,7 @@ import type { ChatCompletionTool } from "openai/resources/chat/completions"
 import { FakeAgentRunner } from "../../src/testing.js"
 import { completion, sdk } from "../kit/clients.js"
 import { testGateway } from "../kit/gateway.js"
-import { chat, completionBody, errorBody, hello } from "../kit/http.js"
+import { chat, completionBody, hello, invalidRequest } from "../kit/http.js"
 import { lastRun, recordingGateway } from "../kit/runs.js"
 
 const LOOKUP = {
@@ -164,11 +164,7 @@ describe("tool fields that cannot be honoured: 400 naming the field", () => {
   for (const { body, name, param } of cases) {
     it.scopedLive(name, () =>
       Effect.gen(function*() {
-        const response = yield* chat(hello(body))
-        expect(response.status).toBe(400)
-        const { error } = yield* errorBody(response)
-        expect(error.type).toBe("invalid_request_error")
-        expect(error.param).toBe(param)
+        const error = yield* invalidRequest(hello(body), param)
         expect(error.message).toContain(param.split(".")[0]!.split("[")[0])
       }).pipe(Effect.provide(recordingGateway())))
   }
