@@ -141,12 +141,13 @@ const CLIENTS: ReadonlyArray<readonly [string, Layer.Layer<HttpClient.HttpClient
   ["node:http", NodeHttpClient.layer]
 ]
 
+/** Provides a fake provider of `api` (as `Upstream`) and the HttpClient a model calls it with. */
+export const withUpstream = (api: Api, client: Layer.Layer<HttpClient.HttpClient> = NodeHttpClient.layerUndici) =>
+  Effect.provide(Layer.merge(upstreamLayer(api), client))
+
 /** Registers the suite for `api`. */
 export const providerConformance = (api: Api) =>
   describe(`what every provider does, on ${api}`, () => {
-    const withUpstream = (client: Layer.Layer<HttpClient.HttpClient> = NodeHttpClient.layerUndici) =>
-      Effect.provide(Layer.merge(upstreamLayer(api), client))
-
     describe("answers", () => {
       it.scopedLive("streams the provider's text pieces, then one finish with its usage and stop", () =>
         Effect.gen(function*() {
@@ -162,7 +163,7 @@ export const providerConformance = (api: Api) =>
           const request = yield* upstream.nextRequest
           expect(field(request.body, "model")).toBe(MODEL)
           expect(field(request.body, "stream")).toBe(true)
-        }).pipe(withUpstream()))
+        }).pipe(withUpstream(api)))
 
       it.scopedLive("answers a non-stream request with the provider's text, usage and finish", () =>
         Effect.gen(function*() {
@@ -175,7 +176,7 @@ export const providerConformance = (api: Api) =>
           const request = yield* upstream.nextRequest
           expect(field(request.body, "model")).toBe(MODEL)
           expect(field(request.body, "stream")).not.toBe(true)
-        }).pipe(withUpstream()))
+        }).pipe(withUpstream(api)))
 
       it.scopedLive("reports length when the provider stopped on its token limit, stream and JSON", () =>
         Effect.gen(function*() {
@@ -188,7 +189,7 @@ export const providerConformance = (api: Api) =>
           expect(finishesOf(parts).map((finish) => [finish.reason, finish.usage.outputTokens])).toEqual([["length", 3]])
           const reply = yield* generate(model, { maxTokens: 3 })
           expect([reply.text, reply.finishReason, reply.usage.outputTokens]).toEqual(["cut", "length", 3])
-        }).pipe(withUpstream()))
+        }).pipe(withUpstream(api)))
     })
 
     describe("what reaches the provider", () => {
@@ -198,7 +199,7 @@ export const providerConformance = (api: Api) =>
           const sampling = { temperature: 0.25, topP: 0.75, maxTokens: 321, stop: ["END", "STOP"], seed: 9 }
           yield* streamParts(yield* upstreamModel(), sampling)
           expect(samplingSent((yield* upstream.nextRequest).body)).toEqual(samplingAsSent(api, sampling))
-        }).pipe(withUpstream()))
+        }).pipe(withUpstream(api)))
 
       it.scopedLive("only the sampling fields the run sets (and what the api requires)", () =>
         Effect.gen(function*() {
@@ -208,7 +209,7 @@ export const providerConformance = (api: Api) =>
           expect(samplingSent((yield* upstream.nextRequest).body)).toEqual(requiredSampling[api])
           yield* generate(model, { temperature: 0 })
           expect(samplingSent((yield* upstream.nextRequest).body)).toEqual({ ...requiredSampling[api], temperature: 0 })
-        }).pipe(withUpstream()))
+        }).pipe(withUpstream(api)))
 
       it.scopedLive("the api key in the api's header and the provider's extra headers, stream and JSON", () =>
         Effect.gen(function*() {
@@ -220,7 +221,7 @@ export const providerConformance = (api: Api) =>
           for (const request of [yield* upstream.nextRequest, yield* upstream.nextRequest]) {
             expect(request.headers).toMatchObject({ [name]: value, "x-team": "blue", "x-title": "clawgate-test" })
           }
-        }).pipe(withUpstream()))
+        }).pipe(withUpstream(api)))
 
       it.scopedLive("no key header without an api key (local servers)", () =>
         Effect.gen(function*() {
@@ -228,7 +229,7 @@ export const providerConformance = (api: Api) =>
           yield* upstream.answerText(["Hello"])
           expect((yield* generate(yield* upstreamModel({ apiKey: undefined }))).text).toBe("Hello")
           expect((yield* upstream.nextRequest).headers).not.toHaveProperty(keyHeader[api][0])
-        }).pipe(withUpstream()))
+        }).pipe(withUpstream(api)))
     })
 
     describe("faults, as the gateway's provider errors", () => {
@@ -258,7 +259,7 @@ export const providerConformance = (api: Api) =>
               yield* gatewayError(generate(model))
             ]
             expect(errors.map((error) => error._tag)).toEqual(Array(4).fill("ProviderAuthRejected"))
-          }).pipe(withUpstream()))
+          }).pipe(withUpstream(api)))
       }
 
       it.scopedLive("429 is ProviderRateLimited with the provider's Retry-After, without retrying", () =>
@@ -277,7 +278,7 @@ export const providerConformance = (api: Api) =>
             retryAfterSeconds: 23
           })
           expect(yield* upstream.requestCount).toBe(2)
-        }).pipe(withUpstream()))
+        }).pipe(withUpstream(api)))
 
       for (const status of [500, 502, 503, 529]) {
         it.scopedLive(`${status} is ProviderFailed with the status, without retrying`, () =>
@@ -289,7 +290,7 @@ export const providerConformance = (api: Api) =>
             expect(yield* gatewayError(streamParts(model))).toMatchObject({ _tag: "ProviderFailed", status })
             expect(yield* gatewayError(generate(model))).toMatchObject({ _tag: "ProviderFailed", status })
             expect(yield* upstream.requestCount).toBe(2)
-          }).pipe(withUpstream()))
+          }).pipe(withUpstream(api)))
       }
 
       it.scopedLive("the provider's error text is kept for the log", () =>
@@ -299,7 +300,7 @@ export const providerConformance = (api: Api) =>
           const failed = yield* gatewayError(streamParts(yield* upstreamModel()))
           expect(failed._tag).toBe("ProviderFailed")
           expect(failed._tag === "ProviderFailed" && failed.detail).toContain("database on fire")
-        }).pipe(withUpstream()))
+        }).pipe(withUpstream(api)))
 
       it.scopedLive("an error after the first piece: the piece, then the provider's error, and no finish before it", () =>
         Effect.gen(function*() {
@@ -327,7 +328,7 @@ export const providerConformance = (api: Api) =>
             expect(JSON.stringify(seen[errorAt])).toContain("overloaded right now")
             expect(finishAt === -1 || finishAt > errorAt).toBe(true)
           }
-        }).pipe(withUpstream()))
+        }).pipe(withUpstream(api)))
 
       it.scopedLive("the key and the configured headers appear in no error, whatever the fault", () =>
         Effect.gen(function*() {
@@ -355,7 +356,7 @@ export const providerConformance = (api: Api) =>
               expect(text).not.toContain("hdr-secret-456")
             }
           }
-        }).pipe(withUpstream()))
+        }).pipe(withUpstream(api)))
     })
 
     describe("the upstream request is closed within a second of its consumer leaving", () => {
@@ -378,7 +379,7 @@ export const providerConformance = (api: Api) =>
             expect(yield* Deferred.await(firstPiece)).toBe("first")
             yield* Fiber.interruptFork(consumer)
             yield* closedWithinASecond(request.closed)
-          }).pipe(withUpstream(client)))
+          }).pipe(withUpstream(api, client)))
 
         it.scopedLive(`a stream before any piece, and a JSON request waiting for its answer (${name})`, () =>
           Effect.gen(function*() {
@@ -391,7 +392,7 @@ export const providerConformance = (api: Api) =>
               yield* Fiber.interruptFork(consumer)
               yield* closedWithinASecond(request.closed)
             }
-          }).pipe(withUpstream(client)))
+          }).pipe(withUpstream(api, client)))
       }
     })
   })

@@ -22,18 +22,23 @@ const WireUsage = Schema.Struct({
   total_tokens: Schema.Number
 })
 
-export const Completion = Schema.Struct({
+/** What a completion and each chunk of a stream have alike. */
+const answerFields = {
   id: Schema.String,
   object: Schema.String,
   created: Schema.Number,
   model: Schema.String,
+  usage: Schema.optional(WireUsage)
+}
+
+export const Completion = Schema.Struct({
+  ...answerFields,
   choices: Schema.Array(Schema.Struct({
     index: Schema.Number,
     message: Schema.Struct({ role: Schema.String, content: Schema.NullOr(Schema.String) }),
     logprobs: Schema.optional(Schema.Unknown),
     finish_reason: Schema.NullOr(Schema.String)
-  })),
-  usage: Schema.optional(WireUsage)
+  }))
 })
 export type Completion = typeof Completion.Type
 
@@ -44,10 +49,7 @@ const CallDelta = Schema.Struct({
 })
 
 export const Chunk = Schema.Struct({
-  id: Schema.String,
-  object: Schema.String,
-  created: Schema.Number,
-  model: Schema.String,
+  ...answerFields,
   choices: Schema.Array(Schema.Struct({
     index: Schema.Number,
     delta: Schema.Struct({
@@ -63,8 +65,7 @@ export const Chunk = Schema.Struct({
     }),
     logprobs: Schema.optional(Schema.Unknown),
     finish_reason: Schema.NullOr(Schema.String)
-  })),
-  usage: Schema.optional(WireUsage)
+  }))
 })
 export type Chunk = typeof Chunk.Type
 

@@ -3,18 +3,21 @@
  * provider passes, and what is its own (the request's path and shape, the API version header, a
  * baseUrl given with /v1).
  */
-import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
-import { generate, modelAt, providerConformance, streamParts, upstreamModel } from "../kit/providerConformance.js"
-import { Upstream, upstreamLayer } from "../kit/upstream.js"
+import {
+  generate,
+  modelAt,
+  providerConformance,
+  streamParts,
+  upstreamModel,
+  withUpstream
+} from "../kit/providerConformance.js"
+import { Upstream } from "../kit/upstream.js"
 
 providerConformance("anthropic-messages")
 
 describe("anthropic-messages provider", () => {
-  const withUpstream = Effect.provide(Layer.merge(upstreamLayer("anthropic-messages"), NodeHttpClient.layerUndici))
-
   it.scopedLive("asks the Messages API at /v1/messages, the prompt as content blocks, streamed or not", () =>
     Effect.gen(function*() {
       const upstream = yield* Upstream
@@ -27,7 +30,7 @@ describe("anthropic-messages provider", () => {
           messages: [{ role: "user", content: [{ type: "text", text: "Say hello" }] }]
         })
       }
-    }).pipe(withUpstream))
+    }).pipe(withUpstream("anthropic-messages")))
 
   it.scopedLive("sends the API version, and an anthropic-beta header the provider configures, stream and JSON", () =>
     Effect.gen(function*() {
@@ -38,7 +41,7 @@ describe("anthropic-messages provider", () => {
       for (const request of [yield* upstream.nextRequest, yield* upstream.nextRequest]) {
         expect(request.headers).toMatchObject({ "anthropic-version": "2023-06-01", "anthropic-beta": "tools-2024" })
       }
-    }).pipe(withUpstream))
+    }).pipe(withUpstream("anthropic-messages")))
 
   it.scopedLive("accepts a baseUrl given with /v1", () =>
     Effect.gen(function*() {
@@ -47,5 +50,5 @@ describe("anthropic-messages provider", () => {
       const reply = yield* generate(yield* modelAt("anthropic-messages", `${upstream.baseUrl}/v1/`))
       expect(reply.text).toBe("Hello from the fake")
       expect((yield* upstream.nextRequest).path.split("?")[0]).toBe("/v1/messages")
-    }).pipe(withUpstream))
+    }).pipe(withUpstream("anthropic-messages")))
 })

@@ -5,20 +5,16 @@
  */
 import * as Generated from "@effect/ai-openai/Generated"
 import * as OpenAiClient from "@effect/ai-openai/OpenAiClient"
-import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
 import * as Fake from "../fakes/ResponsesServer.js"
-import { generate, providerConformance, streamParts, upstreamModel } from "../kit/providerConformance.js"
-import { Upstream, upstreamLayer } from "../kit/upstream.js"
+import { generate, providerConformance, streamParts, upstreamModel, withUpstream } from "../kit/providerConformance.js"
+import { Upstream } from "../kit/upstream.js"
 
 providerConformance("openai-responses")
 
 describe("openai-responses provider", () => {
-  const withUpstream = Effect.provide(Layer.merge(upstreamLayer("openai-responses"), NodeHttpClient.layerUndici))
-
   it("the fake's events and responses have the shapes the library decodes", () => {
     // The library skips stream events it cannot decode: a wrong shape in the fake would go unseen.
     for (const incomplete of [false, true]) {
@@ -42,5 +38,5 @@ describe("openai-responses provider", () => {
           input: [{ role: "user", content: [{ type: "input_text", text: "Say hello" }] }]
         })
       }
-    }).pipe(withUpstream))
+    }).pipe(withUpstream("openai-responses")))
 })
