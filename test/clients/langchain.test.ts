@@ -54,6 +54,14 @@ const question = [new SystemMessage("Answer briefly."), new HumanMessage("the qu
 /** A message's token counts (read through a plain type: the inferred message types can be `never` there). */
 const usageOf = (message: { readonly usage_metadata?: UsageMetadata | undefined }) => message.usage_metadata
 
+/** The answer to `question` from agent `main` on echo: its words, usage, finish reason, model and id. */
+const expectTheEchoedQuestion = (message: AIMessageChunk) => {
+  expect(message.text).toBe("the quick brown fox")
+  expect(usageOf(message)).toMatchObject({ input_tokens: 2 + 4, output_tokens: 4, total_tokens: 2 + 4 + 4 })
+  expect(message.response_metadata).toMatchObject({ finish_reason: "stop", model_name: "clawdbot:main" })
+  expect(message.id).toMatch(COMPLETION_ID)
+}
+
 /** Every chunk of a LangChain stream, and all of them merged as LangChain merges them. */
 const drain = (stream: Promise<AsyncIterable<AIMessageChunk>>) =>
   Effect.promise(async () => {
@@ -68,10 +76,7 @@ describe("LangChain ChatOpenAI: invoke", () => {
     Effect.gen(function*() {
       const model = yield* chatModel()
       const reply = yield* Effect.promise(() => model.invoke(question))
-      expect(reply.text).toBe("the quick brown fox")
-      expect(reply.usage_metadata).toMatchObject({ input_tokens: 2 + 4, output_tokens: 4, total_tokens: 2 + 4 + 4 })
-      expect(reply.response_metadata).toMatchObject({ finish_reason: "stop", model_name: "clawdbot:main" })
-      expect(reply.id).toMatch(COMPLETION_ID)
+      expectTheEchoedQuestion(reply)
     }).pipe(served()))
 
   it.scopedLive("honours maxTokens (finish reason length) and routes to the agent the model names", () =>
@@ -119,10 +124,7 @@ describe("LangChain ChatOpenAI: stream", () => {
       expect(pieces.join("")).toBe("the quick brown fox")
       // As the agent produced it: one piece per word.
       expect(pieces).toHaveLength(4)
-      expect(merged.text).toBe("the quick brown fox")
-      expect(merged.usage_metadata).toMatchObject({ input_tokens: 2 + 4, output_tokens: 4, total_tokens: 2 + 4 + 4 })
-      expect(merged.response_metadata).toMatchObject({ finish_reason: "stop", model_name: "clawdbot:main" })
-      expect(merged.id).toMatch(COMPLETION_ID)
+      expectTheEchoedQuestion(merged)
     }).pipe(served()))
 
   it.scopedLive("stops at maxTokens with finish reason length", () =>

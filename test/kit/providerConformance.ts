@@ -53,6 +53,22 @@ const keyHeader: Record<Api, readonly [string, string]> = {
   "openai-responses": ["authorization", `Bearer ${API_KEY}`]
 }
 
+/** Where each api is asked, and how the prompt `Say hello` looks in its request. */
+const asked: Record<Api, { readonly path: string; readonly prompt: Readonly<Record<string, unknown>> }> = {
+  "openai-completions": {
+    path: "/v1/chat/completions",
+    prompt: { messages: [{ role: "user", content: "Say hello" }] }
+  },
+  "anthropic-messages": {
+    path: "/v1/messages",
+    prompt: { messages: [{ role: "user", content: [{ type: "text", text: "Say hello" }] }] }
+  },
+  "openai-responses": {
+    path: "/v1/responses",
+    prompt: { input: [{ role: "user", content: [{ type: "input_text", text: "Say hello" }] }] }
+  }
+}
+
 /** The sampling fields an api sends when the run sets none: the Messages API requires max_tokens. */
 const requiredSampling: Record<Api, Readonly<Record<string, unknown>>> = {
   "openai-completions": {},
@@ -193,6 +209,19 @@ export const providerConformance = (api: Api) =>
     })
 
     describe("what reaches the provider", () => {
+      it.scopedLive("a POST to the api's path with the prompt in the api's shape, streamed or not", () =>
+        Effect.gen(function*() {
+          const upstream = yield* Upstream
+          const model = yield* upstreamModel()
+          yield* streamParts(model)
+          yield* generate(model)
+          for (const request of [yield* upstream.nextRequest, yield* upstream.nextRequest]) {
+            expect(request.method).toBe("POST")
+            expect(request.path.split("?")[0]).toBe(asked[api].path)
+            expect(request.body).toMatchObject(asked[api].prompt)
+          }
+        }).pipe(withUpstream(api)))
+
       it.scopedLive("the run's sampling, under the api's own names, and none the api does not have", () =>
         Effect.gen(function*() {
           const upstream = yield* Upstream

@@ -32,6 +32,7 @@ export const MODEL = "fake-model-1"
 
 /** A request as the fake provider received it. */
 export interface UpstreamRequest {
+  readonly method: string
   /** The path with its query. */
   readonly path: string
   readonly body: unknown
@@ -203,6 +204,7 @@ export const upstreamLayer = (api: Api): Layer.Layer<Upstream> =>
         answerOpenSilent: server.reply(fake.openSilent),
         answerCutAfterHead: server.reply(cutAfterHead),
         nextRequest: Effect.map(server.nextRequest, (request) => ({
+          method: request.method,
           path: request.path,
           body: request.body,
           headers: request.headers,
