@@ -49,7 +49,8 @@ const chunksOf = (stream: AsyncIterable<ChatCompletionChunk>) =>
     return chunks
   })
 
-const contentOf = (chunks: ReadonlyArray<ChatCompletionChunk>) =>
+/** All the text the SDK's chunks carry. */
+const textOfChunks = (chunks: ReadonlyArray<ChatCompletionChunk>) =>
   chunks.map((chunk) => chunk.choices[0]?.delta.content ?? "").join("")
 
 const question: Array<ChatCompletionMessageParam> = [
@@ -127,7 +128,7 @@ describe("openai SDK: stream", () => {
       const chunks = yield* chunksOf(stream)
 
       expect(chunks[0]?.choices[0]?.delta.role).toBe("assistant")
-      expect(contentOf(chunks)).toBe("the quick brown fox")
+      expect(textOfChunks(chunks)).toBe("the quick brown fox")
       // One chunk per word, as the agent produced them.
       expect(chunks.filter((chunk) => (chunk.choices[0]?.delta.content ?? "") !== "")).toHaveLength(answerTokens)
       const finishes = chunks.flatMap((chunk) => chunk.choices.flatMap((choice) => choice.finish_reason ?? []))
@@ -155,7 +156,7 @@ describe("openai SDK: stream", () => {
       )
       const chunks = yield* chunksOf(stream)
       expect(chunks[0]?.choices[0]?.delta.role).toBe("assistant")
-      expect(contentOf(chunks)).toBe("the quick brown")
+      expect(textOfChunks(chunks)).toBe("the quick brown")
       expect(chunks.some((chunk) => chunk.usage != null)).toBe(false)
       expect(chunks.at(-1)?.choices[0]?.finish_reason).toBe("length")
       expect(chunks.filter((chunk) => chunk.choices[0]?.finish_reason != null)).toHaveLength(1)
@@ -191,7 +192,7 @@ describe("openai SDK: stream", () => {
       const error = yield* rejection(async () => {
         for await (const chunk of stream) received.push(chunk)
       })
-      expect(contentOf(received)).toBe("half an answer")
+      expect(textOfChunks(received)).toBe("half an answer")
       const apiError = instance(error, APIError)
       expect(apiError.code).toBe("provider_error")
       expect(apiError.type).toBe("server_error")

@@ -41,7 +41,8 @@ const runRequest = (text: string, runId = "run-1"): RunRequest => ({
   sampling: {}
 })
 
-const textOf = (events: Iterable<AgentEvent>) =>
+/** What a run's text deltas say, together. */
+const textSaid = (events: Iterable<AgentEvent>) =>
   Array.from(events).flatMap((event) => event._tag === "TextDelta" ? [event.text] : []).join("")
 
 /** Runs one turn through the runner in context and collects its events. */
@@ -69,7 +70,7 @@ const tagsOf = (events: Iterable<AgentEvent>) => Array.from(events).map((event) 
 describe("replyEvents", () => {
   it("turns a text into word deltas, word-count usage and a finish reason", () => {
     const events = replyEvents("one two  three")
-    expect(textOf(events)).toBe("one two  three")
+    expect(textSaid(events)).toBe("one two  three")
     expect(events).toEqual([
       AgentEvent.TextDelta({ text: "one" }),
       AgentEvent.TextDelta({ text: " two" }),
@@ -89,7 +90,7 @@ describe("FakeAgentRunner as a service", () => {
   it.effect("layer: every run is the script's stream for the request, and complete() folds it", () =>
     Effect.gen(function*() {
       const events = yield* streamed(runRequest("ping"))
-      expect(textOf(events)).toBe("you said ping")
+      expect(textSaid(events)).toBe("you said ping")
       const reply = yield* completed(runRequest("pong"))
       expect(reply).toEqual({
         text: "you said pong",
@@ -108,7 +109,7 @@ describe("FakeAgentRunner as a service", () => {
       const second = yield* streamed(runRequest("b"))
       const third = yield* completed(runRequest("c"))
       const fourth = yield* completed(runRequest("d"))
-      expect([first.text, textOf(second), third.text, fourth.text]).toEqual([
+      expect([first.text, textSaid(second), third.text, fourth.text]).toEqual([
         "Hello there!",
         "Again?",
         "Last one.",
@@ -166,16 +167,16 @@ describe("FakeAgentRunner as a service", () => {
       yield* TestClock.adjust("1 second")
       expect(yield* Queue.size(arrived)).toBe(0)
       yield* TestClock.adjust("10 seconds")
-      expect(textOf(yield* Queue.takeAll(arrived))).toBe("slow")
+      expect(textSaid(yield* Queue.takeAll(arrived))).toBe("slow")
       yield* TestClock.adjust("9 seconds")
       expect(yield* Queue.size(arrived)).toBe(0)
       yield* TestClock.adjust("1 second")
-      expect(textOf(yield* Queue.takeAll(arrived))).toBe(" and")
+      expect(textSaid(yield* Queue.takeAll(arrived))).toBe(" and")
       yield* TestClock.adjust("10 seconds")
       // The last word, then the end of the run at once: no extra wait for usage and finish.
       const last = Chunk.toReadonlyArray(yield* Queue.takeAll(arrived))
       expect(tagsOf(last)).toEqual(["TextDelta", "Usage", "Finish"])
-      expect(textOf(last)).toBe(" steady")
+      expect(textSaid(last)).toBe(" steady")
       yield* Fiber.join(fiber)
     }).pipe(
       Effect.provide(FakeAgentRunner.layerSlow({ text: "slow and steady", interval: "10 seconds", delay: "1 minute" }))
@@ -223,7 +224,7 @@ describe("FakeAgentRunner as a service", () => {
       const first = yield* completed(runRequest("one", "run-a"))
       const second = yield* streamed(runRequest("two", "run-b"))
       expect(first.text).toBe("A")
-      expect(textOf(second)).toBe("B")
+      expect(textSaid(second)).toBe("B")
       const runs = yield* recorded.all
       expect(runs.map((run) => [run.runId, run.messages.at(-1)?.content])).toEqual([["run-a", "one"], ["run-b", "two"]])
     }).pipe(Effect.provide(FakeAgentRunner.layerRecording(FakeAgentRunner.layerReplies("A", "B")))))

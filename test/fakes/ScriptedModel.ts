@@ -98,7 +98,7 @@ export class ScriptedModel extends Context.Tag("test/ScriptedModel")<ScriptedMod
       )))
 }
 
-const textOf = (message: Prompt.Message): string =>
+const messageText = (message: Prompt.Message): string =>
   typeof message.content === "string"
     ? message.content
     : message.content.flatMap((part) => part.type === "text" ? [part.text] : []).join("\n")
@@ -129,7 +129,7 @@ const make = (options: { readonly answer?: (call: Call) => string }) =>
         const steps = yield* Queue.unbounded<Step>()
         const outcome = yield* Deferred.make<Outcome>()
         const number = all.length + 1
-        const seen = prompt.content.map((message): SeenMessage => ({ role: message.role, text: textOf(message) }))
+        const seen = prompt.content.map((message): SeenMessage => ({ role: message.role, text: messageText(message) }))
         const settle = (result: Outcome) =>
           Effect.flatMap(Deferred.succeed(outcome, result), (first) =>
             Effect.sync(() => {

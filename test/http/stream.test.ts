@@ -44,7 +44,8 @@ const framedEvents = (events: ReadonlyArray<string>) => {
 /** The chunks of a whole body, checking the frame of every event on the way. */
 const framed = (body: string) => framedEvents(eventsOf(body))
 
-const contentOf = (chunks: ReadonlyArray<Chunk>) =>
+/** The content of the chunks that carry no role, in order (empty pieces included). */
+const contentPieces = (chunks: ReadonlyArray<Chunk>) =>
   chunks.filter((chunk) => chunk.choices[0]?.delta.role === undefined).flatMap((chunk) =>
     chunk.choices[0]?.delta.content ?? []
   )
@@ -77,7 +78,7 @@ describe("a streamed answer", () => {
       expect(first?.choices[0]?.finish_reason).toBeNull()
 
       // The echo agent speaks word by word: one content chunk per word, in order.
-      expect(contentOf(chunks)).toEqual(["one", " two", " three"])
+      expect(contentPieces(chunks)).toEqual(["one", " two", " three"])
 
       const finishes = finishChunks(chunks)
       expect(finishes).toHaveLength(1)
@@ -106,7 +107,7 @@ describe("a streamed answer", () => {
         })
       )
       const { chunks, events } = framed(yield* text(response))
-      expect(contentOf(chunks)).toEqual(["one", " two", " three"])
+      expect(contentPieces(chunks)).toEqual(["one", " two", " three"])
       const finishes = finishChunks(chunks)
       expect(finishes).toHaveLength(1)
       expect(finishes[0]?.choices[0]?.finish_reason).toBe("length")
@@ -198,7 +199,7 @@ describe("keep-alive comments while the agent is silent", () => {
         yield* run.finish
         const rest = yield* events.rest.pipe(Effect.timeout(BOUND))
         const { chunks } = framedEvents([...head, ...comments.flatMap((comment) => comment ?? []), ...rest])
-        expect(contentOf(chunks)).toEqual(["now", "later"])
+        expect(contentPieces(chunks)).toEqual(["now", "later"])
         expect(finishChunks(chunks)).toHaveLength(1)
       }).pipe(Effect.scoped, keepingAlive(runner.layer))
     }))
@@ -225,7 +226,7 @@ describe("keep-alive comments while the agent is silent", () => {
         yield* run.finish
         const rest = yield* events.rest.pipe(Effect.timeout(BOUND))
         const { chunks } = framedEvents([first ?? "", comment ?? "", ...rest])
-        expect(contentOf(chunks)).toEqual(["finally"])
+        expect(contentPieces(chunks)).toEqual(["finally"])
       }).pipe(Effect.scoped, keepingAlive(runner.layer))
     }))
 
@@ -278,7 +279,7 @@ describe("a streamed answer that fails", () => {
       const requestId = response.headers.get("x-request-id")
       const raw = yield* text(response)
       const { events } = framed(raw)
-      expect(contentOf(events.filter(isContent).map(chunkOf))).toEqual(["partial", " answer"])
+      expect(contentPieces(events.filter(isContent).map(chunkOf))).toEqual(["partial", " answer"])
       const [errorEvent, done] = events.slice(-2)
       expect(done).toBe("data: [DONE]")
       const { error } = Schema.decodeUnknownSync(ErrorBody)(dataOf(errorEvent ?? ""))

@@ -103,7 +103,7 @@ export const generate = (model: Model, sampling: Sampling = {}) =>
   model.languageModel.generateText({ prompt: "Say hello" }).pipe(Effect.provide(model.settings(sampling)))
 
 /** The text pieces of a streamed answer. */
-export const textOf = (parts: ReadonlyArray<Response.AnyPart>) =>
+export const textDeltas = (parts: ReadonlyArray<Response.AnyPart>) =>
   parts.flatMap((part) => part.type === "text-delta" ? [part.delta] : [])
 
 export const finishesOf = (parts: ReadonlyArray<Response.AnyPart>) =>
@@ -170,7 +170,7 @@ export const providerConformance = (api: Api) =>
           const upstream = yield* Upstream
           yield* upstream.answerText(["Hel", "lo ", "world"], { inputTokens: 37, outputTokens: 5 })
           const parts = yield* streamParts(yield* upstreamModel())
-          expect(textOf(parts)).toEqual(["Hel", "lo ", "world"])
+          expect(textDeltas(parts)).toEqual(["Hel", "lo ", "world"])
           const finishes = finishesOf(parts)
           expect(finishes).toHaveLength(1)
           expect(finishes[0]?.reason).toBe("stop")
@@ -201,7 +201,7 @@ export const providerConformance = (api: Api) =>
           yield* upstream.answerText(["cut"], { finish: "length", inputTokens: 2, outputTokens: 3 })
           yield* upstream.answerText(["cut"], { finish: "length", inputTokens: 2, outputTokens: 3 })
           const parts = yield* streamParts(model, { maxTokens: 3 })
-          expect(textOf(parts)).toEqual(["cut"])
+          expect(textDeltas(parts)).toEqual(["cut"])
           expect(finishesOf(parts).map((finish) => [finish.reason, finish.usage.outputTokens])).toEqual([["length", 3]])
           const reply = yield* generate(model, { maxTokens: 3 })
           expect([reply.text, reply.finishReason, reply.usage.outputTokens]).toEqual(["cut", "length", 3])
@@ -345,7 +345,7 @@ export const providerConformance = (api: Api) =>
             Effect.map((error) => fromAiError(PROVIDER, error, Date.now())),
             Effect.option
           )
-          expect(textOf(seen)).toEqual(["partial"])
+          expect(textDeltas(seen)).toEqual(["partial"])
           const errorAt = seen.findIndex((part) => part.type === "error")
           const finishAt = seen.findIndex((part) => part.type === "finish")
           if (failure._tag === "Some") {

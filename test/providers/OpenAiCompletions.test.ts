@@ -22,7 +22,7 @@ import {
   modelAt,
   providerConformance,
   streamParts,
-  textOf
+  textDeltas
 } from "../kit/providerConformance.js"
 
 providerConformance("openai-completions")
@@ -42,7 +42,7 @@ describe("openai-completions provider", () => {
         const server = yield* ChatCompletionsServer
         const model = yield* modelAt("openai-completions", `${server.baseUrl}/`)
         // Nothing scripted: the fake server echoes the last user message.
-        expect(textOf(yield* streamParts(model)).join("")).toBe("Say hello")
+        expect(textDeltas(yield* streamParts(model)).join("")).toBe("Say hello")
         const request = yield* server.nextRequest
         expect(request.method).toBe("POST")
         expect(request.path).toBe("/v1/chat/completions")
@@ -156,7 +156,7 @@ describe("openai-completions provider", () => {
         const server = yield* ChatCompletionsServer
         yield* server.reply(Completions.text(["ok"], { usage: null }))
         const parts = yield* streamParts(yield* makeModel())
-        expect(textOf(parts)).toEqual(["ok"])
+        expect(textDeltas(parts)).toEqual(["ok"])
         expect(finishesOf(parts)[0]?.usage).toMatchObject({
           inputTokens: undefined,
           outputTokens: undefined,
@@ -172,7 +172,7 @@ describe("openai-completions provider", () => {
           "data: [DONE]\n\n"
         ], { keepOpen: true }))
         const parts = yield* streamParts(yield* makeModel())
-        expect(textOf(parts)).toEqual(["done"])
+        expect(textDeltas(parts)).toEqual(["done"])
         expect(finishesOf(parts).map((part) => part.reason)).toEqual(["stop"])
       }).pipe(withServer))
   })
