@@ -7,8 +7,6 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import type * as Layer from "effect/Layer"
-import * as Logger from "effect/Logger"
-import * as LogLevel from "effect/LogLevel"
 import OpenAI, {
   APIError,
   AuthenticationError,
@@ -28,20 +26,13 @@ import {
   ProviderUnreachable
 } from "../src/domain/Errors.js"
 import { FakeAgentRunner } from "../src/testing.js"
-import { baseConfig, baseUrl, gateway, TOKEN } from "./support.js"
+import { rejection, sdk } from "./kit/clients.js"
+import { baseConfig, testGateway } from "./kit/gateway.js"
+import { REQUEST_ID } from "./kit/wire.js"
 
-/** The gateway (quiet: no request log lines) for one test. */
-const served =
-  (options: { readonly config?: ConfigInput; readonly runner?: Layer.Layer<AgentRunner> } = {}) =>
-  <A, E, R>(test: Effect.Effect<A, E, R>) =>
-    test.pipe(Effect.provide(gateway(options)), Effect.provide(Logger.minimumLogLevel(LogLevel.None)))
-
-/** An SDK client aimed at the gateway under test; no retries, so every answer is seen as it is. */
-const sdk = (apiKey: string = TOKEN) =>
-  Effect.map(baseUrl, (url) => new OpenAI({ baseURL: `${url}/v1`, apiKey, maxRetries: 0 }))
-
-/** What an SDK call rejects with (the test fails if it resolves). */
-const rejection = <A>(call: () => Promise<A>) => Effect.flip(Effect.tryPromise({ try: call, catch: (error) => error }))
+/** The gateway for one test. */
+const served = (options: { readonly config?: ConfigInput; readonly runner?: Layer.Layer<AgentRunner> } = {}) =>
+  Effect.provide(testGateway(options))
 
 /** Asserts the class of `value` and narrows it. */
 const instance = <T>(value: unknown, type: new(...args: Array<never>) => T): T => {
@@ -58,10 +49,9 @@ const chunksOf = (stream: AsyncIterable<ChatCompletionChunk>) =>
     return chunks
   })
 
-const contentOf = (chunks: ReadonlyArray<ChatCompletionChunk>) =>
+/** All the text the SDK's chunks carry. */
+const textOfChunks = (chunks: ReadonlyArray<ChatCompletionChunk>) =>
   chunks.map((chunk) => chunk.choices[0]?.delta.content ?? "").join("")
-
-const REQUEST_ID = /^req_[0-9a-f-]{36}$/
 
 const question: Array<ChatCompletionMessageParam> = [
   { role: "system", content: "Answer briefly." },
@@ -138,7 +128,7 @@ describe("openai SDK: stream", () => {
       const chunks = yield* chunksOf(stream)
 
       expect(chunks[0]?.choices[0]?.delta.role).toBe("assistant")
-      expect(contentOf(chunks)).toBe("the quick brown fox")
+      expect(textOfChunks(chunks)).toBe("the quick brown fox")
       // One chunk per word, as the agent produced them.
       expect(chunks.filter((chunk) => (chunk.choices[0]?.delta.content ?? "") !== "")).toHaveLength(answerTokens)
       const finishes = chunks.flatMap((chunk) => chunk.choices.flatMap((choice) => choice.finish_reason ?? []))
@@ -166,7 +156,7 @@ describe("openai SDK: stream", () => {
       )
       const chunks = yield* chunksOf(stream)
       expect(chunks[0]?.choices[0]?.delta.role).toBe("assistant")
-      expect(contentOf(chunks)).toBe("the quick brown")
+      expect(textOfChunks(chunks)).toBe("the quick brown")
       expect(chunks.some((chunk) => chunk.usage != null)).toBe(false)
       expect(chunks.at(-1)?.choices[0]?.finish_reason).toBe("length")
       expect(chunks.filter((chunk) => chunk.choices[0]?.finish_reason != null)).toHaveLength(1)
@@ -202,7 +192,7 @@ describe("openai SDK: stream", () => {
       const error = yield* rejection(async () => {
         for await (const chunk of stream) received.push(chunk)
       })
-      expect(contentOf(received)).toBe("half an answer")
+      expect(textOfChunks(received)).toBe("half an answer")
       const apiError = instance(error, APIError)
       expect(apiError.code).toBe("provider_error")
       expect(apiError.type).toBe("server_error")

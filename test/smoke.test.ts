@@ -1,11 +1,12 @@
+/** The kit's in-process gateway, reached with the Effect HttpClient it provides. */
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import { gateway, TOKEN } from "./support.js"
+import { testGateway, TOKEN } from "./kit/gateway.js"
 
-describe("harness", () => {
-  it.scopedLive("answers a chat completion over loopback", () =>
+describe("the test kit's gateway", () => {
+  it.scopedLive("answers a chat completion over loopback, to Effect's HttpClient aimed at it", () =>
     Effect.gen(function*() {
       const client = yield* HttpClient.HttpClient
       const response = yield* client.execute(
@@ -17,5 +18,5 @@ describe("harness", () => {
       expect(response.status).toBe(200)
       const body = yield* response.json
       expect(body).toMatchObject({ choices: [{ message: { content: "hi you" } }] })
-    }).pipe(Effect.provide(gateway())))
+    }).pipe(Effect.provide(testGateway())))
 })

@@ -3,8 +3,6 @@
  * would in their own @effect/vitest tests: each fake AgentRunner as documented, timed fakes on the
  * TestClock, and the accept-all / reject-all Auth layers plugged into a real gateway.
  */
-import * as HttpClient from "@effect/platform/HttpClient"
-import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import { describe, expect, it } from "@effect/vitest"
 import * as Chunk from "effect/Chunk"
 import * as Deferred from "effect/Deferred"
@@ -12,8 +10,6 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
-import * as Logger from "effect/Logger"
-import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as Stream from "effect/Stream"
@@ -24,7 +20,8 @@ import { AgentEvent } from "../src/domain/AgentEvent.js"
 import { ProviderFailed, ProviderUnreachable } from "../src/domain/Errors.js"
 import { type RunRequest } from "../src/domain/Run.js"
 import { Auth, FakeAgentRunner, RecordedRuns, replyEvents } from "../src/testing.js"
-import { baseConfig, gateway, TOKEN } from "./support.js"
+import { baseConfig, testGateway, TOKEN } from "./kit/gateway.js"
+import { chat, json, userSays } from "./kit/http.js"
 
 /** The harness config's agent `main`, resolved the way the gateway resolves it. */
 const mainAgent = (() => {
@@ -44,7 +41,8 @@ const runRequest = (text: string, runId = "run-1"): RunRequest => ({
   sampling: {}
 })
 
-const textOf = (events: Iterable<AgentEvent>) =>
+/** What a run's text deltas say, together. */
+const textSaid = (events: Iterable<AgentEvent>) =>
   Array.from(events).flatMap((event) => event._tag === "TextDelta" ? [event.text] : []).join("")
 
 /** Runs one turn through the runner in context and collects its events. */
@@ -72,7 +70,7 @@ const tagsOf = (events: Iterable<AgentEvent>) => Array.from(events).map((event) 
 describe("replyEvents", () => {
   it("turns a text into word deltas, word-count usage and a finish reason", () => {
     const events = replyEvents("one two  three")
-    expect(textOf(events)).toBe("one two  three")
+    expect(textSaid(events)).toBe("one two  three")
     expect(events).toEqual([
       AgentEvent.TextDelta({ text: "one" }),
       AgentEvent.TextDelta({ text: " two" }),
@@ -92,7 +90,7 @@ describe("FakeAgentRunner as a service", () => {
   it.effect("layer: every run is the script's stream for the request, and complete() folds it", () =>
     Effect.gen(function*() {
       const events = yield* streamed(runRequest("ping"))
-      expect(textOf(events)).toBe("you said ping")
+      expect(textSaid(events)).toBe("you said ping")
       const reply = yield* completed(runRequest("pong"))
       expect(reply).toEqual({
         text: "you said pong",
@@ -111,7 +109,7 @@ describe("FakeAgentRunner as a service", () => {
       const second = yield* streamed(runRequest("b"))
       const third = yield* completed(runRequest("c"))
       const fourth = yield* completed(runRequest("d"))
-      expect([first.text, textOf(second), third.text, fourth.text]).toEqual([
+      expect([first.text, textSaid(second), third.text, fourth.text]).toEqual([
         "Hello there!",
         "Again?",
         "Last one.",
@@ -169,16 +167,16 @@ describe("FakeAgentRunner as a service", () => {
       yield* TestClock.adjust("1 second")
       expect(yield* Queue.size(arrived)).toBe(0)
       yield* TestClock.adjust("10 seconds")
-      expect(textOf(yield* Queue.takeAll(arrived))).toBe("slow")
+      expect(textSaid(yield* Queue.takeAll(arrived))).toBe("slow")
       yield* TestClock.adjust("9 seconds")
       expect(yield* Queue.size(arrived)).toBe(0)
       yield* TestClock.adjust("1 second")
-      expect(textOf(yield* Queue.takeAll(arrived))).toBe(" and")
+      expect(textSaid(yield* Queue.takeAll(arrived))).toBe(" and")
       yield* TestClock.adjust("10 seconds")
       // The last word, then the end of the run at once: no extra wait for usage and finish.
       const last = Chunk.toReadonlyArray(yield* Queue.takeAll(arrived))
       expect(tagsOf(last)).toEqual(["TextDelta", "Usage", "Finish"])
-      expect(textOf(last)).toBe(" steady")
+      expect(textSaid(last)).toBe(" steady")
       yield* Fiber.join(fiber)
     }).pipe(
       Effect.provide(FakeAgentRunner.layerSlow({ text: "slow and steady", interval: "10 seconds", delay: "1 minute" }))
@@ -226,64 +224,46 @@ describe("FakeAgentRunner as a service", () => {
       const first = yield* completed(runRequest("one", "run-a"))
       const second = yield* streamed(runRequest("two", "run-b"))
       expect(first.text).toBe("A")
-      expect(textOf(second)).toBe("B")
+      expect(textSaid(second)).toBe("B")
       const runs = yield* recorded.all
       expect(runs.map((run) => [run.runId, run.messages.at(-1)?.content])).toEqual([["run-a", "one"], ["run-b", "two"]])
     }).pipe(Effect.provide(FakeAgentRunner.layerRecording(FakeAgentRunner.layerReplies("A", "B")))))
 })
 
-/** A quiet gateway (no request log lines) for one test. */
-const served = (options: {
-  readonly runner?: Layer.Layer<AgentRunner>
-  readonly auth?: Layer.Layer<Auth>
-}) =>
-<A, E, R>(test: Effect.Effect<A, E, R>) =>
-  test.pipe(Effect.provide(gateway(options)), Effect.provide(Logger.minimumLogLevel(LogLevel.None)))
-
-const chat = (content: string, headers: Record<string, string> = {}) =>
-  HttpClientRequest.post("/v1/chat/completions").pipe(
-    HttpClientRequest.setHeaders(headers),
-    HttpClientRequest.bodyUnsafeJson({ model: "clawdbot:beta", messages: [{ role: "user", content }] })
-  )
+/** A request to agent `beta` saying `content`, with these headers (and no Authorization of its own). */
+const chatBeta = (content: string, headers: Record<string, string> = {}) =>
+  chat(userSays(content, { model: "clawdbot:beta" }), { token: null, headers })
 
 describe("the testing entry plugged into a gateway", () => {
   it.scopedLive("layerReplies behind the real endpoint answers each request in turn", () =>
     Effect.gen(function*() {
-      const client = yield* HttpClient.HttpClient
       const answers: Array<unknown> = []
       for (const content of ["one", "two", "three"]) {
-        const response = yield* client.execute(chat(content, { authorization: `Bearer ${TOKEN}` }))
+        const response = yield* chatBeta(content, { authorization: `Bearer ${TOKEN}` })
         expect(response.status).toBe(200)
-        answers.push(yield* response.json)
+        answers.push(yield* json(response))
       }
       expect(answers).toMatchObject([
         { choices: [{ message: { content: "first reply" } }], usage: { completion_tokens: 2 } },
         { choices: [{ message: { content: "second" } }], usage: { completion_tokens: 1 } },
         { choices: [{ message: { content: "first reply" } }] }
       ])
-    }).pipe(served({ runner: FakeAgentRunner.layerReplies("first reply", "second") })))
+    }).pipe(Effect.provide(testGateway({ runner: FakeAgentRunner.layerReplies("first reply", "second") }))))
 
   it.scopedLive("layerRecording shows what the gateway handed the runner", () => {
     // One recording layer, given to the gateway and to the test: layers are built once per
     // `provide`, so both see the same recorder.
     const recording = FakeAgentRunner.layerRecording(FakeAgentRunner.layerReplies("noted"))
     return Effect.gen(function*() {
-      const client = yield* HttpClient.HttpClient
-      const response = yield* client.execute(
-        HttpClientRequest.post("/v1/chat/completions").pipe(
-          HttpClientRequest.bearerToken(TOKEN),
-          HttpClientRequest.setHeader("x-clawdbot-session-key", "my-session"),
-          HttpClientRequest.bodyUnsafeJson({
-            model: "clawdbot:beta",
-            temperature: 0.5,
-            max_tokens: 40,
-            messages: [
-              { role: "developer", content: "Be terse." },
-              { role: "user", content: "remember this" }
-            ]
-          })
-        )
-      )
+      const response = yield* chat({
+        model: "clawdbot:beta",
+        temperature: 0.5,
+        max_tokens: 40,
+        messages: [
+          { role: "developer", content: "Be terse." },
+          { role: "user", content: "remember this" }
+        ]
+      }, { headers: { "x-clawdbot-session-key": "my-session" } })
       expect(response.status).toBe(200)
       const runs = yield* Effect.flatMap(RecordedRuns, (recorded) => recorded.all)
       expect(runs).toHaveLength(1)
@@ -294,30 +274,25 @@ describe("the testing entry plugged into a gateway", () => {
         extraSystemPrompt: "Be terse.",
         sampling: { temperature: 0.5, maxTokens: 40 }
       })
-    }).pipe(
-      Effect.provide(Layer.merge(gateway({ runner: recording }), recording)),
-      Effect.provide(Logger.minimumLogLevel(LogLevel.None))
-    )
+    }).pipe(Effect.provide(Layer.merge(testGateway({ runner: recording }), recording)))
   })
 
   it.scopedLive("Auth.layerAcceptAll lets every request in, with a wrong secret or none", () =>
     Effect.gen(function*() {
-      const client = yield* HttpClient.HttpClient
       for (const headers of [{}, { authorization: "Bearer wrong" }, { authorization: "Basic abc" }]) {
-        const response = yield* client.execute(chat("let me in", headers))
+        const response = yield* chatBeta("let me in", headers)
         expect(response.status).toBe(200)
-        expect(yield* response.json).toMatchObject({ choices: [{ message: { content: "let me in" } }] })
+        expect(yield* json(response)).toMatchObject({ choices: [{ message: { content: "let me in" } }] })
       }
-    }).pipe(served({ auth: Auth.layerAcceptAll })))
+    }).pipe(Effect.provide(testGateway({ auth: Auth.layerAcceptAll }))))
 
   it.scopedLive("Auth.layerRejectAll turns every request away, even with the configured token", () =>
     Effect.gen(function*() {
-      const client = yield* HttpClient.HttpClient
       for (const headers of [{ authorization: `Bearer ${TOKEN}` }, {}]) {
-        const response = yield* client.execute(chat("let me in", headers))
+        const response = yield* chatBeta("let me in", headers)
         expect(response.status).toBe(401)
-        expect(response.headers["www-authenticate"]).toBe("Bearer")
-        expect(yield* response.json).toMatchObject({ error: { message: "Unauthorized", type: "unauthorized" } })
+        expect(response.headers.get("www-authenticate")).toBe("Bearer")
+        expect(yield* json(response)).toMatchObject({ error: { message: "Unauthorized", type: "unauthorized" } })
       }
-    }).pipe(served({ auth: Auth.layerRejectAll })))
+    }).pipe(Effect.provide(testGateway({ auth: Auth.layerRejectAll }))))
 })

@@ -1,9 +1,9 @@
 /**
  * End-to-end: the Vercel AI SDK (`ai` with `@ai-sdk/openai-compatible`) against the real gateway
  * on a loopback port, agents on the built-in echo model through the live runner. `generateText`
- * (issue 2, point 9) and `streamText` with its usage and finish reason (point 10: the SDK insists on
- * exactly one finish reason and on `choices: []` in the usage chunk), the errors it raises for the
- * gateway's answers (points 5, 6, 10) and a session continued through `user` (point 7).
+ * and `streamText` with its usage and finish reason (the SDK insists on exactly one finish reason
+ * and on `choices: []` in the usage chunk), the errors it raises for the gateway's answers, and a
+ * session continued through `user`.
  */
 import { createOpenAICompatible } from "@ai-sdk/openai-compatible"
 import { describe, expect, it } from "@effect/vitest"
@@ -13,10 +13,11 @@ import type * as Layer from "effect/Layer"
 import type { AgentRunner } from "../../src/agent/AgentRunner.js"
 import { ProviderFailed } from "../../src/domain/Errors.js"
 import { FakeAgentRunner } from "../../src/testing.js"
-import { quietGateway } from "../http/helpers.js"
-import { baseUrl, TOKEN } from "../support.js"
+import { rejection } from "../kit/clients.js"
+import { baseUrl, testGateway, TOKEN } from "../kit/gateway.js"
+import { COMPLETION_ID, REQUEST_ID } from "../kit/wire.js"
 
-const served = (options: { readonly runner?: Layer.Layer<AgentRunner> } = {}) => Effect.provide(quietGateway(options))
+const served = (options: { readonly runner?: Layer.Layer<AgentRunner> } = {}) => Effect.provide(testGateway(options))
 
 /** The AI SDK's provider aimed at the gateway under test. */
 const provider = (options: { readonly apiKey?: string; readonly includeUsage?: boolean } = {}) =>
@@ -27,10 +28,6 @@ const provider = (options: { readonly apiKey?: string; readonly includeUsage?: b
       apiKey: options.apiKey ?? TOKEN,
       includeUsage: options.includeUsage ?? true
     }))
-
-const REQUEST_ID = /^req_[0-9a-f-]{36}$/
-
-const rejection = <A>(call: () => Promise<A>) => Effect.flip(Effect.tryPromise({ try: call, catch: (error) => error }))
 
 const apiCallError = (error: unknown): APICallError => {
   expect(APICallError.isInstance(error)).toBe(true)
@@ -54,7 +51,7 @@ describe("AI SDK: generateText", () => {
       expect(result.finishReason).toBe("stop")
       // Echo counts words: the prompt is the system text and the question, the answer the question.
       expect(result.usage).toMatchObject({ inputTokens: 2 + 4, outputTokens: 4, totalTokens: 2 + 4 + 4 })
-      expect(result.response.id).toMatch(/^chatcmpl_[0-9a-f-]{36}$/)
+      expect(result.response.id).toMatch(COMPLETION_ID)
       expect(result.response.modelId).toBe("clawdbot:main")
       expect(result.response.headers?.["x-request-id"]).toMatch(REQUEST_ID)
       expect(result.response.headers?.["x-clawdbot-session-key"]).toMatch(/^agent:main:openai:/)
@@ -146,7 +143,7 @@ describe("AI SDK: streamText", () => {
         totalTokens: 2 + 4 + 4
       })
       const response = yield* Effect.promise(() => result.response)
-      expect(response.id).toMatch(/^chatcmpl_[0-9a-f-]{36}$/)
+      expect(response.id).toMatch(COMPLETION_ID)
       expect(response.modelId).toBe("clawdbot:main")
       expect(response.headers?.["x-request-id"]).toMatch(REQUEST_ID)
       expect(response.headers?.["content-type"]).toMatch(/^text\/event-stream/)

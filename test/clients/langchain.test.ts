@@ -1,9 +1,9 @@
 /**
  * End-to-end: LangChain JS (`@langchain/openai` `ChatOpenAI` with `configuration: { baseURL }`)
  * against the real gateway on a loopback port, agents on the built-in echo model through the live
- * runner. `invoke` (issue 2, point 9) and `stream` (point 10: LangChain needs the role on the first
- * chunk and the usage chunk to fill `usage_metadata`), the errors it raises (points 5, 6, 10), and a
- * conversation kept by a header it sends on every request (issue 4's conversation identity).
+ * runner. `invoke` and `stream` (LangChain needs the role on the first chunk and the usage chunk to
+ * fill `usage_metadata`), the errors it raises, and a conversation kept by a header it sends on
+ * every request.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { AIMessageChunk, HumanMessage, SystemMessage, type UsageMetadata } from "@langchain/core/messages"
@@ -14,8 +14,9 @@ import type { AgentRunner } from "../../src/agent/AgentRunner.js"
 import type { ConfigInput } from "../../src/config/ConfigFile.js"
 import { ProviderFailed } from "../../src/domain/Errors.js"
 import { FakeAgentRunner } from "../../src/testing.js"
-import { configWith, quietGateway } from "../http/helpers.js"
-import { baseConfig, baseUrl, TOKEN } from "../support.js"
+import { rejection } from "../kit/clients.js"
+import { baseConfig, baseUrl, configWith, testGateway, TOKEN } from "../kit/gateway.js"
+import { COMPLETION_ID } from "../kit/wire.js"
 
 const CHAT_ID = "x-openwebui-chat-id"
 
@@ -28,7 +29,7 @@ const config: ConfigInput = configWith({
 })
 
 const served = (options: { readonly runner?: Layer.Layer<AgentRunner> } = {}) =>
-  Effect.provide(quietGateway({ config, ...options }))
+  Effect.provide(testGateway({ config, ...options }))
 
 /** A ChatOpenAI aimed at the gateway under test, with no retries. */
 const chatModel = (
@@ -53,7 +54,13 @@ const question = [new SystemMessage("Answer briefly."), new HumanMessage("the qu
 /** A message's token counts (read through a plain type: the inferred message types can be `never` there). */
 const usageOf = (message: { readonly usage_metadata?: UsageMetadata | undefined }) => message.usage_metadata
 
-const rejection = <A>(call: () => Promise<A>) => Effect.flip(Effect.tryPromise({ try: call, catch: (error) => error }))
+/** The answer to `question` from agent `main` on echo: its words, usage, finish reason, model and id. */
+const expectTheEchoedQuestion = (message: AIMessageChunk) => {
+  expect(message.text).toBe("the quick brown fox")
+  expect(usageOf(message)).toMatchObject({ input_tokens: 2 + 4, output_tokens: 4, total_tokens: 2 + 4 + 4 })
+  expect(message.response_metadata).toMatchObject({ finish_reason: "stop", model_name: "clawdbot:main" })
+  expect(message.id).toMatch(COMPLETION_ID)
+}
 
 /** Every chunk of a LangChain stream, and all of them merged as LangChain merges them. */
 const drain = (stream: Promise<AsyncIterable<AIMessageChunk>>) =>
@@ -69,10 +76,7 @@ describe("LangChain ChatOpenAI: invoke", () => {
     Effect.gen(function*() {
       const model = yield* chatModel()
       const reply = yield* Effect.promise(() => model.invoke(question))
-      expect(reply.text).toBe("the quick brown fox")
-      expect(reply.usage_metadata).toMatchObject({ input_tokens: 2 + 4, output_tokens: 4, total_tokens: 2 + 4 + 4 })
-      expect(reply.response_metadata).toMatchObject({ finish_reason: "stop", model_name: "clawdbot:main" })
-      expect(reply.id).toMatch(/^chatcmpl_[0-9a-f-]{36}$/)
+      expectTheEchoedQuestion(reply)
     }).pipe(served()))
 
   it.scopedLive("honours maxTokens (finish reason length) and routes to the agent the model names", () =>
@@ -120,10 +124,7 @@ describe("LangChain ChatOpenAI: stream", () => {
       expect(pieces.join("")).toBe("the quick brown fox")
       // As the agent produced it: one piece per word.
       expect(pieces).toHaveLength(4)
-      expect(merged.text).toBe("the quick brown fox")
-      expect(merged.usage_metadata).toMatchObject({ input_tokens: 2 + 4, output_tokens: 4, total_tokens: 2 + 4 + 4 })
-      expect(merged.response_metadata).toMatchObject({ finish_reason: "stop", model_name: "clawdbot:main" })
-      expect(merged.id).toMatch(/^chatcmpl_[0-9a-f-]{36}$/)
+      expectTheEchoedQuestion(merged)
     }).pipe(served()))
 
   it.scopedLive("stops at maxTokens with finish reason length", () =>

@@ -18,15 +18,24 @@
  * `functionCalls(calls)` answers with `function_call` items (streamed as `output_item.added`, then
  * `function_call_arguments.delta` pieces, `.done` and `output_item.done`).
  *
- * The server machinery (recording, scripting, `closed`) is the one of ./AnthropicServer.ts.
+ * The server machinery (recording, scripting, `closed`) is the one of ./server.ts.
  */
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
-import { json, type Reply, requestedModel, serve, type Service, sse, wantsStream } from "./AnthropicServer.js"
-
-export { json, type RecordedRequest, type Reply, type Service, sse, type SseEvent } from "./AnthropicServer.js"
+import {
+  json,
+  type Reply,
+  requestedModel,
+  serve,
+  type Service,
+  silence,
+  sse,
+  type SseEvent,
+  sseFrame,
+  wantsStream
+} from "./server.js"
 
 export interface TextOptions {
   /** The answer stopped on `max_output_tokens`: status `incomplete`, finish reason `length`. */
@@ -131,7 +140,11 @@ const textDelta = (delta: string, sequence: number) => ({
 })
 
 /** The events of a streamed text answer, in the API's order. */
-export const textEvents = (pieces: ReadonlyArray<string>, model: string, options: TextOptions = {}) => {
+export const textEvents = (
+  pieces: ReadonlyArray<string>,
+  model: string,
+  options: TextOptions = {}
+): Array<SseEvent> => {
   const answerModel = options.model ?? model
   const text = pieces.join("")
   const status: Status = options.incomplete === true ? "incomplete" : "completed"
@@ -190,8 +203,8 @@ const MODEL = "gpt-fake"
 export const text = (pieces: string | ReadonlyArray<string>, options: TextOptions = {}): Reply => (request) => {
   const parts = typeof pieces === "string" ? [pieces] : pieces
   return wantsStream(request)
-    ? sse(textEvents(parts, requestedModel(request, MODEL), options))(request)
-    : json(200, textResponse(parts, requestedModel(request, MODEL), options))(request)
+    ? sse(textEvents(parts, requestedModel(request, MODEL), options).map(sseFrame))
+    : json(200, textResponse(parts, requestedModel(request, MODEL), options))
 }
 
 /** A function call the fake answers with; `arguments` is streamed in these pieces of JSON text. */
@@ -281,7 +294,7 @@ export const functionCalls = (
     arguments: typeof call.arguments === "string" ? [call.arguments] : call.arguments
   }))
   return wantsStream(request)
-    ? sse(functionCallEvents(fakes, model, options))(request)
+    ? sse(functionCallEvents(fakes, model, options).map(sseFrame))
     : json(
       200,
       responseObject({
@@ -290,7 +303,7 @@ export const functionCalls = (
         output: fakes.map((call, index) => functionCallItem(call, index, "completed", call.arguments.join(""))),
         usage: usageOf(options, fakes.map((call) => call.name))
       })
-    )(request)
+    )
 }
 
 /**
@@ -299,8 +312,8 @@ export const functionCalls = (
  */
 export const hangAfter = (piece: string): Reply => (request) =>
   wantsStream(request)
-    ? sse([...created(requestedModel(request, MODEL)), textDelta(piece, 4)], { hang: true })(request)
-    : { status: 200, headers: {}, chunks: [], hang: true }
+    ? sse([...created(requestedModel(request, MODEL)), textDelta(piece, 4)].map(sseFrame), { hang: true })
+    : silence
 
 /**
  * A stream that sends one text piece, then an `error` event and `response.failed`, and ends. The
@@ -322,7 +335,7 @@ export const failAfter = (piece: string, options: { readonly message?: string } 
         error: { code: "server_error", message }
       }
     }
-  ])(request)
+  ].map(sseFrame))
 }
 
 const errorTypes: Record<number, { readonly type: string; readonly code: string | null }> = {
@@ -340,6 +353,7 @@ export const error = (
   status: number,
   options: { readonly retryAfter?: string; readonly body?: unknown; readonly message?: string } = {}
 ): Reply =>
+() =>
   json(
     status,
     options.body ?? {
@@ -358,10 +372,7 @@ export const error = (
  * Its `baseUrl` ends in `/v1`, like `https://api.openai.com/v1`.
  */
 export const make = (options: { readonly fallback?: Reply } = {}): Effect.Effect<Service, never, Scope.Scope> =>
-  Effect.map(
-    serve(options.fallback ?? text(["Hello", " from", " the fake"])),
-    (server): Service => ({ ...server, baseUrl: `${server.baseUrl}/v1` })
-  )
+  serve(options.fallback ?? text(["Hello", " from", " the fake"]), "/v1")
 
 /** The fake as a service: `ResponsesServer.layer` starts one for the test's scope. */
 export class ResponsesServer extends Context.Tag("test/fakes/ResponsesServer")<ResponsesServer, Service>() {

@@ -98,10 +98,21 @@ export class ScriptedModel extends Context.Tag("test/ScriptedModel")<ScriptedMod
       )))
 }
 
-const textOf = (message: Prompt.Message): string =>
+const messageText = (message: Prompt.Message): string =>
   typeof message.content === "string"
     ? message.content
     : message.content.flatMap((part) => part.type === "text" ? [part.text] : []).join("\n")
+
+/** The finish part of a call the test finished, with its usage. */
+const finishPart = (step: Extract<Step, { readonly _tag: "Finish" }>): Response.FinishPartEncoded => ({
+  type: "finish",
+  reason: step.reason,
+  usage: {
+    inputTokens: step.inputTokens,
+    outputTokens: step.outputTokens,
+    totalTokens: step.inputTokens + step.outputTokens
+  }
+})
 
 const wordsOf = (text: string) => text.match(/\s*\S+/g) ?? []
 
@@ -118,7 +129,7 @@ const make = (options: { readonly answer?: (call: Call) => string }) =>
         const steps = yield* Queue.unbounded<Step>()
         const outcome = yield* Deferred.make<Outcome>()
         const number = all.length + 1
-        const seen = prompt.content.map((message): SeenMessage => ({ role: message.role, text: textOf(message) }))
+        const seen = prompt.content.map((message): SeenMessage => ({ role: message.role, text: messageText(message) }))
         const settle = (result: Outcome) =>
           Effect.flatMap(Deferred.succeed(outcome, result), (first) =>
             Effect.sync(() => {
@@ -175,18 +186,7 @@ const make = (options: { readonly answer?: (call: Call) => string }) =>
                 return yield* failure("generateText", step.description)
               case "Finish": {
                 yield* settle("finished")
-                const parts: Array<Response.PartEncoded> = [
-                  { type: "text", text },
-                  {
-                    type: "finish",
-                    reason: step.reason,
-                    usage: {
-                      inputTokens: step.inputTokens,
-                      outputTokens: step.outputTokens,
-                      totalTokens: step.inputTokens + step.outputTokens
-                    }
-                  }
-                ]
+                const parts: Array<Response.PartEncoded> = [{ type: "text", text }, finishPart(step)]
                 return parts
               }
             }
@@ -205,18 +205,7 @@ const make = (options: { readonly answer?: (call: Call) => string }) =>
                     case "Fail":
                       return Effect.zipRight(settle("failed"), Effect.fail(failure("streamText", step.description)))
                     case "Finish":
-                      return Effect.as(settle("finished"), [
-                        { type: "text-end", id: "scripted" },
-                        {
-                          type: "finish",
-                          reason: step.reason,
-                          usage: {
-                            inputTokens: step.inputTokens,
-                            outputTokens: step.outputTokens,
-                            totalTokens: step.inputTokens + step.outputTokens
-                          }
-                        }
-                      ])
+                      return Effect.as(settle("finished"), [{ type: "text-end", id: "scripted" }, finishPart(step)])
                   }
                 })
               )

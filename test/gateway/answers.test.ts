@@ -1,5 +1,5 @@
 /**
- * Issue 3, providers: a client of the gateway (fetch over loopback) gets the provider's own text,
+ * A client of the gateway (fetch over loopback) gets the provider's own text,
  * usage and finish reason (stop, and length), as JSON and streamed, from an agent on each provider
  * api (the live runner against a fake provider server); the request's sampling reaches the
  * provider under that api's names, the agent's sampling defaults fill in what the request leaves
@@ -7,18 +7,12 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import {
-  chat,
-  type Chunk,
-  chunkOf,
-  completionBody,
-  hello,
-  isChunk,
-  isContent,
-  openChat,
-  sseReader
-} from "../http/helpers.js"
-import { against, APIS, field, maxTokensField, MODEL, samplingAsSent, type TextAnswer, Upstream } from "./harness.js"
+import { chat, completionBody, hello, openChat } from "../kit/http.js"
+import { field } from "../kit/json.js"
+import { maxTokensField, samplingAsSent } from "../kit/sent.js"
+import { sseReader } from "../kit/sse.js"
+import { against, APIS, MODEL, type TextOptions, Upstream } from "../kit/upstream.js"
+import { type Chunk, chunkOf, isChunk, isContent } from "../kit/wire.js"
 
 /** The whole streamed answer to `request`: its content pieces, finish chunks, usage chunks, last event. */
 const streamed = (request: Record<string, unknown>) =>
@@ -37,6 +31,11 @@ const streamed = (request: Record<string, unknown>) =>
       last: events.at(-1)
     }
   })
+
+/** An answer of the provider's, with its usage and finish reason. */
+interface TextAnswer extends Required<TextOptions> {
+  readonly pieces: ReadonlyArray<string>
+}
 
 const usageOf = (answer: TextAnswer) => ({
   prompt_tokens: answer.inputTokens,
@@ -60,7 +59,7 @@ for (const api of APIS) {
           api,
           Effect.gen(function*() {
             const upstream = yield* Upstream
-            yield* upstream.answerText(answer)
+            yield* upstream.answerText(answer.pieces, answer)
             const response = yield* chat(hello())
             expect(response.status).toBe(200)
             const completion = yield* completionBody(response)
@@ -79,7 +78,7 @@ for (const api of APIS) {
           api,
           Effect.gen(function*() {
             const upstream = yield* Upstream
-            yield* upstream.answerText(answer)
+            yield* upstream.answerText(answer.pieces, answer)
             const answered = yield* streamed({ stream_options: { include_usage: true } })
             expect(answered.contents).toEqual(answer.pieces)
             expect(answered.finishReasons).toEqual([answer.finish])

@@ -1,5 +1,5 @@
 /**
- * Issue 3, providers: a config whose agent names a provider that is not in `models.providers`, or a
+ * A config whose agent names a provider that is not in `models.providers`, or a
  * model that is not in that provider's `models` list, stops start-up with the key path; one whose
  * agents name what is configured starts.
  */
@@ -12,7 +12,7 @@ import { Config } from "../../src/config/Config.js"
 import { ConfigError } from "../../src/config/ConfigError.js"
 import { type ConfigInput } from "../../src/config/ConfigFile.js"
 import { decode } from "../../src/config/Load.js"
-import { baseConfig, gateway } from "../support.js"
+import { baseConfig, testGateway } from "../kit/gateway.js"
 
 const noSecrets = { token: Option.none(), password: Option.none() }
 
@@ -68,7 +68,7 @@ describe("providers and models named in the config", () => {
   it.scoped("the gateway does not start on such a config", () =>
     Effect.gen(function*() {
       const error = yield* Effect.flip(
-        Layer.build(gateway({ config: configWith({ list: [{ id: "main", model: "nope/x" }] }, openai) }))
+        Layer.build(testGateway({ config: configWith({ list: [{ id: "main", model: "nope/x" }] }, openai) }))
       )
       expect(error).toBeInstanceOf(ConfigError)
       expect(error.message).toContain("agents.list[0].model")

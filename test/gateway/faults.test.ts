@@ -1,5 +1,5 @@
 /**
- * Issue 3, runs: provider faults as a client of the gateway sees them, for an agent on each
+ * Provider faults as a client of the gateway sees them, for an agent on each
  * provider api (the live runner against a fake provider server on loopback): unreachable, the
  * provider refusing the gateway's key, rate limiting with its Retry-After, 5xx retried only before
  * the first token and only a bounded number of times, mid-stream failures in-band, no first token
@@ -11,40 +11,29 @@ import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import type * as Queue from "effect/Queue"
 import * as Schema from "effect/Schema"
-import { closedPort } from "../fakes/ChatCompletionsServer.js"
-import {
-  capturingLogs,
-  chat,
-  chunkOf,
-  completionBody,
-  dataOf,
-  ErrorBody,
-  errorBody,
-  hello,
-  isContent,
-  isError,
-  type LogEntry,
-  nextRequestLine,
-  openChat,
-  sseReader
-} from "../http/helpers.js"
+import { closedPort } from "../fakes/listen.js"
+import { testGateway } from "../kit/gateway.js"
+import { chat, completionBody, errorBody, hello, openChat } from "../kit/http.js"
+import { capturingLogs, type LogEntry, nextRequestLine } from "../kit/logs.js"
+import { sseReader } from "../kit/sse.js"
 import {
   against,
   type Api,
   APIS,
-  gatewayAt,
   PROVIDER,
   PROVIDER_KEY,
   type Setup,
   Upstream,
+  upstreamConfig,
   upstreamGateway
-} from "./harness.js"
+} from "../kit/upstream.js"
+import { chunkOf, dataOf, ErrorBody, isContent, isError } from "../kit/wire.js"
 
 /** The same, with the gateway's log entries going to a queue the body reads. */
 const withLogs = <A, E, R>(api: Api, body: (entries: Queue.Dequeue<LogEntry>) => Effect.Effect<A, E, R>) =>
   Effect.flatMap(
     capturingLogs,
-    (logs) => body(logs.entries).pipe(Effect.scoped, Effect.provide(upstreamGateway(api, { logger: logs.layer })))
+    (logs) => body(logs.entries).pipe(Effect.scoped, Effect.provide(upstreamGateway(api, { logs: logs.layer })))
   )
 
 const decodeError = Schema.decodeUnknownSync(ErrorBody)
@@ -89,7 +78,7 @@ for (const api of APIS) {
           const stream = yield* chat(hello({ stream: true }))
           expect(stream.status).toBe(502)
           expect((yield* errorBody(stream)).error.code).toBe("provider_unreachable")
-        }).pipe(Effect.provide(gatewayAt(api, `http://127.0.0.1:${port}/v1`)))
+        }).pipe(Effect.provide(testGateway({ config: upstreamConfig(api, `http://127.0.0.1:${port}/v1`) })))
       }))
 
     it.scopedLive("the provider closing the connection after its 200, before any text: 502 provider_error (it was reached)", () =>
@@ -155,7 +144,7 @@ for (const api of APIS) {
           Effect.gen(function*() {
             const upstream = yield* Upstream
             yield* upstream.answerStatus(500)
-            yield* upstream.answerText({ pieces: ["second", " time"], finish: "stop", inputTokens: 3, outputTokens: 2 })
+            yield* upstream.answerText(["second", " time"], { finish: "stop", inputTokens: 3, outputTokens: 2 })
             if (stream) {
               const { events, response } = yield* streamEvents()
               expect(response.status).toBe(200)
@@ -179,7 +168,7 @@ for (const api of APIS) {
             yield* upstream.answerStatus(500)
             yield* upstream.answerStatus(500)
             // A fourth request would be answered with text: the answer shows there was none.
-            yield* upstream.answerText({ pieces: ["too", " late"], finish: "stop", inputTokens: 1, outputTokens: 2 })
+            yield* upstream.answerText(["too", " late"], { finish: "stop", inputTokens: 1, outputTokens: 2 })
             const response = yield* chat(hello({ stream }))
             expect(response.status).toBe(502)
             expect((yield* errorBody(response)).error).toMatchObject({ type: "server_error", code: "provider_error" })

@@ -5,8 +5,8 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import { chat, errorBody, hello } from "../http/helpers.js"
-import { against, APIS, Upstream } from "./harness.js"
+import { chat, errorBody, hello } from "../kit/http.js"
+import { against, APIS, Upstream } from "../kit/upstream.js"
 
 describe("temperature above 1", () => {
   it.scopedLive("an agent on anthropic-messages answers 400 invalid 'temperature', streamed or not, and asks no provider", () =>

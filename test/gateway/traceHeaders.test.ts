@@ -5,8 +5,9 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import { chat, hello, sseReader } from "../http/helpers.js"
-import { against, APIS, Upstream } from "./harness.js"
+import { chat, hello } from "../kit/http.js"
+import { sseReader } from "../kit/sse.js"
+import { against, APIS, Upstream } from "../kit/upstream.js"
 
 const TRACE_HEADERS = ["traceparent", "tracestate", "b3", "x-b3-traceid", "x-b3-spanid", "x-b3-sampled"]
 const CLIENT_TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"

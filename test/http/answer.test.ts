@@ -1,16 +1,16 @@
 /**
- * Issue 2, point 9: the non-streaming answer, in OpenAI's shape, with the finish reason and usage
+ * The non-streaming answer, in OpenAI's shape, with the finish reason and usage
  * of the agent run.
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
 import { FakeAgentRunner, replyEvents } from "../../src/testing.js"
-import { chat, completionBody, hello, quietGateway } from "./helpers.js"
+import { testGateway } from "../kit/gateway.js"
+import { chat, completionBody, hello } from "../kit/http.js"
+import { COMPLETION_ID } from "../kit/wire.js"
 
-const UUID = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
-
-describe("non-stream answer (point 9)", () => {
+describe("a non-stream answer", () => {
   it.scopedLive("has OpenAI's shape: chatcmpl_<uuid> id, object, created, model echoed, one choice", () =>
     Effect.gen(function*() {
       const before = Math.floor(Date.now() / 1000)
@@ -19,7 +19,7 @@ describe("non-stream answer (point 9)", () => {
       expect(response.status).toBe(200)
       expect(response.headers.get("content-type")).toContain("application/json")
       const body = yield* completionBody(response)
-      expect(body.id).toMatch(new RegExp(`^chatcmpl_${UUID}$`))
+      expect(body.id).toMatch(COMPLETION_ID)
       expect(body.object).toBe("chat.completion")
       expect(body.created).toBeGreaterThanOrEqual(before)
       expect(body.created).toBeLessThanOrEqual(after)
@@ -27,7 +27,7 @@ describe("non-stream answer (point 9)", () => {
       expect(body.choices).toEqual([
         { index: 0, message: { role: "assistant", content: "hello there" }, logprobs: null, finish_reason: "stop" }
       ])
-    }).pipe(Effect.provide(quietGateway())))
+    }).pipe(Effect.provide(testGateway())))
 
   it.scopedLive("model echoes the request's string exactly, and each answer gets its own id", () =>
     Effect.gen(function*() {
@@ -39,7 +39,7 @@ describe("non-stream answer (point 9)", () => {
         ids.push(body.id)
       }
       expect(new Set(ids).size).toBe(models.length)
-    }).pipe(Effect.provide(quietGateway())))
+    }).pipe(Effect.provide(testGateway())))
 
   it.scopedLive("usage comes from the run: echo counts words, prompt included", () =>
     Effect.gen(function*() {
@@ -55,7 +55,7 @@ describe("non-stream answer (point 9)", () => {
       expect(body.choices[0]?.message.content).toBe("one two three four five")
       expect(body.choices[0]?.finish_reason).toBe("stop")
       expect(body.usage).toEqual({ prompt_tokens: 7, completion_tokens: 5, total_tokens: 12 })
-    }).pipe(Effect.provide(quietGateway())))
+    }).pipe(Effect.provide(testGateway())))
 
   it.scopedLive("max_tokens cuts the echo: finish_reason length and the counts of what was said", () =>
     Effect.gen(function*() {
@@ -70,7 +70,7 @@ describe("non-stream answer (point 9)", () => {
         yield* chat(hello({ messages: [{ role: "user", content: "one two" }], max_completion_tokens: 2 }))
       )
       expect(exact.choices[0]?.finish_reason).toBe("stop")
-    }).pipe(Effect.provide(quietGateway())))
+    }).pipe(Effect.provide(testGateway())))
 
   it.scopedLive("a runner's own usage numbers and finish reason are passed through", () =>
     Effect.gen(function*() {
@@ -78,7 +78,7 @@ describe("non-stream answer (point 9)", () => {
       expect(body.choices[0]?.message.content).toBe("Filtered reply")
       expect(body.choices[0]?.finish_reason).toBe("content_filter")
       expect(body.usage).toEqual({ prompt_tokens: 1234, completion_tokens: 56, total_tokens: 1290 })
-    }).pipe(Effect.provide(quietGateway({
+    }).pipe(Effect.provide(testGateway({
       runner: FakeAgentRunner.layer(() =>
         Stream.fromIterable(
           replyEvents("Filtered reply", {
@@ -94,5 +94,5 @@ describe("non-stream answer (point 9)", () => {
       const first = yield* completionBody(yield* chat(hello()))
       const second = yield* completionBody(yield* chat(hello()))
       expect([first.choices[0]?.message.content, second.choices[0]?.message.content]).toEqual(["Hello!", "Again?"])
-    }).pipe(Effect.provide(quietGateway({ runner: FakeAgentRunner.layerReplies("Hello!", "Again?") }))))
+    }).pipe(Effect.provide(testGateway({ runner: FakeAgentRunner.layerReplies("Hello!", "Again?") }))))
 })

@@ -1,12 +1,12 @@
 /**
- * Issue 2, point 5: the bearer check, the password mode, the failed-auth limiter per client IP,
+ * The bearer check, the password mode, the failed-auth limiter per client IP,
  * and X-Forwarded-For trusted only from `gateway.trustedProxies`.
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import type { ConfigInput } from "../../src/config/ConfigFile.js"
-import { baseConfig, TOKEN } from "../support.js"
-import { chat, completionBody, configWith, errorBody, hello, quietGateway } from "./helpers.js"
+import { baseConfig, configWith, testGateway, TOKEN } from "../kit/gateway.js"
+import { chat, completionBody, errorBody, hello } from "../kit/http.js"
 
 type RateLimitInput = NonNullable<NonNullable<NonNullable<ConfigInput["gateway"]>["auth"]>["rateLimit"]>
 
@@ -48,11 +48,11 @@ const expectAnswered = (response: Response) =>
     expect(body.choices[0]?.message.content).toBe("hello there")
   })
 
-describe("bearer secret (point 5)", () => {
+describe("the bearer secret", () => {
   it.scopedLive("a missing Authorization header gets 401 Unauthorized with WWW-Authenticate: Bearer", () =>
     chat(hello(), { token: null }).pipe(
       Effect.flatMap(expectUnauthorized),
-      Effect.provide(quietGateway({ config: lenient }))
+      Effect.provide(testGateway({ config: lenient }))
     ))
 
   it.scopedLive("a wrong secret gets the same 401", () =>
@@ -60,28 +60,28 @@ describe("bearer secret (point 5)", () => {
       for (const token of ["wrong", `${TOKEN}x`, TOKEN.slice(0, -1), ""]) {
         yield* expectUnauthorized(yield* chat(hello(), { token }))
       }
-    }).pipe(Effect.provide(quietGateway({ config: lenient }))))
+    }).pipe(Effect.provide(testGateway({ config: lenient }))))
 
   it.scopedLive("a header that is not a bearer gets 401", () =>
     Effect.gen(function*() {
       for (const authorization of [TOKEN, `Basic ${TOKEN}`, `Bearer`, `Token ${TOKEN}`]) {
         yield* expectUnauthorized(yield* chat(hello(), { headers: { authorization } }))
       }
-    }).pipe(Effect.provide(quietGateway({ config: lenient }))))
+    }).pipe(Effect.provide(testGateway({ config: lenient }))))
 
   it.scopedLive("the right secret is answered; the prefix is case-insensitive and the value trimmed", () =>
     Effect.gen(function*() {
       for (const authorization of [`Bearer ${TOKEN}`, `bearer ${TOKEN}`, `BEARER ${TOKEN}`, `bEaReR   ${TOKEN}  `]) {
         yield* expectAnswered(yield* chat(hello(), { headers: { authorization } }))
       }
-    }).pipe(Effect.provide(quietGateway({ config: lenient }))))
+    }).pipe(Effect.provide(testGateway({ config: lenient }))))
 
   it.scopedLive("password mode checks the password", () =>
     Effect.gen(function*() {
       yield* expectAnswered(yield* chat(hello(), { token: "hunter2-pass" }))
       yield* expectUnauthorized(yield* chat(hello(), { token: "hunter3-pass" }))
       yield* expectUnauthorized(yield* chat(hello(), { token: null }))
-    }).pipe(Effect.provide(quietGateway({
+    }).pipe(Effect.provide(testGateway({
       config: configWith({
         gateway: {
           ...baseConfig.gateway,
@@ -91,7 +91,7 @@ describe("bearer secret (point 5)", () => {
     }))))
 })
 
-describe("failed-auth limiter (point 5)", () => {
+describe("the failed-auth limiter", () => {
   it.scopedLive("maxAttempts failures get 401; the next attempt gets 429 rate_limited with Retry-After", () =>
     Effect.gen(function*() {
       yield* expectUnauthorized(yield* chat(hello(), { token: "wrong-1" }))
@@ -101,7 +101,7 @@ describe("failed-auth limiter (point 5)", () => {
       // lockoutMs 120000: the client is told to come back in about two minutes.
       expect(retryAfter).toBeGreaterThan(100)
       expect(retryAfter).toBeLessThanOrEqual(120)
-    }).pipe(Effect.provide(quietGateway({
+    }).pipe(Effect.provide(testGateway({
       config: authConfig({ exemptLoopback: false, maxAttempts: 3, lockoutMs: 120_000 })
     }))))
 
@@ -112,7 +112,7 @@ describe("failed-auth limiter (point 5)", () => {
       yield* expectRateLimited(yield* chat(hello(), { token: "wrong" }))
       yield* expectRateLimited(yield* chat(hello()))
       yield* expectRateLimited(yield* chat(hello(), { token: null }))
-    }).pipe(Effect.provide(quietGateway({ config: authConfig({ exemptLoopback: false, maxAttempts: 2 }) }))))
+    }).pipe(Effect.provide(testGateway({ config: authConfig({ exemptLoopback: false, maxAttempts: 2 }) }))))
 
   it.scopedLive("a success resets the count of failures", () =>
     Effect.gen(function*() {
@@ -123,7 +123,7 @@ describe("failed-auth limiter (point 5)", () => {
       yield* expectUnauthorized(yield* chat(hello(), { token: "wrong" }))
       yield* expectUnauthorized(yield* chat(hello(), { token: "wrong" }))
       yield* expectRateLimited(yield* chat(hello(), { token: "wrong" }))
-    }).pipe(Effect.provide(quietGateway({ config: authConfig({ exemptLoopback: false, maxAttempts: 3 }) }))))
+    }).pipe(Effect.provide(testGateway({ config: authConfig({ exemptLoopback: false, maxAttempts: 3 }) }))))
 
   it.scopedLive("loopback clients are not locked out when exemptLoopback is on", () =>
     Effect.gen(function*() {
@@ -131,10 +131,10 @@ describe("failed-auth limiter (point 5)", () => {
       yield* expectUnauthorized(yield* chat(hello(), { token: "wrong" }))
       yield* expectUnauthorized(yield* chat(hello(), { token: "wrong" }))
       yield* expectAnswered(yield* chat(hello()))
-    }).pipe(Effect.provide(quietGateway({ config: authConfig({ exemptLoopback: true, maxAttempts: 1 }) }))))
+    }).pipe(Effect.provide(testGateway({ config: authConfig({ exemptLoopback: true, maxAttempts: 1 }) }))))
 })
 
-describe("X-Forwarded-For (point 5)", () => {
+describe("X-Forwarded-For from proxies", () => {
   const forwarded = (ip: string) => ({ "x-forwarded-for": ip })
 
   it.scopedLive("from a trusted proxy, each forwarded client is limited on its own", () =>
@@ -150,7 +150,7 @@ describe("X-Forwarded-For (point 5)", () => {
       yield* expectAnswered(yield* chat(hello()))
       // A chain: the client is the rightmost hop that is not a trusted proxy.
       yield* expectRateLimited(yield* chat(hello(), { headers: forwarded("198.51.100.1, 203.0.113.7") }))
-    }).pipe(Effect.provide(quietGateway({
+    }).pipe(Effect.provide(testGateway({
       config: authConfig({ exemptLoopback: false, maxAttempts: 2 }, ["127.0.0.1", "::1"])
     }))))
 
@@ -160,7 +160,7 @@ describe("X-Forwarded-For (point 5)", () => {
       yield* expectUnauthorized(yield* chat(hello(), { token: "wrong", headers: forwarded("203.0.113.8") }))
       yield* expectRateLimited(yield* chat(hello(), { headers: forwarded("203.0.113.9") }))
       yield* expectRateLimited(yield* chat(hello()))
-    }).pipe(Effect.provide(quietGateway({
+    }).pipe(Effect.provide(testGateway({
       config: authConfig({ exemptLoopback: false, maxAttempts: 2 }, ["10.1.2.3"])
     }))))
 
@@ -170,7 +170,7 @@ describe("X-Forwarded-For (point 5)", () => {
       yield* expectUnauthorized(yield* chat(hello(), { token: "wrong", headers: forwarded("203.0.113.7") }))
       yield* expectUnauthorized(yield* chat(hello(), { token: "wrong", headers: forwarded("203.0.113.7") }))
       yield* expectRateLimited(yield* chat(hello(), { headers: forwarded("203.0.113.7") }))
-    }).pipe(Effect.provide(quietGateway({
+    }).pipe(Effect.provide(testGateway({
       config: authConfig({ exemptLoopback: true, maxAttempts: 2 }, ["127.0.0.1", "::1"])
     }))))
 })

@@ -1,99 +1,59 @@
 /**
- * Issue 2, point 11: when the client goes away, the agent run is interrupted (its finalizers run),
+ * When the client goes away, the agent run is interrupted (its finalizers run),
  * for a stream and for a plain request, and the gateway goes on serving.
  */
 import { describe, expect, it } from "@effect/vitest"
-import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
-import * as Stream from "effect/Stream"
-import { AgentRunner } from "../../src/agent/AgentRunner.js"
-import { FakeAgentRunner } from "../../src/testing.js"
-import { BOUND, chat, chunkOf, hello, isContent, openChat, quietGateway, sseReader } from "./helpers.js"
+import * as Fiber from "effect/Fiber"
+import { testGateway } from "../kit/gateway.js"
+import { BOUND, chat, hello, openChat } from "../kit/http.js"
+import { controlledRunner } from "../kit/runs.js"
+import { sseReader } from "../kit/sse.js"
+import { contentsOf, isContent } from "../kit/wire.js"
 
-/**
- * `layerHanging`, plus a signal when a run starts: a plain request shows nothing on the wire
- * until the run ends, so the test waits for this before leaving.
- */
-const hangingRunner = (options: {
-  readonly text?: string
-  readonly started: Deferred.Deferred<void>
-  readonly interrupted: Deferred.Deferred<void>
-}) =>
-  Layer.effect(
-    AgentRunner,
-    Effect.map(AgentRunner, (inner) =>
-      AgentRunner.of({
-        stream: (request) => Stream.onStart(inner.stream(request), Deferred.succeed(options.started, undefined)),
-        complete: (request) => Effect.zipRight(Deferred.succeed(options.started, undefined), inner.complete(request))
-      }))
-  ).pipe(Layer.provide(FakeAgentRunner.layerHanging({
-    ...(options.text !== undefined && { text: options.text }),
-    onInterrupt: Deferred.succeed(options.interrupted, undefined)
-  })))
+/** A request whose run has started and said what `said` holds, left before any answer has come. */
+const leftWaiting = (body: unknown, said: ReadonlyArray<string>) =>
+  Effect.gen(function*() {
+    const runner = yield* controlledRunner
+    yield* Effect.gen(function*() {
+      const controller = new AbortController()
+      yield* Effect.addFinalizer(() => Effect.sync(() => controller.abort()))
+      // No content comes, so no status either (the keep-alive is 15 s): the request is pending.
+      const pending = yield* Effect.fork(chat(body, { signal: controller.signal }))
+      const run = yield* runner.nextRun
+      yield* Effect.forEach(said, run.say)
+      expect(yield* run.hasEnded).toBe(false)
+      controller.abort()
+      expect(yield* run.ended.pipe(Effect.timeout(BOUND))).toBe("interrupted")
+      yield* Fiber.await(pending)
+    }).pipe(Effect.scoped, Effect.provide(testGateway({ runner: runner.layer })))
+  })
 
-describe("client disconnect (point 11)", () => {
+describe("a client that disconnects", () => {
   it.scopedLive("closing a stream after the first content interrupts the run", () =>
     Effect.gen(function*() {
-      const started = yield* Deferred.make<void>()
-      const interrupted = yield* Deferred.make<void>()
+      const runner = yield* controlledRunner
       yield* Effect.gen(function*() {
-        const { abort, response } = yield* openChat(hello({ stream: true }))
+        const opening = yield* Effect.fork(openChat(hello({ stream: true })))
+        const run = yield* runner.nextRun
+        yield* run.say("still")
+        const { abort, response } = yield* Fiber.join(opening)
         expect(response.status).toBe(200)
-        const events = sseReader(response)
-        const head = yield* events.until(isContent).pipe(Effect.timeout(BOUND))
-        expect(head.filter(isContent).map((event) => chunkOf(event).choices[0]?.delta.content)).toEqual(["still"])
-        // The run is going on (it never ends by itself) ...
-        expect(yield* Deferred.isDone(interrupted)).toBe(false)
+        const head = yield* sseReader(response).until(isContent).pipe(Effect.timeout(BOUND))
+        expect(contentsOf(head)).toEqual(["still"])
+        // The run is going on (it ends only when the test says so) until the client leaves.
+        expect(yield* run.hasEnded).toBe(false)
         abort()
-        // ... until the client leaves.
-        yield* Deferred.await(interrupted).pipe(Effect.timeout(BOUND))
+        expect(yield* run.ended.pipe(Effect.timeout(BOUND))).toBe("interrupted")
 
-        // The gateway is still serving (every run of this agent hangs, so ask for a 400).
+        // The gateway is still serving (every run here waits on the test, so ask for a 400).
         expect((yield* chat({ messages: [] })).status).toBe(400)
-      }).pipe(
-        Effect.scoped,
-        Effect.provide(quietGateway({ runner: hangingRunner({ text: "still", started, interrupted }) }))
-      )
+      }).pipe(Effect.scoped, Effect.provide(testGateway({ runner: runner.layer })))
     }))
 
   it.scopedLive("closing a stream before any content interrupts the run", () =>
-    Effect.gen(function*() {
-      const started = yield* Deferred.make<void>()
-      const interrupted = yield* Deferred.make<void>()
-      yield* Effect.gen(function*() {
-        const controller = new AbortController()
-        yield* Effect.addFinalizer(() => Effect.sync(() => controller.abort()))
-        // No content comes, so no status either (the keep-alive is 15 s): the request is pending.
-        const pending = yield* chat(hello({ stream: true }), { signal: controller.signal }).pipe(Effect.fork)
-        yield* Deferred.await(started).pipe(Effect.timeout(BOUND))
-        controller.abort()
-        yield* Deferred.await(interrupted).pipe(Effect.timeout(BOUND))
-        yield* pending.await
-      }).pipe(
-        Effect.scoped,
-        Effect.provide(quietGateway({ runner: hangingRunner({ started, interrupted }) }))
-      )
-    }))
+    leftWaiting(hello({ stream: true }), []))
 
-  it.scopedLive("leaving a plain (non-stream) request that hangs interrupts the run", () =>
-    Effect.gen(function*() {
-      const started = yield* Deferred.make<void>()
-      const interrupted = yield* Deferred.make<void>()
-      yield* Effect.gen(function*() {
-        const controller = new AbortController()
-        yield* Effect.addFinalizer(() => Effect.sync(() => controller.abort()))
-        const pending = yield* chat(hello(), { signal: controller.signal }).pipe(Effect.fork)
-        yield* Deferred.await(started).pipe(Effect.timeout(BOUND))
-        expect(yield* Deferred.isDone(interrupted)).toBe(false)
-        controller.abort()
-        yield* Deferred.await(interrupted).pipe(Effect.timeout(BOUND))
-        yield* pending.await
-
-        expect(yield* Deferred.isDone(interrupted)).toBe(true)
-      }).pipe(
-        Effect.scoped,
-        Effect.provide(quietGateway({ runner: hangingRunner({ text: "never finished", started, interrupted }) }))
-      )
-    }))
+  it.scopedLive("leaving a plain (non-stream) request that has not been answered interrupts the run", () =>
+    leftWaiting(hello(), ["never finished"]))
 })

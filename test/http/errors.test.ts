@@ -1,5 +1,5 @@
 /**
- * Issue 2, point 12: agent failures mapped to statuses, 5xx bodies with no internals (only
+ * Agent failures mapped to statuses, 5xx bodies with no internals (only
  * `internal error` and the request id), `x-request-id` on 5xx answers, and the one log line per
  * request (method, path, status, agent, duration, error tag) that never carries the bearer secret.
  */
@@ -20,25 +20,11 @@ import {
   ProviderUnreachable
 } from "../../src/domain/Errors.js"
 import { FakeAgentRunner } from "../../src/testing.js"
-import { baseConfig, gateway } from "../support.js"
-import {
-  BOUND,
-  capturingLogs,
-  chat,
-  configWith,
-  dataOf,
-  ErrorBody,
-  errorBody,
-  hello,
-  isError,
-  type LogEntry,
-  nextRequestLine,
-  PATH,
-  quietGateway,
-  send,
-  splitEvents,
-  text
-} from "./helpers.js"
+import { baseConfig, configWith, testGateway } from "../kit/gateway.js"
+import { BOUND, chat, errorBody, hello, PATH, send, text } from "../kit/http.js"
+import { capturingLogs, type LogEntry, nextRequestLine } from "../kit/logs.js"
+import { eventsOf } from "../kit/sse.js"
+import { dataOf, ErrorBody, isError } from "../kit/wire.js"
 
 const SECRET = "sk-upstream-9f8e7d6c5b4a"
 
@@ -89,7 +75,7 @@ const cases: ReadonlyArray<{
   }
 ]
 
-describe("agent failures on a plain request (point 12)", () => {
+describe("agent failures on a plain request", () => {
   for (const { code, error, retryAfter, status, type } of cases) {
     it.scopedLive(`${error._tag} (${code}) answers ${status} ${type}${retryAfter ? ` with Retry-After ${retryAfter}` : ""}`, () =>
       Effect.gen(function*() {
@@ -106,7 +92,7 @@ describe("agent failures on a plain request (point 12)", () => {
         expect(raw).not.toContain(SECRET)
         expect(raw).not.toContain("upstream")
         expect(raw).not.toContain("ECONNREFUSED")
-      }).pipe(Effect.provide(quietGateway({ runner: FakeAgentRunner.layerFailing(error) }))))
+      }).pipe(Effect.provide(testGateway({ runner: FakeAgentRunner.layerFailing(error) }))))
   }
 })
 
@@ -132,7 +118,7 @@ const expectInternal = (raw: string, requestId: string | null) => {
   })
 }
 
-describe("defects (point 12)", () => {
+describe("defects answer 500 without internals", () => {
   it.scopedLive("a run that dies answers 500 internal error with the request id, and nothing else", () =>
     Effect.gen(function*() {
       const response = yield* chat(hello())
@@ -144,7 +130,7 @@ describe("defects (point 12)", () => {
       expect(raw).not.toContain(SECRET)
       expect(raw).not.toContain("password")
       expect(raw).not.toContain("runner.ts")
-    }).pipe(Effect.provide(quietGateway({ runner: dyingRunner }))))
+    }).pipe(Effect.provide(testGateway({ runner: dyingRunner }))))
 
   it.scopedLive("a stream whose run dies before content answers 500 the same way", () =>
     Effect.gen(function*() {
@@ -153,7 +139,7 @@ describe("defects (point 12)", () => {
       const raw = yield* text(response)
       expectInternal(raw, response.headers.get("x-request-id"))
       expect(raw).not.toContain(SECRET)
-    }).pipe(Effect.provide(quietGateway({ runner: dyingRunner }))))
+    }).pipe(Effect.provide(testGateway({ runner: dyingRunner }))))
 
   it.scopedLive("a stream whose run dies after content gets an in-band internal error, then [DONE]", () =>
     Effect.gen(function*() {
@@ -161,12 +147,12 @@ describe("defects (point 12)", () => {
       expect(response.status).toBe(200)
       const raw = yield* text(response)
       expect(raw).not.toContain(SECRET)
-      const events = splitEvents(raw)
+      const events = eventsOf(raw)
       expect(events.at(-1)).toBe("data: [DONE]")
       const errorEvent = events.at(-2) ?? ""
       expect(isError(errorEvent)).toBe(true)
       expectInternal(JSON.stringify(dataOf(errorEvent)), response.headers.get("x-request-id"))
-    }).pipe(Effect.provide(quietGateway({ runner: dyingAfterContentRunner }))))
+    }).pipe(Effect.provide(testGateway({ runner: dyingAfterContentRunner }))))
 
   it.scopedLive("a runner whose `complete` throws is a defect too", () =>
     Effect.gen(function*() {
@@ -175,7 +161,7 @@ describe("defects (point 12)", () => {
       const raw = yield* text(response)
       expectInternal(raw, response.headers.get("x-request-id"))
       expect(raw).not.toContain(SECRET)
-    }).pipe(Effect.provide(quietGateway({
+    }).pipe(Effect.provide(testGateway({
       runner: FakeAgentRunner.layer(() =>
         Stream.fromEffect(Effect.sync((): AgentEvent => {
           throw new Error(`boom ${SECRET}`)
@@ -184,7 +170,7 @@ describe("defects (point 12)", () => {
     }))))
 })
 
-describe("the request log (point 12)", () => {
+describe("the request log", () => {
   const GATEWAY_SECRET = "gw-secret-5a4b3c2d1e0f"
   const WRONG_SECRET = "gw-wrong-0f1e2d3c4b5a"
   const config = configWith({
@@ -202,7 +188,7 @@ describe("the request log (point 12)", () => {
     Effect.gen(function*() {
       const logs = yield* capturingLogs
       return yield* body(logs.entries).pipe(
-        Effect.provide(gateway({ config, ...options }).pipe(Layer.provide(logs.layer)))
+        Effect.provide(testGateway({ config, logs: logs.layer, ...options }))
       )
     })
 
@@ -330,7 +316,7 @@ describe("the request log (point 12)", () => {
           yield* chat(hello(), { token: WRONG_SECRET }),
           yield* chat({ messages: [] }, { token: GATEWAY_SECRET }),
           yield* send(PATH, { method: "GET", token: GATEWAY_SECRET }),
-          yield* send("/elsewhere", { token: WRONG_SECRET })
+          yield* send("/elsewhere", { method: "POST", token: WRONG_SECRET })
         ]
         for (const response of responses) yield* text(response)
         expect(responses.map((response) => response.status)).toEqual([200, 200, 401, 400, 405, 404])

@@ -1,5 +1,5 @@
 /**
- * Issue 2, point 8: what a request may carry (tolerant of what clients send), what is rejected
+ * What a request may carry (tolerant of what clients send), what is rejected
  * and how (400 with `param`, invalid JSON, empty body, 413 for bodies over the limit, also chunked,
  * without a connection reset), and the missing-user-message rule. Hostile and clumsy bodies: deep
  * nesting, compressed bodies and byte-order marks, and error messages that quote bad values briefly.
@@ -8,32 +8,20 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import * as Zlib from "node:zlib"
-import { baseConfig } from "../support.js"
+import { baseConfig, configWith, endpointWith, testGateway } from "../kit/gateway.js"
 import {
   chat,
   completionBody,
-  configWith,
-  endpointConfig,
-  ErrorBody,
   errorBody,
   hello,
+  invalidRequest,
   PATH,
   postChunkedUntilAnswered,
-  quietGateway,
   send
-} from "./helpers.js"
+} from "../kit/http.js"
+import { ErrorBody } from "../kit/wire.js"
 
-const expectInvalid = (body: unknown, param: string | null) =>
-  Effect.gen(function*() {
-    const response = yield* chat(body)
-    expect({ body, status: response.status }).toEqual({ body, status: 400 })
-    const { error } = yield* errorBody(response)
-    expect({ body, type: error.type, param: error.param }).toEqual({ body, type: "invalid_request_error", param })
-    expect(error.message.length).toBeGreaterThan(0)
-    return error
-  })
-
-describe("tolerant of what clients send (point 8)", () => {
+describe("what clients send that is accepted", () => {
   it.scopedLive("unknown fields, developer role, parts, name, tool_call_id and stream_options are accepted", () =>
     Effect.gen(function*() {
       const response = yield* chat({
@@ -77,23 +65,23 @@ describe("tolerant of what clients send (point 8)", () => {
       expect(response.status).toBe(200)
       const body = yield* completionBody(response)
       expect(body.choices[0]?.message.content).toBe("describe\nthis")
-    }).pipe(Effect.provide(quietGateway())))
+    }).pipe(Effect.provide(testGateway())))
 
   it.scopedLive("stream_options is accepted without stream", () =>
     Effect.gen(function*() {
       const response = yield* chat(hello({ stream_options: { include_usage: true } }))
       expect(response.status).toBe(200)
       expect(response.headers.get("content-type")).toContain("application/json")
-    }).pipe(Effect.provide(quietGateway())))
+    }).pipe(Effect.provide(testGateway())))
 
   it.scopedLive("Content-Type is not required to be JSON", () =>
     Effect.gen(function*() {
       const response = yield* send(PATH, { body: JSON.stringify(hello()), headers: { "content-type": "text/plain" } })
       expect(response.status).toBe(200)
-    }).pipe(Effect.provide(quietGateway())))
+    }).pipe(Effect.provide(testGateway())))
 })
 
-describe("malformed requests (point 8)", () => {
+describe("malformed requests get a 400", () => {
   it.scopedLive("a field of the wrong type or out of range gets 400 naming the field", () =>
     Effect.gen(function*() {
       const cases: ReadonlyArray<readonly [Record<string, unknown>, string]> = [
@@ -112,32 +100,32 @@ describe("malformed requests (point 8)", () => {
         [{ user: 42 }, "user"],
         [{ n: 2 }, "n"]
       ]
-      for (const [extra, param] of cases) yield* expectInvalid(hello(extra), param)
-    }).pipe(Effect.provide(quietGateway())))
+      for (const [extra, param] of cases) yield* invalidRequest(hello(extra), param)
+    }).pipe(Effect.provide(testGateway())))
 
   it.scopedLive("n: 2 is refused with a message saying only one choice is supported", () =>
     Effect.gen(function*() {
-      const error = yield* expectInvalid(hello({ n: 2 }), "n")
+      const error = yield* invalidRequest(hello({ n: 2 }), "n")
       expect(error.message).toContain("n")
       expect(error.message).toContain("1")
-    }).pipe(Effect.provide(quietGateway())))
+    }).pipe(Effect.provide(testGateway())))
 
   it.scopedLive("bad messages get 400 naming the message and its field", () =>
     Effect.gen(function*() {
-      yield* expectInvalid({ model: "m", messages: [{ role: "robot", content: "hi" }] }, "messages[0].role")
-      yield* expectInvalid({ model: "m", messages: [{ content: "hi" }] }, "messages[0].role")
-      yield* expectInvalid(
+      yield* invalidRequest({ model: "m", messages: [{ role: "robot", content: "hi" }] }, "messages[0].role")
+      yield* invalidRequest({ model: "m", messages: [{ content: "hi" }] }, "messages[0].role")
+      yield* invalidRequest(
         { model: "m", messages: [{ role: "user", content: "ok" }, { role: "user", content: 5 }] },
         "messages[1].content"
       )
-      yield* expectInvalid(
+      yield* invalidRequest(
         { model: "m", messages: [{ role: "user", content: [{ type: "text" }] }] },
         "messages[0].content"
       )
-      yield* expectInvalid({ model: "m", messages: [{ role: "user", content: "hi", name: 3 }] }, "messages[0].name")
-      yield* expectInvalid({ model: "m", messages: "hi" }, "messages")
-      yield* expectInvalid({ model: "m" }, "messages")
-    }).pipe(Effect.provide(quietGateway())))
+      yield* invalidRequest({ model: "m", messages: [{ role: "user", content: "hi", name: 3 }] }, "messages[0].name")
+      yield* invalidRequest({ model: "m", messages: "hi" }, "messages")
+      yield* invalidRequest({ model: "m" }, "messages")
+    }).pipe(Effect.provide(testGateway())))
 
   it.scopedLive("a JSON body that is not an object gets 400", () =>
     Effect.gen(function*() {
@@ -146,7 +134,7 @@ describe("malformed requests (point 8)", () => {
         expect({ body, status: response.status }).toEqual({ body, status: 400 })
         expect((yield* errorBody(response)).error.type).toBe("invalid_request_error")
       }
-    }).pipe(Effect.provide(quietGateway())))
+    }).pipe(Effect.provide(testGateway())))
 
   it.scopedLive("invalid JSON gets 400 invalid_request_error", () =>
     Effect.gen(function*() {
@@ -157,17 +145,17 @@ describe("malformed requests (point 8)", () => {
         expect(error.type).toBe("invalid_request_error")
         expect(error.message).toContain("JSON")
       }
-    }).pipe(Effect.provide(quietGateway())))
+    }).pipe(Effect.provide(testGateway())))
 
   it.scopedLive("an empty body gets 400", () =>
     Effect.gen(function*() {
       for (const body of ["", undefined]) {
-        const response = yield* send(PATH, body === undefined ? {} : { body })
+        const response = yield* send(PATH, body === undefined ? { method: "POST" } : { body })
         expect(response.status).toBe(400)
         const { error } = yield* errorBody(response)
         expect(error.type).toBe("invalid_request_error")
       }
-    }).pipe(Effect.provide(quietGateway())))
+    }).pipe(Effect.provide(testGateway())))
 
   it.scopedLive("no user content gets 400 Missing user message, param messages", () =>
     Effect.gen(function*() {
@@ -184,29 +172,29 @@ describe("malformed requests (point 8)", () => {
         }
       ]
       for (const body of bodies) {
-        const error = yield* expectInvalid(body, "messages")
+        const error = yield* invalidRequest(body, "messages")
         expect(error.message).toBe("Missing user message in `messages`.")
       }
-    }).pipe(Effect.provide(quietGateway())))
+    }).pipe(Effect.provide(testGateway())))
 
   it.scopedLive("a tool result alone is something to answer", () =>
     Effect.gen(function*() {
       const response = yield* chat({ model: "m", messages: [{ role: "tool", content: "42", tool_call_id: "call_1" }] })
       expect(response.status).toBe(200)
-    }).pipe(Effect.provide(quietGateway())))
+    }).pipe(Effect.provide(testGateway())))
 
   it.scopedLive("the body is read and checked only after auth: a bad body without a secret gets 401", () =>
     Effect.gen(function*() {
       const response = yield* send(PATH, { body: "{", token: null })
       expect(response.status).toBe(401)
-    }).pipe(Effect.provide(quietGateway({
+    }).pipe(Effect.provide(testGateway({
       config: configWith({
         gateway: { ...baseConfig.gateway, auth: { ...baseConfig.gateway.auth, rateLimit: { exemptLoopback: false } } }
       })
     }))))
 })
 
-describe("body size limit (point 8)", () => {
+describe("the body size limit", () => {
   const LIMIT = 2048
 
   it.scopedLive("a body over maxBodyBytes with a Content-Length gets 413", () =>
@@ -217,14 +205,14 @@ describe("body size limit (point 8)", () => {
       expect(error.type).toBe("invalid_request_error")
       expect(error.message.toLowerCase()).toContain("too large")
       expect(response.headers.get("x-request-id")).toMatch(/\S/)
-    }).pipe(Effect.provide(quietGateway({ config: endpointConfig({ maxBodyBytes: LIMIT }) }))))
+    }).pipe(Effect.provide(testGateway({ config: endpointWith({ maxBodyBytes: LIMIT }) }))))
 
   it.scopedLive("a body just under the limit is read", () =>
     Effect.gen(function*() {
       const base = JSON.stringify(hello({ padding: "" }))
       const response = yield* chat(hello({ padding: "x".repeat(LIMIT - base.length) }))
       expect(response.status).toBe(200)
-    }).pipe(Effect.provide(quietGateway({ config: endpointConfig({ maxBodyBytes: LIMIT }) }))))
+    }).pipe(Effect.provide(testGateway({ config: endpointWith({ maxBodyBytes: LIMIT }) }))))
 
   it.scopedLive("a chunked body that keeps coming past the limit gets a 413 the client can read", () =>
     Effect.gen(function*() {
@@ -237,14 +225,14 @@ describe("body size limit (point 8)", () => {
       expect(error.type).toBe("invalid_request_error")
       expect(error.message.toLowerCase()).toContain("too large")
       expect(answer.headers["x-request-id"]).toMatch(/\S/)
-    }).pipe(Effect.provide(quietGateway({ config: endpointConfig({ maxBodyBytes: LIMIT }) }))))
+    }).pipe(Effect.provide(testGateway({ config: endpointWith({ maxBodyBytes: LIMIT }) }))))
 
   it.scopedLive("the gateway keeps serving after a 413", () =>
     Effect.gen(function*() {
       expect((yield* postChunkedUntilAnswered({ chunkSize: 512, maxBytes: 64 * 1024 })).status).toBe(413)
       expect((yield* chat(hello({ padding: "x".repeat(LIMIT * 4) }))).status).toBe(413)
       expect((yield* chat(hello())).status).toBe(200)
-    }).pipe(Effect.provide(quietGateway({ config: endpointConfig({ maxBodyBytes: LIMIT }) }))))
+    }).pipe(Effect.provide(testGateway({ config: endpointWith({ maxBodyBytes: LIMIT }) }))))
 })
 
 /** `hello()` as JSON text with `field` set to `json` (text, so it can be deeper than JSON.stringify goes). */
@@ -283,7 +271,7 @@ describe("deeply nested bodies", () => {
         expect(error.param?.startsWith(where)).toBe(true)
         expect(error.message).toContain("64")
       }
-    }).pipe(Effect.provide(quietGateway())))
+    }).pipe(Effect.provide(testGateway())))
 
   it.scopedLive("nesting up to 64 levels (the body itself the first) is accepted; one more is refused", () =>
     Effect.gen(function*() {
@@ -295,7 +283,7 @@ describe("deeply nested bodies", () => {
       expect(response.status).toBe(400)
       const { error } = yield* errorBody(response)
       expect(error.param?.startsWith(`tools[0].function.parameters${".a".repeat(30)}`)).toBe(true)
-    }).pipe(Effect.provide(quietGateway())))
+    }).pipe(Effect.provide(testGateway())))
 })
 
 describe("encoded bodies", () => {
@@ -306,7 +294,7 @@ describe("encoded bodies", () => {
       const response = yield* send(PATH, { body: `\ufeff${json}` })
       expect(response.status).toBe(200)
       expect((yield* completionBody(response)).choices[0]?.message.content).toBe("hello there")
-    }).pipe(Effect.provide(quietGateway())))
+    }).pipe(Effect.provide(testGateway())))
 
   it.scopedLive("a body compressed with gzip, deflate or br is inflated; identity is plain", () =>
     Effect.gen(function*() {
@@ -321,7 +309,7 @@ describe("encoded bodies", () => {
         expect({ encoding, status: response.status }).toEqual({ encoding, status: 200 })
         expect((yield* completionBody(response)).choices[0]?.message.content).toBe("hello there")
       }
-    }).pipe(Effect.provide(quietGateway())))
+    }).pipe(Effect.provide(testGateway())))
 
   it.scopedLive("a compressed body that inflates past maxBodyBytes gets 413, and the gateway keeps serving", () =>
     Effect.gen(function*() {
@@ -331,7 +319,7 @@ describe("encoded bodies", () => {
       expect(response.status).toBe(413)
       expect((yield* errorBody(response)).error.code).toBe("payload_too_large")
       expect((yield* chat(hello())).status).toBe(200)
-    }).pipe(Effect.provide(quietGateway({ config: endpointConfig({ maxBodyBytes: 2048 }) }))))
+    }).pipe(Effect.provide(testGateway({ config: endpointWith({ maxBodyBytes: 2048 }) }))))
 
   it.scopedLive("an unknown Content-Encoding gets 415 saying which ones work", () =>
     Effect.gen(function*() {
@@ -342,7 +330,7 @@ describe("encoded bodies", () => {
       expect(error.type).toBe("invalid_request_error")
       expect(error.code).toBe("unsupported_content_encoding")
       expect(error.message).toContain("zstd")
-    }).pipe(Effect.provide(quietGateway())))
+    }).pipe(Effect.provide(testGateway())))
 
   it.scopedLive("corrupt or cut-off compressed data gets 400 with a message free of binary", () =>
     Effect.gen(function*() {
@@ -359,7 +347,7 @@ describe("encoded bodies", () => {
         expect(error.message).toContain("gzip")
         expect(error.message).toMatch(/^[\x20-\x7e]+$/)
       }
-    }).pipe(Effect.provide(quietGateway())))
+    }).pipe(Effect.provide(testGateway())))
 })
 
 describe("error messages quote bad values briefly", () => {
@@ -380,11 +368,11 @@ describe("error messages quote bad values briefly", () => {
         ]
       ]
       for (const [body, param, prefix] of cases) {
-        const error = yield* expectInvalid(body, param)
+        const error = yield* invalidRequest(body, param)
         expect({ param, short: error.message.length < 400 }).toEqual({ param, short: true })
         expect(error.message).toContain(prefix)
       }
-    }).pipe(Effect.provide(quietGateway())))
+    }).pipe(Effect.provide(testGateway())))
 
   it.scopedLive("a body that is not JSON is quoted with its control and invisible characters escaped", () =>
     Effect.gen(function*() {
@@ -395,5 +383,5 @@ describe("error messages quote bad values briefly", () => {
         expect(error.code).toBe("invalid_json")
         expect(error.message).not.toMatch(/[\p{Cc}\p{Cf}]/u)
       }
-    }).pipe(Effect.provide(quietGateway())))
+    }).pipe(Effect.provide(testGateway())))
 })

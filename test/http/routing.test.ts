@@ -1,19 +1,12 @@
 /**
- * Issue 2, point 6: which agent a request reaches (headers, model prefixes, the default agent,
+ * Which agent a request reaches (headers, model prefixes, the default agent,
  * unknown agents), and what the runner is given: the agent, the messages, the sampling options.
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import {
-  chat,
-  completionBody,
-  configWith,
-  errorBody,
-  hello,
-  lastRun,
-  recordedRuns,
-  recordingGateway
-} from "./helpers.js"
+import { configWith } from "../kit/gateway.js"
+import { chat, completionBody, errorBody, hello } from "../kit/http.js"
+import { lastRun, recordedRuns, recordingGateway } from "../kit/runs.js"
 
 const runCount = Effect.map(recordedRuns, (runs) => runs.length)
 
@@ -26,7 +19,7 @@ const agentFor = (body: unknown, headers: Readonly<Record<string, string>> = {})
     return (yield* lastRun).agent.id
   })
 
-describe("agent routing (point 6)", () => {
+describe("which agent a request reaches", () => {
   it.scopedLive("the model prefixes name the agent, case-insensitively", () =>
     Effect.gen(function*() {
       for (
@@ -115,7 +108,7 @@ describe("agent routing (point 6)", () => {
     })))))
 })
 
-describe("what the runner is given (points 6, 8)", () => {
+describe("what the runner is given", () => {
   it.scopedLive("system and developer text become the extra system prompt; the rest is the turn, in order", () =>
     Effect.gen(function*() {
       const response = yield* chat({

@@ -1,12 +1,14 @@
 /**
- * Issue 2, point 7: the session key a request runs under (header, `user`, or a fresh one), its
+ * The session key a request runs under (header, `user`, or a fresh one), its
  * limits, and the `x-clawdbot-session-key` response header a client continues the session with.
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import { chat, completionBody, errorBody, hello, lastRun, recordedRuns, recordingGateway, text } from "./helpers.js"
+import { chat, completionBody, errorBody, hello, text } from "../kit/http.js"
+import { lastRun, recordedRuns, recordingGateway } from "../kit/runs.js"
+import { UUID } from "../kit/wire.js"
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
+const ALL_UUID = new RegExp(`^${UUID}$`)
 
 /** Sends a request that must succeed; returns the key in the response header and the one the run got. */
 const keysFor = (body: unknown, headers: Readonly<Record<string, string>> = {}) =>
@@ -22,7 +24,7 @@ const keysFor = (body: unknown, headers: Readonly<Record<string, string>> = {}) 
     }
   })
 
-describe("session keys (point 7)", () => {
+describe("the session key a request runs under", () => {
   it.scopedLive("the session-key header is used verbatim after trimming, and sent back", () =>
     Effect.gen(function*() {
       const key = "Team:Chat #42 / thread=A b"
@@ -112,7 +114,7 @@ describe("session keys (point 7)", () => {
         expect(keys.kind).toBe("ephemeral")
         expect(keys.header).toBe(keys.run)
         expect(keys.run.slice(0, "agent:main:openai:".length)).toBe("agent:main:openai:")
-        expect(keys.run.slice("agent:main:openai:".length)).toMatch(UUID)
+        expect(keys.run.slice("agent:main:openai:".length)).toMatch(ALL_UUID)
       }
       expect(first.run).not.toBe(second.run)
       expect(beta.run.slice(0, "agent:beta:openai:".length)).toBe("agent:beta:openai:")
@@ -122,7 +124,7 @@ describe("session keys (point 7)", () => {
     Effect.gen(function*() {
       const keys = yield* keysFor(hello({ user: "   " }), { "x-clawdbot-session-key": "  " })
       expect(keys.kind).toBe("ephemeral")
-      expect(keys.run.slice("agent:main:openai:".length)).toMatch(UUID)
+      expect(keys.run.slice("agent:main:openai:".length)).toMatch(ALL_UUID)
     }).pipe(Effect.provide(recordingGateway())))
 
   it.scopedLive("a streamed answer carries the session key and request id headers too", () =>

@@ -1,13 +1,16 @@
 /**
- * Issue 2, point 10: the streamed answer, read raw off the wire: headers, SSE framing, the role,
+ * The streamed answer, read raw off the wire: headers, SSE framing, the role,
  * content, finish and usage chunks, `[DONE]`, content sent as produced, keep-alive comments, and
  * failures before (a real status) and after (in-band) the first content.
  */
 import { describe, expect, it } from "@effect/vitest"
-import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import type * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
+import type { AgentRunner } from "../../src/agent/AgentRunner.js"
+import type { Config } from "../../src/config/Config.js"
 import { AgentEvent } from "../../src/domain/AgentEvent.js"
 import {
   ProviderAuthRejected,
@@ -18,33 +21,16 @@ import {
 } from "../../src/domain/Errors.js"
 import type { AgentError } from "../../src/domain/Errors.js"
 import { FakeAgentRunner, replyEvents } from "../../src/testing.js"
-import {
-  BOUND,
-  chat,
-  type Chunk,
-  chunkOf,
-  dataOf,
-  endpointConfig,
-  ErrorBody,
-  errorBody,
-  hello,
-  isChunk,
-  isContent,
-  isError,
-  openChat,
-  quietGateway,
-  splitEvents,
-  sseReader,
-  text
-} from "./helpers.js"
-
-const UUID = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+import { endpointWith, testGateway } from "../kit/gateway.js"
+import { BOUND, chat, errorBody, hello, openChat, text } from "../kit/http.js"
+import { controlledRunner } from "../kit/runs.js"
+import { eventsOf, sseReader } from "../kit/sse.js"
+import { type Chunk, chunkOf, COMPLETION_ID, dataOf, ErrorBody, isChunk, isContent, isError } from "../kit/wire.js"
 
 const streamed = (extra: Record<string, unknown> = {}) => hello({ stream: true, ...extra })
 
-/** The chunks of a whole body, checking the frame of every event on the way. */
-const framed = (body: string) => {
-  const events = splitEvents(body)
+/** The chunks among all the events of an answer, checking the frame of every event on the way. */
+const framedEvents = (events: ReadonlyArray<string>) => {
   for (const event of events) {
     // One `data:` line per event (or a comment), nothing else.
     expect(event.split("\n")).toHaveLength(1)
@@ -55,7 +41,11 @@ const framed = (body: string) => {
   return { events, chunks }
 }
 
-const contentOf = (chunks: ReadonlyArray<Chunk>) =>
+/** The chunks of a whole body, checking the frame of every event on the way. */
+const framed = (body: string) => framedEvents(eventsOf(body))
+
+/** The content of the chunks that carry no role, in order (empty pieces included). */
+const contentPieces = (chunks: ReadonlyArray<Chunk>) =>
   chunks.filter((chunk) => chunk.choices[0]?.delta.role === undefined).flatMap((chunk) =>
     chunk.choices[0]?.delta.content ?? []
   )
@@ -63,7 +53,7 @@ const contentOf = (chunks: ReadonlyArray<Chunk>) =>
 const finishChunks = (chunks: ReadonlyArray<Chunk>) =>
   chunks.filter((chunk) => chunk.choices.some((choice) => choice.finish_reason !== null))
 
-describe("stream (point 10)", () => {
+describe("a streamed answer", () => {
   it.scopedLive("is text/event-stream, no-cache, with the request id and session key headers", () =>
     Effect.gen(function*() {
       const response = yield* chat(streamed(), { headers: { "x-clawdbot-session-key": "s-1" } })
@@ -73,7 +63,7 @@ describe("stream (point 10)", () => {
       expect(response.headers.get("x-request-id")).toMatch(/\S/)
       expect(response.headers.get("x-clawdbot-session-key")).toBe("s-1")
       yield* text(response)
-    }).pipe(Effect.provide(quietGateway())))
+    }).pipe(Effect.provide(testGateway())))
 
   it.scopedLive("is a role chunk, content chunks, one finish chunk, then [DONE], framed by blank lines", () =>
     Effect.gen(function*() {
@@ -88,7 +78,7 @@ describe("stream (point 10)", () => {
       expect(first?.choices[0]?.finish_reason).toBeNull()
 
       // The echo agent speaks word by word: one content chunk per word, in order.
-      expect(contentOf(chunks)).toEqual(["one", " two", " three"])
+      expect(contentPieces(chunks)).toEqual(["one", " two", " three"])
 
       const finishes = finishChunks(chunks)
       expect(finishes).toHaveLength(1)
@@ -100,12 +90,12 @@ describe("stream (point 10)", () => {
 
       for (const chunk of chunks) {
         expect(chunk.object).toBe("chat.completion.chunk")
-        expect(chunk.id).toMatch(new RegExp(`^chatcmpl_${UUID}$`))
+        expect(chunk.id).toMatch(COMPLETION_ID)
         expect(chunk.id).toBe(first?.id)
         expect(chunk.created).toBe(first?.created)
         expect(chunk.model).toBe("gpt-4o")
       }
-    }).pipe(Effect.provide(quietGateway())))
+    }).pipe(Effect.provide(testGateway())))
 
   it.scopedLive("with include_usage, one usage chunk with choices: [] follows the finish chunk", () =>
     Effect.gen(function*() {
@@ -117,7 +107,7 @@ describe("stream (point 10)", () => {
         })
       )
       const { chunks, events } = framed(yield* text(response))
-      expect(contentOf(chunks)).toEqual(["one", " two", " three"])
+      expect(contentPieces(chunks)).toEqual(["one", " two", " three"])
       const finishes = finishChunks(chunks)
       expect(finishes).toHaveLength(1)
       expect(finishes[0]?.choices[0]?.finish_reason).toBe("length")
@@ -134,14 +124,14 @@ describe("stream (point 10)", () => {
         "data: [DONE]"
       ])
       expect(new Set(chunks.map((chunk) => `${chunk.id} ${chunk.created} ${chunk.model}`)).size).toBe(1)
-    }).pipe(Effect.provide(quietGateway())))
+    }).pipe(Effect.provide(testGateway())))
 
   it.scopedLive("a runner's usage numbers and finish reason are passed through", () =>
     Effect.gen(function*() {
       const { chunks } = framed(yield* text(yield* chat(streamed({ stream_options: { include_usage: true } }))))
       expect(finishChunks(chunks)[0]?.choices[0]?.finish_reason).toBe("content_filter")
       expect(chunks.at(-1)?.usage).toEqual({ prompt_tokens: 321, completion_tokens: 9, total_tokens: 330 })
-    }).pipe(Effect.provide(quietGateway({
+    }).pipe(Effect.provide(testGateway({
       runner: FakeAgentRunner.layer(() =>
         Stream.fromIterable(
           replyEvents("some words", {
@@ -152,125 +142,102 @@ describe("stream (point 10)", () => {
       )
     }))))
 
-  it.scopedLive("content is sent as the agent produces it, before the run has finished", () =>
+  it.scopedLive("each word reaches the client as its own chunk, before the agent says the next", () =>
     Effect.gen(function*() {
-      const gate = yield* Deferred.make<void>()
-      const finished = yield* Deferred.make<void>()
-      // The agent says "first", then waits on the test before saying the rest.
-      const runner = FakeAgentRunner.layer(() =>
-        Stream.make(AgentEvent.TextDelta({ text: "first" })).pipe(
-          Stream.concat(Stream.unwrap(Effect.as(Deferred.await(gate), Stream.fromIterable(replyEvents(" second"))))),
-          Stream.ensuring(Deferred.succeed(finished, undefined))
-        )
-      )
+      const runner = yield* controlledRunner
       yield* Effect.gen(function*() {
-        const { response } = yield* openChat(streamed())
-        // The status came while the run was still going.
+        // The answer's head comes with the agent's first word, which the test says once the run has started.
+        const opening = yield* Effect.fork(openChat(streamed()))
+        const run = yield* runner.nextRun
+        yield* run.say("slow")
+        const { response } = yield* Fiber.join(opening).pipe(Effect.timeout(BOUND))
         expect(response.status).toBe(200)
         const events = sseReader(response)
         const head = yield* events.until(isContent).pipe(Effect.timeout(BOUND))
         expect(head.map((event) => chunkOf(event).choices[0]?.delta)).toEqual([
           { role: "assistant", content: "" },
-          { content: "first" }
+          { content: "slow" }
         ])
-        expect(yield* Deferred.isDone(finished)).toBe(false)
-
-        yield* Deferred.succeed(gate, undefined)
+        // The next word is said only once the client has read the last one: a gateway that held the
+        // words back until the run ended would never deliver it.
+        for (const word of [" and", " steady"]) {
+          yield* run.say(word)
+          const next = yield* events.until(isContent).pipe(Effect.timeout(BOUND))
+          expect(next.map((event) => chunkOf(event).choices[0]?.delta)).toEqual([{ content: word }])
+        }
+        yield* run.finish
         const rest = yield* events.rest.pipe(Effect.timeout(BOUND))
-        expect(rest.filter(isContent).map((event) => chunkOf(event).choices[0]?.delta.content)).toEqual([" second"])
-        expect(rest.at(-1)).toBe("data: [DONE]")
-        yield* Deferred.await(finished).pipe(Effect.timeout(BOUND))
-      }).pipe(Effect.scoped, Effect.provide(quietGateway({ runner })))
+        const { chunks } = framedEvents([...head, ...rest])
+        expect(rest.filter(isContent)).toEqual([])
+        expect(finishChunks(chunks)).toHaveLength(1)
+        expect(yield* run.ended).toBe("completed")
+      }).pipe(Effect.scoped, Effect.provide(testGateway({ runner: runner.layer })))
     }))
-
-  it.scopedLive("a slow agent's words arrive one chunk each, in order", () =>
-    Effect.gen(function*() {
-      const { chunks } = framed(yield* text(yield* chat(streamed())))
-      expect(contentOf(chunks)).toEqual(["slow", " and", " steady"])
-      expect(finishChunks(chunks)).toHaveLength(1)
-    }).pipe(Effect.provide(quietGateway({
-      runner: FakeAgentRunner.layerSlow({ text: "slow and steady", interval: "5 millis" })
-    }))))
 })
 
-describe("keep-alive (point 10)", () => {
-  /** An agent that waits on `gate` after `before` (if any), then says `after`. */
-  const waitingAgent = (gate: Deferred.Deferred<void>, before: string | undefined, after: string) =>
-    FakeAgentRunner.layer(() =>
-      Stream.fromIterable(before === undefined ? [] : [AgentEvent.TextDelta({ text: before })]).pipe(
-        Stream.concat(Stream.unwrap(Effect.as(Deferred.await(gate), Stream.fromIterable(replyEvents(after)))))
-      )
-    )
+describe("keep-alive comments while the agent is silent", () => {
+  /** The gateway with keep-alives every 50 ms, on a runner the test drives. */
+  const keepingAlive = (runner: Layer.Layer<AgentRunner, never, Config>) =>
+    Effect.provide(testGateway({ config: endpointWith({ keepAliveMs: 50 }), runner }))
 
   it.scopedLive("a silent agent mid-answer gets `: keep-alive` comments every keepAliveMs", () =>
     Effect.gen(function*() {
-      const gate = yield* Deferred.make<void>()
+      const runner = yield* controlledRunner
       yield* Effect.gen(function*() {
-        const { response } = yield* openChat(streamed())
-        const events = sseReader(response)
-        yield* events.until(isContent).pipe(Effect.timeout(BOUND))
-        // The agent is blocked on the gate: only comments can come now.
-        expect(yield* events.next.pipe(Effect.timeout(BOUND))).toBe(": keep-alive")
-        expect(yield* events.next.pipe(Effect.timeout(BOUND))).toBe(": keep-alive")
-        yield* Deferred.succeed(gate, undefined)
+        const opening = yield* Effect.fork(openChat(streamed()))
+        const run = yield* runner.nextRun
+        yield* run.say("now")
+        const events = sseReader((yield* Fiber.join(opening)).response)
+        const head = yield* events.until(isContent).pipe(Effect.timeout(BOUND))
+        // The agent says nothing now: only comments can come.
+        const comments = [
+          yield* events.next.pipe(Effect.timeout(BOUND)),
+          yield* events.next.pipe(Effect.timeout(BOUND))
+        ]
+        expect(comments).toEqual([": keep-alive", ": keep-alive"])
+        yield* run.say("later")
+        yield* run.finish
         const rest = yield* events.rest.pipe(Effect.timeout(BOUND))
-        const data = rest.filter(isChunk).map(chunkOf)
-        expect(contentOf(data)).toEqual(["later"])
-        expect(finishChunks(data)).toHaveLength(1)
-        expect(rest.at(-1)).toBe("data: [DONE]")
-      }).pipe(
-        Effect.scoped,
-        Effect.provide(
-          quietGateway({ config: endpointConfig({ keepAliveMs: 50 }), runner: waitingAgent(gate, "now", "later") })
-        )
-      )
+        const { chunks } = framedEvents([...head, ...comments.flatMap((comment) => comment ?? []), ...rest])
+        expect(contentPieces(chunks)).toEqual(["now", "later"])
+        expect(finishChunks(chunks)).toHaveLength(1)
+      }).pipe(Effect.scoped, keepingAlive(runner.layer))
     }))
 
   it.scopedLive("an agent silent from the start: the answer starts with the role chunk, then keep-alives", () =>
     Effect.gen(function*() {
-      const gate = yield* Deferred.make<void>()
+      const runner = yield* controlledRunner
       yield* Effect.gen(function*() {
-        const { response } = yield* openChat(streamed())
+        const opening = yield* Effect.fork(openChat(streamed()))
+        const run = yield* runner.nextRun
+        // Nothing said yet, and the answer has started all the same.
+        const { response } = yield* Fiber.join(opening)
         expect(response.status).toBe(200)
         expect(response.headers.get("content-type")).toMatch(/^text\/event-stream/)
         const events = sseReader(response)
         const first = yield* events.next.pipe(Effect.timeout(BOUND))
-        expect(first === undefined ? undefined : chunkOf(first).choices[0]?.delta.role).toBe("assistant")
-        expect(yield* events.next.pipe(Effect.timeout(BOUND))).toBe(": keep-alive")
-        yield* Deferred.succeed(gate, undefined)
+        expect(first === undefined ? undefined : chunkOf(first).choices[0]?.delta).toEqual({
+          role: "assistant",
+          content: ""
+        })
+        const comment = yield* events.next.pipe(Effect.timeout(BOUND))
+        expect(comment).toBe(": keep-alive")
+        yield* run.say("finally")
+        yield* run.finish
         const rest = yield* events.rest.pipe(Effect.timeout(BOUND))
-        expect(contentOf(rest.filter(isChunk).map(chunkOf))).toEqual(["finally"])
-        expect(rest.at(-1)).toBe("data: [DONE]")
-      }).pipe(
-        Effect.scoped,
-        Effect.provide(
-          quietGateway({
-            config: endpointConfig({ keepAliveMs: 50 }),
-            runner: waitingAgent(gate, undefined, "finally")
-          })
-        )
-      )
+        const { chunks } = framedEvents([first ?? "", comment ?? "", ...rest])
+        expect(contentPieces(chunks)).toEqual(["finally"])
+      }).pipe(Effect.scoped, keepingAlive(runner.layer))
     }))
-
-  it.scopedLive("a slow start (layerSlow with a delay) is bridged by keep-alives", () =>
-    Effect.gen(function*() {
-      const { events } = framed(yield* text(yield* chat(streamed())))
-      const firstContent = events.findIndex(isContent)
-      expect(events.slice(0, firstContent)).toContain(": keep-alive")
-      expect(contentOf(events.filter(isChunk).map(chunkOf))).toEqual(["late", " words"])
-    }).pipe(Effect.provide(quietGateway({
-      config: endpointConfig({ keepAliveMs: 20 }),
-      runner: FakeAgentRunner.layerSlow({ text: "late words", interval: "1 millis", delay: "200 millis" })
-    }))))
 
   it.scopedLive("a fast agent gets no keep-alive comments", () =>
     Effect.gen(function*() {
       const { events } = framed(yield* text(yield* chat(streamed())))
       expect(events.some((event) => event.startsWith(":"))).toBe(false)
-    }).pipe(Effect.provide(quietGateway())))
+    }).pipe(Effect.provide(testGateway())))
 })
 
-describe("stream failures (point 10)", () => {
+describe("a streamed answer that fails", () => {
   const failingBeforeContent: ReadonlyArray<readonly [AgentError, number, string]> = [
     [new ProviderUnreachable({ provider: "openai" }), 502, "server_error"],
     [new ProviderAuthRejected({ provider: "openai" }), 502, "server_error"],
@@ -289,7 +256,7 @@ describe("stream failures (point 10)", () => {
         expect(body.error.type).toBe(type)
         if (status === 429) expect(response.headers.get("retry-after")).toBe("7")
         expect(response.headers.get("x-request-id")).toMatch(/\S/)
-      }).pipe(Effect.provide(quietGateway({ runner: FakeAgentRunner.layerFailing(error) }))))
+      }).pipe(Effect.provide(testGateway({ runner: FakeAgentRunner.layerFailing(error) }))))
   }
 
   it.scopedLive("a failure after usage but before any content still gets a real status", () =>
@@ -297,7 +264,7 @@ describe("stream failures (point 10)", () => {
       const response = yield* chat(streamed())
       expect(response.status).toBe(504)
       expect((yield* errorBody(response)).error.code).toBe("provider_timeout")
-    }).pipe(Effect.provide(quietGateway({
+    }).pipe(Effect.provide(testGateway({
       runner: FakeAgentRunner.layer(() =>
         Stream.make(AgentEvent.Usage({ usage: { promptTokens: 1, completionTokens: 0 } })).pipe(
           Stream.concat(Stream.fail(new ProviderTimeout({ provider: "openai", timeoutMs: 1000 })))
@@ -312,7 +279,7 @@ describe("stream failures (point 10)", () => {
       const requestId = response.headers.get("x-request-id")
       const raw = yield* text(response)
       const { events } = framed(raw)
-      expect(contentOf(events.filter(isContent).map(chunkOf))).toEqual(["partial", " answer"])
+      expect(contentPieces(events.filter(isContent).map(chunkOf))).toEqual(["partial", " answer"])
       const [errorEvent, done] = events.slice(-2)
       expect(done).toBe("data: [DONE]")
       const { error } = Schema.decodeUnknownSync(ErrorBody)(dataOf(errorEvent ?? ""))
@@ -324,7 +291,7 @@ describe("stream failures (point 10)", () => {
       // One error event, and no finish chunk claiming the answer completed normally.
       expect(events.filter(isError).length).toBe(1)
       expect(finishChunks(events.filter(isChunk).map(chunkOf))).toEqual([])
-    }).pipe(Effect.provide(quietGateway({
+    }).pipe(Effect.provide(testGateway({
       runner: FakeAgentRunner.layerFailingAfter(
         "partial answer",
         new ProviderFailed({ provider: "openai", detail: "upstream exploded with key sk-upstream-secret" })
@@ -338,7 +305,7 @@ describe("stream failures (point 10)", () => {
       const { events } = framed(yield* text(response))
       const [errorEvent] = events.slice(-2)
       expect(Schema.decodeUnknownSync(ErrorBody)(dataOf(errorEvent ?? "")).error.type).toBe("rate_limited")
-    }).pipe(Effect.provide(quietGateway({
+    }).pipe(Effect.provide(testGateway({
       runner: FakeAgentRunner.layerFailingAfter(
         "some",
         new ProviderRateLimited({ provider: "openai", retryAfterSeconds: 3 })

@@ -1,11 +1,11 @@
 /**
- * Issue 2, points 4, 8 (methods, unknown paths) and 12 (x-request-id): what the gateway answers
- * outside the happy path of the one route.
+ * What the gateway answers outside the happy path of the one route: a disabled endpoint, other
+ * methods, unknown paths, and the x-request-id on every answer.
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import { baseConfig } from "../support.js"
-import { chat, configWith, errorBody, hello, PATH, quietGateway, send, text } from "./helpers.js"
+import { baseConfig, configWith, testGateway } from "../kit/gateway.js"
+import { chat, errorBody, hello, PATH, send, text } from "../kit/http.js"
 
 const disabledConfig = configWith({
   gateway: { ...baseConfig.gateway, http: { endpoints: { chatCompletions: { enabled: false } } } }
@@ -16,7 +16,7 @@ const disabledNoAuthConfig = configWith({
   gateway: { http: { endpoints: { chatCompletions: { enabled: false } } } }
 })
 
-describe("disabled endpoint (point 4)", () => {
+describe("a disabled endpoint", () => {
   it.scopedLive("a POST gets 404 with an OpenAI-style body saying how to enable it", () =>
     Effect.gen(function*() {
       const response = yield* chat(hello())
@@ -26,7 +26,7 @@ describe("disabled endpoint (point 4)", () => {
       expect(error.type).toBe("invalid_request_error")
       expect(error.message).toContain("gateway.http.endpoints.chatCompletions.enabled")
       expect(error.message.toLowerCase()).toContain("disabled")
-    }).pipe(Effect.provide(quietGateway({ config: disabledConfig }))))
+    }).pipe(Effect.provide(testGateway({ config: disabledConfig }))))
 
   it.scopedLive("any method on the path gets the same 404, with or without a secret", () =>
     Effect.gen(function*() {
@@ -39,7 +39,7 @@ describe("disabled endpoint (point 4)", () => {
           expect(response.headers.get("x-request-id")).toMatch(/\S/)
         }
       }
-    }).pipe(Effect.provide(quietGateway({ config: disabledConfig }))))
+    }).pipe(Effect.provide(testGateway({ config: disabledConfig }))))
 
   it.scopedLive("a gateway with the endpoint off and no secret configured starts and answers 404", () =>
     Effect.gen(function*() {
@@ -47,10 +47,10 @@ describe("disabled endpoint (point 4)", () => {
       expect(response.status).toBe(404)
       const { error } = yield* errorBody(response)
       expect(error.message).toContain("enabled")
-    }).pipe(Effect.provide(quietGateway({ config: disabledNoAuthConfig }))))
+    }).pipe(Effect.provide(testGateway({ config: disabledNoAuthConfig }))))
 })
 
-describe("other methods (point 8)", () => {
+describe("methods other than POST", () => {
   it.scopedLive("GET, PUT, DELETE and PATCH get 405 with Allow: POST, checked before auth", () =>
     Effect.gen(function*() {
       for (const method of ["GET", "PUT", "DELETE", "PATCH"]) {
@@ -62,17 +62,17 @@ describe("other methods (point 8)", () => {
         expect(error.type).toBe("invalid_request_error")
         expect(error.message).toContain("POST")
       }
-    }).pipe(Effect.provide(quietGateway())))
+    }).pipe(Effect.provide(testGateway())))
 
   it.scopedLive("a 405 is answered even with a wrong secret (no 401)", () =>
     Effect.gen(function*() {
       const response = yield* send(PATH, { method: "GET", token: "wrong" })
       expect(response.status).toBe(405)
       expect(response.headers.get("allow")).toBe("POST")
-    }).pipe(Effect.provide(quietGateway())))
+    }).pipe(Effect.provide(testGateway())))
 })
 
-describe("unknown paths (point 8)", () => {
+describe("unknown paths", () => {
   it.scopedLive("get 404 with an OpenAI-style body naming the path", () =>
     Effect.gen(function*() {
       for (
@@ -85,17 +85,17 @@ describe("unknown paths (point 8)", () => {
         expect(error.type).toBe("invalid_request_error")
         expect(error.message).toContain(path!)
       }
-    }).pipe(Effect.provide(quietGateway())))
+    }).pipe(Effect.provide(testGateway())))
 
   it.scopedLive("the query string is ignored when matching the endpoint's path", () =>
     Effect.gen(function*() {
       const response = yield* send(`${PATH}?api-version=2024-01-01`, { body: hello() })
       expect(response.status).toBe(200)
       expect(yield* text(response)).toContain("hello there")
-    }).pipe(Effect.provide(quietGateway())))
+    }).pipe(Effect.provide(testGateway())))
 })
 
-describe("x-request-id (point 12)", () => {
+describe("the x-request-id header", () => {
   it.scopedLive("is on every answer: 200, 400, 401, 404, 405, 413, and differs per request", () =>
     Effect.gen(function*() {
       const responses = [
@@ -111,7 +111,7 @@ describe("x-request-id (point 12)", () => {
       for (const id of ids) expect(id).toMatch(/^\S+$/)
       expect(new Set(ids).size).toBe(ids.length)
     }).pipe(
-      Effect.provide(quietGateway({
+      Effect.provide(testGateway({
         config: configWith({
           gateway: {
             ...baseConfig.gateway,

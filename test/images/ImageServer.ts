@@ -18,7 +18,7 @@ import * as FiberId from "effect/FiberId"
 import * as Layer from "effect/Layer"
 import * as Http from "node:http"
 import { listenOnLoopback } from "../fakes/listen.js"
-import { jpeg, PNG } from "./harness.js"
+import { jpeg, PNG } from "./fixtures.js"
 
 export interface SeenRequest {
   readonly path: string

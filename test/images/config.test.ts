@@ -6,7 +6,7 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import { decode } from "../../src/config/Load.js"
-import { baseConfig } from "../support.js"
+import { baseConfig } from "../kit/gateway.js"
 
 const env = { token: Option.none(), password: Option.none() }
 

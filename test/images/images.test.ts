@@ -1,5 +1,5 @@
 /**
- * Images end to end (issue 4, images), over the real loopback gateway with the live runner on each
+ * Images end to end, over the real loopback gateway with the live runner on each
  * provider api's fake server: an `image_url` part of the current user turn reaches the provider in
  * its own format with its bytes, media type and place among the text; images of older messages are
  * not sent again but stand as `[image]`; a stored session keeps `[image]`, never the bytes; the
@@ -8,8 +8,11 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import { SessionStore } from "../../src/store/SessionStore.js"
-import { chat, completionBody } from "../http/helpers.js"
-import { APIS, dataUri, imagesOf, jpeg, PNG, sdk, Upstream, upstreamGateway, userMessages } from "./harness.js"
+import { dataUri, jpeg, PNG } from "../images/fixtures.js"
+import { sdk } from "../kit/clients.js"
+import { chat, completionBody } from "../kit/http.js"
+import { imagesOf, userMessages } from "../kit/sent.js"
+import { APIS, Upstream, upstreamGateway } from "../kit/upstream.js"
 
 const PHOTO = jpeg(200)
 const pngPart = (detail?: "low" | "high") => ({
@@ -39,7 +42,7 @@ for (const api of APIS) {
         })
         expect(response.status).toBe(200)
         expect((yield* completionBody(response)).choices[0]?.message.content).toBe("A cat and a photo.")
-        const [message, ...others] = userMessages(api, yield* upstream.nextBody)
+        const [message, ...others] = userMessages(api, (yield* upstream.nextRequest).body)
         expect(others).toEqual([])
         // OpenAI's detail reaches the OpenAI apis (the Responses library sends "auto" when none is given).
         const detail = (given: string | undefined) => {
@@ -63,8 +66,8 @@ for (const api of APIS) {
     it.scopedLive("streamed too, and the official openai SDK's image request gets the model's answer", () =>
       Effect.gen(function*() {
         const upstream = yield* Upstream
-        const openai = yield* sdk
         yield* upstream.answerText(["It is ", "a cat."])
+        const openai = yield* sdk()
         const stream = yield* Effect.promise(() =>
           openai.chat.completions.create({
             model: "clawdbot:main",
@@ -84,7 +87,7 @@ for (const api of APIS) {
           return text
         })
         expect(text).toBe("It is a cat.")
-        expect(imagesOf(api, yield* upstream.nextBody)).toEqual([
+        expect(imagesOf(api, (yield* upstream.nextRequest).body)).toEqual([
           expect.objectContaining({ image: "image/png", base64: PNG.toString("base64") })
         ])
       }).pipe(served))
@@ -108,7 +111,7 @@ for (const api of APIS) {
           ]
         })
         expect(response.status).toBe(200)
-        const body = yield* upstream.nextBody
+        const body = (yield* upstream.nextRequest).body
         const [older, current] = userMessages(api, body)
         expect(older).toEqual([{ text: "Look:\n[image]" }])
         expect(current).toEqual([
@@ -134,7 +137,7 @@ describe("images in stored sessions", () => {
         messages: [{ role: "user", content: [{ type: "text", text: "What is this?" }, pngPart()] }]
       })
       expect(first.status).toBe(200)
-      expect(imagesOf("openai-completions", yield* upstream.nextBody)).toHaveLength(1)
+      expect(imagesOf("openai-completions", (yield* upstream.nextRequest).body)).toHaveLength(1)
 
       const transcript = yield* store.load("agent:main:openai-user:image-user", 100)
       expect(transcript.map((message) => [message.role, message.content])).toEqual([
@@ -150,7 +153,7 @@ describe("images in stored sessions", () => {
         messages: [{ role: "user", content: "What colour is it?" }]
       })
       expect(second.status).toBe(200)
-      const body = yield* upstream.nextBody
+      const body = (yield* upstream.nextRequest).body
       expect(userMessages("openai-completions", body)).toEqual([
         [{ text: "What is this?\n[image]" }],
         [{ text: "What colour is it?" }]
@@ -176,6 +179,6 @@ describe("images for an agent on echo", () => {
       })
       expect(response.status).toBe(200)
       expect((yield* completionBody(response)).choices[0]?.message.content).toBe("just text")
-      expect(yield* upstream.received).toBe(0)
-    }).pipe(Effect.provide(upstreamGateway("openai-completions", { maxCount: 0 }))))
+      expect(yield* upstream.requestCount).toBe(0)
+    }).pipe(Effect.provide(upstreamGateway("openai-completions", { images: { maxCount: 0 } }))))
 })

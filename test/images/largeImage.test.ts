@@ -9,13 +9,12 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
-import * as Fs from "node:fs"
-import * as Path from "node:path"
 import { ChatCompletionsServer } from "../fakes/ChatCompletionsServer.js"
-import { requireBuild, startGateway, tempDir } from "../gatewayProcess.js"
-import { postTo } from "../rawHttp.js"
-import { TOKEN } from "../support.js"
-import { configFor, dataUri, imagesOf, jpeg } from "./harness.js"
+import { postTo } from "../kit/http.js"
+import { requireBuild, startGateway, tempDir, writeConfig } from "../kit/process.js"
+import { imagesOf } from "../kit/sent.js"
+import { upstreamConfig } from "../kit/upstream.js"
+import { dataUri, jpeg } from "./fixtures.js"
 
 requireBuild()
 
@@ -31,14 +30,12 @@ describe("a large image", () => {
     Effect.gen(function*() {
       const upstream = yield* ChatCompletionsServer
       const dir = yield* tempDir
-      const file = Path.join(dir, "clawgate.json5")
-      Fs.writeFileSync(file, JSON.stringify(configFor("openai-completions", upstream.baseUrl)))
-      const child = yield* startGateway(file, dir)
+      const child = yield* startGateway(writeConfig(dir, upstreamConfig("openai-completions", upstream.baseUrl)), dir)
 
       /** The answer's status, once the whole answer has arrived. */
       const answered = (payload: unknown) =>
         Effect.scoped(
-          Effect.flatMap(postTo(child.url, payload, TOKEN), (answer) => Effect.as(answer.text, answer.status))
+          Effect.flatMap(postTo(child.url, payload), (answer) => Effect.as(answer.text, answer.status))
         )
 
       const photo = jpeg(9 * 1024 * 1024)

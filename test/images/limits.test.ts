@@ -1,5 +1,5 @@
 /**
- * Image limits (issue 4, images), over the real loopback gateway with agent `main` on the Chat
+ * Image limits, over the real loopback gateway with agent `main` on the Chat
  * Completions fake: count, size, type, data URIs that are not, remote URLs refused by default, and
  * with `allowRemote` fetched from a tiny local server (type from the bytes, size enforced while
  * reading, failures and a time limit). Each refusal is a 400 `invalid_request_error` whose `param`
@@ -8,12 +8,14 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import { closedPort } from "../fakes/ChatCompletionsServer.js"
-import { BOUND, chat, errorBody } from "../http/helpers.js"
-import { dataUri, GIF, type ImagesInput, imagesOf, jpeg, PNG, Upstream, upstreamGateway } from "./harness.js"
+import { closedPort } from "../fakes/listen.js"
+import { dataUri, GIF, jpeg, PNG } from "../images/fixtures.js"
+import { BOUND, chat, invalidRequest } from "../kit/http.js"
+import { imagesOf } from "../kit/sent.js"
+import { type ImagesInput, Upstream, upstreamGateway } from "../kit/upstream.js"
 import { ImageServer } from "./ImageServer.js"
 
-const served = (images: ImagesInput = {}) => Effect.provide(upstreamGateway("openai-completions", images))
+const served = (images: ImagesInput = {}) => Effect.provide(upstreamGateway("openai-completions", { images }))
 
 const image = (url: string) => ({ type: "image_url", image_url: { url } })
 
@@ -29,13 +31,8 @@ const withImages = (...urls: ReadonlyArray<string>) => ({
 /** The request is refused with 400 for `param`, and the provider got nothing; the error's message. */
 const refused = (body: unknown, param: string) =>
   Effect.gen(function*() {
-    const upstream = yield* Upstream
-    const response = yield* chat(body)
-    expect(response.status).toBe(400)
-    const { error } = yield* errorBody(response)
-    expect(error.type).toBe("invalid_request_error")
-    expect(error.param).toBe(param)
-    expect(yield* upstream.received).toBe(0)
+    const error = yield* invalidRequest(body, param)
+    expect(yield* Effect.flatMap(Upstream, (upstream) => upstream.requestCount)).toBe(0)
     return error.message
   })
 
@@ -46,7 +43,7 @@ const accepted = (body: unknown, images: ReadonlyArray<readonly [string, Uint8Ar
     yield* upstream.answerText(["Seen."])
     const response = yield* chat(body)
     expect(response.status).toBe(200)
-    expect(imagesOf("openai-completions", yield* upstream.nextBody)).toEqual(
+    expect(imagesOf("openai-completions", (yield* upstream.nextRequest).body)).toEqual(
       images.map(([type, bytes]) => ({ image: type, base64: Buffer.from(bytes).toString("base64") }))
     )
   })
@@ -147,7 +144,7 @@ describe("image limits", () => {
 
 describe("remote images", () => {
   const withServer = (images: ImagesInput, bigSize = 4096) =>
-    Effect.provide(Layer.merge(upstreamGateway("openai-completions", images), ImageServer.layer({ bigSize })))
+    Effect.provide(Layer.merge(upstreamGateway("openai-completions", { images }), ImageServer.layer({ bigSize })))
 
   it.scopedLive("are refused by default, with a 400 that says how to allow them, and nothing is fetched", () =>
     Effect.gen(function*() {

@@ -1,28 +1,23 @@
 /**
- * Issue 5, operations: `GET /metrics` in the Prometheus text format, behind `gateway.metrics`
+ * `GET /metrics` in the Prometheus text format, behind `gateway.metrics`
  * (off by default, optional token of its own), and the metrics moving with what the gateway does.
  *
  * The metrics live in Effect's process-wide registry, so each test compares a scrape after the
  * event with one before it.
  */
-import * as HttpClient from "@effect/platform/HttpClient"
-import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
-import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import { describe, expect, it } from "@effect/vitest"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
-import * as Logger from "effect/Logger"
-import * as LogLevel from "effect/LogLevel"
-import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import { AgentRunner } from "../../src/agent/AgentRunner.js"
 import { RunQueue } from "../../src/agent/RunQueue.js"
 import type { ConfigInput } from "../../src/config/ConfigFile.js"
 import { AgentEvent } from "../../src/domain/AgentEvent.js"
 import { FakeAgentRunner, replyEvents } from "../../src/testing.js"
-import { baseConfig, gateway, TOKEN } from "../support.js"
+import { baseConfig, testGateway, TOKEN } from "../kit/gateway.js"
+import { chat, completionBody, errorBody, send, text, userSays } from "../kit/http.js"
 
 const METRICS_TOKEN = "metrics-secret"
 
@@ -31,36 +26,12 @@ const metricsConfig = (
   extra: Partial<ConfigInput> = {}
 ) => ({ ...baseConfig, ...extra, gateway: { ...baseConfig.gateway, ...extra.gateway, metrics } }) satisfies ConfigInput
 
-const quiet = <E>(options: Parameters<typeof gateway<E>>[0]) =>
-  gateway(options).pipe(Layer.provide(Logger.minimumLogLevel(LogLevel.None)))
-
 // ---------------------------------------------------------------------------------------------
 // Requests and scrapes
 // ---------------------------------------------------------------------------------------------
 
-const chat = (body: unknown, options: { readonly token?: string; readonly headers?: Record<string, string> } = {}) =>
-  Effect.flatMap(HttpClient.HttpClient, (client) =>
-    client.execute(
-      HttpClientRequest.post("/v1/chat/completions").pipe(
-        HttpClientRequest.bearerToken(options.token ?? TOKEN),
-        HttpClientRequest.setHeaders(options.headers ?? {}),
-        HttpClientRequest.bodyUnsafeJson(body)
-      )
-    ))
-
-const hello = (content: string, extra: Record<string, unknown> = {}) => ({
-  model: "clawdbot:main",
-  messages: [{ role: "user", content }],
-  ...extra
-})
-
-const getMetrics = (token?: string) =>
-  Effect.flatMap(HttpClient.HttpClient, (client) =>
-    client.execute(
-      token === undefined ? HttpClientRequest.get("/metrics") : HttpClientRequest.get("/metrics").pipe(
-        HttpClientRequest.bearerToken(token)
-      )
-    ))
+/** `GET /metrics`, with `token` as its bearer (default: none). */
+const getMetrics = (token?: string) => send("/metrics", { token: token ?? null })
 
 interface Sample {
   readonly name: string
@@ -91,20 +62,12 @@ const valueOf = (samples: ReadonlyArray<Sample>, name: string, labels: Readonly<
 
 const scrape = Effect.flatMap(getMetrics(), (response) => {
   expect(response.status).toBe(200)
-  return Effect.map(response.text, parse)
+  return Effect.map(text(response), parse)
 })
 
 /** Scrapes until `check` holds, within a bound. */
 const scrapeUntil = (check: (samples: ReadonlyArray<Sample>) => boolean) =>
   Effect.repeat(scrape, { until: check }).pipe(Effect.timeout("5 seconds"))
-
-const ErrorBody = Schema.Struct({ error: Schema.Struct({ message: Schema.String, type: Schema.String }) })
-const errorOf = (response: HttpClientResponse.HttpClientResponse) =>
-  Effect.flatMap(response.json, Schema.decodeUnknown(ErrorBody))
-
-const Completion = Schema.Struct({
-  usage: Schema.Struct({ prompt_tokens: Schema.Number, completion_tokens: Schema.Number })
-})
 
 const CHAT_ROUTE = "/v1/chat/completions"
 
@@ -117,18 +80,17 @@ describe("GET /metrics: config", () => {
     Effect.gen(function*() {
       const response = yield* getMetrics()
       expect(response.status).toBe(404)
-      const body = yield* errorOf(response)
+      const body = yield* errorBody(response)
       expect(body.error.message).toContain("/metrics")
-      const client = yield* HttpClient.HttpClient
-      expect((yield* client.execute(HttpClientRequest.post("/metrics"))).status).toBe(404)
-    }).pipe(Effect.provide(quiet({}))))
+      expect((yield* send("/metrics", { method: "POST", token: null })).status).toBe(404)
+    }).pipe(Effect.provide(testGateway({}))))
 
   it.scopedLive("when enabled without a token: the Prometheus text format, no auth needed; other methods 405", () =>
     Effect.gen(function*() {
       const response = yield* getMetrics()
       expect(response.status).toBe(200)
-      expect(response.headers["content-type"]).toMatch(/^text\/plain; version=0\.0\.4/)
-      const text = yield* response.text
+      expect(response.headers.get("content-type")).toMatch(/^text\/plain; version=0\.0\.4/)
+      const exposition = yield* text(response)
       for (
         const [name, type] of [
           ["clawgate_http_requests_total", "counter"],
@@ -138,18 +100,17 @@ describe("GET /metrics: config", () => {
           ["clawgate_auth_lockouts_total", "counter"]
         ]
       ) {
-        expect(text).toContain(`# TYPE ${name} ${type}\n`)
+        expect(exposition).toContain(`# TYPE ${name} ${type}\n`)
       }
-      const client = yield* HttpClient.HttpClient
-      const post = yield* client.execute(HttpClientRequest.post("/metrics"))
+      const post = yield* send("/metrics", { method: "POST", token: null })
       expect(post.status).toBe(405)
-      expect(post.headers["allow"]).toBe("GET")
-    }).pipe(Effect.provide(quiet({ config: metricsConfig({ enabled: true }) }))))
+      expect(post.headers.get("allow")).toBe("GET")
+    }).pipe(Effect.provide(testGateway({ config: metricsConfig({ enabled: true }) }))))
 
   it.scopedLive("enabled even with the chat endpoint off", () =>
     Effect.gen(function*() {
       expect((yield* getMetrics()).status).toBe(200)
-    }).pipe(Effect.provide(quiet({
+    }).pipe(Effect.provide(testGateway({
       config: { ...metricsConfig({ enabled: true }), gateway: { metrics: { enabled: true } } }
     }))))
 
@@ -157,14 +118,14 @@ describe("GET /metrics: config", () => {
     Effect.gen(function*() {
       const none = yield* getMetrics()
       expect(none.status).toBe(401)
-      expect(none.headers["www-authenticate"]).toBe("Bearer")
-      expect((yield* errorOf(none)).error.type).toBe("unauthorized")
+      expect(none.headers.get("www-authenticate")).toBe("Bearer")
+      expect((yield* errorBody(none)).error.type).toBe("unauthorized")
       expect((yield* getMetrics(TOKEN)).status).toBe(401)
       expect((yield* getMetrics(`${METRICS_TOKEN}x`)).status).toBe(401)
       const ok = yield* getMetrics(METRICS_TOKEN)
       expect(ok.status).toBe(200)
-      expect(yield* ok.text).toContain("# TYPE clawgate_http_requests_total counter")
-    }).pipe(Effect.provide(quiet({ config: metricsConfig({ enabled: true, token: METRICS_TOKEN }) }))))
+      expect(yield* text(ok)).toContain("# TYPE clawgate_http_requests_total counter")
+    }).pipe(Effect.provide(testGateway({ config: metricsConfig({ enabled: true, token: METRICS_TOKEN }) }))))
 })
 
 // ---------------------------------------------------------------------------------------------
@@ -178,9 +139,9 @@ describe("GET /metrics: what is counted", () => {
     Effect.gen(function*() {
       const labels = { route: CHAT_ROUTE, status: "200", agent: "beta" }
       const before = yield* scrape
-      const response = yield* chat(hello("hi there"), { headers: { "x-clawdbot-agent-id": "beta" } })
+      const response = yield* chat(userSays("hi there"), { headers: { "x-clawdbot-agent-id": "beta" } })
       expect(response.status).toBe(200)
-      yield* response.text
+      yield* text(response)
       const after = yield* scrape
       expect(valueOf(after, "clawgate_http_requests_total", labels)).toBe(
         valueOf(before, "clawgate_http_requests_total", labels) + 1
@@ -192,22 +153,17 @@ describe("GET /metrics: what is counted", () => {
       expect(valueOf(after, "clawgate_http_request_duration_seconds_sum", durations)).toBeGreaterThan(
         valueOf(before, "clawgate_http_request_duration_seconds_sum", durations)
       )
-    }).pipe(Effect.provide(quiet({ config: enabled }))))
+    }).pipe(Effect.provide(testGateway({ config: enabled }))))
 
   it.scopedLive("labels are route patterns, never raw paths", () =>
     Effect.gen(function*() {
-      const client = yield* HttpClient.HttpClient
       const before = yield* scrape
-      expect((yield* client.execute(HttpClientRequest.get("/no/such-path-4711"))).status).toBe(404)
-      const model = yield* client.execute(
-        HttpClientRequest.get("/v1/models/clawdbot:beta").pipe(
-          HttpClientRequest.bearerToken(TOKEN)
-        )
-      )
-      yield* model.text
+      expect((yield* send("/no/such-path-4711", { token: null })).status).toBe(404)
+      const model = yield* send("/v1/models/clawdbot:beta")
+      yield* text(model)
       const response = yield* getMetrics()
-      const text = yield* response.text
-      const after = parse(text)
+      const exposition = yield* text(response)
+      const after = parse(exposition)
       const unmatched = { route: "unmatched", status: "404", agent: "-" }
       expect(valueOf(after, "clawgate_http_requests_total", unmatched)).toBe(
         valueOf(before, "clawgate_http_requests_total", unmatched) + 1
@@ -216,9 +172,9 @@ describe("GET /metrics: what is counted", () => {
       expect(valueOf(after, "clawgate_http_requests_total", modelRoute)).toBe(
         valueOf(before, "clawgate_http_requests_total", modelRoute) + 1
       )
-      expect(text).not.toContain("such-path-4711")
-      expect(text).not.toContain("clawdbot:beta")
-    }).pipe(Effect.provide(quiet({ config: enabled }))))
+      expect(exposition).not.toContain("such-path-4711")
+      expect(exposition).not.toContain("clawdbot:beta")
+    }).pipe(Effect.provide(testGateway({ config: enabled }))))
 
   it.scopedLive("a stream: a time-to-first-token sample, and one more active stream until it ends", () =>
     Effect.gen(function*() {
@@ -235,7 +191,7 @@ describe("GET /metrics: what is counted", () => {
         const before = yield* scrape
         const streams = valueOf(before, "clawgate_active_streams")
         // The status comes with the first content: by then the run has produced it.
-        const response = yield* chat(hello("go", { stream: true }))
+        const response = yield* chat(userSays("go", { stream: true }))
         expect(response.status).toBe(200)
         const during = yield* scrape
         expect(valueOf(during, "clawgate_time_to_first_token_seconds_count", ttft)).toBe(
@@ -243,10 +199,10 @@ describe("GET /metrics: what is counted", () => {
         )
         expect(valueOf(during, "clawgate_active_streams")).toBe(streams + 1)
         yield* Deferred.succeed(release, undefined)
-        expect(yield* response.text).toContain("[DONE]")
+        expect(yield* text(response)).toContain("[DONE]")
         // The stream counts as active until its request is done on the server's side too.
         yield* scrapeUntil((samples) => valueOf(samples, "clawgate_active_streams") === streams)
-      }).pipe(Effect.provide(quiet({ config: enabled, runner })))
+      }).pipe(Effect.provide(testGateway({ config: enabled, runner })))
     }))
 
   it.scopedLive("failed auth and lockouts are counted", () =>
@@ -254,12 +210,12 @@ describe("GET /metrics: what is counted", () => {
       const before = yield* scrape
       const failures = valueOf(before, "clawgate_auth_failures_total")
       const lockouts = valueOf(before, "clawgate_auth_lockouts_total")
-      expect((yield* chat(hello("hi"), { token: "wrong" })).status).toBe(401)
+      expect((yield* chat(userSays("hi"), { token: "wrong" })).status).toBe(401)
       const once = yield* scrape
       expect(valueOf(once, "clawgate_auth_failures_total")).toBe(failures + 1)
       expect(valueOf(once, "clawgate_auth_lockouts_total")).toBe(lockouts)
       // The second failure reaches maxAttempts: still 401, and the client is locked out.
-      expect((yield* chat(hello("hi"), { token: "wrong" })).status).toBe(401)
+      expect((yield* chat(userSays("hi"), { token: "wrong" })).status).toBe(401)
       const locked = yield* scrape
       expect(valueOf(locked, "clawgate_auth_failures_total")).toBe(failures + 2)
       expect(valueOf(locked, "clawgate_auth_lockouts_total")).toBe(lockouts + 1)
@@ -268,9 +224,9 @@ describe("GET /metrics: what is counted", () => {
         valueOf(before, "clawgate_http_requests_total", unauthorized) + 2
       )
       // A locked client's attempt is refused before its secret is checked: no failure counted.
-      expect((yield* chat(hello("hi"), { token: "wrong" })).status).toBe(429)
+      expect((yield* chat(userSays("hi"), { token: "wrong" })).status).toBe(429)
       expect(valueOf(yield* scrape, "clawgate_auth_failures_total")).toBe(failures + 2)
-    }).pipe(Effect.provide(quiet({
+    }).pipe(Effect.provide(testGateway({
       config: metricsConfig({ enabled: true }, {
         gateway: {
           ...baseConfig.gateway,
@@ -283,8 +239,9 @@ describe("GET /metrics: what is counted", () => {
     Effect.gen(function*() {
       const labels = { agent: "main", provider: "echo" }
       const before = yield* scrape
-      const response = yield* chat(hello("one two three"))
-      const { usage } = yield* Effect.flatMap(response.json, Schema.decodeUnknown(Completion))
+      const response = yield* chat(userSays("one two three"))
+      const { usage } = yield* completionBody(response)
+      if (usage === undefined) return yield* Effect.dieMessage("the answer has no usage")
       expect(usage.prompt_tokens).toBeGreaterThan(0)
       expect(usage.completion_tokens).toBeGreaterThan(0)
       const after = yield* scrape
@@ -294,7 +251,7 @@ describe("GET /metrics: what is counted", () => {
       expect(valueOf(after, "clawgate_provider_output_tokens_total", labels)).toBe(
         valueOf(before, "clawgate_provider_output_tokens_total", labels) + usage.completion_tokens
       )
-    }).pipe(Effect.provide(quiet({ config: enabled }))))
+    }).pipe(Effect.provide(testGateway({ config: enabled }))))
 
   it.scopedLive("a run waiting behind another on its session counts as queued until its turn", () =>
     Effect.gen(function*() {
@@ -316,14 +273,14 @@ describe("GET /metrics: what is counted", () => {
       yield* Effect.gen(function*() {
         const session = { "x-clawdbot-session-key": "metrics-queue-test" }
         const queued = valueOf(yield* scrape, "clawgate_runs_queued")
-        const first = yield* Effect.fork(Effect.flatMap(chat(hello("a"), { headers: session }), (r) => r.text))
+        const first = yield* Effect.fork(Effect.flatMap(chat(userSays("a"), { headers: session }), text))
         yield* Deferred.await(entered)
-        const second = yield* Effect.fork(Effect.flatMap(chat(hello("b"), { headers: session }), (r) => r.text))
+        const second = yield* Effect.fork(Effect.flatMap(chat(userSays("b"), { headers: session }), text))
         yield* scrapeUntil((samples) => valueOf(samples, "clawgate_runs_queued") === queued + 1)
         yield* Deferred.succeed(release, undefined)
         yield* Fiber.join(first)
         yield* Fiber.join(second)
         yield* scrapeUntil((samples) => valueOf(samples, "clawgate_runs_queued") === queued)
-      }).pipe(Effect.provide(quiet({ config: enabled, runner })))
+      }).pipe(Effect.provide(testGateway({ config: enabled, runner })))
     }))
 })

@@ -1,32 +1,45 @@
 /**
- * Graceful drain in-process (issue 5, Operations): once draining starts, answers in flight get
+ * Graceful drain in-process: once draining starts, answers in flight get
  * `gateway.shutdownGraceMs` to finish; a stream still going at the deadline ends with an in-band
  * `shutting_down` error and `[DONE]`, a plain request with a 503, and the run is interrupted.
  * The runs are driven by the test; time runs on the TestClock (the deadline is a sleep on it).
  */
+import type * as HttpServer from "@effect/platform/HttpServer"
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
+import type * as Scope from "effect/Scope"
 import * as TestClock from "effect/TestClock"
 import { Drain } from "../../src/ops/Drain.js"
-import type { OpenAnswer } from "../rawHttp.js"
+import { testGateway } from "../kit/gateway.js"
+import { hello, type OpenAnswer, post, send } from "../kit/http.js"
+import { type ControlledRun, controlledRunner } from "../kit/runs.js"
 import {
-  type ControlledRun,
-  controlledRunner,
   DONE,
+  endsNormally,
   finishReasons,
-  hello,
   inBandError,
   isContent,
   isError,
-  opsGateway,
-  post,
-  request,
-  textOf,
-  withGrace
-} from "./harness.js"
+  streamedText,
+  summaryOf
+} from "../kit/wire.js"
+import { withGrace } from "./harness.js"
 
 const GRACE_MS = 10_000
+
+/** Runs `test` on a gateway with `shutdownGraceMs` whose runs the test drives (`nextRun`), with its `Drain`. */
+const drivenGateway = <A, E>(
+  graceMs: number,
+  test: (
+    nextRun: Effect.Effect<ControlledRun>,
+    drain: Drain["Type"]
+  ) => Effect.Effect<A, E, Scope.Scope | HttpServer.HttpServer>
+) =>
+  Effect.flatMap(controlledRunner, (runner) =>
+    Effect.flatMap(Drain, (drain) => test(runner.nextRun, drain)).pipe(
+      Effect.provide(testGateway({ config: withGrace(graceMs), runner: runner.layer }))
+    ))
 
 /** A request whose run has started and said `first`: its run, and its answer once its head is in. */
 const startRequest = (next: Effect.Effect<ControlledRun>, payload: unknown, first: string) =>
@@ -44,22 +57,20 @@ const startStream = (next: Effect.Effect<ControlledRun>, first: string) =>
     const open: OpenAnswer = yield* Fiber.join(answer).pipe(Effect.orDie)
     expect(open.status).toBe(200)
     const head = yield* open.until(isContent)
-    expect(textOf(head)).toBe(first)
+    expect(streamedText(head)).toBe(first)
     return { run, open }
   })
 
 describe("drain, in-process", () => {
   it.scoped("a stream in flight finishes normally when it ends within the grace period", () =>
-    Effect.gen(function*() {
-      const runner = yield* controlledRunner
-      yield* Effect.gen(function*() {
-        const drain = yield* Drain
-        const { open, run } = yield* startStream(runner.next, "Hello")
+    drivenGateway(GRACE_MS, (nextRun, drain) =>
+      Effect.gen(function*() {
+        const { open, run } = yield* startStream(nextRun, "Hello")
 
         yield* drain.start
         // Draining: not ready, and new requests are turned away, while this one goes on.
-        expect((yield* request("/readyz", { token: null })).status).toBe(503)
-        const late = yield* request("/v1/chat/completions", { method: "POST", body: hello({ stream: true }) })
+        expect((yield* send("/readyz", { token: null })).status).toBe(503)
+        const late = yield* send("/v1/chat/completions", { method: "POST", body: hello({ stream: true }) })
         expect(late.status).toBe(503)
 
         // Up to the last millisecond of the grace period, the stream is still served.
@@ -68,27 +79,21 @@ describe("drain, in-process", () => {
         yield* run.finish
         const rest = yield* open.rest
 
-        expect(textOf(rest)).toBe(" world")
-        expect(finishReasons(rest)).toEqual(["stop"])
-        expect(rest.filter(isError)).toEqual([])
-        expect(rest.at(-1)).toBe(DONE)
+        expect(summaryOf(rest)).toEqual(endsNormally(" world"))
         expect(yield* run.ended).toBe("completed")
-      }).pipe(Effect.provide(opsGateway({ config: withGrace(GRACE_MS), runner: runner.layer })))
-    }))
+      })))
 
   it.scoped("a stream still going at the deadline ends with an in-band shutting_down error and [DONE]; its run is interrupted", () =>
-    Effect.gen(function*() {
-      const runner = yield* controlledRunner
-      yield* Effect.gen(function*() {
-        const drain = yield* Drain
-        const { open, run } = yield* startStream(runner.next, "Hello")
+    drivenGateway(GRACE_MS, (nextRun, drain) =>
+      Effect.gen(function*() {
+        const { open, run } = yield* startStream(nextRun, "Hello")
 
         yield* drain.start
         yield* TestClock.adjust(GRACE_MS - 1)
         // One millisecond before the deadline it still streams.
         yield* run.say(" still")
         const before = yield* open.until(isContent)
-        expect(textOf(before)).toBe(" still")
+        expect(streamedText(before)).toBe(" still")
 
         yield* TestClock.adjust(1)
         const rest = yield* open.rest
@@ -103,31 +108,25 @@ describe("drain, in-process", () => {
         })
         expect(rest[1]).toBe(DONE)
         expect(yield* run.ended).toBe("interrupted")
-      }).pipe(Effect.provide(opsGateway({ config: withGrace(GRACE_MS), runner: runner.layer })))
-    }))
+      })))
 
   it.scoped("shutdownGraceMs 0: a stream in flight is ended at once when draining starts", () =>
-    Effect.gen(function*() {
-      const runner = yield* controlledRunner
-      yield* Effect.gen(function*() {
-        const drain = yield* Drain
-        const { open, run } = yield* startStream(runner.next, "Hello")
+    drivenGateway(0, (nextRun, drain) =>
+      Effect.gen(function*() {
+        const { open, run } = yield* startStream(nextRun, "Hello")
 
         yield* drain.start
         yield* TestClock.adjust(0)
         const rest = yield* open.rest
         expect(rest.map((event) => inBandError(event)?.code ?? event)).toEqual(["shutting_down", DONE])
         expect(yield* run.ended).toBe("interrupted")
-      }).pipe(Effect.provide(opsGateway({ config: withGrace(0), runner: runner.layer })))
-    }))
+      })))
 
   it.scoped("plain requests in flight: one that ends within the grace period is answered, one past the deadline gets 503 shutting_down", () =>
-    Effect.gen(function*() {
-      const runner = yield* controlledRunner
-      yield* Effect.gen(function*() {
-        const drain = yield* Drain
-        const quick = yield* startRequest(runner.next, hello(), "Quick")
-        const slow = yield* startRequest(runner.next, hello(), "Slow")
+    drivenGateway(GRACE_MS, (nextRun, drain) =>
+      Effect.gen(function*() {
+        const quick = yield* startRequest(nextRun, hello(), "Quick")
+        const slow = yield* startRequest(nextRun, hello(), "Slow")
 
         yield* drain.start
         yield* TestClock.adjust(GRACE_MS / 2)
@@ -148,21 +147,18 @@ describe("drain, in-process", () => {
           error: { message: expect.any(String), type: expect.any(String), param: null, code: "shutting_down" }
         })
         expect(yield* slow.run.ended).toBe("interrupted")
-      }).pipe(Effect.provide(opsGateway({ config: withGrace(GRACE_MS), runner: runner.layer })))
-    }))
+      })))
 
   it.scoped("without draining, the grace period means nothing: a stream outlives it", () =>
-    Effect.gen(function*() {
-      const runner = yield* controlledRunner
-      yield* Effect.gen(function*() {
-        const { open, run } = yield* startStream(runner.next, "Hello")
+    drivenGateway(GRACE_MS, (nextRun) =>
+      Effect.gen(function*() {
+        const { open, run } = yield* startStream(nextRun, "Hello")
         yield* TestClock.adjust(GRACE_MS * 2)
         yield* run.say(" later")
         yield* run.finish
         const rest = yield* open.rest
-        expect(textOf(rest)).toBe(" later")
+        expect(streamedText(rest)).toBe(" later")
         expect(rest.filter(isError)).toEqual([])
         expect(rest.at(-1)).toBe(DONE)
-      }).pipe(Effect.provide(opsGateway({ config: withGrace(GRACE_MS), runner: runner.layer })))
-    }))
+      })))
 })

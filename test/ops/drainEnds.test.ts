@@ -8,11 +8,10 @@ import { describe, expect, it, vi } from "@effect/vitest"
 import * as Arr from "effect/Array"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
-import { controlledProvider, type ProviderCall } from "../fakes/ControlledProvider.js"
-import { requireBuild, startGateway, tempDir } from "../gatewayProcess.js"
-import { postTo } from "../rawHttp.js"
-import { PATH } from "./harness.js"
-import { chat, openStream, outcomeOf, SHUTTING_DOWN, TOKEN, writeConfig } from "./process.js"
+import type { ProviderCall } from "../fakes/ControlledProvider.js"
+import { PATH, postTo, userSays } from "../kit/http.js"
+import { requireBuild } from "../kit/process.js"
+import { gatewayOnProvider, openStream, outcomeOf, SHUTTING_DOWN } from "./process.js"
 
 requireBuild()
 
@@ -25,7 +24,7 @@ const LONG = "x".repeat(16 * 1024 * 1024)
 /** A plain request answered with `LONG`, its answer's head read and the rest left unread for now. */
 const longAnswer = (url: string, nextCall: Effect.Effect<ProviderCall>) =>
   Effect.gen(function*() {
-    const answer = yield* Effect.fork(postTo(url, chat("a long answer, please"), TOKEN))
+    const answer = yield* Effect.fork(postTo(url, userSays("a long answer, please")))
     const call = yield* nextCall
     yield* call.say(LONG)
     yield* call.finish
@@ -37,19 +36,14 @@ const longAnswer = (url: string, nextCall: Effect.Effect<ProviderCall>) =>
 describe("the drain always ends, as a process", () => {
   it.scopedLive("clients that leave mid-request, plain and streamed, are not waited for: SIGTERM exits 0 at once", () =>
     Effect.gen(function*() {
-      const dir = yield* tempDir
-      const provider = yield* controlledProvider
       // A grace period far longer than the test may take: only requests no longer counted let it end.
-      const gateway = yield* startGateway(
-        writeConfig(dir, { providerUrl: provider.baseUrl, shutdownGraceMs: 600_000 }),
-        dir
-      )
+      const { gateway, provider } = yield* gatewayOnProvider(600_000)
 
       // Plain requests whose clients leave as their answers come, the way a load generator's do
       // when it stops: many, so that the gateway learns of some leaving only as it answers them.
       const clients = yield* Effect.forEach(
         Array.from({ length: 32 }, (_, i) => `plain ${i}`),
-        (content) => Effect.fork(outcomeOf(gateway.url, PATH, chat(content)))
+        (content) => Effect.fork(outcomeOf(gateway.url, PATH, userSays(content)))
       )
       const calls = yield* Effect.forEach(clients, () => provider.nextCall)
       yield* Effect.forEach(
@@ -68,12 +62,7 @@ describe("the drain always ends, as a process", () => {
 
   it.scopedLive("a plain answer still going to a slow client at SIGTERM is delivered in full; exit code 0", () =>
     Effect.gen(function*() {
-      const dir = yield* tempDir
-      const provider = yield* controlledProvider
-      const gateway = yield* startGateway(
-        writeConfig(dir, { providerUrl: provider.baseUrl, shutdownGraceMs: 600_000 }),
-        dir
-      )
+      const { gateway, provider } = yield* gatewayOnProvider(600_000)
       const open = yield* longAnswer(gateway.url, provider.nextCall)
 
       gateway.kill("SIGTERM")
@@ -85,12 +74,7 @@ describe("the drain always ends, as a process", () => {
 
   it.scopedLive("a plain answer its client has stopped reading is cut a moment past shutdownGraceMs; exit code 0", () =>
     Effect.gen(function*() {
-      const dir = yield* tempDir
-      const provider = yield* controlledProvider
-      const gateway = yield* startGateway(
-        writeConfig(dir, { providerUrl: provider.baseUrl, shutdownGraceMs: 300 }),
-        dir
-      )
+      const { gateway, provider } = yield* gatewayOnProvider(300)
       yield* longAnswer(gateway.url, provider.nextCall)
 
       gateway.kill("SIGTERM")

@@ -1,5 +1,5 @@
 /**
- * A stream in flight through a provider, as a process, on SIGTERM (issue 5, Operations): it
+ * A stream in flight through a provider, as a process, on SIGTERM: it
  * finishes within `gateway.shutdownGraceMs` (and its turn is stored), or gets the in-band
  * `shutting_down` error at the deadline (and nothing of it is stored); the process exits 0.
  *
@@ -8,10 +8,10 @@
  */
 import { describe, expect, it, vi } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import { controlledProvider } from "../fakes/ControlledProvider.js"
-import { requireBuild, startGateway, tempDir } from "../gatewayProcess.js"
-import { DONE, finishReasons, inBandError, isContent, isError, PATH, textOf } from "./harness.js"
-import { chat, historyAfterRestart, openStream, outcomeOf, SHUTTING_DOWN, writeConfig } from "./process.js"
+import { PATH, userSays } from "../kit/http.js"
+import { requireBuild } from "../kit/process.js"
+import { DONE, endsNormally, finishReasons, inBandError, isContent, summaryOf } from "../kit/wire.js"
+import { gatewayOnProvider, historyAfterRestart, openStream, outcomeOf, SHUTTING_DOWN } from "./process.js"
 
 requireBuild()
 
@@ -21,10 +21,7 @@ vi.setConfig({ testTimeout: 60_000 })
 describe("drain of a stream in flight, as a process", () => {
   it.scopedLive("on SIGTERM: new requests get 503 shutting_down, the stream in flight completes, its turn is stored, exit code 0", () =>
     Effect.gen(function*() {
-      const dir = yield* tempDir
-      const provider = yield* controlledProvider
-      const config = writeConfig(dir, { providerUrl: provider.baseUrl, shutdownGraceMs: 600_000 })
-      const gateway = yield* startGateway(config, dir)
+      const { config, dir, gateway, provider } = yield* gatewayOnProvider(600_000)
       const { call, open } = yield* openStream(gateway, provider.nextCall, {
         user: "alice",
         content: "hi",
@@ -33,15 +30,12 @@ describe("drain of a stream in flight, as a process", () => {
 
       gateway.kill("SIGTERM")
       yield* gateway.line(SHUTTING_DOWN)
-      expect(yield* outcomeOf(gateway.url, PATH, chat("too late"))).toBe("503 shutting_down")
+      expect(yield* outcomeOf(gateway.url, PATH, userSays("too late"))).toBe("503 shutting_down")
 
       yield* call.say(" world")
       yield* call.finish
       const rest = yield* open.rest
-      expect(textOf(rest)).toBe(" world")
-      expect(finishReasons(rest)).toEqual(["stop"])
-      expect(rest.filter(isError)).toEqual([])
-      expect(rest.at(-1)).toBe(DONE)
+      expect(summaryOf(rest)).toEqual(endsNormally(" world"))
       expect(yield* gateway.exited).toEqual({ code: 0, signal: null })
 
       // The finished turn was committed before the exit: a new process continues the session.
@@ -54,10 +48,7 @@ describe("drain of a stream in flight, as a process", () => {
 
   it.scopedLive("a stream that outlasts shutdownGraceMs gets the in-band error then [DONE], nothing of it is stored, exit code 0", () =>
     Effect.gen(function*() {
-      const dir = yield* tempDir
-      const provider = yield* controlledProvider
-      const config = writeConfig(dir, { providerUrl: provider.baseUrl, shutdownGraceMs: 200 })
-      const gateway = yield* startGateway(config, dir)
+      const { config, dir, gateway, provider } = yield* gatewayOnProvider(200)
       const { call, open } = yield* openStream(gateway, provider.nextCall, {
         user: "bob",
         content: "hi",

@@ -4,34 +4,23 @@
  * bytes inside an answer that has started. Over raw sockets, on the Node server `clawgate serve`
  * uses (`NodeServer.layer`).
  */
-import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as HttpServer from "@effect/platform/HttpServer"
 import { describe, expect, it } from "@effect/vitest"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
-import * as Logger from "effect/Logger"
-import * as LogLevel from "effect/LogLevel"
 import * as Net from "node:net"
-import { Config } from "../../src/config/Config.js"
-import * as Gateway from "../../src/Gateway.js"
 import * as NodeServer from "../../src/http/NodeServer.js"
 import { FakeAgentRunner } from "../../src/testing.js"
-import { baseConfig, TOKEN } from "../support.js"
-import { PATH } from "./harness.js"
+import { gatewayWith, testGateway, TOKEN } from "../kit/gateway.js"
+import { PATH } from "../kit/http.js"
 
 /** The gateway on `NodeServer.layer` (a free loopback port), its runs saying "still" then hanging until interrupted. */
-const nodeGateway = (interrupted: Deferred.Deferred<void>) => {
-  const config = Config.layerFrom({ ...baseConfig, gateway: { ...baseConfig.gateway, port: 0 } })
-  return Gateway.layer(config, {
-    runner: FakeAgentRunner.layerHanging({ text: "still", onInterrupt: Deferred.succeed(interrupted, undefined) })
-  }).pipe(
-    Layer.provideMerge(NodeServer.layer),
-    Layer.provide(config),
-    Layer.provide(NodeContext.layer),
-    Layer.provide(Logger.minimumLogLevel(LogLevel.None))
-  )
-}
+const nodeGateway = (interrupted: Deferred.Deferred<void>) =>
+  testGateway({
+    config: gatewayWith({ port: 0 }),
+    runner: FakeAgentRunner.layerHanging({ text: "still", onInterrupt: Deferred.succeed(interrupted, undefined) }),
+    server: NodeServer.layer
+  })
 
 /** A connection of the test's own to the gateway: what it sent back so far, and waits for more. */
 const connect = Effect.gen(function*() {

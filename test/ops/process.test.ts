@@ -1,5 +1,5 @@
 /**
- * Graceful drain as an operator sees it (issue 5, Operations): `clawgate serve` in a child
+ * Graceful drain as an operator sees it: `clawgate serve` in a child
  * process (see ./process.ts). On SIGTERM what is in flight may finish while new requests are
  * turned away with 503 `shutting_down` and /readyz answers 503 `draining`; past
  * `gateway.shutdownGraceMs` what is left is answered 503 `shutting_down` and the process exits 0;
@@ -13,9 +13,10 @@ import { describe, expect, it, vi } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as NodeHttp from "node:http"
-import { requireBuild, startGateway, tempDir } from "../gatewayProcess.js"
-import { inBandError, PATH } from "./harness.js"
-import { chat, get, outcomeOf, SHUTTING_DOWN, startUpload, TURNED_AWAY, writeConfig } from "./process.js"
+import { PATH, userSays } from "../kit/http.js"
+import { requireBuild, startGateway, tempDir } from "../kit/process.js"
+import { inBandError } from "../kit/wire.js"
+import { drainConfigFile, get, outcomeOf, SHUTTING_DOWN, startUpload, TURNED_AWAY } from "./process.js"
 
 requireBuild()
 
@@ -36,12 +37,12 @@ describe("drain, as a process", () => {
     Effect.gen(function*() {
       const dir = yield* tempDir
       // A grace period far longer than the test may take: only the second signal can end the drain.
-      const gateway = yield* startGateway(writeConfig(dir, { shutdownGraceMs: 600_000, model: "echo" }), dir)
+      const gateway = yield* startGateway(drainConfigFile(dir, { shutdownGraceMs: 600_000, model: "echo" }), dir)
       const upload = yield* requestInFlight(gateway.url)
 
       gateway.kill("SIGTERM")
       yield* gateway.line(SHUTTING_DOWN)
-      expect(yield* outcomeOf(gateway.url, PATH, chat("too late"))).toBe("503 shutting_down")
+      expect(yield* outcomeOf(gateway.url, PATH, userSays("too late"))).toBe("503 shutting_down")
 
       gateway.kill("SIGTERM")
       expect(yield* gateway.exited).toEqual({ code: null, signal: "SIGTERM" })
@@ -52,7 +53,7 @@ describe("drain, as a process", () => {
   it.scopedLive("while draining, /readyz answers 503 draining with Retry-After, on a new connection and on one kept alive from before", () =>
     Effect.gen(function*() {
       const dir = yield* tempDir
-      const gateway = yield* startGateway(writeConfig(dir, { shutdownGraceMs: 600_000, model: "echo" }), dir)
+      const gateway = yield* startGateway(drainConfigFile(dir, { shutdownGraceMs: 600_000, model: "echo" }), dir)
       // A load balancer's probe: one connection, kept alive between checks.
       const agent = yield* Effect.acquireRelease(
         Effect.sync(() => new NodeHttp.Agent({ keepAlive: true, maxSockets: 1 })),
@@ -83,7 +84,7 @@ describe("drain, as a process", () => {
   it.scopedLive("a request still in flight at the deadline gets 503 shutting_down, then the process exits 0", () =>
     Effect.gen(function*() {
       const dir = yield* tempDir
-      const gateway = yield* startGateway(writeConfig(dir, { shutdownGraceMs: 200, model: "echo" }), dir)
+      const gateway = yield* startGateway(drainConfigFile(dir, { shutdownGraceMs: 200, model: "echo" }), dir)
       const upload = yield* requestInFlight(gateway.url)
 
       gateway.kill("SIGTERM")
@@ -100,7 +101,7 @@ describe("drain, as a process", () => {
       const dir = yield* tempDir
       // Nothing runs long here: with a grace period longer than the test, only a request left
       // without an answer could keep the process from exiting.
-      const gateway = yield* startGateway(writeConfig(dir, { shutdownGraceMs: 600_000, model: "echo" }), dir)
+      const gateway = yield* startGateway(drainConfigFile(dir, { shutdownGraceMs: 600_000, model: "echo" }), dir)
       const outcomes = new Map<string, number>()
       let sent = 0
       let exited = false

@@ -1,53 +1,58 @@
 /**
- * The drain tests' gateway process (test/gatewayProcess.ts): its config, with the session store in
- * the test's temporary folder, and requests to it over raw node:http. Every wait is on an event.
+ * The drain tests' gateway process (the kit's `startGateway`): its config, with the session store
+ * in the test's temporary folder, and the requests they make of it over raw node:http. Every wait
+ * is on an event.
  */
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import * as Fs from "node:fs"
 import * as NodeHttp from "node:http"
 import * as Path from "node:path"
-import type { ProviderCall } from "../fakes/ControlledProvider.js"
-import { type GatewayProcess, startGateway } from "../gatewayProcess.js"
-import { type OpenAnswer, postTo } from "../rawHttp.js"
-import { inBandError, isContent, PATH, textOf } from "./harness.js"
-
-export const TOKEN = "ops-token"
+import { controlledProvider, type ProviderCall } from "../fakes/ControlledProvider.js"
+import { TOKEN } from "../kit/gateway.js"
+import { type OpenAnswer, PATH, postTo, userSays } from "../kit/http.js"
+import { type GatewayProcess, startGateway, tempDir, writeConfig } from "../kit/process.js"
+import { inBandError, isContent, streamedText } from "../kit/wire.js"
 
 /**
  * A config file in `dir`: token auth, agent `main` on `model` (default: `fake/slow`, the fake
  * provider at `providerUrl`), a session store file in `dir`.
  */
-export const writeConfig = (
+export const drainConfigFile = (
   dir: string,
   options: { readonly shutdownGraceMs: number; readonly providerUrl?: string; readonly model?: string }
-) => {
-  const file = Path.join(dir, "clawgate.json5")
-  Fs.writeFileSync(
-    file,
-    JSON.stringify({
-      gateway: {
-        auth: { mode: "token", token: TOKEN },
-        http: { endpoints: { chatCompletions: { enabled: true } } },
-        shutdownGraceMs: options.shutdownGraceMs
-      },
-      agents: { list: [{ id: "main", default: true, model: options.model ?? "fake/slow" }] },
-      models: {
-        providers: {
-          fake: {
-            api: "openai-completions",
-            baseUrl: options.providerUrl ?? "http://127.0.0.1:9/v1",
-            apiKey: "sk-fake",
-            retry: { attempts: 0 }
-          }
+) =>
+  writeConfig(dir, {
+    gateway: {
+      auth: { mode: "token", token: TOKEN },
+      http: { endpoints: { chatCompletions: { enabled: true } } },
+      shutdownGraceMs: options.shutdownGraceMs
+    },
+    agents: { list: [{ id: "main", default: true, model: options.model ?? "fake/slow" }] },
+    models: {
+      providers: {
+        fake: {
+          api: "openai-completions",
+          baseUrl: options.providerUrl ?? "http://127.0.0.1:9/v1",
+          apiKey: "sk-fake",
+          retry: { attempts: 0 }
         }
-      },
-      session: { store: { path: Path.join(dir, "sessions.sqlite") } }
-    })
-  )
-  return file
-}
+      }
+    },
+    session: { store: { path: Path.join(dir, "sessions.sqlite") } }
+  })
+
+/**
+ * A gateway process on the drain config with `shutdownGraceMs`, its agent `main` on the controlled
+ * provider: the folder it runs in, its config file, the provider and the process.
+ */
+export const gatewayOnProvider = (shutdownGraceMs: number) =>
+  Effect.gen(function*() {
+    const dir = yield* tempDir
+    const provider = yield* controlledProvider
+    const config = drainConfigFile(dir, { providerUrl: provider.baseUrl, shutdownGraceMs })
+    return { dir, config, provider, gateway: yield* startGateway(config, dir) }
+  })
 
 /** The line the gateway logs when a signal starts its drain. */
 export const SHUTTING_DOWN = /Shutting down/
@@ -55,12 +60,6 @@ export const SHUTTING_DOWN = /Shutting down/
 // ---------------------------------------------------------------------------------------------
 // Requests
 // ---------------------------------------------------------------------------------------------
-
-export const chat = (content: string, extra: Record<string, unknown> = {}) => ({
-  model: "clawdbot:main",
-  messages: [{ role: "user", content }],
-  ...extra
-})
 
 /** What became of a request: its status (with the error code of a 503), or the connection error's code. */
 export const outcomeOf = (url: string, path: string, payload?: unknown) =>
@@ -174,7 +173,7 @@ export const openStream = (
 ) =>
   Effect.gen(function*() {
     const answer = yield* Effect.fork(
-      postTo(gateway.url, chat(options.content, { stream: true, user: options.user }), TOKEN)
+      postTo(gateway.url, userSays(options.content, { stream: true, user: options.user }))
     )
     const call = yield* nextCall
     if (!call.stream) return yield* Effect.dieMessage("the provider was not asked to stream")
@@ -182,7 +181,9 @@ export const openStream = (
     const open: OpenAnswer = yield* Effect.flatten(answer.await)
     if (open.status !== 200) return yield* Effect.dieMessage(`the stream was answered ${open.status}`)
     const head = yield* open.until(isContent)
-    if (textOf(head) !== options.first) return yield* Effect.dieMessage(`unexpected first content: ${textOf(head)}`)
+    if (streamedText(head) !== options.first) {
+      return yield* Effect.dieMessage(`unexpected first content: ${streamedText(head)}`)
+    }
     return { call, open }
   })
 
@@ -198,7 +199,7 @@ export const historyAfterRestart = (
 ) =>
   Effect.scoped(Effect.gen(function*() {
     const gateway = yield* startGateway(config, home)
-    const answer = yield* Effect.fork(postTo(gateway.url, chat("are you there?", { user }), TOKEN))
+    const answer = yield* Effect.fork(postTo(gateway.url, userSays("are you there?", { user })))
     const call = yield* nextCall
     yield* call.say("yes")
     yield* call.finish

@@ -6,21 +6,16 @@
  */
 import { describe, expect, it, vi } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
-import * as Queue from "effect/Queue"
-import * as Schema from "effect/Schema"
-import * as Fs from "node:fs"
-import * as NodeHttp from "node:http"
-import * as Path from "node:path"
 import type { ConfigInput } from "../../src/config/ConfigFile.js"
-import { listenOnLoopback } from "../fakes/listen.js"
-import { APIS, configFor, Upstream, upstreamLayer } from "../gateway/harness.js"
-import { requireBuild, startGateway, tempDir } from "../gatewayProcess.js"
-import { configFor as imagesConfigFor, imagesOf, PNG } from "../images/harness.js"
+import { otlpCollector } from "../fakes/OtlpCollector.js"
+import { PNG } from "../images/fixtures.js"
 import { ImageServer } from "../images/ImageServer.js"
-import { postTo } from "../rawHttp.js"
+import { baseConfig } from "../kit/gateway.js"
+import { askTo, userSays } from "../kit/http.js"
+import { requireBuild, startGateway, tempDir, writeConfig } from "../kit/process.js"
+import { imagesOf } from "../kit/sent.js"
+import { APIS, Upstream, upstreamConfig, upstreamLayer } from "../kit/upstream.js"
 import { freshSchema } from "../replicas/pg.js"
-import { baseConfig, TOKEN } from "../support.js"
 
 requireBuild()
 
@@ -32,32 +27,13 @@ const BOUND = "30 seconds"
 
 /** `clawgate serve` on `config`, written as a file into a temporary folder that is its HOME. */
 const serve = (config: ConfigInput) =>
-  Effect.gen(function*() {
-    const dir = yield* tempDir
-    const file = Path.join(dir, "clawgate.json5")
-    Fs.writeFileSync(file, JSON.stringify(config))
-    return yield* startGateway(file, dir, { bound: BOUND })
-  })
-
-const chat = (content: string, extra: Record<string, unknown> = {}) => ({
-  model: "clawdbot:main",
-  messages: [{ role: "user", content }],
-  ...extra
-})
-
-/** A chat request answered with JSON: its status, session key and parsed body. */
-const ask = (url: string, payload: unknown) =>
-  Effect.gen(function*() {
-    const answer = yield* postTo(url, payload, TOKEN)
-    const body: unknown = JSON.parse(yield* answer.text)
-    return { status: answer.status, sessionKey: answer.header("x-clawdbot-session-key"), body }
-  }).pipe(Effect.orDie, Effect.scoped)
+  Effect.flatMap(tempDir, (dir) => startGateway(writeConfig(dir, config), dir, { bound: BOUND }))
 
 describe("the built command with an optional part on", () => {
   it.scopedLive("with metrics on, GET /metrics counts the request it has just answered", () =>
     Effect.gen(function*() {
       const gateway = yield* serve({ ...baseConfig, gateway: { ...baseConfig.gateway, metrics: { enabled: true } } })
-      expect((yield* ask(gateway.url, chat("count me"))).status).toBe(200)
+      expect((yield* askTo(gateway.url, userSays("count me"))).status).toBe(200)
 
       const metrics = yield* Effect.promise(() => fetch(`${gateway.url}/metrics`))
       expect(metrics.status).toBe(200)
@@ -69,15 +45,15 @@ describe("the built command with an optional part on", () => {
 
   it.scopedLive("with an OTLP endpoint, the spans of a request reach the collector", () =>
     Effect.gen(function*() {
-      const collector = yield* spanCollector
+      const collector = yield* otlpCollector
       const gateway = yield* serve({
         ...baseConfig,
         telemetry: { serviceName: "clawgate-process-test", otlp: { endpoint: collector.endpoint, batchDelayMs: 50 } }
       })
-      expect((yield* ask(gateway.url, chat("trace me"))).status).toBe(200)
+      expect((yield* askTo(gateway.url, userSays("trace me"))).status).toBe(200)
 
-      const exported = yield* collector.untilSpan("http.server POST")
-      expect(exported.path).toBe("/v1/traces")
+      const exported = yield* collector.untilSpan("http.server POST").pipe(Effect.timeout(BOUND))
+      expect(exported.path).toBe("POST /v1/traces")
       expect(exported.service).toBe("clawgate-process-test")
     }))
 
@@ -85,12 +61,12 @@ describe("the built command with an optional part on", () => {
     Effect.gen(function*() {
       const schema = yield* freshSchema
       const gateway = yield* serve({ ...baseConfig, session: { store: { kind: "postgres", url: schema.url } } })
-      const first = yield* ask(gateway.url, chat("first words", { user: "ada" }))
-      const second = yield* ask(gateway.url, chat("second words", { user: "ada" }))
+      const first = yield* askTo(gateway.url, userSays("first words", { user: "ada" }))
+      const second = yield* askTo(gateway.url, userSays("second words", { user: "ada" }))
 
       expect([first.status, second.status]).toEqual([200, 200])
-      expect(second.sessionKey).toBe(first.sessionKey)
-      expect(yield* schema.transcript(first.sessionKey ?? "")).toEqual([
+      expect(second.header("x-clawdbot-session-key")).toBe(first.header("x-clawdbot-session-key"))
+      expect(yield* schema.transcript(first.header("x-clawdbot-session-key") ?? "")).toEqual([
         { role: "user", content: "first words" },
         { role: "assistant", content: "first words" },
         { role: "user", content: "second words" },
@@ -102,17 +78,12 @@ describe("the built command with an optional part on", () => {
     it.scopedLive(`an agent on a provider of api ${api} answers through it`, () =>
       Effect.gen(function*() {
         const upstream = yield* Upstream
-        const gateway = yield* serve(configFor(api, upstream.baseUrl))
-        yield* upstream.answerText({
-          pieces: ["Hello ", "from ", api],
-          finish: "stop",
-          inputTokens: 3,
-          outputTokens: 4
-        })
+        const gateway = yield* serve(upstreamConfig(api, upstream.baseUrl))
+        yield* upstream.answerText(["Hello ", "from ", api], { finish: "stop", inputTokens: 3, outputTokens: 4 })
 
-        const answer = yield* ask(gateway.url, chat("hi"))
+        const answer = yield* askTo(gateway.url, userSays("hi"))
         expect(answer.status).toBe(200)
-        expect(answer.body).toMatchObject({
+        expect(answer.json).toMatchObject({
           choices: [{ message: { role: "assistant", content: `Hello from ${api}` }, finish_reason: "stop" }],
           usage: { prompt_tokens: 3, completion_tokens: 4 }
         })
@@ -123,9 +94,9 @@ describe("the built command with an optional part on", () => {
     Effect.gen(function*() {
       const images = yield* ImageServer
       const upstream = yield* Upstream
-      const gateway = yield* serve(imagesConfigFor(upstream.api, upstream.baseUrl, { allowRemote: true }))
+      const gateway = yield* serve(upstreamConfig(upstream.api, upstream.baseUrl, { images: { allowRemote: true } }))
 
-      const answer = yield* ask(gateway.url, {
+      const answer = yield* askTo(gateway.url, {
         model: "clawdbot:main",
         messages: [{
           role: "user",
@@ -141,58 +112,4 @@ describe("the built command with an optional part on", () => {
         { image: "image/png", base64: PNG.toString("base64") }
       ])
     }).pipe(Effect.provide([upstreamLayer("openai-completions"), ImageServer.layer()])))
-})
-
-// ---------------------------------------------------------------------------------------------
-// A fake OTLP/HTTP collector
-// ---------------------------------------------------------------------------------------------
-
-/** The part of an OTLP/HTTP JSON export the test reads: span names, by resource. */
-const TraceExport = Schema.parseJson(Schema.Struct({
-  resourceSpans: Schema.Array(Schema.Struct({
-    resource: Schema.Struct({
-      attributes: Schema.Array(Schema.Struct({
-        key: Schema.String,
-        value: Schema.Struct({ stringValue: Schema.optional(Schema.String) })
-      }))
-    }),
-    scopeSpans: Schema.Array(Schema.Struct({ spans: Schema.Array(Schema.Struct({ name: Schema.String })) }))
-  }))
-}))
-
-interface ExportedSpan {
-  /** The path the export was posted to. */
-  readonly path: string
-  /** The `service.name` of its resource. */
-  readonly service: string | undefined
-  readonly name: string
-}
-
-/** A collector on a loopback port, for the scope: every span posted to it, as it arrives. */
-const spanCollector = Effect.gen(function*() {
-  const spans = yield* Queue.unbounded<ExportedSpan>()
-  const server = NodeHttp.createServer((request, response) => {
-    const chunks: Array<Buffer> = []
-    request.on("data", (chunk: Buffer) => chunks.push(chunk))
-    request.on("end", () => {
-      const exported = Schema.decodeUnknownEither(TraceExport)(Buffer.concat(chunks).toString("utf8"))
-      for (const { resource, scopeSpans } of Either.isRight(exported) ? exported.right.resourceSpans : []) {
-        const service = resource.attributes.find((attribute) => attribute.key === "service.name")?.value.stringValue
-        for (const span of scopeSpans.flatMap((scope) => scope.spans)) {
-          Queue.unsafeOffer(spans, { path: request.url ?? "", service, name: span.name })
-        }
-      }
-      response.writeHead(Either.isRight(exported) ? 200 : 400, { "content-type": "application/json" })
-      response.end("{}")
-    })
-  })
-  const port = yield* listenOnLoopback(server)
-  /** The first span named `name` to arrive. */
-  const untilSpan = (name: string): Effect.Effect<ExportedSpan> =>
-    Queue.take(spans).pipe(
-      Effect.repeat({ until: (span) => span.name === name }),
-      Effect.timeoutFail({ duration: BOUND, onTimeout: () => new Error(`no span named ${name} arrived`) }),
-      Effect.orDie
-    )
-  return { endpoint: `http://127.0.0.1:${port}`, untilSpan }
 })

@@ -5,14 +5,9 @@
  */
 import { describe, expect, it, vi } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import * as ChildProcess from "node:child_process"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
-import { fileURLToPath } from "node:url"
-import * as Util from "node:util"
-import { childEnv, tempDir } from "../gatewayProcess.js"
-
-const ROOT = fileURLToPath(new URL("../..", import.meta.url))
+import { ROOT, spawn, tempDir } from "../kit/process.js"
 
 // Bundling takes seconds on a busy machine; the test bundles twice.
 vi.setConfig({ testTimeout: 120_000 })
@@ -27,16 +22,20 @@ const freshCheckout = Effect.gen(function*() {
   return dir
 })
 
-const execFile = Util.promisify(ChildProcess.execFile)
-
-/** What `npm start -- --version` prints in `dir`. */
+/** What `npm start -- --version` prints in `dir` (it bundles first when it must: a minute at most). */
 const startVersion = (dir: string) =>
-  Effect.promise(() =>
-    execFile(process.platform === "win32" ? "npm.cmd" : "npm", ["start", "--silent", "--", "--version"], {
-      cwd: dir,
-      env: childEnv(dir)
-    })
-  ).pipe(Effect.map(({ stdout }) => stdout.trim()))
+  Effect.scoped(Effect.gen(function*() {
+    const npm = yield* spawn(
+      process.platform === "win32" ? "npm.cmd" : "npm",
+      ["start", "--silent", "--", "--version"],
+      {
+        cwd: dir,
+        bound: "60 seconds"
+      }
+    )
+    expect((yield* npm.exited).code).toBe(0)
+    return npm.output.stdout.trim()
+  }))
 
 const bundledAt = (dir: string) => Fs.statSync(Path.join(dir, "dist/bin/main.js")).mtimeMs
 

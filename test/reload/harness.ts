@@ -1,14 +1,10 @@
 /**
- * The reload tests' gateway: `Gateway.layer` on a loopback port (NodeHttpServer.layerTest) whose
- * `reloads` stream the test drives, with the gateway's log captured so a test can wait for a reload
- * to be applied (or refused) rather than for time. Plus request helpers over real HTTP (a URL, so
- * the process tests use them too), an SSE reader, and a runner whose runs the test drives.
+ * The reload tests' gateway: the kit's gateway whose `reloads` stream the test drives, with the
+ * gateway's log captured so a test can wait for a reload to be applied (or refused) rather than
+ * for time. Plus the configs they switch between (as documents, so the process tests write them
+ * to files too).
  */
-import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
-import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
-import * as HttpServer from "@effect/platform/HttpServer"
-import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
@@ -17,30 +13,25 @@ import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import { AgentRunner } from "../../src/agent/AgentRunner.js"
+import type { AgentRunner } from "../../src/agent/AgentRunner.js"
 import * as LiveRunner from "../../src/agent/LiveRunner.js"
 import { ModelRegistry } from "../../src/agent/ModelRegistry.js"
 import type { RunQueue } from "../../src/agent/RunQueue.js"
-import { Config } from "../../src/config/Config.js"
+import type { Config } from "../../src/config/Config.js"
 import { type ConfigInput } from "../../src/config/ConfigFile.js"
 import { decode } from "../../src/config/Load.js"
 import { type Settings } from "../../src/config/Settings.js"
 import { AgentEvent } from "../../src/domain/AgentEvent.js"
-import * as Gateway from "../../src/Gateway.js"
 import type { SessionStore } from "../../src/store/SessionStore.js"
 import { FakeAgentRunner } from "../../src/testing.js"
-import { controlledRuns } from "../controlledRuns.js"
-
-// The same SSE readers as the drain tests use.
-export { contentOf, DONE, finishReasons, isContent, textOf } from "../ops/harness.js"
-
-export const PATH = "/v1/chat/completions"
+import { baseUrl, testGateway } from "../kit/gateway.js"
+import { field, records } from "../kit/json.js"
 
 /**
  * A config with the endpoint on, token auth with `token` (failures answered at once: no loopback
  * delay), agents `main` (default) and `beta` on echo, an in-memory session store.
  */
-export const configWith = (
+export const reloadConfig = (
   options: {
     readonly token?: string
     readonly enabled?: boolean
@@ -105,17 +96,13 @@ export const reloadableGateway = <RE = never>(
   Effect.gen(function*() {
     const reloads = yield* Queue.unbounded<Settings>()
     const lines = yield* Queue.unbounded<string>()
-    const layer = Gateway.layer(Config.layerFrom(config), {
+    const layer = testGateway({
+      config,
       reloads: Stream.fromQueue(reloads),
+      logs: Logger.replace(Logger.defaultLogger, reloadLogger(lines)),
       ...(options.runner !== undefined && { runner: options.runner })
-    }).pipe(
-      Layer.provideMerge(NodeHttpServer.layerTest),
-      Layer.provide(NodeContext.layer),
-      Layer.provide(Logger.replace(Logger.defaultLogger, reloadLogger(lines)))
-    )
-    const context = yield* Effect.orDie(Layer.build(layer))
-    const address = yield* Effect.provide(HttpServer.HttpServer, context).pipe(Effect.map((server) => server.address))
-    const url = address._tag === "TcpAddress" ? `http://127.0.0.1:${address.port}` : "http://invalid"
+    })
+    const url = yield* Effect.provide(baseUrl, yield* Effect.orDie(Layer.build(layer)))
     return {
       url,
       reload: (input) =>
@@ -129,124 +116,9 @@ export const reloadableGateway = <RE = never>(
     }
   })
 
-// ---------------------------------------------------------------------------------------------
-// Requests
-// ---------------------------------------------------------------------------------------------
-
-export interface Reply {
-  readonly status: number
-  readonly body: unknown
-}
-
-/** A request read to its end (JSON body, else its text); `token: null` sends no Authorization. */
-export const request = (
-  url: string,
-  path: string,
-  options: {
-    readonly token: string | null
-    readonly body?: unknown
-    readonly headers?: Readonly<Record<string, string>>
-  }
-) =>
-  Effect.promise(async (): Promise<Reply> => {
-    const headers: Record<string, string> = { ...options.headers }
-    if (options.token !== null) headers.authorization = `Bearer ${options.token}`
-    if (options.body !== undefined) headers["content-type"] = "application/json"
-    const response = await fetch(`${url}${path}`, {
-      method: options.body === undefined ? "GET" : "POST",
-      headers,
-      ...(options.body !== undefined && { body: JSON.stringify(options.body) })
-    })
-    const text = await response.text()
-    let body: unknown = text
-    try {
-      body = JSON.parse(text)
-    } catch {
-      // Not JSON: the text as it is.
-    }
-    return { status: response.status, body }
-  })
-
-/** A chat request body for `agent` (by its `model` name). */
-export const chat = (content: string, options: { readonly agent?: string; readonly stream?: boolean } = {}) => ({
-  model: options.agent === undefined ? "clawgate" : `clawdbot:${options.agent}`,
-  messages: [{ role: "user", content }],
-  ...(options.stream === true && { stream: true })
-})
-
-/** POSTs a chat request and gives its status and body. */
-export const postChat = (url: string, token: string | null, payload: unknown) =>
-  request(url, PATH, { token, body: payload })
-
-const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === "object" && value !== null
-
-/** The text of a plain answer's first choice. */
-export const answerText = (body: unknown): string | undefined => {
-  const choices = isRecord(body) && Array.isArray(body.choices) ? body.choices : []
-  const [choice]: ReadonlyArray<unknown> = choices
-  const message = isRecord(choice) ? choice.message : undefined
-  return isRecord(message) && typeof message.content === "string" ? message.content : undefined
-}
-
-/** The `error.code` of an error answer. */
-export const errorCode = (body: unknown): unknown =>
-  isRecord(body) && isRecord(body.error) ? body.error.code : undefined
-
 /** The ids `GET /v1/models` lists. */
 export const modelIds = (body: unknown): ReadonlyArray<string> =>
-  isRecord(body) && Array.isArray(body.data)
-    ? body.data.flatMap((entry: unknown) => isRecord(entry) && typeof entry.id === "string" ? [entry.id] : [])
-    : []
-
-// ---------------------------------------------------------------------------------------------
-// Streams
-// ---------------------------------------------------------------------------------------------
-
-const dataOf = (event: string): unknown => event.startsWith("data: {") ? JSON.parse(event.slice(6)) : undefined
-
-export const errorsOf = (events: ReadonlyArray<string>) =>
-  events.filter((event) => {
-    const data = dataOf(event)
-    return isRecord(data) && isRecord(data.error)
-  })
-
-// ---------------------------------------------------------------------------------------------
-// A runner the test drives
-// ---------------------------------------------------------------------------------------------
-
-/** A runner generation: built for a config (named by its default agent's `name`), then released. */
-export interface RunnerGeneration {
-  readonly name: string | undefined
-  /** Completes when the generation's runner is released (its gateway generation closed). */
-  readonly released: Effect.Effect<void>
-  readonly isReleased: Effect.Effect<boolean>
-}
-
-/**
- * A runner whose runs say and finish only when the test tells them to: each run is handed to the
- * test through `nextRun` as it starts, and each time a gateway generation builds the runner, the
- * test gets it through `nextGeneration`.
- */
-export const controlledRunner = Effect.gen(function*() {
-  const { next, script } = yield* controlledRuns
-  const generations = yield* Queue.unbounded<RunnerGeneration>()
-  const layer = Layer.scoped(
-    AgentRunner,
-    Effect.gen(function*() {
-      const settings = yield* Config
-      const released = yield* Deferred.make<void>()
-      yield* Effect.addFinalizer(() => Deferred.succeed(released, undefined))
-      const name = settings.agents.find((agent) => agent.id === settings.defaultAgentId)?.name
-      yield* Queue.offer(generations, {
-        name,
-        released: Deferred.await(released),
-        isReleased: Deferred.isDone(released)
-      })
-      return AgentRunner.fromStream(script)
-    })
-  )
-  return { layer, nextRun: next, nextGeneration: Queue.take(generations) }
-})
+  records(field(body, "data")).flatMap((entry) => typeof entry.id === "string" ? [entry.id] : [])
 
 /** A runner that answers every run with `I am <agent id>`: which agent a request reached. */
 export const whoAmI = FakeAgentRunner.layer((request) =>

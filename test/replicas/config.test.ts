@@ -1,5 +1,5 @@
 /**
- * `session.store` (issue 5, Many replicas): SQLite by `path` stays the default; `{ kind:
+ * `session.store`: SQLite by `path` stays the default; `{ kind:
  * "postgres", url }` names a shared PostgreSQL store, its URL kept redacted and taken from the
  * environment with `${NAME}`; a half-written store section is refused at its key.
  */

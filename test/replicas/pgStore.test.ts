@@ -1,5 +1,5 @@
 /**
- * The PostgreSQL session store in-process (issue 5, Many replicas), on the machine's PostgreSQL in
+ * The PostgreSQL session store in-process, on the machine's PostgreSQL in
  * a schema of each test's own: what the SQLite store does (transcripts, all-or-nothing turns,
  * tracked migrations), plus what sharing needs: stores starting at once on an empty schema, and
  * `lock`, one holder per session across connections, released when its scope closes, when its
@@ -19,18 +19,10 @@ import * as Net from "node:net"
 import { Config } from "../../src/config/Config.js"
 import { ConfigError } from "../../src/config/ConfigError.js"
 import type { ChatMessage } from "../../src/domain/Run.js"
-import { SessionStore, type Turn } from "../../src/store/SessionStore.js"
+import { SessionStore } from "../../src/store/SessionStore.js"
+import { assistant, user } from "../kit/messages.js"
+import { storedTurn } from "../kit/store.js"
 import { BOUND, freshSchema, type TestSchema } from "./pg.js"
-
-const u = (content: string): ChatMessage => ({ role: "user", content })
-const a = (content: string): ChatMessage => ({ role: "assistant", content })
-
-const turn = (runId: string, messages: ReadonlyArray<ChatMessage>, reply: string): Turn => ({
-  runId,
-  messages,
-  reply,
-  usage: { promptTokens: 11, completionTokens: 4 }
-})
 
 /** A store on the schema, opened for the scope (each call: a store of its own, own pools). */
 const open = (schema: TestSchema) =>
@@ -74,28 +66,28 @@ describe("SessionStore (PostgreSQL)", () => {
       const schema = yield* freshSchema
       const store = yield* open(schema)
       expect(yield* store.load("nobody", 100)).toEqual([])
-      yield* store.commit("s", turn("r1", [u("one")], "reply one"))
-      yield* store.commit("other", turn("r9", [u("elsewhere")], "not here"))
-      yield* store.commit("s", turn("r2", [u("two"), u("two more")], "reply two"))
+      yield* store.commit("s", storedTurn("r1", [user("one")], "reply one"))
+      yield* store.commit("other", storedTurn("r9", [user("elsewhere")], "not here"))
+      yield* store.commit("s", storedTurn("r2", [user("two"), user("two more")], "reply two"))
       const tool: ChatMessage = { role: "tool", content: "{\"temp\":21}", name: "weather", toolCallId: "call_9" }
       const called: ChatMessage = {
         role: "assistant",
         content: "",
         toolCalls: [{ id: "call_9", name: "weather", arguments: "{ \"city\": \"Oslo\" }" }]
       }
-      yield* store.commit("s", { ...turn("r3", [called, tool], "It is 21 degrees."), toolCalls: undefined })
+      yield* store.commit("s", { ...storedTurn("r3", [called, tool], "It is 21 degrees."), toolCalls: undefined })
       expect(yield* store.load("s", 100)).toEqual([
-        u("one"),
-        a("reply one"),
-        u("two"),
-        u("two more"),
-        a("reply two"),
+        user("one"),
+        assistant("reply one"),
+        user("two"),
+        user("two more"),
+        assistant("reply two"),
         called,
         tool,
-        a("It is 21 degrees.")
+        assistant("It is 21 degrees.")
       ])
-      expect(yield* store.load("s", 2)).toEqual([tool, a("It is 21 degrees.")])
-      expect(yield* store.load("other", 100)).toEqual([u("elsewhere"), a("not here")])
+      expect(yield* store.load("s", 2)).toEqual([tool, assistant("It is 21 degrees.")])
+      expect(yield* store.load("other", 100)).toEqual([user("elsewhere"), assistant("not here")])
       const rows = yield* schema.sql<
         { role: string; run_id: string; prompt_tokens: number | null; completion_tokens: number | null }
       >`
@@ -112,18 +104,25 @@ describe("SessionStore (PostgreSQL)", () => {
       const schema = yield* freshSchema
       const store = yield* open(schema)
       const { name, sql } = schema
-      yield* store.commit("s", turn("r1", [u("first")], "first reply"))
+      yield* store.commit("s", storedTurn("r1", [user("first")], "first reply"))
       // The database refuses one row of the next turn: its assistant reply.
       yield* sql`CREATE FUNCTION ${sql(name)}.refuse_boom() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN IF NEW.content = 'boom' THEN RAISE EXCEPTION 'refused'; END IF; RETURN NEW; END $$`
       yield* sql`CREATE TRIGGER refuse_boom BEFORE INSERT ON ${sql(name)}.session_messages
         FOR EACH ROW EXECUTE FUNCTION ${sql(name)}.refuse_boom()`
-      const error = yield* Effect.flip(store.commit("s", turn("r2", [u("second"), u("second, more")], "boom")))
+      const error = yield* Effect.flip(
+        store.commit("s", storedTurn("r2", [user("second"), user("second, more")], "boom"))
+      )
       expect(error._tag).toBe("SessionStoreUnavailable")
-      expect(yield* store.load("s", 100)).toEqual([u("first"), a("first reply")])
+      expect(yield* store.load("s", 100)).toEqual([user("first"), assistant("first reply")])
       // The store goes on working: the next turn follows the first.
-      yield* store.commit("s", turn("r3", [u("third")], "third reply"))
-      expect(yield* store.load("s", 100)).toEqual([u("first"), a("first reply"), u("third"), a("third reply")])
+      yield* store.commit("s", storedTurn("r3", [user("third")], "third reply"))
+      expect(yield* store.load("s", 100)).toEqual([
+        user("first"),
+        assistant("first reply"),
+        user("third"),
+        assistant("third reply")
+      ])
     }))
 
   it.scopedLive("stores starting at once on an empty schema all come up; the migrations run once and are tracked", () =>
@@ -132,9 +131,9 @@ describe("SessionStore (PostgreSQL)", () => {
       const { name, sql } = schema
       // Four processes' worth of stores, each with its own connections, opened together.
       const stores = yield* Effect.all(Array.from({ length: 4 }, () => open(schema)), { concurrency: "unbounded" })
-      yield* stores[0]!.commit("s", turn("r1", [u("written by one")], "seen by all"))
+      yield* stores[0]!.commit("s", storedTurn("r1", [user("written by one")], "seen by all"))
       for (const store of stores) {
-        expect(yield* store.load("s", 10)).toEqual([u("written by one"), a("seen by all")])
+        expect(yield* store.load("s", 10)).toEqual([user("written by one"), assistant("seen by all")])
       }
       const migrations = sql<{ readonly migration_id: number }>`
         SELECT migration_id FROM ${sql(name)}.clawgate_migrations ORDER BY migration_id`.pipe(
@@ -145,7 +144,7 @@ describe("SessionStore (PostgreSQL)", () => {
       expect(new Set(first).size).toBe(first.length)
       // Opened again later: the turns are kept, no migration recorded twice.
       const again = yield* open(schema)
-      expect(yield* again.load("s", 10)).toEqual([u("written by one"), a("seen by all")])
+      expect(yield* again.load("s", 10)).toEqual([user("written by one"), assistant("seen by all")])
       expect(yield* migrations).toEqual(first)
     }))
 
@@ -198,7 +197,7 @@ describe("SessionStore (PostgreSQL)", () => {
       const config = Config.layerFrom({ session: { store: { kind: "postgres", url: schema.url } } })
       const context = yield* Layer.build(SessionStore.layer.pipe(Layer.provide(Layer.merge(config, NodeContext.layer))))
       const store = Context.get(context, SessionStore)
-      yield* store.commit("s", turn("r1", [u("through the config")], "stored"))
+      yield* store.commit("s", storedTurn("r1", [user("through the config")], "stored"))
       expect(yield* schema.transcript("s")).toEqual([
         { role: "user", content: "through the config" },
         { role: "assistant", content: "stored" }

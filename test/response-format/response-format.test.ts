@@ -1,5 +1,5 @@
 /**
- * `response_format` end to end (issue 4), over the real loopback gateway with the live runner on
+ * `response_format` end to end, over the real loopback gateway with the live runner on
  * each provider api's fake server: `json_object` and `json_schema` reach a Chat Completions
  * provider as its `response_format` and a Responses provider as `text.format`, as the client sent
  * them, streamed or not; an agent on Anthropic (no JSON mode) answers 400 `response_format`
@@ -9,8 +9,11 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import { chat, completionBody, errorBody } from "../http/helpers.js"
-import { type Api, sdk, Upstream, upstreamGateway } from "../images/harness.js"
+import { completion } from "../kit/clients.js"
+import { chat, completionBody, errorBody, invalidRequest, text } from "../kit/http.js"
+import { eventsOf } from "../kit/sse.js"
+import { type Api, Upstream, upstreamGateway } from "../kit/upstream.js"
+import { streamedText } from "../kit/wire.js"
 
 const SCHEMA = {
   type: "object",
@@ -42,13 +45,10 @@ const roundTrip = (extra: Record<string, unknown>) =>
     yield* upstream.answerText(ANSWER)
     const response = yield* chat(ask(extra))
     expect(response.status).toBe(200)
-    const text = extra.stream === true
-      ? (yield* Effect.promise(() => response.text())).split("\n\n")
-        .filter((event) => event.startsWith("data: {"))
-        .map((event): string => JSON.parse(event.slice(6)).choices[0]?.delta?.content ?? "")
-        .join("")
+    const said = extra.stream === true
+      ? streamedText(eventsOf(yield* text(response)))
       : (yield* completionBody(response)).choices[0]?.message.content
-    return { text, body: yield* upstream.nextBody }
+    return { text: said, body: (yield* upstream.nextRequest).body }
   })
 
 /** Where each OpenAI api puts the format, as it should look for the client's `response_format`. */
@@ -92,18 +92,14 @@ describe("response_format on openai-completions", () => {
   it.scopedLive("the official openai SDK's json_schema request gets the model's JSON", () =>
     Effect.gen(function*() {
       const upstream = yield* Upstream
-      const openai = yield* sdk
       yield* upstream.answerText(ANSWER)
-      const completion = yield* Effect.promise(() =>
-        openai.chat.completions.create({
-          model: "clawdbot:main",
-          messages: [{ role: "user", content: "The weather in Paris, as JSON." }],
-          response_format: JSON_SCHEMA_FORMAT
-        })
-      )
-      const content = completion.choices[0]?.message.content ?? ""
+      const answer = yield* completion({
+        messages: [{ role: "user", content: "The weather in Paris, as JSON." }],
+        response_format: JSON_SCHEMA_FORMAT
+      })
+      const content = answer.choices[0]?.message.content ?? ""
       expect(JSON.parse(content)).toEqual({ city: "Paris", temperature: 21 })
-      expect(sentFormat("openai-completions", yield* upstream.nextBody)).toEqual(JSON_SCHEMA_FORMAT)
+      expect(sentFormat("openai-completions", (yield* upstream.nextRequest).body)).toEqual(JSON_SCHEMA_FORMAT)
     }).pipe(served))
 })
 
@@ -162,7 +158,7 @@ describe("response_format on anthropic-messages", () => {
           expect(error.message).toContain(`'${format.type}'`)
         }
       }
-      expect(yield* upstream.received).toBe(0)
+      expect(yield* upstream.requestCount).toBe(0)
     }).pipe(served))
 
   it.scopedLive("text asks nothing: the request is answered", () =>
@@ -200,11 +196,7 @@ describe("response_format elsewhere", () => {
         ]
       ]
       for (const [format, param] of cases) {
-        const response = yield* chat(ask({ response_format: format }))
-        expect(response.status).toBe(400)
-        const { error } = yield* errorBody(response)
-        expect(error.type).toBe("invalid_request_error")
-        expect(error.param).toBe(param)
+        yield* invalidRequest(ask({ response_format: format }), param)
       }
     }).pipe(Effect.provide(upstreamGateway("openai-completions"))))
 })

@@ -1,6 +1,5 @@
 /**
- * Agent routing alone: id normalization, agents named in `model`, and which agent a request gets
- * (issue 2 point 6).
+ * Agent routing alone: id normalization, agents named in `model`, and which agent a request gets.
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Either from "effect/Either"

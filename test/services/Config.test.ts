@@ -1,6 +1,6 @@
 /**
  * Config alone: defaults, the JSON5 file, where the file is looked up, unknown keys, bad files,
- * env secrets, the auth-mode rules and the --port / --bind overrides (issue 2 points 1, 2, 3, 5).
+ * env secrets, the auth-mode rules and the --port / --bind overrides.
  */
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as FileSystem from "@effect/platform/FileSystem"

@@ -16,6 +16,7 @@ import { type ConfigInput } from "../../src/config/ConfigFile.js"
 import { collect } from "../../src/domain/AgentEvent.js"
 import { type ChatMessage, type RunRequest, type Sampling } from "../../src/domain/Run.js"
 import { SessionStore } from "../../src/store/SessionStore.js"
+import { user } from "../kit/messages.js"
 
 /** Agents on echo, one on a provider nobody listens for; sessions in memory. */
 const config = {
@@ -63,8 +64,6 @@ const runOf = (
     }
     return run
   })
-
-const user = (content: string): ChatMessage => ({ role: "user", content })
 
 describe("echo through the live runner", () => {
   it.effect("streams the last user message word by word, then usage, then the finish reason", () =>

@@ -1,5 +1,5 @@
 /**
- * The error catalogue's one mapping to HTTP answers (issue 2 point 12; the answers of points 4-8).
+ * The error catalogue's one mapping to HTTP answers: statuses, types, codes and headers.
  */
 import { describe, expect, it } from "@effect/vitest"
 import {

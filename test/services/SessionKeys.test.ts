@@ -1,5 +1,5 @@
 /**
- * SessionKeys alone: header > user > ephemeral (issue 2 point 7).
+ * SessionKeys alone: header > user > ephemeral.
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"

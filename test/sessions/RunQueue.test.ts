@@ -1,5 +1,5 @@
 /**
- * The RunQueue alone (issue 3, Runs): one run at a time per session in arrival order, sessions in
+ * The RunQueue alone: one run at a time per session in arrival order, sessions in
  * parallel, a bounded wait per session and a gateway-wide cap, and a waiting run that gives up
  * keeps its place for the ones behind it.
  */

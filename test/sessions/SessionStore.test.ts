@@ -1,5 +1,5 @@
 /**
- * The SQLite session store alone (issue 3, Sessions): the most recent messages in order, a turn
+ * The SQLite session store alone: the most recent messages in order, a turn
  * written all or nothing, sessions apart, and a file that keeps its turns across openings
  * (migrations tracked, not run twice).
  */
@@ -11,23 +11,9 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type { ChatMessage } from "../../src/domain/Run.js"
-import { SessionStore, type Turn } from "../../src/store/SessionStore.js"
-
-const u = (content: string): ChatMessage => ({ role: "user", content })
-const a = (content: string): ChatMessage => ({ role: "assistant", content })
-
-const turn = (runId: string, messages: ReadonlyArray<ChatMessage>, reply: string): Turn => ({
-  runId,
-  messages,
-  reply,
-  usage: { promptTokens: 11, completionTokens: 4 }
-})
-
-/** A store in memory with its SQL client, both for the test. */
-const memoryStore = () => {
-  const sql = SqliteClient.layer({ filename: ":memory:" })
-  return Layer.merge(SessionStore.layerSql.pipe(Layer.provide(sql)), sql)
-}
+import { SessionStore } from "../../src/store/SessionStore.js"
+import { assistant, user } from "../kit/messages.js"
+import { memoryStore, storedTurn } from "../kit/store.js"
 
 describe("SessionStore (SQLite)", () => {
   it.scoped("a session never written has an empty transcript", () =>
@@ -39,43 +25,43 @@ describe("SessionStore (SQLite)", () => {
   it.scoped("load gives the most recent N messages, oldest first, across turns", () =>
     Effect.gen(function*() {
       const store = yield* SessionStore
-      yield* store.commit("s", turn("r1", [u("one")], "reply one"))
-      yield* store.commit("s", turn("r2", [u("two"), u("two more")], "reply two"))
-      yield* store.commit("s", turn("r3", [u("three")], "reply three"))
+      yield* store.commit("s", storedTurn("r1", [user("one")], "reply one"))
+      yield* store.commit("s", storedTurn("r2", [user("two"), user("two more")], "reply two"))
+      yield* store.commit("s", storedTurn("r3", [user("three")], "reply three"))
       expect(yield* store.load("s", 100)).toEqual([
-        u("one"),
-        a("reply one"),
-        u("two"),
-        u("two more"),
-        a("reply two"),
-        u("three"),
-        a("reply three")
+        user("one"),
+        assistant("reply one"),
+        user("two"),
+        user("two more"),
+        assistant("reply two"),
+        user("three"),
+        assistant("reply three")
       ])
-      expect(yield* store.load("s", 3)).toEqual([a("reply two"), u("three"), a("reply three")])
-      expect(yield* store.load("s", 1)).toEqual([a("reply three")])
+      expect(yield* store.load("s", 3)).toEqual([assistant("reply two"), user("three"), assistant("reply three")])
+      expect(yield* store.load("s", 1)).toEqual([assistant("reply three")])
     }).pipe(Effect.provide(memoryStore())))
 
   it.scoped("sessions are kept apart", () =>
     Effect.gen(function*() {
       const store = yield* SessionStore
-      yield* store.commit("alice", turn("r1", [u("alice says")], "to alice"))
-      yield* store.commit("bob", turn("r2", [u("bob says")], "to bob"))
-      yield* store.commit("alice", turn("r3", [u("alice again")], "to alice again"))
+      yield* store.commit("alice", storedTurn("r1", [user("alice says")], "to alice"))
+      yield* store.commit("bob", storedTurn("r2", [user("bob says")], "to bob"))
+      yield* store.commit("alice", storedTurn("r3", [user("alice again")], "to alice again"))
       expect(yield* store.load("alice", 100)).toEqual([
-        u("alice says"),
-        a("to alice"),
-        u("alice again"),
-        a("to alice again")
+        user("alice says"),
+        assistant("to alice"),
+        user("alice again"),
+        assistant("to alice again")
       ])
-      expect(yield* store.load("bob", 100)).toEqual([u("bob says"), a("to bob")])
+      expect(yield* store.load("bob", 100)).toEqual([user("bob says"), assistant("to bob")])
     }).pipe(Effect.provide(memoryStore())))
 
   it.scoped("a turn keeps tool messages' name and call id, and the reply's usage and run id", () =>
     Effect.gen(function*() {
       const store = yield* SessionStore
       const tool: ChatMessage = { role: "tool", content: "{\"temp\":21}", name: "weather", toolCallId: "call_9" }
-      yield* store.commit("s", turn("run-1", [u("weather?"), tool], "It is 21 degrees."))
-      expect(yield* store.load("s", 10)).toEqual([u("weather?"), tool, a("It is 21 degrees.")])
+      yield* store.commit("s", storedTurn("run-1", [user("weather?"), tool], "It is 21 degrees."))
+      expect(yield* store.load("s", 10)).toEqual([user("weather?"), tool, assistant("It is 21 degrees.")])
       const sql = yield* SqlClient.SqlClient
       const rows = yield* sql<
         { role: string; run_id: string; prompt_tokens: number | null; completion_tokens: number | null }
@@ -92,18 +78,25 @@ describe("SessionStore (SQLite)", () => {
     Effect.gen(function*() {
       const store = yield* SessionStore
       const sql = yield* SqlClient.SqlClient
-      yield* store.commit("s", turn("r1", [u("first")], "first reply"))
+      yield* store.commit("s", storedTurn("r1", [user("first")], "first reply"))
       // The database refuses one row of the next turn: its assistant reply.
       yield* sql`CREATE TRIGGER refuse_boom BEFORE INSERT ON session_messages
         WHEN NEW.content = 'boom' BEGIN SELECT RAISE(ABORT, 'refused'); END`
-      const error = yield* Effect.flip(store.commit("s", turn("r2", [u("second"), u("second, more")], "boom")))
+      const error = yield* Effect.flip(
+        store.commit("s", storedTurn("r2", [user("second"), user("second, more")], "boom"))
+      )
       expect(error._tag).toBe("SessionStoreUnavailable")
-      expect(yield* store.load("s", 100)).toEqual([u("first"), a("first reply")])
+      expect(yield* store.load("s", 100)).toEqual([user("first"), assistant("first reply")])
       const [count] = yield* sql<{ n: number }>`SELECT COUNT(*) AS n FROM session_messages WHERE run_id = 'r2'`
       expect(count?.n).toBe(0)
       // The store goes on working: the next turn follows the first.
-      yield* store.commit("s", turn("r3", [u("third")], "third reply"))
-      expect(yield* store.load("s", 100)).toEqual([u("first"), a("first reply"), u("third"), a("third reply")])
+      yield* store.commit("s", storedTurn("r3", [user("third")], "third reply"))
+      expect(yield* store.load("s", 100)).toEqual([
+        user("first"),
+        assistant("first reply"),
+        user("third"),
+        assistant("third reply")
+      ])
     }).pipe(Effect.provide(memoryStore())))
 
   it.scoped("a file store keeps its turns when opened again, and its migrations run once", () =>
@@ -123,21 +116,26 @@ describe("SessionStore (SQLite)", () => {
       const firstMigrations = yield* Effect.scoped(
         Effect.gen(function*() {
           const store = yield* SessionStore
-          yield* store.commit("s", turn("r1", [u("kept?")], "kept."))
+          yield* store.commit("s", storedTurn("r1", [user("kept?")], "kept."))
           return yield* migrations
         }).pipe(Effect.provide(Layer.fresh(withSql)))
       )
       yield* Effect.scoped(
         Effect.gen(function*() {
           const store = yield* SessionStore
-          expect(yield* store.load("s", 10)).toEqual([u("kept?"), a("kept.")])
-          yield* store.commit("s", turn("r2", [u("still?")], "still."))
+          expect(yield* store.load("s", 10)).toEqual([user("kept?"), assistant("kept.")])
+          yield* store.commit("s", storedTurn("r2", [user("still?")], "still."))
         }).pipe(Effect.provide(Layer.fresh(open)))
       )
       const lastMigrations = yield* Effect.scoped(
         Effect.gen(function*() {
           const store = yield* SessionStore
-          expect(yield* store.load("s", 10)).toEqual([u("kept?"), a("kept."), u("still?"), a("still.")])
+          expect(yield* store.load("s", 10)).toEqual([
+            user("kept?"),
+            assistant("kept."),
+            user("still?"),
+            assistant("still.")
+          ])
           return yield* migrations
         }).pipe(Effect.provide(Layer.fresh(withSql)))
       )

@@ -1,146 +1,34 @@
 /**
- * A crash mid-run (issue 3, Sessions: "a crash (kill -9) mid-run loses no committed turn and leaves
- * no half turn"). The real gateway runs as a child process (`node dist/bin/main.js serve`; `npm test`
- * builds dist/ first, alone run `npm run build`) on a temp SQLite file, its agent on the
- * `openai-completions` provider pointed at a tiny fake server in this test that answers the first
- * request and hangs in the middle of the second. The child is killed with SIGKILL mid-run; the
- * file is then opened and read, and a new gateway goes on from it.
+ * A crash (kill -9) mid-run loses no committed turn and leaves no half turn. The real gateway runs
+ * as a child process (the kit's `startGateway`) on a temp SQLite file, its agent on the
+ * `openai-completions` provider pointed at the controlled provider, which answers the first request
+ * and stops in the middle of the second. The child is killed with SIGKILL mid-run; the file is then
+ * opened and read, and a new gateway goes on from it.
  */
-import * as NodeContext from "@effect/platform-node/NodeContext"
-import * as FileSystem from "@effect/platform/FileSystem"
 import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import * as SqlClient from "@effect/sql/SqlClient"
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import * as Queue from "effect/Queue"
-import * as Schema from "effect/Schema"
-import * as NodeHttp from "node:http"
-import type * as Net from "node:net"
-import { requireBuild, startGateway } from "../gatewayProcess.js"
+import * as Fiber from "effect/Fiber"
+import * as Path from "node:path"
+import type { ConfigInput } from "../../src/config/ConfigFile.js"
+import { controlledProvider } from "../fakes/ControlledProvider.js"
+import { TOKEN } from "../kit/gateway.js"
+import { postTo } from "../kit/http.js"
+import { requireBuild, startGateway, tempDir, writeConfig } from "../kit/process.js"
+import { isContent, streamedText } from "../kit/wire.js"
 
-const TOKEN = "crash-token"
 const SESSION = "agent:main:openai-user:crash"
 
 requireBuild()
 
-// ---------------------------------------------------------------------------------------------
-// The fake provider: an OpenAI-compatible Chat Completions server that streams
-// ---------------------------------------------------------------------------------------------
-
-/** How the fake answers one request: all of `text`, or `text` and then nothing more, ever. */
-type Script = { readonly answer: string } | { readonly hangAfter: string }
-
-/** What the fake reads of a request: the messages the gateway sent the model. */
-const ProviderRequest = Schema.parseJson(Schema.Struct({
-  messages: Schema.Array(Schema.Struct({ role: Schema.String, content: Schema.Unknown }))
-}))
-type ProviderRequest = typeof ProviderRequest.Type
-const decodeRequest = Schema.decodeUnknownSync(ProviderRequest)
-
-const chunk = (delta: Record<string, unknown>, finishReason: string | null) =>
-  `data: ${
-    JSON.stringify({
-      id: "chatcmpl-fake",
-      object: "chat.completion.chunk",
-      created: 1,
-      model: "slow-model",
-      choices: [{ index: 0, delta, finish_reason: finishReason }]
-    })
-  }\n\n`
-
-/**
- * The fake on a loopback port, for the scope. Each request takes the next script; `requests`
- * gets each request's body once the fake has written what the script says to write first.
- */
-const fakeProvider = (scripts: Array<Script>) =>
-  Effect.gen(function*() {
-    const requests = yield* Queue.unbounded<ProviderRequest>()
-    const sockets = new Set<Net.Socket>()
-    const server = NodeHttp.createServer((request, response) => {
-      let raw = ""
-      request.setEncoding("utf8")
-      request.on("data", (part: string) => raw += part)
-      request.on("end", () => {
-        const body = decodeRequest(raw)
-        const script = scripts.shift() ?? { answer: "unscripted" }
-        response.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" })
-        if ("answer" in script) {
-          response.write(chunk({ role: "assistant", content: script.answer }, null))
-          response.write(chunk({}, "stop"))
-          response.write(
-            `data: ${
-              JSON.stringify({
-                id: "chatcmpl-fake",
-                object: "chat.completion.chunk",
-                created: 1,
-                model: "slow-model",
-                choices: [],
-                usage: { prompt_tokens: 9, completion_tokens: 2, total_tokens: 11 }
-              })
-            }\n\n`
-          )
-          response.end("data: [DONE]\n\n")
-          Queue.unsafeOffer(requests, body)
-        } else {
-          // One chunk, flushed, then the answer hangs: the run is mid-way for as long as it lives.
-          response.write(chunk({ role: "assistant", content: script.hangAfter }, null), () =>
-            Queue.unsafeOffer(requests, body))
-        }
-      })
-    })
-    server.on("connection", (socket) => {
-      sockets.add(socket)
-      socket.on("close", () =>
-        sockets.delete(socket))
-    })
-    yield* Effect.acquireRelease(
-      Effect.async<void>((resume) => void server.listen(0, "127.0.0.1", () => resume(Effect.void))),
-      () =>
-        Effect.async<void>((resume) => {
-          for (const socket of sockets) socket.destroy()
-          server.close(() => resume(Effect.void))
-        })
-    )
-    const address = server.address()
-    if (address === null || typeof address === "string") return yield* Effect.dieMessage("the fake has no port")
-    return { baseUrl: `http://127.0.0.1:${address.port}/v1`, requests }
-  })
-
-// ---------------------------------------------------------------------------------------------
-// Requests to the child
-// ---------------------------------------------------------------------------------------------
-
-/** A streamed chat request on a connection of its own; closed with the scope. */
-const streamChat = (url: string, messages: ReadonlyArray<{ role: string; content: string }>) =>
-  Effect.gen(function*() {
-    const request = NodeHttp.request(`${url}/v1/chat/completions`, {
-      method: "POST",
-      agent: false,
-      headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" }
-    })
-    yield* Effect.addFinalizer(() => Effect.sync(() => request.destroy()))
-    const response = yield* Effect.async<NodeHttp.IncomingMessage, Error>((resume) => {
-      request.on("response", (response) => resume(Effect.succeed(response)))
-      request.on("error", (error) => resume(Effect.fail(error)))
-      request.end(JSON.stringify({ model: "clawdbot:main", user: "crash", stream: true, messages }))
-    }).pipe(Effect.orDie)
-    response.setEncoding("utf8")
-    let text = ""
-    const iterator = response[Symbol.asyncIterator]()
-    return {
-      status: response.statusCode,
-      /** Reads until the body so far contains `needle`; the body so far. */
-      readUntil: (needle: string) =>
-        Effect.promise(async () => {
-          while (!text.includes(needle)) {
-            const next = await iterator.next()
-            if (next.done === true) throw new Error(`the answer ended without ${JSON.stringify(needle)}:\n${text}`)
-            text += String(next.value)
-          }
-          return text
-        })
-    }
-  })
+/** A streamed turn of user `crash` with these messages. */
+const turn = (messages: ReadonlyArray<{ readonly role: string; readonly content: string }>) => ({
+  model: "clawdbot:main",
+  user: "crash",
+  stream: true,
+  messages
+})
 
 // ---------------------------------------------------------------------------------------------
 // The store, read after the crash
@@ -163,50 +51,51 @@ const readStore = (file: string) =>
     return { integrity: integrity?.integrity_check, rows }
   }).pipe(Effect.scoped, Effect.provide(SqliteClient.layer({ filename: file })), Effect.orDie)
 
-const configText = (options: { readonly baseUrl: string; readonly store: string }) =>
-  JSON.stringify({
-    gateway: {
-      http: { endpoints: { chatCompletions: { enabled: true } } },
-      auth: { mode: "token", token: TOKEN }
-    },
-    agents: { list: [{ id: "main", default: true, model: "slow/slow-model" }] },
-    models: { providers: { slow: { api: "openai-completions", baseUrl: options.baseUrl, retry: { attempts: 0 } } } },
-    session: { store: { path: options.store } }
-  })
+/** The gateway's config: agent `main` on the provider at `baseUrl`, the session store in `store`. */
+const crashConfig = (baseUrl: string, store: string): ConfigInput => ({
+  gateway: {
+    http: { endpoints: { chatCompletions: { enabled: true } } },
+    auth: { mode: "token", token: TOKEN }
+  },
+  agents: { list: [{ id: "main", default: true, model: "slow/slow-model" }] },
+  models: { providers: { slow: { api: "openai-completions", baseUrl, retry: { attempts: 0 } } } },
+  session: { store: { path: store } }
+})
 
 describe("a gateway killed with SIGKILL mid-run", () => {
   it.scopedLive("keeps every committed turn and no half of the one in flight; a new gateway goes on from the store", () =>
     Effect.gen(function*() {
-      const fs = yield* FileSystem.FileSystem
-      const dir = yield* fs.makeTempDirectoryScoped({ prefix: "clawgate-crash-" })
-      const store = `${dir}/state/sessions.sqlite`
-      const config = `${dir}/clawgate.json5`
-      const provider = yield* fakeProvider([
-        { answer: "first answer" },
-        { hangAfter: "half of the sec" },
-        { answer: "third answer" }
-      ])
-      yield* fs.writeFileString(config, configText({ baseUrl: provider.baseUrl, store }))
+      const dir = yield* tempDir
+      const store = Path.join(dir, "state", "sessions.sqlite")
+      const provider = yield* controlledProvider
+      const config = writeConfig(dir, crashConfig(provider.baseUrl, store))
 
       const gateway = yield* startGateway(config, dir)
       // Turn 1, committed: its answer has ended.
-      const first = yield* Effect.scoped(Effect.gen(function*() {
-        const answer = yield* streamChat(gateway.url, [{ role: "user", content: "first question" }])
-        expect(answer.status).toBe(200)
-        return yield* answer.readUntil("data: [DONE]")
-      }))
-      expect(first).toContain("first answer")
-      yield* Queue.take(provider.requests)
+      const first = yield* Effect.fork(
+        Effect.scoped(
+          Effect.flatMap(
+            postTo(gateway.url, turn([{ role: "user", content: "first question" }])),
+            (answer) => answer.rest
+          )
+        )
+      )
+      yield* Effect.flatMap(provider.nextCall, (call) => call.reply("first answer"))
+      expect(streamedText(yield* Fiber.join(first))).toBe("first answer")
 
       // Turn 2, mid-run: the provider has the request and the client has the first words.
-      const second = yield* streamChat(gateway.url, [
-        { role: "user", content: "first question" },
-        { role: "assistant", content: "first answer" },
-        { role: "user", content: "second question" }
-      ])
+      const opening = yield* Effect.fork(postTo(
+        gateway.url,
+        turn([
+          { role: "user", content: "first question" },
+          { role: "assistant", content: "first answer" },
+          { role: "user", content: "second question" }
+        ])
+      ))
+      yield* Effect.flatMap(provider.nextCall, (call) => call.say("half of the sec"))
+      const second = yield* Fiber.join(opening)
       expect(second.status).toBe(200)
-      yield* Queue.take(provider.requests)
-      yield* second.readUntil("half of the sec")
+      expect(streamedText(yield* second.until(isContent))).toBe("half of the sec")
       gateway.kill("SIGKILL")
       expect((yield* gateway.exited).signal).toBe("SIGKILL")
 
@@ -221,18 +110,22 @@ describe("a gateway killed with SIGKILL mid-run", () => {
 
       // A new gateway on the same file: the session goes on from turn 1, nothing of turn 2.
       const restarted = yield* startGateway(config, dir)
-      const third = yield* Effect.scoped(Effect.gen(function*() {
-        const answer = yield* streamChat(restarted.url, [{ role: "user", content: "third question" }])
-        expect(answer.status).toBe(200)
-        return yield* answer.readUntil("data: [DONE]")
-      }))
-      expect(third).toContain("third answer")
-      const seen = yield* Queue.take(provider.requests)
-      expect(seen.messages).toEqual([
+      const third = yield* Effect.fork(
+        Effect.scoped(
+          Effect.flatMap(
+            postTo(restarted.url, turn([{ role: "user", content: "third question" }])),
+            (answer) => answer.rest
+          )
+        )
+      )
+      const call = yield* provider.nextCall
+      expect(call.messages).toEqual([
         { role: "user", content: "first question" },
         { role: "assistant", content: "first answer" },
         { role: "user", content: "third question" }
       ])
+      yield* call.reply("third answer")
+      expect(streamedText(yield* Fiber.join(third))).toBe("third answer")
       restarted.kill("SIGKILL")
       yield* restarted.exited
       const final = yield* readStore(store)
@@ -242,5 +135,5 @@ describe("a gateway killed with SIGKILL mid-run", () => {
         ["user", "third question"],
         ["assistant", "third answer"]
       ])
-    }).pipe(Effect.provide(NodeContext.layer)))
+    }))
 })

@@ -1,9 +1,7 @@
 /**
- * The agent's first-token timeout (issue 3, Runs: "no first token within the agent's timeout
- * 504"), on the live runner with the scripted model and the TestClock: it bounds the wait for the
+ * The agent's first-token timeout (no first token within it: 504), on the live runner with the scripted model and the TestClock: it bounds the wait for the
  * first token only, never a stream that has started, and a timed-out run stores nothing.
  */
-import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -20,6 +18,7 @@ import { collect } from "../../src/domain/AgentEvent.js"
 import { type RunRequest } from "../../src/domain/Run.js"
 import { SessionStore } from "../../src/store/SessionStore.js"
 import { ScriptedModel } from "../fakes/ScriptedModel.js"
+import { memoryStore } from "../kit/store.js"
 import { agentsWith } from "./harness.js"
 
 const TIMEOUT_MS = 1_000
@@ -27,7 +26,7 @@ const TIMEOUT_MS = 1_000
 /** The live runner on the scripted model and an in-memory store, with the test's view of both. */
 const runnerLayer = () => {
   const model = ScriptedModel.layer()
-  const store = SessionStore.layerSql.pipe(Layer.provide(SqliteClient.layer({ filename: ":memory:" })))
+  const store = memoryStore()
   return Layer.mergeAll(
     LiveRunner.layerFromServices.pipe(Layer.provide(Layer.mergeAll(model, store, RunQueue.layer))),
     model,

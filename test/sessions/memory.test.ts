@@ -1,5 +1,5 @@
 /**
- * Session memory over HTTP (issue 3, Sessions; issue 2 point 7): the live runner on the scripted
+ * Session memory over HTTP: the live runner on the scripted
  * model, with a store the test reads. Which requests are remembered (the `user` rule, the
  * session-key header rule, stateless ones not at all), what the model is given (system prompts,
  * the transcript, this turn, each message once), and the transcript's bounds.
@@ -8,21 +8,10 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import type { Call } from "../fakes/ScriptedModel.js"
 import { ScriptedModel } from "../fakes/ScriptedModel.js"
-import {
-  agentsWith,
-  assistant,
-  body,
-  complete,
-  contentOf,
-  lines,
-  sessionGateway,
-  storedCount,
-  streamAll,
-  streamedText,
-  system,
-  transcript,
-  user
-} from "./harness.js"
+import { ask, streamAll } from "../kit/http.js"
+import { assistant, system, user } from "../kit/messages.js"
+import { answerText, streamedText } from "../kit/wire.js"
+import { agentsWith, body, lines, sessionGateway, storedCount, transcript } from "./harness.js"
 
 /** A system prompt far over any history bound. */
 const LONG_PROMPT = "Follow the house rules. ".repeat(20).trim()
@@ -42,12 +31,12 @@ const callNumber = (n: number) =>
 describe("session memory: which requests are remembered", () => {
   it.scopedLive("requests with the same `user` share a session: the second turn's model sees the first", () =>
     Effect.gen(function*() {
-      const first = yield* complete(body([user("my name is Ada")], { user: "alice" }))
+      const first = yield* ask(body([user("my name is Ada")], { user: "alice" }))
       expect(first.status).toBe(200)
-      expect(contentOf(first.json)).toBe("reply to my name is Ada")
+      expect(answerText(first.json)).toBe("reply to my name is Ada")
       expect(first.header("x-clawdbot-session-key")).toBe("agent:main:openai-user:alice")
 
-      const second = yield* complete(body([user("what is my name?")], { user: "alice" }))
+      const second = yield* ask(body([user("what is my name?")], { user: "alice" }))
       expect(second.status).toBe(200)
       expect(lines((yield* callNumber(2)).prompt)).toEqual([
         "user: my name is Ada",
@@ -64,10 +53,10 @@ describe("session memory: which requests are remembered", () => {
 
   it.scopedLive("another `user`, or the same `user` on another agent, is another session", () =>
     Effect.gen(function*() {
-      yield* complete(body([user("alice's secret")], { user: "alice" }))
-      yield* complete(body([user("bob here")], { user: "bob" }))
+      yield* ask(body([user("alice's secret")], { user: "alice" }))
+      yield* ask(body([user("bob here")], { user: "bob" }))
       expect(lines((yield* callNumber(2)).prompt)).toEqual(["user: bob here"])
-      yield* complete({ ...body([user("alice on beta")], { user: "alice" }), model: "clawdbot:beta" })
+      yield* ask({ ...body([user("alice on beta")], { user: "alice" }), model: "clawdbot:beta" })
       expect(lines((yield* callNumber(3)).prompt)).toEqual(["user: alice on beta"])
       expect(yield* transcript("agent:beta:openai-user:alice")).toEqual([
         "user: alice on beta",
@@ -81,14 +70,14 @@ describe("session memory: which requests are remembered", () => {
 
   it.scopedLive("the session-key header keys the session (either header name), and wins over `user`", () =>
     Effect.gen(function*() {
-      const first = yield* complete(body([user("remember 42")], { user: "carol" }), {
-        "x-clawdbot-session-key": "project-x"
+      const first = yield* ask(body([user("remember 42")], { user: "carol" }), {
+        headers: { "x-clawdbot-session-key": "project-x" }
       })
       expect(first.status).toBe(200)
       expect(first.header("x-clawdbot-session-key")).toBe("project-x")
       // Another `user`, and the header's other name: the same session.
-      const second = yield* complete(body([user("what number?")], { user: "dave" }), {
-        "x-openclaw-session-key": "project-x"
+      const second = yield* ask(body([user("what number?")], { user: "dave" }), {
+        headers: { "x-openclaw-session-key": "project-x" }
       })
       expect(second.status).toBe(200)
       expect(lines((yield* callNumber(2)).prompt)).toEqual([
@@ -104,10 +93,10 @@ describe("session memory: which requests are remembered", () => {
 
   it.scopedLive("a stateless request (no user, no header) stores nothing and sees nothing of the others", () =>
     Effect.gen(function*() {
-      const first = yield* complete(body([user("forget me")]))
+      const first = yield* ask(body([user("forget me")]))
       expect(first.status).toBe(200)
       expect(first.header("x-clawdbot-session-key")).toMatch(/^agent:main:openai:/)
-      const second = yield* complete(body([user("who was here?")]))
+      const second = yield* ask(body([user("who was here?")]))
       expect(second.status).toBe(200)
       expect(second.header("x-clawdbot-session-key")).not.toBe(first.header("x-clawdbot-session-key"))
       expect(lines((yield* callNumber(2)).prompt)).toEqual(["user: who was here?"])
@@ -125,11 +114,11 @@ describe("session memory: each message once", () => {
       const instructions = system("Be brief.")
       const history = [instructions, user("first question")]
       for (const next of ["second question", "third question"]) {
-        const answered = yield* complete(body(history, { user: "webui" }))
+        const answered = yield* ask(body(history, { user: "webui" }))
         expect(answered.status).toBe(200)
-        history.push(assistant(contentOf(answered.json)), user(next))
+        history.push(assistant(answerText(answered.json)), user(next))
       }
-      const third = yield* complete(body(history, { user: "webui" }))
+      const third = yield* ask(body(history, { user: "webui" }))
       expect(third.status).toBe(200)
 
       const expected = [
@@ -168,7 +157,7 @@ describe("session memory: each message once", () => {
   it.scopedLive("a client that sends only the new message each time gets the history from the store", () =>
     Effect.gen(function*() {
       for (const question of ["one", "two", "three"]) {
-        const answered = yield* complete(body([user(question)]), { "x-clawdbot-session-key": "terse" })
+        const answered = yield* ask(body([user(question)]), { headers: { "x-clawdbot-session-key": "terse" } })
         expect(answered.status).toBe(200)
       }
       const expected = ["user: one", "assistant: reply to one", "user: two", "assistant: reply to two", "user: three"]
@@ -178,7 +167,7 @@ describe("session memory: each message once", () => {
 
   it.scopedLive("a new session is seeded with the history the first request brings", () =>
     Effect.gen(function*() {
-      const answered = yield* complete(
+      const answered = yield* ask(
         body([user("earlier question"), assistant("earlier answer"), user("now this")], { user: "migrant" })
       )
       expect(answered.status).toBe(200)
@@ -186,7 +175,7 @@ describe("session memory: each message once", () => {
       expect(lines((yield* callNumber(1)).prompt)).toEqual(expected)
       expect(yield* transcript("agent:main:openai-user:migrant")).toEqual([...expected, "assistant: reply to now this"])
       // The next request resends it all: nothing twice.
-      yield* complete(
+      yield* ask(
         body([
           user("earlier question"),
           assistant("earlier answer"),
@@ -204,8 +193,8 @@ describe("session memory: each message once", () => {
 
   it.scopedLive("the system text is not stored: a later request without it does not get it", () =>
     Effect.gen(function*() {
-      yield* complete(body([system("Speak like a pirate."), user("hello")], { user: "sys" }))
-      yield* complete(body([user("again")], { user: "sys" }))
+      yield* ask(body([system("Speak like a pirate."), user("hello")], { user: "sys" }))
+      yield* ask(body([user("again")], { user: "sys" }))
       expect(lines((yield* callNumber(2)).prompt)).toEqual(["user: hello", "assistant: reply to hello", "user: again"])
     }).pipe(Effect.provide(sessionGateway({ answer }))))
 })
@@ -213,7 +202,7 @@ describe("session memory: each message once", () => {
 describe("session memory: bounds", () => {
   it.scopedLive("the model gets the most recent session.history.maxMessages of the transcript, and the whole system prompt", () =>
     Effect.gen(function*() {
-      for (const question of ["q1", "q2", "q3"]) yield* complete(body([user(question)], { user: "bounded" }))
+      for (const question of ["q1", "q2", "q3"]) yield* ask(body([user(question)], { user: "bounded" }))
       const call = yield* callNumber(3)
       // The transcript holds q1, r1, q2, r2: the last 3 of them reach the model, then this turn.
       expect(lines(call.prompt)).toEqual([
@@ -234,10 +223,10 @@ describe("session memory: bounds", () => {
 
   it.scopedLive("and the most recent messages within session.history.maxChars (this turn is never cut)", () =>
     Effect.gen(function*() {
-      yield* complete(body([user("x".repeat(30))], { user: "chars" }))
-      yield* complete(body([user("short")], { user: "chars" }))
+      yield* ask(body([user("x".repeat(30))], { user: "chars" }))
+      yield* ask(body([user("short")], { user: "chars" }))
       const long = "y".repeat(100)
-      yield* complete(body([user(long)], { user: "chars" }))
+      yield* ask(body([user(long)], { user: "chars" }))
       // Transcript before turn 3: x*30 (30), "reply to xxx" (39), short (5), "reply to short" (14).
       // Within 50 characters: the last two only (58 with the one before). This turn's own message is over the budget, whole.
       expect(lines((yield* callNumber(3)).prompt)).toEqual([

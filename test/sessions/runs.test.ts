@@ -1,5 +1,5 @@
 /**
- * One run at a time per session (issue 3, Runs), over HTTP with the live runner: runs on one
+ * One run at a time per session, over HTTP with the live runner: runs on one
  * session serialize in arrival order, each seeing the turn before it, while runs on different
  * sessions are in flight together; past the per-session queue or the gateway cap, 429 with
  * `Retry-After` and a clear code. Every "while" is a fact the test waited for (a model call that
@@ -11,23 +11,12 @@ import * as Fiber from "effect/Fiber"
 import * as Queue from "effect/Queue"
 import type { ConfigInput } from "../../src/config/ConfigFile.js"
 import { ScriptedModel } from "../fakes/ScriptedModel.js"
-import { baseConfig } from "../support.js"
-import {
-  Arrivals,
-  body,
-  complete,
-  configWith,
-  contentOf,
-  errorOf,
-  lines,
-  post,
-  readAll,
-  sessionGateway,
-  streamAll,
-  streamedText,
-  transcript,
-  user
-} from "./harness.js"
+import { configWith } from "../kit/gateway.js"
+import { baseConfig } from "../kit/gateway.js"
+import { ask, post, streamAll } from "../kit/http.js"
+import { user } from "../kit/messages.js"
+import { answerText, errorOf, streamedText } from "../kit/wire.js"
+import { Arrivals, body, lines, sessionGateway, transcript } from "./harness.js"
 
 const KEY = "agent:main:openai-user:queue"
 
@@ -68,7 +57,7 @@ describe("runs on one session", () => {
       yield* arrives(KEY)
       const callA = yield* model.nextCall
       // B and C reach the session's queue while A's model call is in flight.
-      const b = yield* Effect.fork(complete(body([user("B")], { user: "queue" })))
+      const b = yield* Effect.fork(ask(body([user("B")], { user: "queue" })))
       yield* arrives(KEY)
       const c = yield* Effect.fork(streamAll(body([user("C")], { user: "queue", stream: true })))
       yield* arrives(KEY)
@@ -82,7 +71,7 @@ describe("runs on one session", () => {
       expect(lines(callB.prompt)).toEqual(["user: A", "assistant: answer A", "user: B"])
 
       yield* callB.reply("answer B")
-      expect(contentOf((yield* Fiber.join(b)).json)).toBe("answer B")
+      expect(answerText((yield* Fiber.join(b)).json)).toBe("answer B")
       const callC = yield* model.nextCall
       expect(lines(callC.prompt)).toEqual([
         "user: A",
@@ -116,12 +105,12 @@ describe("runs on one session", () => {
   it.scopedLive("a run that waits and is given up by its client does not run, and the next one keeps its place", () =>
     Effect.gen(function*() {
       const model = yield* ScriptedModel
-      const a = yield* Effect.fork(complete(body([user("A")], { user: "queue" })))
+      const a = yield* Effect.fork(ask(body([user("A")], { user: "queue" })))
       const callA = yield* model.nextCall
       yield* arrives(KEY)
       const b = yield* Effect.fork(post(body([user("B")], { user: "queue" })))
       yield* arrives(KEY)
-      const c = yield* Effect.fork(complete(body([user("C")], { user: "queue" })))
+      const c = yield* Effect.fork(ask(body([user("C")], { user: "queue" })))
       yield* arrives(KEY)
       // B's client goes away while B waits.
       yield* Fiber.interrupt(b)
@@ -143,18 +132,18 @@ describe("runs on different sessions", () => {
       const model = yield* ScriptedModel
       const one = yield* Effect.fork(streamAll(body([user("one")], { user: "first", stream: true })))
       const callOne = yield* model.nextCall
-      const two = yield* Effect.fork(complete(body([user("two")], { user: "second" })))
+      const two = yield* Effect.fork(ask(body([user("two")], { user: "second" })))
       const callTwo = yield* model.nextCall
-      const three = yield* Effect.fork(complete(body([user("three")])))
+      const three = yield* Effect.fork(ask(body([user("three")])))
       const callThree = yield* model.nextCall
       // All three started, none has ended.
       expect(yield* model.log).toEqual(["start 1", "start 2", "start 3"])
       expect([callOne.lastUser, callTwo.lastUser, callThree.lastUser]).toEqual(["one", "two", "three"])
 
       yield* callThree.reply("answer three")
-      expect(contentOf((yield* Fiber.join(three)).json)).toBe("answer three")
+      expect(answerText((yield* Fiber.join(three)).json)).toBe("answer three")
       yield* callTwo.reply("answer two")
-      expect(contentOf((yield* Fiber.join(two)).json)).toBe("answer two")
+      expect(answerText((yield* Fiber.join(two)).json)).toBe("answer two")
       yield* callOne.reply("answer one")
       expect(streamedText(yield* Fiber.join(one))).toBe("answer one")
       expect(yield* transcript("agent:main:openai-user:first")).toEqual(["user: one", "assistant: answer one"])
@@ -166,13 +155,13 @@ describe("past the limits: 429", () => {
   it.scopedLive("session_busy with Retry-After past session.maxQueuedPerSession; the refused turn is not stored", () =>
     Effect.gen(function*() {
       const model = yield* ScriptedModel
-      const a = yield* Effect.fork(complete(body([user("A")], { user: "queue" })))
+      const a = yield* Effect.fork(ask(body([user("A")], { user: "queue" })))
       yield* arrives(KEY)
       const callA = yield* model.nextCall
-      const b = yield* Effect.fork(complete(body([user("B")], { user: "queue" })))
+      const b = yield* Effect.fork(ask(body([user("B")], { user: "queue" })))
       yield* arrives(KEY)
       // One running, one waiting: the queue of 1 is full.
-      const refused = yield* complete(body([user("C")], { user: "queue" }))
+      const refused = yield* ask(body([user("C")], { user: "queue" }))
       expect(refused.status).toBe(429)
       expect(refused.header("retry-after")).toMatch(RETRY_AFTER)
       expect(errorOf(refused.json)).toMatchObject({ type: "rate_limited", code: "session_busy" })
@@ -182,7 +171,7 @@ describe("past the limits: 429", () => {
         return {
           status: answer.status,
           retryAfter: answer.header("retry-after"),
-          json: JSON.parse(yield* readAll(answer))
+          json: JSON.parse(yield* answer.text)
         }
       }))
       expect(refusedStream.status).toBe(429)
@@ -190,7 +179,7 @@ describe("past the limits: 429", () => {
       expect(errorOf(refusedStream.json)).toMatchObject({ code: "session_busy" })
 
       // Another session is not held up.
-      const other = yield* Effect.fork(complete(body([user("elsewhere")], { user: "other" })))
+      const other = yield* Effect.fork(ask(body([user("elsewhere")], { user: "other" })))
       yield* Effect.flatMap(model.nextCall, (call) => call.reply("fine"))
       expect((yield* Fiber.join(other)).status).toBe(200)
 
@@ -204,19 +193,19 @@ describe("past the limits: 429", () => {
   it.scopedLive("gateway_busy with Retry-After past gateway.maxConcurrentRuns, for any session; free again after", () =>
     Effect.gen(function*() {
       const model = yield* ScriptedModel
-      const a = yield* Effect.fork(complete(body([user("A")], { user: "queue" })))
+      const a = yield* Effect.fork(ask(body([user("A")], { user: "queue" })))
       const callA = yield* model.nextCall
       for (const extra of [{ user: "someone-else" }, {}, { stream: true }]) {
-        const refused = yield* complete(body([user("B")], extra))
+        const refused = yield* ask(body([user("B")], extra))
         expect(refused.status).toBe(429)
         expect(refused.header("retry-after")).toMatch(RETRY_AFTER)
         expect(errorOf(refused.json)).toMatchObject({ type: "rate_limited", code: "gateway_busy" })
       }
       yield* callA.reply("answer A")
       expect((yield* Fiber.join(a)).status).toBe(200)
-      const after = yield* Effect.fork(complete(body([user("D")], { user: "someone-else" })))
+      const after = yield* Effect.fork(ask(body([user("D")], { user: "someone-else" })))
       yield* Effect.flatMap(model.nextCall, (call) => call.reply("answer D"))
-      expect(contentOf((yield* Fiber.join(after)).json)).toBe("answer D")
+      expect(answerText((yield* Fiber.join(after)).json)).toBe("answer D")
       // The refused requests reached no model and stored nothing.
       expect(yield* model.log).toEqual(["start 1", "end 1 finished", "start 2", "end 2 finished"])
       expect(yield* transcript("agent:main:openai-user:someone-else")).toEqual(["user: D", "assistant: answer D"])

@@ -1,15 +1,17 @@
 /**
- * Sampling options reach the model (issue 3, Providers: "the request's temperature, top_p,
- * max_tokens / max_completion_tokens, stop, seed reach the provider; the agent's config can set
- * defaults and caps"). The scripted model records the settings the live runner provides around
+ * Sampling options reach the model: the request's temperature, top_p, max_tokens /
+ * max_completion_tokens, stop and seed, over the agent's defaults and within its caps. The scripted model records the settings the live runner provides around
  * its call, as a provider's request config would be.
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import type { Sampling } from "../../src/domain/Run.js"
 import { ScriptedModel } from "../fakes/ScriptedModel.js"
-import { baseConfig } from "../support.js"
-import { body, complete, configWith, sessionGateway, streamAll, user } from "./harness.js"
+import { configWith } from "../kit/gateway.js"
+import { baseConfig } from "../kit/gateway.js"
+import { ask, streamAll } from "../kit/http.js"
+import { user } from "../kit/messages.js"
+import { body, sessionGateway } from "./harness.js"
 
 const config = configWith({
   agents: {
@@ -40,24 +42,24 @@ const gatewayLayer = sessionGateway({ config, answer: () => "ok" })
 describe("sampling options reach the model", () => {
   it.scopedLive("a request that sets none gets the agent's defaults, max tokens within the agent's cap", () =>
     Effect.gen(function*() {
-      expect((yield* complete(body([user("hi")]))).status).toBe(200)
+      expect((yield* ask(body([user("hi")]))).status).toBe(200)
       expect(yield* lastSampling).toEqual({ temperature: 0.3, topP: 0.8, maxTokens: 50, seed: 5, stop: ["END"] })
     }).pipe(Effect.provide(gatewayLayer)))
 
   it.scopedLive("the request's own values win over the defaults", () =>
     Effect.gen(function*() {
-      const answered = yield* complete(
+      const answered = yield* ask(
         body([user("hi")], { temperature: 0.9, top_p: 0.5, max_tokens: 20, seed: 7, stop: "STOP" })
       )
       expect(answered.status).toBe(200)
       expect(yield* lastSampling).toEqual({ temperature: 0.9, topP: 0.5, maxTokens: 20, seed: 7, stop: ["STOP"] })
-      yield* complete(body([user("hi")], { temperature: 0, stop: ["a", "b"] }))
+      yield* ask(body([user("hi")], { temperature: 0, stop: ["a", "b"] }))
       expect(yield* lastSampling).toEqual({ temperature: 0, topP: 0.8, maxTokens: 50, seed: 5, stop: ["a", "b"] })
     }).pipe(Effect.provide(gatewayLayer)))
 
   it.scopedLive("max_tokens and max_completion_tokens are capped by the agent's limits.maxTokens, streamed too", () =>
     Effect.gen(function*() {
-      yield* complete(body([user("hi")], { max_completion_tokens: 500 }))
+      yield* ask(body([user("hi")], { max_completion_tokens: 500 }))
       expect((yield* lastSampling).maxTokens).toBe(50)
       yield* streamAll(body([user("hi")], { max_tokens: 51, stream: true }))
       expect((yield* lastSampling).maxTokens).toBe(50)
@@ -67,9 +69,9 @@ describe("sampling options reach the model", () => {
 
   it.scopedLive("an agent with no sampling config passes only what the request sets, uncapped", () =>
     Effect.gen(function*() {
-      yield* complete({ ...body([user("hi")]), model: "clawdbot:beta" })
+      yield* ask({ ...body([user("hi")]), model: "clawdbot:beta" })
       expect(yield* lastSampling).toEqual({})
-      yield* complete({ ...body([user("hi")], { max_tokens: 4000, top_p: 0.1 }), model: "clawdbot:beta" })
+      yield* ask({ ...body([user("hi")], { max_tokens: 4000, top_p: 0.1 }), model: "clawdbot:beta" })
       expect(yield* lastSampling).toEqual({ maxTokens: 4000, topP: 0.1 })
     }).pipe(Effect.provide(gatewayLayer)))
 })

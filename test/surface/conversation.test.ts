@@ -1,7 +1,6 @@
 /**
- * Issue 4, conversation identity for clients that send no `user` (Open WebUI's chat id), over the
- * real loopback server with the live runner, its SQLite session store and the echo model (issue 2,
- * point 7 extended): `gateway.http.endpoints.chatCompletions.sessionHeaders` names the headers whose
+ * Conversation identity for clients that send no `user` (Open WebUI's chat id), over the real
+ * loopback server with the live runner, its SQLite session store and the echo model: `gateway.http.endpoints.chatCompletions.sessionHeaders` names the headers whose
  * value keys a stable session `agent:<agentId>:<header>:<value>`, after an explicit session key and
  * before `user`. That two requests share a session shows in what the model is given: echo counts
  * every prompt word as a token, so the second turn's `prompt_tokens` include the first turn.
@@ -9,18 +8,10 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import type { ConfigInput } from "../../src/config/ConfigFile.js"
-import {
-  chat,
-  chunkOf,
-  completionBody,
-  configWith,
-  errorBody,
-  isChunk,
-  openChat,
-  quietGateway,
-  sseReader
-} from "../http/helpers.js"
-import { baseConfig } from "../support.js"
+import { baseConfig, configWith, testGateway } from "../kit/gateway.js"
+import { chat, completionBody, errorBody, openChat } from "../kit/http.js"
+import { sseReader } from "../kit/sse.js"
+import { chunkOf, isChunk } from "../kit/wire.js"
 
 const CHAT_ID = "x-openwebui-chat-id"
 const OTHER_HEADER = "x-librechat-conversation-id"
@@ -40,7 +31,7 @@ const conversationConfig = (sessionHeaders: ReadonlyArray<string> | undefined): 
 /** Written as a person would in the file; names are compared lowercased. */
 const configured = conversationConfig(["X-OpenWebUI-Chat-Id", OTHER_HEADER])
 
-const served = (config: ConfigInput = configured) => Effect.provide(quietGateway({ config }))
+const served = (config: ConfigInput = configured) => Effect.provide(testGateway({ config }))
 
 /** One turn, answered as JSON: the session key used and the prompt size the model saw. */
 const turn = (

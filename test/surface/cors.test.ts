@@ -1,25 +1,16 @@
 /**
- * Issue 4, CORS for browser clients over the real loopback server: `gateway.http.cors.allowedOrigins`
+ * CORS for browser clients over the real loopback server: `gateway.http.cors.allowedOrigins`
  * (none by default, `"*"` any), the preflight answered before auth with the allowed request headers
  * filtered, the exposed headers on JSON answers, streams and errors, and no CORS headers at all for an
- * origin that is not listed. Auth (issue 2, point 5) still applies to the real request.
+ * origin that is not listed. Auth still applies to the real request.
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import type { ConfigInput } from "../../src/config/ConfigFile.js"
-import {
-  chat,
-  configWith,
-  errorBody,
-  hello,
-  isChunk,
-  openChat,
-  PATH,
-  quietGateway,
-  send,
-  sseReader
-} from "../http/helpers.js"
-import { baseConfig } from "../support.js"
+import { baseConfig, configWith, testGateway } from "../kit/gateway.js"
+import { chat, errorBody, hello, openChat, PATH, send } from "../kit/http.js"
+import { sseReader } from "../kit/sse.js"
+import { isChunk } from "../kit/wire.js"
 
 const APP = "https://app.example.com"
 const OTHER = "https://evil.example.net"
@@ -49,7 +40,7 @@ const corsConfig = (
     }
   })
 
-const served = (config: ConfigInput) => Effect.provide(quietGateway({ config }))
+const served = (config: ConfigInput) => Effect.provide(testGateway({ config }))
 
 /** A browser's preflight: no Authorization, no body. */
 const preflight = (

@@ -1,18 +1,18 @@
 /**
- * Issue 4, `GET /v1/models` and `GET /v1/models/{id}` over the real loopback server: the configured
- * agents as OpenAI models, behind the same enable flag and auth as chat completions (issue 2,
- * points 4, 5, 6 and 8 applied to the new routes), and the official `openai` SDK's
+ * `GET /v1/models` and `GET /v1/models/{id}` over the real loopback server: the configured agents
+ * as OpenAI models, behind the same enable flag, auth, agent names and method rules as chat
+ * completions, and the official `openai` SDK's
  * `models.list()` / `models.retrieve()` against them.
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
-import OpenAI, { AuthenticationError, NotFoundError } from "openai"
+import { AuthenticationError, NotFoundError } from "openai"
 import type { ConfigInput } from "../../src/config/ConfigFile.js"
-import { bodyAs, configWith, errorBody, quietGateway, send } from "../http/helpers.js"
-import { baseConfig, baseUrl, TOKEN } from "../support.js"
-
-const REQUEST_ID = /^req_[0-9a-f-]{36}$/
+import { rejection, sdk } from "../kit/clients.js"
+import { baseConfig, configWith, testGateway, TOKEN } from "../kit/gateway.js"
+import { bodyAs, errorBody, send } from "../kit/http.js"
+import { REQUEST_ID } from "../kit/wire.js"
 
 const Model = Schema.Struct({
   id: Schema.String,
@@ -51,7 +51,7 @@ const disabled = (extra: Partial<ConfigInput["gateway"]> = {}) =>
 const get = (path: string, options: { readonly token?: string | null } = {}) =>
   send(path, { ...options, method: "GET" })
 
-const served = (config: ConfigInput = threeAgents) => Effect.provide(quietGateway({ config }))
+const served = (config: ConfigInput = threeAgents) => Effect.provide(testGateway({ config }))
 
 describe("GET /v1/models", () => {
   it.scopedLive("lists every configured agent as clawdbot:<id> and as its bare id, in the OpenAI list shape", () =>
@@ -186,12 +186,6 @@ describe("GET /v1/models/{id}", () => {
       expect(unknown.status).toBe(401)
     }).pipe(served()))
 })
-
-/** An SDK client aimed at the gateway under test, with no retries. */
-const sdk = (apiKey: string = TOKEN) =>
-  Effect.map(baseUrl, (url) => new OpenAI({ baseURL: `${url}/v1`, apiKey, maxRetries: 0 }))
-
-const rejection = <A>(call: () => Promise<A>) => Effect.flip(Effect.tryPromise({ try: call, catch: (error) => error }))
 
 describe("openai SDK: models", () => {
   it.scopedLive("client.models.list() pages through every agent as a model", () =>

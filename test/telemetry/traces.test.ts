@@ -1,101 +1,28 @@
 /**
- * Issue 5, operations: OpenTelemetry traces through @effect/opentelemetry when an OTLP endpoint is
+ * OpenTelemetry traces through @effect/opentelemetry when an OTLP endpoint is
  * configured. A fake collector (node:http on 127.0.0.1, port 0) takes the OTLP/HTTP JSON export
  * at POST /v1/traces; the tests wait on the spans it receives (a short batch delay from config, or
  * the flush at shutdown).
  */
-import * as HttpClient from "@effect/platform/HttpClient"
-import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
-import * as Logger from "effect/Logger"
-import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
-import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
-import * as NodeHttp from "node:http"
 import { type ConfigInput } from "../../src/config/ConfigFile.js"
 import { decode } from "../../src/config/Load.js"
-import { baseConfig, gateway, TOKEN } from "../support.js"
-
-// ---------------------------------------------------------------------------------------------
-// The fake collector
-// ---------------------------------------------------------------------------------------------
-
-const AnyValue = Schema.Struct({ stringValue: Schema.optional(Schema.String) })
-const Attributes = Schema.Array(Schema.Struct({ key: Schema.String, value: AnyValue }))
-
-const Span = Schema.Struct({
-  traceId: Schema.String,
-  spanId: Schema.String,
-  parentSpanId: Schema.optional(Schema.String),
-  name: Schema.String,
-  kind: Schema.Number,
-  attributes: Attributes
-})
-type Span = typeof Span.Type
-
-/** What OTLP/HTTP JSON sends: spans by resource, then by instrumentation scope. */
-const ExportRequest = Schema.Struct({
-  resourceSpans: Schema.Array(Schema.Struct({
-    resource: Schema.Struct({ attributes: Attributes }),
-    scopeSpans: Schema.Array(Schema.Struct({ spans: Schema.Array(Span) }))
-  }))
-})
-
-interface Received {
-  readonly service: string | undefined
-  readonly span: Span
-}
-
-const attribute = (attributes: typeof Attributes.Type, key: string) =>
-  attributes.find((entry) => entry.key === key)?.value.stringValue
-
-/** A collector on a free loopback port; each span it is sent goes into `spans`. */
-const collector = Effect.gen(function*() {
-  const spans = yield* Queue.unbounded<Received>()
-  const paths = yield* Queue.unbounded<string>()
-  const server = NodeHttp.createServer((request, response) => {
-    const chunks: Array<Buffer> = []
-    request.on("data", (chunk: Buffer) => chunks.push(chunk))
-    request.on("end", () => {
-      Queue.unsafeOffer(paths, `${request.method} ${request.url}`)
-      const decoded = Schema.decodeUnknownEither(Schema.parseJson(ExportRequest))(
-        Buffer.concat(chunks).toString("utf8")
-      )
-      if (Either.isRight(decoded)) {
-        for (const resourceSpans of decoded.right.resourceSpans) {
-          const service = attribute(resourceSpans.resource.attributes, "service.name")
-          for (const scope of resourceSpans.scopeSpans) {
-            for (const span of scope.spans) Queue.unsafeOffer(spans, { service, span })
-          }
-        }
-      }
-      response.writeHead(Either.isRight(decoded) ? 200 : 400, { "content-type": "application/json" })
-      response.end("{}")
-    })
-  })
-  const port = yield* Effect.acquireRelease(
-    Effect.async<number>((resume) => {
-      server.listen(0, "127.0.0.1", () => {
-        const address = server.address()
-        resume(Effect.succeed(typeof address === "object" && address !== null ? address.port : 0))
-      })
-    }),
-    () => Effect.async<void>((resume) => void server.close(() => resume(Effect.void)))
-  )
-  return { endpoint: `http://127.0.0.1:${port}`, spans, paths }
-})
+import { attribute, otlpCollector, type Received, type Span } from "../fakes/OtlpCollector.js"
+import { baseConfig, testGateway } from "../kit/gateway.js"
+import { chat, text } from "../kit/http.js"
 
 /**
  * Takes spans from the collector until `found` picks what the test waits for out of all received
  * so far, within a bound.
  */
-const waitFor = <A>(spans: Queue.Queue<Received>, found: (all: ReadonlyArray<Received>) => Option.Option<A>) =>
+const waitFor = <A>(spans: Queue.Dequeue<Received>, found: (all: ReadonlyArray<Received>) => Option.Option<A>) =>
   Effect.gen(function*() {
     const all: Array<Received> = []
     while (true) {
@@ -113,6 +40,8 @@ const waitFor = <A>(spans: Queue.Queue<Received>, found: (all: ReadonlyArray<Rec
 interface Tree {
   readonly root: Span
   readonly service: string | undefined
+  /** Where the root span was posted. */
+  readonly path: string
   /** The names of a span's children. */
   readonly childrenOf: (span: Span) => ReadonlyArray<string>
   readonly named: (name: string) => Span | undefined
@@ -134,6 +63,7 @@ const requestTree =
     const tree: Tree = {
       root: root.span,
       service: root.service,
+      path: root.path,
       childrenOf: (parent) => trace.filter((span) => span.parentSpanId === parent.spanId).map((span) => span.name),
       named: (name) => name === "request" ? root.span : trace.find((span) => span.name === name)
     }
@@ -147,29 +77,19 @@ const requestTree =
 
 const SERVER = 2
 
-const chat = (body: unknown) =>
-  Effect.flatMap(HttpClient.HttpClient, (client) =>
-    client.execute(
-      HttpClientRequest.post("/v1/chat/completions").pipe(
-        HttpClientRequest.bearerToken(TOKEN),
-        HttpClientRequest.bodyUnsafeJson(body)
-      )
-    ))
-
 const tracedGateway = (telemetry: NonNullable<ConfigInput["telemetry"]>) =>
-  gateway({ config: { ...baseConfig, telemetry } }).pipe(Layer.provide(Logger.minimumLogLevel(LogLevel.None)))
+  testGateway({ config: { ...baseConfig, telemetry } })
 
-const requestIdOf = (response: { readonly headers: Readonly<Record<string, string | undefined>> }) =>
-  response.headers["x-request-id"] ?? "missing"
+const requestIdOf = (response: Response) => response.headers.get("x-request-id") ?? "missing"
 
 describe("traces (OTLP endpoint configured)", () => {
   it.scopedLive("a plain answer: the request span, with the auth, session and provider steps as its children", () =>
     Effect.gen(function*() {
-      const { endpoint, paths, spans } = yield* collector
+      const { endpoint, spans } = yield* otlpCollector
       yield* Effect.gen(function*() {
         const response = yield* chat({ model: "clawdbot:main", messages: [{ role: "user", content: "trace me" }] })
         expect(response.status).toBe(200)
-        yield* response.text
+        yield* text(response)
         const tree = yield* waitFor(
           spans,
           requestTree(requestIdOf(response), [
@@ -183,7 +103,7 @@ describe("traces (OTLP endpoint configured)", () => {
         expect(tree.root.kind).toBe(SERVER)
         expect(attribute(tree.root.attributes, "url.path")).toBe("/v1/chat/completions")
         expect(tree.service).toBe("clawgate-under-test")
-        expect(yield* Queue.take(paths)).toBe("POST /v1/traces")
+        expect(tree.path).toBe("POST /v1/traces")
       }).pipe(
         Effect.provide(tracedGateway({ serviceName: "clawgate-under-test", otlp: { endpoint, batchDelayMs: 20 } }))
       )
@@ -191,7 +111,7 @@ describe("traces (OTLP endpoint configured)", () => {
 
   it.scopedLive("a stream: the answer's span under the request, with the session turn and the provider stream under it", () =>
     Effect.gen(function*() {
-      const { endpoint, spans } = yield* collector
+      const { endpoint, spans } = yield* otlpCollector
       yield* Effect.gen(function*() {
         const response = yield* chat({
           model: "clawdbot:main",
@@ -199,7 +119,7 @@ describe("traces (OTLP endpoint configured)", () => {
           messages: [{ role: "user", content: "trace me" }]
         })
         expect(response.status).toBe(200)
-        expect(yield* response.text).toContain("[DONE]")
+        expect(yield* text(response)).toContain("[DONE]")
         const tree = yield* waitFor(
           spans,
           requestTree(requestIdOf(response), [
@@ -216,12 +136,12 @@ describe("traces (OTLP endpoint configured)", () => {
 
   it.scopedLive("spans still buffered are sent when the gateway shuts down", () =>
     Effect.gen(function*() {
-      const { endpoint, spans } = yield* collector
+      const { endpoint, spans } = yield* otlpCollector
       const scope = yield* Scope.make()
       // A batch delay far longer than the test: only the shutdown's flush can send the spans.
       const context = yield* Layer.buildWithScope(tracedGateway({ otlp: { endpoint, batchDelayMs: 600_000 } }), scope)
       const response = yield* chat({ model: "clawdbot:main", messages: [{ role: "user", content: "bye" }] }).pipe(
-        Effect.tap((response) => response.text),
+        Effect.tap(text),
         Effect.provide(context)
       )
       expect(response.status).toBe(200)

@@ -1,5 +1,5 @@
 /**
- * The client's tools as @effect/ai Tools (issue 4, client tools): the JSON Schema every provider
+ * The client's tools as @effect/ai Tools: the JSON Schema every provider
  * library sends (`Tool.getJsonSchema`) is the client's own, and a tool call's arguments decode
  * whole, keys the schema does not name included.
  */

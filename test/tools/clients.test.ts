@@ -1,5 +1,5 @@
 /**
- * Client tools end to end with the other clients issue 4 names, against the real gateway on
+ * Client tools end to end with other clients, against the real gateway on
  * loopback whose agent sits on a fake provider: the Vercel AI SDK (`generateText` and
  * `streamText` with tools, including its own tool loop that sends the result back) on the Chat
  * Completions fake, and LangChain (`bindTools`, `invoke` and `stream`, then the `ToolMessage`
@@ -11,8 +11,9 @@ import { AIMessageChunk, HumanMessage, ToolMessage } from "@langchain/core/messa
 import { ChatOpenAI } from "@langchain/openai"
 import { generateText, jsonSchema, type JSONSchema7, stepCountIs, streamText, tool } from "ai"
 import * as Effect from "effect/Effect"
-import { baseUrl, TOKEN } from "../support.js"
-import { sentConversation, sentTools, toolsGateway, ToolUpstream } from "./harness.js"
+import { baseUrl, TOKEN } from "../kit/gateway.js"
+import { sentConversation, sentTools } from "../kit/sent.js"
+import { Upstream, upstreamGateway } from "../kit/upstream.js"
 
 const WEATHER_SCHEMA = {
   type: "object",
@@ -28,7 +29,7 @@ const WEATHER_CALL = { id: "call_w1", name: "get_weather", pieces: ["{\"city\":"
 const QUESTION = "What is the weather in Paris?"
 
 describe("Vercel AI SDK with tools", () => {
-  const served = Effect.provide(toolsGateway("openai-completions"))
+  const served = Effect.provide(upstreamGateway("openai-completions"))
 
   const clawgate = Effect.map(
     baseUrl,
@@ -37,7 +38,7 @@ describe("Vercel AI SDK with tools", () => {
 
   it.scopedLive("generateText gets the tool call, its input intact, finish reason tool-calls", () =>
     Effect.gen(function*() {
-      const upstream = yield* ToolUpstream
+      const upstream = yield* Upstream
       const provider = yield* clawgate
       yield* upstream.answerToolCalls([WEATHER_CALL])
       const result = yield* Effect.promise(() =>
@@ -55,7 +56,7 @@ describe("Vercel AI SDK with tools", () => {
           { id: WEATHER_CALL.id, name: "get_weather", input: { city: "Paris", unit: "celsius" } }
         ]
       )
-      const body = yield* upstream.nextBody
+      const body = (yield* upstream.nextRequest).body
       expect(sentTools("openai-completions", body)).toEqual([
         { name: "get_weather", description: "The weather", parameters: WEATHER_SCHEMA }
       ])
@@ -64,7 +65,7 @@ describe("Vercel AI SDK with tools", () => {
 
   it.scopedLive("streamText runs its tool loop: the streamed call, then the result sent back, then the answer", () =>
     Effect.gen(function*() {
-      const upstream = yield* ToolUpstream
+      const upstream = yield* Upstream
       const provider = yield* clawgate
       yield* upstream.answerToolCalls([WEATHER_CALL])
       yield* upstream.answerText(["It is ", "21 degrees."])
@@ -84,8 +85,8 @@ describe("Vercel AI SDK with tools", () => {
       const steps = yield* Effect.promise(() => result.steps)
       expect(steps.map((step) => step.finishReason)).toEqual(["tool-calls", "stop"])
       expect(steps[0]?.toolCalls.map((call) => call.input)).toEqual([{ city: "Paris", unit: "celsius" }])
-      yield* upstream.nextBody
-      expect(sentConversation("openai-completions", yield* upstream.nextBody)).toEqual([
+      yield* upstream.nextRequest
+      expect(sentConversation("openai-completions", (yield* upstream.nextRequest).body)).toEqual([
         `user: ${QUESTION}`,
         `call ${WEATHER_CALL.id} get_weather {"city":"Paris","unit":"celsius"}`,
         `result ${WEATHER_CALL.id} {"city":"Paris","temp":21}`
@@ -94,7 +95,7 @@ describe("Vercel AI SDK with tools", () => {
 })
 
 describe("LangChain with bindTools", () => {
-  const served = Effect.provide(toolsGateway("anthropic-messages"))
+  const served = Effect.provide(upstreamGateway("anthropic-messages"))
 
   const WEATHER_TOOL = {
     type: "function",
@@ -110,7 +111,7 @@ describe("LangChain with bindTools", () => {
 
   it.scopedLive("invoke gets the tool call; a ToolMessage with its result continues the turn", () =>
     Effect.gen(function*() {
-      const upstream = yield* ToolUpstream
+      const upstream = yield* Upstream
       const model = yield* chatModel
       yield* upstream.answerToolCalls([WEATHER_CALL])
       const question = new HumanMessage(QUESTION)
@@ -118,7 +119,7 @@ describe("LangChain with bindTools", () => {
       expect(called.tool_calls?.map((call) => ({ id: call.id, name: call.name, args: call.args }))).toEqual([
         { id: WEATHER_CALL.id, name: "get_weather", args: { city: "Paris", unit: "celsius" } }
       ])
-      expect(sentTools("anthropic-messages", yield* upstream.nextBody)).toEqual([
+      expect(sentTools("anthropic-messages", (yield* upstream.nextRequest).body)).toEqual([
         { name: "get_weather", description: "The weather", parameters: WEATHER_SCHEMA }
       ])
 
@@ -131,7 +132,7 @@ describe("LangChain with bindTools", () => {
         ])
       )
       expect(answered.content).toBe("It is 21 degrees.")
-      expect(sentConversation("anthropic-messages", yield* upstream.nextBody)).toEqual([
+      expect(sentConversation("anthropic-messages", (yield* upstream.nextRequest).body)).toEqual([
         `user: ${QUESTION}`,
         `call ${WEATHER_CALL.id} get_weather {"city":"Paris","unit":"celsius"}`,
         `result ${WEATHER_CALL.id} 21 degrees, clear`
@@ -140,7 +141,7 @@ describe("LangChain with bindTools", () => {
 
   it.scopedLive("stream's chunks merge into the tool call", () =>
     Effect.gen(function*() {
-      const upstream = yield* ToolUpstream
+      const upstream = yield* Upstream
       const model = yield* chatModel
       yield* upstream.answerToolCalls([WEATHER_CALL])
       const merged = yield* Effect.promise(async () => {

@@ -1,25 +1,23 @@
 /**
- * What the model sees of a turn with tools (issue 4, client tools): assistant tool calls and tool
+ * What the model sees of a turn with tools: assistant tool calls and tool
  * results become @effect/ai's tool-call and tool-result prompt parts (the result named after its
  * call), and the transcript's bound never leaves a tool result whose call was cut away.
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Conversation from "../../src/agent/Conversation.js"
 import type { ChatMessage } from "../../src/domain/Run.js"
+import { assistant, toolResult, user } from "../kit/messages.js"
 
-const u = (content: string): ChatMessage => ({ role: "user", content })
-const a = (content: string): ChatMessage => ({ role: "assistant", content })
 const called = (...calls: ReadonlyArray<readonly [string, string, string]>): ChatMessage => ({
   role: "assistant",
   content: "",
   toolCalls: calls.map(([id, name, args]) => ({ id, name, arguments: args }))
 })
-const result = (id: string, content: string): ChatMessage => ({ role: "tool", content, toolCallId: id })
 
 describe("Conversation.toPrompt with tools", () => {
   it("an assistant's tool calls are tool-call parts with their arguments as JSON, after its text", () => {
     const prompt = Conversation.toPrompt([], [
-      u("define claw"),
+      user("define claw"),
       {
         ...called(["c1", "lookup", "{\"word\": \"claw\", \"deep\": {\"n\": [1]}}"], ["c2", "note", ""]),
         content: "Looking."
@@ -44,10 +42,10 @@ describe("Conversation.toPrompt with tools", () => {
 
   it("a tool result is a tool-result part for its call, named after the call's tool", () => {
     const prompt = Conversation.toPrompt([], [
-      u("define claw"),
+      user("define claw"),
       called(["c1", "lookup", "{}"]),
-      result("c1", "{\"meaning\": \"a hooked nail\"}"),
-      result("c2", "plain text")
+      toolResult("c1", "{\"meaning\": \"a hooked nail\"}"),
+      toolResult("c2", "plain text")
     ])
     expect(prompt.slice(2)).toEqual([
       {
@@ -82,10 +80,10 @@ describe("Conversation.toPrompt with tools", () => {
         message.role === "tool" ? message.content.map((part) => part.type === "tool-result" ? part.id : "") : []
       )
     expect(
-      resultIds([u("q"), called(["c1", "lookup", "{}"]), named("r1"), called(["c2", "lookup", "{}"]), named("r2")])
+      resultIds([user("q"), called(["c1", "lookup", "{}"]), named("r1"), called(["c2", "lookup", "{}"]), named("r2")])
     )
       .toEqual(["c1", "c2"])
-    expect(resultIds([u("q"), called(["c1", "lookup", "{}"], ["c2", "note", "{}"]), named("r1")])).toEqual(["c1"])
+    expect(resultIds([user("q"), called(["c1", "lookup", "{}"], ["c2", "note", "{}"]), named("r1")])).toEqual(["c1"])
   })
 
   it("a result without a call id that answers no earlier call can only be text", () => {
@@ -97,7 +95,7 @@ describe("Conversation.toPrompt with tools", () => {
   })
 
   it("plain assistant messages stay plain text", () => {
-    expect(Conversation.toPrompt([], [u("hi"), a("hello")])).toEqual([
+    expect(Conversation.toPrompt([], [user("hi"), assistant("hello")])).toEqual([
       { role: "user", content: "hi" },
       { role: "assistant", content: "hello" }
     ])
@@ -105,15 +103,21 @@ describe("Conversation.toPrompt with tools", () => {
 })
 
 describe("Conversation.bounded with tools", () => {
-  const transcript = [u("q1"), called(["c1", "f", "{}"]), result("c1", "r1"), result("c1", "r2"), a("answer")]
+  const transcript = [
+    user("q1"),
+    called(["c1", "f", "{}"]),
+    toolResult("c1", "r1"),
+    toolResult("c1", "r2"),
+    assistant("answer")
+  ]
 
   it("never starts with a tool result: one whose call was cut away goes too", () => {
-    expect(Conversation.bounded(transcript, { maxMessages: 3, maxChars: 1_000 })).toEqual([a("answer")])
+    expect(Conversation.bounded(transcript, { maxMessages: 3, maxChars: 1_000 })).toEqual([assistant("answer")])
     expect(Conversation.bounded(transcript, { maxMessages: 4, maxChars: 1_000 })).toEqual(transcript.slice(1))
   })
 
   it("counts tool calls' arguments against the character budget", () => {
-    const big = [u("q"), called(["c1", "f", "x".repeat(100)]), result("c1", "r")]
+    const big = [user("q"), called(["c1", "f", "x".repeat(100)]), toolResult("c1", "r")]
     expect(Conversation.bounded(big, { maxMessages: 10, maxChars: 50 })).toEqual([])
     expect(Conversation.bounded(big, { maxMessages: 10, maxChars: 102 })).toEqual(big)
   })

@@ -1,5 +1,5 @@
 /**
- * Client tools end to end (issue 4, client tools), over the real loopback gateway with the live
+ * Client tools end to end, over the real loopback gateway with the live
  * runner on each provider api's fake server, with the official `openai` SDK: the request's tools
  * and tool_choice reach the provider in its own format with the client's JSON Schema unchanged;
  * the model's tool calls come back as `message.tool_calls` with `finish_reason: "tool_calls"`, and
@@ -9,8 +9,12 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import type { ChatCompletionMessageParam, ChatCompletionTool } from "openai/resources/chat/completions"
-import { chat } from "../http/helpers.js"
-import { type Api, APIS, chunksOf, sdk, sentConversation, sentTools, toolsGateway, ToolUpstream } from "./harness.js"
+import { completion, streamedCompletion } from "../kit/clients.js"
+import { chat, text } from "../kit/http.js"
+import { sentConversation, sentTools } from "../kit/sent.js"
+import { eventsOf } from "../kit/sse.js"
+import { type Api, APIS, Upstream, upstreamGateway } from "../kit/upstream.js"
+import { chunksOf } from "../kit/wire.js"
 
 const WEATHER = {
   type: "function",
@@ -73,22 +77,18 @@ const withResult = (result: string): Array<ChatCompletionMessageParam> => [
 
 for (const api of APIS) {
   describe(`client tools on ${api}`, () => {
-    const served = Effect.provide(toolsGateway(api))
+    const served = Effect.provide(upstreamGateway(api))
 
     it.scopedLive("the tools and tool_choice reach the provider in its format, each JSON Schema unchanged", () =>
       Effect.gen(function*() {
-        const upstream = yield* ToolUpstream
-        const openai = yield* sdk
+        const upstream = yield* Upstream
         yield* upstream.answerText(["Sunny."])
-        yield* Effect.promise(() =>
-          openai.chat.completions.create({
-            model: "clawdbot:main",
-            messages: [question],
-            tools: TOOLS,
-            tool_choice: { type: "function", function: { name: "get_weather" } }
-          })
-        )
-        const body = yield* upstream.nextBody
+        yield* completion({
+          messages: [question],
+          tools: TOOLS,
+          tool_choice: { type: "function", function: { name: "get_weather" } }
+        })
+        const body = (yield* upstream.nextRequest).body
         expect(sentTools(api, body)).toEqual([
           { name: "get_weather", description: WEATHER.function.description, parameters: WEATHER.function.parameters },
           { name: "get_time", description: undefined, parameters: { type: "object", properties: {} } }
@@ -96,34 +96,27 @@ for (const api of APIS) {
         expect(body).toHaveProperty("tool_choice", namedChoice(api, "get_weather"))
 
         yield* upstream.answerText(["Sunny."])
-        yield* Effect.promise(() =>
-          openai.chat.completions.create({
-            model: "clawdbot:main",
-            messages: [question],
-            tools: TOOLS,
-            tool_choice: "required"
-          })
-        )
-        expect(yield* upstream.nextBody).toHaveProperty("tool_choice", requiredChoice(api))
+        yield* completion({
+          messages: [question],
+          tools: TOOLS,
+          tool_choice: "required"
+        })
+        expect((yield* upstream.nextRequest).body).toHaveProperty("tool_choice", requiredChoice(api))
       }).pipe(served))
 
     it.scopedLive("parallel_tool_calls and each tool's strict flag reach the provider as it names them", () =>
       Effect.gen(function*() {
-        const upstream = yield* ToolUpstream
-        const openai = yield* sdk
+        const upstream = yield* Upstream
         const strictWeather = { ...WEATHER, function: { ...WEATHER.function, strict: true } }
         const ask = (tools: Array<ChatCompletionTool>) =>
           Effect.zipRight(
             upstream.answerText(["Sunny."]),
-            Effect.promise(() =>
-              openai.chat.completions.create({
-                model: "clawdbot:main",
-                messages: [question],
-                tools,
-                parallel_tool_calls: false
-              })
-            )
-          ).pipe(Effect.zipRight(upstream.nextBody))
+            completion({
+              messages: [question],
+              tools,
+              parallel_tool_calls: false
+            })
+          ).pipe(Effect.zipRight(Effect.map(upstream.nextRequest, (request) => request.body)))
         const mixed = yield* ask([strictWeather, CLOCK])
         const allStrict = yield* ask([strictWeather])
         switch (api) {
@@ -146,13 +139,10 @@ for (const api of APIS) {
 
     it.scopedLive("a tool call comes back as message.tool_calls with finish_reason tool_calls, arguments intact", () =>
       Effect.gen(function*() {
-        const upstream = yield* ToolUpstream
-        const openai = yield* sdk
+        const upstream = yield* Upstream
         yield* upstream.answerToolCalls([WEATHER_CALL])
-        const completion = yield* Effect.promise(() =>
-          openai.chat.completions.create({ model: "clawdbot:main", messages: [question], tools: TOOLS })
-        )
-        const [choice] = completion.choices
+        const answer = yield* completion({ messages: [question], tools: TOOLS })
+        const [choice] = answer.choices
         expect(choice?.finish_reason).toBe("tool_calls")
         expect(choice?.message.content).toBeNull()
         const calls = choice?.message.tool_calls ?? []
@@ -162,16 +152,16 @@ for (const api of APIS) {
         const [call] = calls
         const args: unknown = call?.type === "function" ? JSON.parse(call.function.arguments) : undefined
         expect(args).toEqual(JSON.parse(WEATHER_PIECES.join("")))
-        expect(completion.usage?.total_tokens).toBeGreaterThan(0)
+        expect(answer.usage?.total_tokens).toBeGreaterThan(0)
       }).pipe(served))
 
     it.scopedLive("streamed, each call is a delta with index, id, type and name, then its argument pieces", () =>
       Effect.gen(function*() {
-        const upstream = yield* ToolUpstream
+        const upstream = yield* Upstream
         yield* upstream.answerToolCalls([WEATHER_CALL, CLOCK_CALL])
         const response = yield* chat({ model: "clawdbot:main", messages: [question], tools: TOOLS, stream: true })
         expect(response.status).toBe(200)
-        const chunks = chunksOf(yield* Effect.promise(() => response.text()))
+        const chunks = chunksOf(eventsOf(yield* text(response)))
         expect(chunks[0]?.choices[0]?.delta.role).toBe("assistant")
         expect(chunks.flatMap((chunk) => chunk.choices.flatMap((choice) => choice.delta.tool_calls ?? []))).toEqual([
           { index: 0, id: WEATHER_CALL.id, type: "function", function: { name: "get_weather", arguments: "" } },
@@ -187,18 +177,15 @@ for (const api of APIS) {
     if (api !== "openai-responses") {
       it.scopedLive("text before the tool calls comes first, as content, in JSON and streamed", () =>
         Effect.gen(function*() {
-          const upstream = yield* ToolUpstream
-          const openai = yield* sdk
+          const upstream = yield* Upstream
           yield* upstream.answerToolCalls([WEATHER_CALL], { text: ["Let me ", "check."] })
-          const json = yield* Effect.promise(() =>
-            openai.chat.completions.create({ model: "clawdbot:main", messages: [question], tools: TOOLS })
-          )
+          const json = yield* completion({ messages: [question], tools: TOOLS })
           expect(json.choices[0]?.message.content).toBe("Let me check.")
           expect(json.choices[0]?.message.tool_calls?.map((call) => call.id)).toEqual([WEATHER_CALL.id])
 
           yield* upstream.answerToolCalls([WEATHER_CALL], { text: ["Let me ", "check."] })
           const response = yield* chat({ model: "clawdbot:main", messages: [question], tools: TOOLS, stream: true })
-          const deltas = chunksOf(yield* Effect.promise(() => response.text())).flatMap((chunk) =>
+          const deltas = chunksOf(eventsOf(yield* text(response))).flatMap((chunk) =>
             chunk.choices.map((choice) => choice.delta)
           )
           const firstCall = deltas.findIndex((delta) => delta.tool_calls !== undefined)
@@ -210,40 +197,28 @@ for (const api of APIS) {
     if (api !== "openai-responses") {
       it.scopedLive("a provider that calls tools but says stop: the answer still finishes with tool_calls", () =>
         Effect.gen(function*() {
-          const upstream = yield* ToolUpstream
-          const openai = yield* sdk
+          const upstream = yield* Upstream
           yield* upstream.answerToolCalls([CLOCK_CALL], { saysStop: true })
-          const json = yield* Effect.promise(() =>
-            openai.chat.completions.create({ model: "clawdbot:main", messages: [question], tools: TOOLS })
-          )
+          const json = yield* completion({ messages: [question], tools: TOOLS })
           expect(json.choices[0]?.finish_reason).toBe("tool_calls")
           yield* upstream.answerToolCalls([CLOCK_CALL], { saysStop: true })
-          const streamed = yield* Effect.promise(() =>
-            openai.chat.completions.stream({ model: "clawdbot:main", messages: [question], tools: TOOLS })
-              .finalChatCompletion()
-          )
+          const streamed = yield* streamedCompletion({ messages: [question], tools: TOOLS })
           expect(streamed.choices[0]?.finish_reason).toBe("tool_calls")
           expect(streamed.choices[0]?.message.tool_calls?.map((call) => call.id)).toEqual([CLOCK_CALL.id])
 
           // Without tool calls, stop stays stop.
           yield* upstream.answerText(["Noon."])
-          const text = yield* Effect.promise(() =>
-            openai.chat.completions.create({ model: "clawdbot:main", messages: [question], tools: TOOLS })
-          )
+          const text = yield* completion({ messages: [question], tools: TOOLS })
           expect(text.choices[0]?.finish_reason).toBe("stop")
         }).pipe(served))
     }
 
     it.scopedLive("the SDK's stream helper reassembles the streamed calls", () =>
       Effect.gen(function*() {
-        const upstream = yield* ToolUpstream
-        const openai = yield* sdk
+        const upstream = yield* Upstream
         yield* upstream.answerToolCalls([WEATHER_CALL, CLOCK_CALL])
-        const completion = yield* Effect.promise(() =>
-          openai.chat.completions.stream({ model: "clawdbot:main", messages: [question], tools: TOOLS })
-            .finalChatCompletion()
-        )
-        const [choice] = completion.choices
+        const answer = yield* streamedCompletion({ messages: [question], tools: TOOLS })
+        const [choice] = answer.choices
         expect(choice?.finish_reason).toBe("tool_calls")
         expect(choice?.message.tool_calls).toEqual([
           {
@@ -258,19 +233,15 @@ for (const api of APIS) {
 
     it.scopedLive("a follow-up request with the tool result continues the turn", () =>
       Effect.gen(function*() {
-        const upstream = yield* ToolUpstream
-        const openai = yield* sdk
+        const upstream = yield* Upstream
         yield* upstream.answerText(["It is ", "21 degrees."])
-        const completion = yield* Effect.promise(() =>
-          openai.chat.completions.create({
-            model: "clawdbot:main",
-            messages: withResult("{\"temp\": 21, \"sky\": \"clear\"}"),
-            tools: TOOLS
-          })
-        )
-        expect(completion.choices[0]?.message.content).toBe("It is 21 degrees.")
-        expect(completion.choices[0]?.finish_reason).toBe("stop")
-        expect(sentConversation(api, yield* upstream.nextBody)).toEqual([
+        const answer = yield* completion({
+          messages: withResult("{\"temp\": 21, \"sky\": \"clear\"}"),
+          tools: TOOLS
+        })
+        expect(answer.choices[0]?.message.content).toBe("It is 21 degrees.")
+        expect(answer.choices[0]?.finish_reason).toBe("stop")
+        expect(sentConversation(api, (yield* upstream.nextRequest).body)).toEqual([
           `user: ${question.content}`,
           `call ${WEATHER_CALL.id} get_weather {"city":"Paris"}`,
           `result ${WEATHER_CALL.id} {"temp":21,"sky":"clear"}`
@@ -278,64 +249,51 @@ for (const api of APIS) {
 
         // A result in plain text reaches the model as that text.
         yield* upstream.answerText(["Fine."])
-        yield* Effect.promise(() =>
-          openai.chat.completions.create({
-            model: "clawdbot:main",
-            messages: withResult("clear, 21 degrees"),
-            tools: TOOLS
-          })
-        )
-        expect(sentConversation(api, yield* upstream.nextBody).at(-1)).toBe(
+        yield* completion({
+          messages: withResult("clear, 21 degrees"),
+          tools: TOOLS
+        })
+        expect(sentConversation(api, (yield* upstream.nextRequest).body).at(-1)).toBe(
           `result ${WEATHER_CALL.id} clear, 21 degrees`
         )
       }).pipe(served))
 
     it.scopedLive("in a stored session, the transcript holds the call and the result once", () =>
       Effect.gen(function*() {
-        const upstream = yield* ToolUpstream
-        const openai = yield* sdk
+        const upstream = yield* Upstream
         const user = `alice-${api}`
         // Turn 1, streamed: the model calls the tool.
         yield* upstream.answerToolCalls([WEATHER_CALL])
-        const first = yield* Effect.promise(() =>
-          openai.chat.completions.stream({ model: "clawdbot:main", messages: [question], tools: TOOLS, user })
-            .finalChatCompletion()
-        )
+        const first = yield* streamedCompletion({ messages: [question], tools: TOOLS, user })
         const call = first.choices[0]?.message.tool_calls?.[0]
         if (call?.type !== "function") throw new Error("no tool call")
-        yield* upstream.nextBody
+        yield* upstream.nextRequest
 
         // Turn 2: the client resends its history with the result.
         yield* upstream.answerText(["It is 21 degrees."])
         const assistant: ChatCompletionMessageParam = { role: "assistant", content: null, tool_calls: [call] }
         const result: ChatCompletionMessageParam = { role: "tool", tool_call_id: call.id, content: "{\"temp\":21}" }
-        const second = yield* Effect.promise(() =>
-          openai.chat.completions.create({
-            model: "clawdbot:main",
-            messages: [question, assistant, result],
-            tools: TOOLS,
-            user
-          })
-        )
+        const second = yield* completion({
+          messages: [question, assistant, result],
+          tools: TOOLS,
+          user
+        })
         const turn = [
           `user: ${question.content}`,
           `call ${WEATHER_CALL.id} get_weather ${JSON.stringify(JSON.parse(WEATHER_PIECES.join("")))}`,
           `result ${WEATHER_CALL.id} {"temp":21}`
         ]
-        expect(sentConversation(api, yield* upstream.nextBody)).toEqual(turn)
+        expect(sentConversation(api, (yield* upstream.nextRequest).body)).toEqual(turn)
 
         // Turn 3: only the new message; the stored transcript gives the model the rest, once.
         yield* upstream.answerText(["You are welcome."])
-        const third = yield* Effect.promise(() =>
-          openai.chat.completions.create({
-            model: "clawdbot:main",
-            messages: [{ role: "user", content: "Thanks!" }],
-            tools: TOOLS,
-            user
-          })
-        )
+        const third = yield* completion({
+          messages: [{ role: "user", content: "Thanks!" }],
+          tools: TOOLS,
+          user
+        })
         expect(third.choices[0]?.message.content).toBe("You are welcome.")
-        expect(sentConversation(api, yield* upstream.nextBody)).toEqual([
+        expect(sentConversation(api, (yield* upstream.nextRequest).body)).toEqual([
           ...turn,
           `assistant: ${second.choices[0]?.message.content}`,
           "user: Thanks!"
@@ -344,26 +302,20 @@ for (const api of APIS) {
 
     it.scopedLive("in a stored session, a request with only the tool result continues the stored call", () =>
       Effect.gen(function*() {
-        const upstream = yield* ToolUpstream
-        const openai = yield* sdk
+        const upstream = yield* Upstream
         const user = `bob-${api}`
         yield* upstream.answerToolCalls([WEATHER_CALL])
-        yield* Effect.promise(() =>
-          openai.chat.completions.create({ model: "clawdbot:main", messages: [question], tools: TOOLS, user })
-        )
-        yield* upstream.nextBody
+        yield* completion({ messages: [question], tools: TOOLS, user })
+        yield* upstream.nextRequest
 
         yield* upstream.answerText(["It is 21 degrees."])
-        const completion = yield* Effect.promise(() =>
-          openai.chat.completions.create({
-            model: "clawdbot:main",
-            messages: [{ role: "tool", tool_call_id: WEATHER_CALL.id, content: "{\"temp\":21}" }],
-            tools: TOOLS,
-            user
-          })
-        )
-        expect(completion.choices[0]?.message.content).toBe("It is 21 degrees.")
-        expect(sentConversation(api, yield* upstream.nextBody)).toEqual([
+        const answer = yield* completion({
+          messages: [{ role: "tool", tool_call_id: WEATHER_CALL.id, content: "{\"temp\":21}" }],
+          tools: TOOLS,
+          user
+        })
+        expect(answer.choices[0]?.message.content).toBe("It is 21 degrees.")
+        expect(sentConversation(api, (yield* upstream.nextRequest).body)).toEqual([
           `user: ${question.content}`,
           `call ${WEATHER_CALL.id} get_weather ${JSON.stringify(JSON.parse(WEATHER_PIECES.join("")))}`,
           `result ${WEATHER_CALL.id} {"temp":21}`

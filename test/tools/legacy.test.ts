@@ -11,8 +11,13 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import type { ChatCompletionMessageParam } from "openai/resources/chat/completions"
 import type { FunctionDefinition } from "openai/resources/shared"
-import { chat, errorBody, hello, lastRun, recordingGateway, text } from "../http/helpers.js"
-import { chunksOf, sdk, sentConversation, sentTools, toolsGateway, ToolUpstream } from "./harness.js"
+import { completion, streamedCompletion } from "../kit/clients.js"
+import { chat, hello, invalidRequest, text } from "../kit/http.js"
+import { lastRun, recordingGateway } from "../kit/runs.js"
+import { sentConversation, sentTools } from "../kit/sent.js"
+import { eventsOf } from "../kit/sse.js"
+import { Upstream, upstreamGateway } from "../kit/upstream.js"
+import { chunksOf, finishReasons } from "../kit/wire.js"
 
 const WEATHER = {
   name: "get_weather",
@@ -39,28 +44,22 @@ const withResult = (result: string): Array<ChatCompletionMessageParam> => [
 ]
 
 /** The deltas of a streamed answer's chunks, in order. */
-const deltasOf = (body: string) => chunksOf(body).flatMap((chunk) => chunk.choices.map((choice) => choice.delta))
-
-const finishesOf = (body: string) =>
-  chunksOf(body).flatMap((chunk) => chunk.choices.flatMap((choice) => choice.finish_reason ?? []))
+const deltasOf = (body: string) =>
+  chunksOf(eventsOf(body)).flatMap((chunk) => chunk.choices.map((choice) => choice.delta))
 
 describe("legacy function calling on a Chat Completions provider", () => {
-  const served = Effect.provide(toolsGateway("openai-completions"))
+  const served = Effect.provide(upstreamGateway("openai-completions"))
 
   it.scopedLive("functions reach the model as tools, a named function_call as that tool's choice, one call at a time", () =>
     Effect.gen(function*() {
-      const upstream = yield* ToolUpstream
-      const openai = yield* sdk
+      const upstream = yield* Upstream
       yield* upstream.answerText(["Sunny."])
-      yield* Effect.promise(() =>
-        openai.chat.completions.create({
-          model: "clawdbot:main",
-          messages: [question],
-          functions: FUNCTIONS,
-          function_call: { name: "get_weather" }
-        })
-      )
-      const body = yield* upstream.nextBody
+      yield* completion({
+        messages: [question],
+        functions: FUNCTIONS,
+        function_call: { name: "get_weather" }
+      })
+      const body = (yield* upstream.nextRequest).body
       expect(sentTools("openai-completions", body)).toEqual([
         { name: "get_weather", description: WEATHER.description, parameters: WEATHER.parameters },
         { name: "get_time", description: undefined, parameters: { type: "object", properties: {} } }
@@ -71,13 +70,10 @@ describe("legacy function calling on a Chat Completions provider", () => {
 
   it.scopedLive("the model's call comes back as message.function_call with finish_reason function_call", () =>
     Effect.gen(function*() {
-      const upstream = yield* ToolUpstream
-      const openai = yield* sdk
+      const upstream = yield* Upstream
       yield* upstream.answerToolCalls([WEATHER_CALL])
-      const completion = yield* Effect.promise(() =>
-        openai.chat.completions.create({ model: "clawdbot:main", messages: [question], functions: FUNCTIONS })
-      )
-      const [choice] = completion.choices
+      const answer = yield* completion({ messages: [question], functions: FUNCTIONS })
+      const [choice] = answer.choices
       expect(choice?.finish_reason).toBe("function_call")
       expect(choice?.message.content).toBeNull()
       expect(choice?.message.function_call).toEqual({ name: "get_weather", arguments: WEATHER_PIECES.join("") })
@@ -86,8 +82,7 @@ describe("legacy function calling on a Chat Completions provider", () => {
 
   it.scopedLive("streamed, delta.function_call carries the name with empty arguments, then the argument pieces", () =>
     Effect.gen(function*() {
-      const upstream = yield* ToolUpstream
-      const openai = yield* sdk
+      const upstream = yield* Upstream
       yield* upstream.answerToolCalls([WEATHER_CALL])
       const response = yield* chat({ model: "clawdbot:main", messages: [question], functions: FUNCTIONS, stream: true })
       expect(response.status).toBe(200)
@@ -98,16 +93,13 @@ describe("legacy function calling on a Chat Completions provider", () => {
         ...WEATHER_PIECES.map((piece) => ({ arguments: piece }))
       ])
       expect(deltas.some((delta) => delta.tool_calls !== undefined)).toBe(false)
-      expect(finishesOf(body)).toEqual(["function_call"])
+      expect(finishReasons(eventsOf(body))).toEqual(["function_call"])
 
       // The SDK's stream helper reassembles the call.
       yield* upstream.answerToolCalls([WEATHER_CALL])
-      const completion = yield* Effect.promise(() =>
-        openai.chat.completions.stream({ model: "clawdbot:main", messages: [question], functions: FUNCTIONS })
-          .finalChatCompletion()
-      )
-      expect(completion.choices[0]?.finish_reason).toBe("function_call")
-      expect(completion.choices[0]?.message.function_call).toEqual({
+      const answer = yield* streamedCompletion({ messages: [question], functions: FUNCTIONS })
+      expect(answer.choices[0]?.finish_reason).toBe("function_call")
+      expect(answer.choices[0]?.message.function_call).toEqual({
         name: "get_weather",
         arguments: WEATHER_PIECES.join("")
       })
@@ -115,12 +107,9 @@ describe("legacy function calling on a Chat Completions provider", () => {
 
   it.scopedLive("a model that makes several calls anyway: the answer carries the first one, JSON and streamed", () =>
     Effect.gen(function*() {
-      const upstream = yield* ToolUpstream
-      const openai = yield* sdk
+      const upstream = yield* Upstream
       yield* upstream.answerToolCalls([WEATHER_CALL, CLOCK_CALL])
-      const json = yield* Effect.promise(() =>
-        openai.chat.completions.create({ model: "clawdbot:main", messages: [question], functions: FUNCTIONS })
-      )
+      const json = yield* completion({ messages: [question], functions: FUNCTIONS })
       expect(json.choices[0]?.message.function_call).toEqual({
         name: "get_weather",
         arguments: WEATHER_PIECES.join("")
@@ -133,23 +122,22 @@ describe("legacy function calling on a Chat Completions provider", () => {
         { name: "get_weather", arguments: "" },
         ...WEATHER_PIECES.map((piece) => ({ arguments: piece }))
       ])
-      expect(finishesOf(body)).toEqual(["function_call"])
+      expect(finishReasons(eventsOf(body))).toEqual(["function_call"])
     }).pipe(served))
 
   it.scopedLive("a function message answers the assistant's function_call before it, under the same stable id", () =>
     Effect.gen(function*() {
-      const upstream = yield* ToolUpstream
-      const openai = yield* sdk
+      const upstream = yield* Upstream
       const ask = Effect.zipRight(
         upstream.answerText(["It is 21 degrees."]),
-        Effect.promise(() =>
-          openai.chat.completions.create({
-            model: "clawdbot:main",
-            messages: withResult("{\"temp\":21}"),
-            functions: FUNCTIONS
-          })
-        )
-      ).pipe(Effect.zipRight(upstream.nextBody), Effect.map((body) => sentConversation("openai-completions", body)))
+        completion({
+          messages: withResult("{\"temp\":21}"),
+          functions: FUNCTIONS
+        })
+      ).pipe(
+        Effect.zipRight(Effect.map(upstream.nextRequest, (request) => request.body)),
+        Effect.map((body) => sentConversation("openai-completions", body))
+      )
       const sent = yield* ask
       const id = /^call (\S+) /.exec(sent[1] ?? "")?.[1]
       expect(sent).toEqual([
@@ -163,51 +151,41 @@ describe("legacy function calling on a Chat Completions provider", () => {
 
   it.scopedLive("in a stored session, the function result answers the stored call; the transcript holds both once", () =>
     Effect.gen(function*() {
-      const upstream = yield* ToolUpstream
-      const openai = yield* sdk
+      const upstream = yield* Upstream
       const user = "carol-legacy"
       // Turn 1, streamed: the model calls the function.
       yield* upstream.answerToolCalls([WEATHER_CALL])
-      const first = yield* Effect.promise(() =>
-        openai.chat.completions.stream({ model: "clawdbot:main", messages: [question], functions: FUNCTIONS, user })
-          .finalChatCompletion()
-      )
+      const first = yield* streamedCompletion({ messages: [question], functions: FUNCTIONS, user })
       const call = first.choices[0]?.message.function_call
       if (call === undefined || call === null) throw new Error("no function call")
-      yield* upstream.nextBody
+      yield* upstream.nextRequest
 
       // Turn 2: the client resends its history with the result, which has no call id.
       yield* upstream.answerText(["It is 21 degrees."])
-      yield* Effect.promise(() =>
-        openai.chat.completions.create({
-          model: "clawdbot:main",
-          messages: [
-            question,
-            { role: "assistant", content: null, function_call: call },
-            { role: "function", name: call.name, content: "{\"temp\":21}" }
-          ],
-          functions: FUNCTIONS,
-          user
-        })
-      )
+      yield* completion({
+        messages: [
+          question,
+          { role: "assistant", content: null, function_call: call },
+          { role: "function", name: call.name, content: "{\"temp\":21}" }
+        ],
+        functions: FUNCTIONS,
+        user
+      })
       const turn = [
         `user: ${question.content}`,
         `call ${WEATHER_CALL.id} get_weather {"city":"Paris"}`,
         `result ${WEATHER_CALL.id} {"temp":21}`
       ]
-      expect(sentConversation("openai-completions", yield* upstream.nextBody)).toEqual(turn)
+      expect(sentConversation("openai-completions", (yield* upstream.nextRequest).body)).toEqual(turn)
 
       // Turn 3: only the new message; the stored transcript gives the model the rest, once.
       yield* upstream.answerText(["You are welcome."])
-      yield* Effect.promise(() =>
-        openai.chat.completions.create({
-          model: "clawdbot:main",
-          messages: [{ role: "user", content: "Thanks!" }],
-          functions: FUNCTIONS,
-          user
-        })
-      )
-      expect(sentConversation("openai-completions", yield* upstream.nextBody)).toEqual([
+      yield* completion({
+        messages: [{ role: "user", content: "Thanks!" }],
+        functions: FUNCTIONS,
+        user
+      })
+      expect(sentConversation("openai-completions", (yield* upstream.nextRequest).body)).toEqual([
         ...turn,
         "assistant: It is 21 degrees.",
         "user: Thanks!"
@@ -281,11 +259,7 @@ describe("legacy fields that cannot be honoured: 400 naming the field", () => {
   for (const { body, name, param } of cases) {
     it.scopedLive(name, () =>
       Effect.gen(function*() {
-        const response = yield* chat(hello(body))
-        expect(response.status).toBe(400)
-        const { error } = yield* errorBody(response)
-        expect(error.type).toBe("invalid_request_error")
-        expect(error.param).toBe(param)
+        const error = yield* invalidRequest(hello(body), param)
         expect(error.message).toContain(param.split(".")[0]!.split("[")[0])
       }).pipe(Effect.provide(recordingGateway())))
   }

@@ -5,7 +5,8 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import { chat, lastRun, recordingGateway } from "../http/helpers.js"
+import { chat } from "../kit/http.js"
+import { lastRun, recordingGateway } from "../kit/runs.js"
 
 const REFUSAL = "I can't help with that."
 

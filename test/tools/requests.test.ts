@@ -1,5 +1,5 @@
 /**
- * Client tools in the request (issue 4, client tools; issue 2 point 8): what the runner is given
+ * Client tools in the request: what the runner is given
  * (the tools, the tool choice, the turn's tool calls and results), the 400s for tool fields that
  * cannot be honoured, the testing entry's tool-calling fake through the official SDK, and the
  * built-in echo model answering a turn that continues with tool results.
@@ -9,8 +9,10 @@ import * as Effect from "effect/Effect"
 import { BadRequestError } from "openai"
 import type { ChatCompletionTool } from "openai/resources/chat/completions"
 import { FakeAgentRunner } from "../../src/testing.js"
-import { chat, completionBody, errorBody, hello, lastRun, quietGateway, recordingGateway } from "../http/helpers.js"
-import { sdk } from "./harness.js"
+import { completion, sdk } from "../kit/clients.js"
+import { testGateway } from "../kit/gateway.js"
+import { chat, completionBody, hello, invalidRequest } from "../kit/http.js"
+import { lastRun, recordingGateway } from "../kit/runs.js"
 
 const LOOKUP = {
   type: "function",
@@ -162,18 +164,14 @@ describe("tool fields that cannot be honoured: 400 naming the field", () => {
   for (const { body, name, param } of cases) {
     it.scopedLive(name, () =>
       Effect.gen(function*() {
-        const response = yield* chat(hello(body))
-        expect(response.status).toBe(400)
-        const { error } = yield* errorBody(response)
-        expect(error.type).toBe("invalid_request_error")
-        expect(error.param).toBe(param)
+        const error = yield* invalidRequest(hello(body), param)
         expect(error.message).toContain(param.split(".")[0]!.split("[")[0])
       }).pipe(Effect.provide(recordingGateway())))
   }
 
   it.scopedLive("the openai SDK raises BadRequestError for it", () =>
     Effect.gen(function*() {
-      const openai = yield* sdk
+      const openai = yield* sdk()
       const error = yield* Effect.flip(Effect.tryPromise({
         try: () =>
           openai.chat.completions.create({
@@ -197,7 +195,7 @@ describe("clawgate/testing: FakeAgentRunner.layerToolCalls", () => {
 
   it.scopedLive("calls its tools, then answers the results, through the official SDK", () =>
     Effect.gen(function*() {
-      const openai = yield* sdk
+      const openai = yield* sdk()
       const first = yield* Effect.promise(() =>
         openai.chat.completions.stream({
           model: "clawdbot:main",
@@ -214,20 +212,17 @@ describe("clawgate/testing: FakeAgentRunner.layerToolCalls", () => {
         function: { name: "lookup", arguments: "{\"word\":\"claw\"}" }
       })
       if (call === undefined) return
-      const second = yield* Effect.promise(() =>
-        openai.chat.completions.create({
-          model: "clawdbot:main",
-          messages: [
-            { role: "user", content: "define claw" },
-            { role: "assistant", content: null, tool_calls: [call] },
-            { role: "tool", tool_call_id: call.id, content: "a hooked nail" }
-          ],
-          tools: [LOOKUP]
-        })
-      )
+      const second = yield* completion({
+        messages: [
+          { role: "user", content: "define claw" },
+          { role: "assistant", content: null, tool_calls: [call] },
+          { role: "tool", tool_call_id: call.id, content: "a hooked nail" }
+        ],
+        tools: [LOOKUP]
+      })
       expect(second.choices[0]?.message.content).toBe("Found: a hooked nail")
       expect(second.choices[0]?.finish_reason).toBe("stop")
-    }).pipe(Effect.provide(quietGateway({ runner }))))
+    }).pipe(Effect.provide(testGateway({ runner }))))
 })
 
 describe("the echo model and tools", () => {
@@ -247,7 +242,7 @@ describe("the echo model and tools", () => {
         tools: [LOOKUP]
       })
       expect(response.status).toBe(200)
-      const completion = yield* completionBody(response)
-      expect(completion.choices[0]?.message.content).toBe("a hooked nail")
-    }).pipe(Effect.provide(quietGateway())))
+      const answer = yield* completionBody(response)
+      expect(answer.choices[0]?.message.content).toBe("a hooked nail")
+    }).pipe(Effect.provide(testGateway())))
 })

@@ -1,5 +1,5 @@
 /**
- * The session store keeps tool calls (issue 4, client tools, in stored sessions): an assistant
+ * The session store keeps tool calls: an assistant
  * message's tool calls, the reply's own, and the tool results come back as they were committed,
  * arguments byte for byte; and a store written before tool calls were kept is migrated in place.
  */
@@ -11,6 +11,7 @@ import * as Layer from "effect/Layer"
 import type { ToolCall } from "../../src/domain/AgentEvent.js"
 import type { ChatMessage } from "../../src/domain/Run.js"
 import { SessionStore } from "../../src/store/SessionStore.js"
+import { memoryStore } from "../kit/store.js"
 
 const SPACED = { id: "call_1", name: "lookup", arguments: "{ \"word\" : \"claw\",\n  \"n\": 1.50 }" } satisfies ToolCall
 const SECOND = { id: "call_2", name: "note", arguments: "" } satisfies ToolCall
@@ -18,11 +19,6 @@ const SECOND = { id: "call_2", name: "note", arguments: "" } satisfies ToolCall
 const question: ChatMessage = { role: "user", content: "define claw" }
 const called: ChatMessage = { role: "assistant", content: "Looking it up.", toolCalls: [SPACED, SECOND] }
 const result: ChatMessage = { role: "tool", content: "a hooked nail", toolCallId: "call_1" }
-
-const memory = () => {
-  const sql = SqliteClient.layer({ filename: ":memory:" })
-  return Layer.merge(SessionStore.layerSql.pipe(Layer.provide(sql)), sql)
-}
 
 describe("SessionStore with tool calls", () => {
   it.scoped("a turn's tool calls and results load back as committed, the reply's calls included", () =>
@@ -53,7 +49,7 @@ describe("SessionStore with tool calls", () => {
       // Messages without tool calls have none at all (not an empty list).
       const [first] = yield* store.load("s", 100)
       expect(first).not.toHaveProperty("toolCalls")
-    }).pipe(Effect.provide(memory())))
+    }).pipe(Effect.provide(memoryStore())))
 
   it.scoped("a store written by the first schema is migrated, and its transcript still loads", () =>
     Effect.gen(function*() {
