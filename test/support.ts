@@ -1,9 +1,9 @@
 /**
- * The test harness: a real gateway on a loopback port (NodeHttpServer.layerTest), from an
+ * The test harness: a real gateway on a loopback port (NodeServer.layerTest), from an
  * in-memory config and any AgentRunner layer.
  */
 import * as NodeContext from "@effect/platform-node/NodeContext"
-import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import * as NodeServer from "../src/http/NodeServer.js"
 import * as HttpServer from "@effect/platform/HttpServer"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -46,7 +46,7 @@ export const gateway = <E = never>(
     ...(options.runner && { runner: options.runner }),
     ...(options.auth && { auth: options.auth })
   }).pipe(
-    Layer.provideMerge(NodeHttpServer.layerTest),
+    Layer.provideMerge(NodeServer.layerTest),
     Layer.provide(NodeContext.layer)
   )
 

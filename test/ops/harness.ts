@@ -4,7 +4,7 @@
  * Plus small request helpers: `fetch` for plain answers, node:http with an SSE reader for streams.
  */
 import * as NodeContext from "@effect/platform-node/NodeContext"
-import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import * as NodeServer from "../../src/http/NodeServer.js"
 import * as HttpServer from "@effect/platform/HttpServer"
 import type { ServeError } from "@effect/platform/HttpServerError"
 import * as Effect from "effect/Effect"
@@ -54,7 +54,7 @@ export const opsGateway = <E = never>(
   const config = Config.layerFrom(options.config ?? baseConfig)
   const served = <A, E1, R1>(app: Layer.Layer<A, E1, R1>) =>
     app.pipe(
-      Layer.provideMerge(NodeHttpServer.layerTest),
+      Layer.provideMerge(NodeServer.layerTest),
       Layer.provide(NodeContext.layer),
       Layer.provide(Logger.minimumLogLevel(LogLevel.None))
     )

@@ -1,12 +1,12 @@
 /**
- * The reload tests' gateway: `Gateway.layer` on a loopback port (NodeHttpServer.layerTest) whose
+ * The reload tests' gateway: `Gateway.layer` on a loopback port (NodeServer.layerTest) whose
  * `reloads` stream the test drives, with the gateway's log captured so a test can wait for a reload
  * to be applied (or refused) rather than for time. Plus request helpers over real HTTP (a URL, so
  * the process tests use them too), an SSE reader, and a runner whose runs the test drives.
  */
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
-import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import * as NodeServer from "../../src/http/NodeServer.js"
 import * as HttpServer from "@effect/platform/HttpServer"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
@@ -109,7 +109,7 @@ export const reloadableGateway = <RE = never>(
       reloads: Stream.fromQueue(reloads),
       ...(options.runner !== undefined && { runner: options.runner })
     }).pipe(
-      Layer.provideMerge(NodeHttpServer.layerTest),
+      Layer.provideMerge(NodeServer.layerTest),
       Layer.provide(NodeContext.layer),
       Layer.provide(Logger.replace(Logger.defaultLogger, reloadLogger(lines)))
     )

@@ -4,7 +4,12 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Conversation from "../../src/agent/Conversation.js"
+import { promptOf } from "../../src/providers/LanguageModelModel.js"
 import type { ChatMessage } from "../../src/domain/Run.js"
+
+/** What a library provider's model is prompted with, for system text and messages. */
+const toPrompt = (system: ReadonlyArray<string | undefined>, messages: ReadonlyArray<ChatMessage>) =>
+  promptOf({ system: Conversation.system(system), messages: Conversation.forModel(messages) })
 
 const u = (content: string): ChatMessage => ({ role: "user", content })
 const a = (content: string): ChatMessage => ({ role: "assistant", content })
@@ -68,7 +73,7 @@ describe("Conversation.bounded", () => {
 
 describe("Conversation.toPrompt", () => {
   it("agent system prompt first, then the request's system text, in one system message, then the messages", () => {
-    const prompt = Conversation.toPrompt(["You are the agent.", "Answer in French."], [
+    const prompt = toPrompt(["You are the agent.", "Answer in French."], [
       u("hi"),
       a("salut"),
       u("ça va?")
@@ -82,8 +87,8 @@ describe("Conversation.toPrompt", () => {
   })
 
   it("leaves out missing and blank system text, and has no system message when there is none", () => {
-    expect(Conversation.toPrompt([undefined, "  "], [u("hi")])).toEqual([{ role: "user", content: "hi" }])
-    expect(Conversation.toPrompt([undefined, "Only the request's."], [u("hi")])).toEqual([
+    expect(toPrompt([undefined, "  "], [u("hi")])).toEqual([{ role: "user", content: "hi" }])
+    expect(toPrompt([undefined, "Only the request's."], [u("hi")])).toEqual([
       { role: "system", content: "Only the request's." },
       { role: "user", content: "hi" }
     ])
@@ -91,7 +96,7 @@ describe("Conversation.toPrompt", () => {
 
   it("never cuts the system prompt, however long", () => {
     const long = "rule. ".repeat(50_000)
-    const [first] = Conversation.toPrompt([long], [u("hi")])
+    const [first] = toPrompt([long], [u("hi")])
     expect(first).toEqual({ role: "system", content: long })
   })
 })

@@ -5,7 +5,12 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Conversation from "../../src/agent/Conversation.js"
+import { promptOf } from "../../src/providers/LanguageModelModel.js"
 import type { ChatMessage } from "../../src/domain/Run.js"
+
+/** What a library provider's model is prompted with, for system text and messages. */
+const toPrompt = (system: ReadonlyArray<string | undefined>, messages: ReadonlyArray<ChatMessage>) =>
+  promptOf({ system: Conversation.system(system), messages: Conversation.forModel(messages) })
 
 const u = (content: string): ChatMessage => ({ role: "user", content })
 const a = (content: string): ChatMessage => ({ role: "assistant", content })
@@ -18,7 +23,7 @@ const result = (id: string, content: string): ChatMessage => ({ role: "tool", co
 
 describe("Conversation.toPrompt with tools", () => {
   it("an assistant's tool calls are tool-call parts with their arguments as JSON, after its text", () => {
-    const prompt = Conversation.toPrompt([], [
+    const prompt = toPrompt([], [
       u("define claw"),
       {
         ...called(["c1", "lookup", "{\"word\": \"claw\", \"deep\": {\"n\": [1]}}"], ["c2", "note", ""]),
@@ -43,7 +48,7 @@ describe("Conversation.toPrompt with tools", () => {
   })
 
   it("a tool result is a tool-result part for its call, named after the call's tool", () => {
-    const prompt = Conversation.toPrompt([], [
+    const prompt = toPrompt([], [
       u("define claw"),
       called(["c1", "lookup", "{}"]),
       result("c1", "{\"meaning\": \"a hooked nail\"}"),
@@ -78,7 +83,7 @@ describe("Conversation.toPrompt with tools", () => {
   it("a result without a call id (the legacy function role) answers the latest earlier call of its name", () => {
     const named = (content: string): ChatMessage => ({ role: "tool", content, name: "lookup" })
     const resultIds = (messages: ReadonlyArray<ChatMessage>) =>
-      Conversation.toPrompt([], messages).flatMap((message) =>
+      toPrompt([], messages).flatMap((message) =>
         message.role === "tool" ? message.content.map((part) => part.type === "tool-result" ? part.id : "") : []
       )
     expect(
@@ -89,15 +94,15 @@ describe("Conversation.toPrompt with tools", () => {
   })
 
   it("a result without a call id that answers no earlier call can only be text", () => {
-    expect(Conversation.toPrompt([], [{ role: "tool", content: "42", name: "calc" }])).toEqual([
+    expect(toPrompt([], [{ role: "tool", content: "42", name: "calc" }])).toEqual([
       { role: "user", content: "[tool result from calc]\n42" }
     ])
-    expect(Conversation.toPrompt([], [{ role: "tool", content: "42", name: "calc" }, called(["c1", "calc", "{}"])])[0])
+    expect(toPrompt([], [{ role: "tool", content: "42", name: "calc" }, called(["c1", "calc", "{}"])])[0])
       .toEqual({ role: "user", content: "[tool result from calc]\n42" })
   })
 
   it("plain assistant messages stay plain text", () => {
-    expect(Conversation.toPrompt([], [u("hi"), a("hello")])).toEqual([
+    expect(toPrompt([], [u("hi"), a("hello")])).toEqual([
       { role: "user", content: "hi" },
       { role: "assistant", content: "hello" }
     ])
