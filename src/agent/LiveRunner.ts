@@ -147,6 +147,8 @@ const make = Effect.gen(function*() {
     return {
       model,
       request,
+      /** Whether the turn is stored: only then is its reply kept as it streams. */
+      stable,
       commit: (reply: AgentReply) =>
         stable
           ? store.commit(run.sessionKey.value, {
@@ -161,7 +163,7 @@ const make = Effect.gen(function*() {
   })
 
   const stream = (run: RunRequest): Stream.Stream<AgentEvent, AgentError> =>
-    Stream.unwrapScoped(Effect.gen(function*() {
+    Pull.stream(Effect.gen(function*() {
       const turn = yield* prepare(run)
       // Only the wait for the first events is retried (later, text would reach the client twice)
       // and bounded: an answer that has started may take its time.
@@ -174,7 +176,7 @@ const make = Effect.gen(function*() {
       let reply = emptyReply
       const folded = (events: Chunk.Chunk<AgentEvent>) => {
         const kept = allowed(events)
-        for (const event of kept) reply = addEvent(reply, event)
+        if (turn.stable) { for (const event of kept) reply = addEvent(reply, event) }
         return kept
       }
       let finished = false
@@ -190,7 +192,7 @@ const make = Effect.gen(function*() {
           onSome: Pull.fail
         })
       )
-      return Stream.repeatEffectChunkOption(next)
+      return next
     }))
 
   const complete = (run: RunRequest): Effect.Effect<AgentReply, AgentError> =>

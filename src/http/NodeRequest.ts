@@ -15,13 +15,14 @@ import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import type * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import type * as Multipart from "@effect/platform/Multipart"
 import * as UrlParams from "@effect/platform/UrlParams"
-import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as Inspectable from "effect/Inspectable"
 import * as Option from "effect/Option"
+import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type * as Http from "node:http"
 import * as NodeStream_ from "node:stream"
+import * as Pull from "../domain/Pull.js"
 
 export class NodeRequest extends Inspectable.Class implements HttpServerRequest.HttpServerRequest {
   readonly [HttpServerRequest.TypeId]: HttpServerRequest.TypeId = HttpServerRequest.TypeId
@@ -151,14 +152,21 @@ const drained = (res: Http.ServerResponse) =>
   })
 
 /**
- * Writes a stream body a chunk at a time, each piece in one write: a client that stops reading
- * holds the stream back (its next pull waits for `drain`) instead of the answer piling up here.
+ * Writes a stream body a pull at a time, each piece in one write: a client that stops reading holds
+ * the stream back (its next pull waits for `drain`) instead of the answer piling up here. A body
+ * made with `Pull.stream` is pulled directly, with no Stream machinery in between.
  */
 const writeStream = (res: Http.ServerResponse, body: Stream.Stream<Uint8Array, unknown>) =>
-  Stream.runForEachChunk(body, (chunk) => {
-    let full = false
-    for (const piece of Chunk.toReadonlyArray(chunk)) full = !res.write(piece)
-    return full && !res.destroyed ? drained(res) : Effect.void
+  Effect.flatMap(Pull.open(body), (pull) => {
+    const next: Effect.Effect<void, unknown> = Effect.matchEffect(pull, {
+      onFailure: Option.match({ onNone: () => Effect.void, onSome: Effect.fail }),
+      onSuccess: (chunk) => {
+        let full = false
+        for (const piece of chunk) full = !res.write(piece)
+        return full && !res.destroyed ? Effect.zipRight(drained(res), next) : next
+      }
+    })
+    return next
   })
 
 /**
@@ -198,7 +206,7 @@ const pipe = (from: NodeStream_.Readable, res: Http.ServerResponse) =>
 export const send = (
   request: NodeRequest,
   response: HttpServerResponse.HttpServerResponse
-): Effect.Effect<void, unknown> => {
+): Effect.Effect<void, unknown, Scope.Scope> => {
   const res = request.response
   if (res.writableEnded || res.destroyed) return Effect.void
   const body = response.body

@@ -95,10 +95,6 @@ const labelsOf = (labels: Readonly<Record<string, string>>) => {
   return set
 }
 
-/** A metric with these labels. */
-const labelled = <Type, In, Out>(metric: Metric.Metric<Type, In, Out>, labels: Readonly<Record<string, string>>) =>
-  Metric.taggedWithLabels(metric, labelsOf(labels))
-
 /** The provider behind an agent: `echo`, or the `<provider>` of its `<provider>/<model>`. */
 const providerOf = (settings: Settings, agentId: string) => {
   const model = settings.agents.find((agent) => agent.id === agentId)?.model
@@ -136,8 +132,8 @@ export const timeToFirstContent = (agent: string) =>
   Effect.map(
     Clock.currentTimeNanos,
     (started) =>
-      Effect.flatMap(Clock.currentTimeNanos, (now) =>
-        Metric.update(labelled(timeToFirstToken, { agent }), Number(now - started) / 1e9))
+      Effect.map(Clock.currentTimeNanos, (now) =>
+        timeToFirstToken.unsafeUpdate(Number(now - started) / 1e9, labelsOf({ agent })))
   )
 
 /** Counts a streamed answer as active until the scope (the request's) closes. */

@@ -51,67 +51,50 @@ const agents = {
 const incomplete = () => new Error("the connection closed before the answer was complete")
 
 /**
- * Waits for a body's next event: `onData` is given each piece until it returns a result; the end
- * is `onEnd`'s result; a failure or a connection closed early is the error.
+ * A body's reader: `read` waits for the body's next piece (`undefined` at its end), with one set of
+ * listeners for the whole body rather than one per read; `readAll` takes the rest, of which at
+ * most `max` bytes are kept.
  */
-const listen = <A>(
-  response: Http.IncomingMessage,
-  on: { readonly piece: (piece: Buffer) => A | undefined; readonly end: () => A },
-  mode: "flowing" | "paused"
-) =>
-  Effect.async<A, Error>((resume) => {
-    const done = () => {
-      response.off(mode === "flowing" ? "data" : "readable", onPiece).off("end", onEnd).off("error", onError).off(
-        "close",
-        onClose
-      )
-      if (mode === "flowing") response.pause()
-    }
-    const finish = (result: Effect.Effect<A, Error>) => {
-      done()
-      resume(result)
-    }
-    const onPiece = (flowing?: Buffer) => {
-      const piece: Buffer | null = mode === "flowing" && flowing !== undefined ? flowing : response.read()
-      if (piece === null) return
-      const result = on.piece(piece)
-      if (result !== undefined) finish(Effect.succeed(result))
-    }
-    const onEnd = () => finish(Effect.succeed(on.end()))
-    const onError = (error: Error) => finish(Effect.fail(error))
-    // A response whose connection went emits `close` (and not always `error`) before its end.
-    const onClose = () => {
-      if (!response.complete) onError(incomplete())
-    }
-    if (mode === "paused") {
-      const piece: Buffer | null = response.read()
-      if (piece !== null) {
-        const result = on.piece(piece)
-        if (result !== undefined) return resume(Effect.succeed(result))
-      } else if (response.readableEnded) {
-        return resume(Effect.succeed(on.end()))
-      }
-    }
-    response.on(mode === "flowing" ? "data" : "readable", onPiece).on("end", onEnd).on("error", onError).on(
-      "close",
-      onClose
+const readerOf = (response: Http.IncomingMessage) => {
+  let failure: Error | undefined
+  let waiting: ((piece: Effect.Effect<Buffer | undefined, Error>) => void) | undefined
+  const wake = () => {
+    if (waiting === undefined) return
+    const piece: Buffer | null = failure === undefined ? response.read() : null
+    if (piece === null && failure === undefined && !response.readableEnded) return
+    const resume = waiting
+    waiting = undefined
+    resume(
+      failure !== undefined ? Effect.fail(failure) : Effect.succeed(piece === null ? undefined : piece)
     )
-    if (mode === "flowing") response.resume()
-    return Effect.sync(done)
+  }
+  response.on("readable", wake).on("end", wake).on("error", (error: Error) => {
+    failure = error
+    wake()
+  }).on("close", () => {
+    // A response whose connection went emits `close` (and not always `error`) before its end.
+    if (!response.complete) failure ??= incomplete()
+    wake()
   })
-
-/** What is left of a body, as text, of which at most `max` bytes are kept. */
-const readAll = (response: Http.IncomingMessage, max: number) => {
-  const pieces: Array<Buffer> = []
-  let size = 0
-  return listen(response, {
-    piece: (piece) => {
+  const read = Effect.async<Buffer | undefined, Error>((resume) => {
+    waiting = resume
+    wake()
+    return Effect.sync(() => {
+      waiting = undefined
+    })
+  })
+  const readAll = (max: number): Effect.Effect<string, Error> => {
+    const pieces: Array<Buffer> = []
+    let size = 0
+    const more: Effect.Effect<string, Error> = Effect.flatMap(read, (piece) => {
+      if (piece === undefined) return Effect.succeed(Buffer.concat(pieces).toString("utf8", 0, Math.min(size, max)))
       if (size < max) pieces.push(piece)
       size += piece.length
-      return undefined
-    },
-    end: () => Buffer.concat(pieces).toString("utf8", 0, Math.min(size, max))
-  }, "flowing")
+      return more
+    })
+    return more
+  }
+  return { read, readAll }
 }
 
 /**
@@ -180,19 +163,17 @@ export const post = (
 
     return Effect.zipRight(cut, answered).pipe(Effect.flatMap((response) => {
       const status = response.statusCode ?? 0
+      const reader = readerOf(response)
       if (status >= 200 && status < 300) {
         const answer: Answer = {
-          read: Effect.mapError(
-            listen(response, { piece: (piece) => piece, end: () => undefined }, "paused"),
-            broken
-          ),
-          text: readAll(response, Infinity).pipe(Effect.mapError(broken), Effect.ensuring(Effect.sync(disarm))),
+          read: Effect.mapError(reader.read, broken),
+          text: reader.readAll(Infinity).pipe(Effect.mapError(broken), Effect.ensuring(Effect.sync(disarm))),
           started: disarm
         }
         return Effect.succeed(answer)
       }
       disarm()
-      return readAll(response, MAX_ERROR_BODY).pipe(
+      return reader.readAll(MAX_ERROR_BODY).pipe(
         Effect.timeout(ERROR_BODY_TIMEOUT_MS),
         Effect.option,
         Effect.flatMap((said) =>

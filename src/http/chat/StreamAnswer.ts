@@ -28,7 +28,7 @@ import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type { AgentEvent, FinishReason } from "../../domain/AgentEvent.js"
 import type { AgentError, GatewayError } from "../../domain/Errors.js"
-import type * as Pull from "../../domain/Pull.js"
+import * as Pull from "../../domain/Pull.js"
 import * as Metrics from "../../ops/Metrics.js"
 import * as Telemetry from "../../ops/Telemetry.js"
 import { CurrentRequest, type RequestFacts } from "../CurrentRequest.js"
@@ -169,7 +169,7 @@ const answer = Effect.fnUntraced(function*(
   const res = NodeHttpServerRequest.toServerResponse(yield* HttpServerRequest.HttpServerRequest)
   yield* Metrics.activeStream
   const firstContent = yield* Metrics.timeToFirstContent(current.agentId ?? "-")
-  const pull = yield* Stream.toPull(events)
+  const pull = yield* Pull.open(events)
   const frames = makeFrames(options, current)
 
   // Before committing to a 200: the first content, the end, or a failure (its real status); or a
@@ -234,7 +234,7 @@ const answer = Effect.fnUntraced(function*(
     })
   })
 
-  return HttpServerResponse.stream(Stream.repeatEffectChunkOption(nextWrite), {
+  return HttpServerResponse.stream(Pull.stream(Effect.succeed(nextWrite)), {
     contentType: "text/event-stream; charset=utf-8",
     headers: { "cache-control": "no-cache", "x-accel-buffering": "no", ...options.headers }
   })
