@@ -72,11 +72,18 @@ const explain = (error: ConfigError | ServeError | GatewayError) =>
     }`
   )
 
-/** Log lines go to stderr, so stdout carries only the command's own output. */
+/**
+ * Log lines go to stderr, so stdout carries only the command's own output. They are written to the
+ * stream as they are: `console.error` would format each line again (a request's log line is on
+ * every request's path).
+ */
 export const logger = (format: "logfmt" | "json") =>
   Logger.replace(
     Logger.defaultLogger,
-    Logger.withConsoleError(format === "json" ? Logger.jsonLogger : Logger.logfmtLogger)
+    Logger.map(
+      format === "json" ? Logger.jsonLogger : Logger.logfmtLogger,
+      (line) => void process.stderr.write(`${line}\n`)
+    )
   )
 
 const serve = (

@@ -111,7 +111,8 @@ export const layer = <E, R, RE = never>(
     yield* HttpServer.serveEffect()(Effect.gen(function*() {
       const generation = yield* Ref.get(current)
       generation.inFlight += 1
-      yield* Effect.addFinalizer(() =>
+      yield* Scope.addFinalizer(
+        yield* Effect.scope,
         Effect.suspend(() => {
           generation.inFlight -= 1
           return closeIfDone(generation)

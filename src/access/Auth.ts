@@ -11,6 +11,7 @@ import { Config } from "../config/Config.js"
 import { type Settings } from "../config/Settings.js"
 import { AuthRateLimited, Unauthorized } from "../domain/Errors.js"
 import * as Metrics from "../ops/Metrics.js"
+import * as Telemetry from "../ops/Telemetry.js"
 import * as Bearer from "./Bearer.js"
 import { isLoopback } from "./ClientIp.js"
 
@@ -66,40 +67,40 @@ export class Auth extends Context.Tag("clawgate/Auth")<Auth, {
       return clients.size < MAX_TRACKED_CLIENTS ? Option.none() : Option.some(firstUnlock)
     }
 
-    return Auth.of({
-      check: Effect.fn("Auth.check")(function*({ authorization, clientIp }: AuthRequest) {
-        const now = yield* Clock.currentTimeMillis
-        const exempt = exemptLoopback && isLoopback(clientIp)
-        const entry = clients.get(clientIp)
-        if (!exempt && entry !== undefined && entry.lockedUntil > now) {
-          return yield* new AuthRateLimited({ retryAfterSeconds: Math.ceil((entry.lockedUntil - now) / 1000) })
+    const check = Effect.fnUntraced(function*({ authorization, clientIp }: AuthRequest) {
+      const now = yield* Clock.currentTimeMillis
+      const exempt = exemptLoopback && isLoopback(clientIp)
+      const entry = clients.get(clientIp)
+      if (!exempt && entry !== undefined && entry.lockedUntil > now) {
+        return yield* new AuthRateLimited({ retryAfterSeconds: Math.ceil((entry.lockedUntil - now) / 1000) })
+      }
+      if (matches(authorization)) {
+        clients.delete(clientIp)
+        return
+      }
+      const failures = entry !== undefined && now - entry.windowStart < windowMs
+        ? entry
+        : { count: 0, windowStart: now, lockedUntil: 0 }
+      failures.count += 1
+      yield* Metric.increment(Metrics.authFailures)
+      if (failures !== entry) {
+        const full = makeRoom(now)
+        if (Option.isNone(full)) clients.set(clientIp, failures)
+        else if (!exempt) {
+          return yield* new AuthRateLimited({ retryAfterSeconds: Math.ceil((full.value - now) / 1000) })
         }
-        if (matches(authorization)) {
-          clients.delete(clientIp)
-          return
-        }
-        const failures = entry !== undefined && now - entry.windowStart < windowMs
-          ? entry
-          : { count: 0, windowStart: now, lockedUntil: 0 }
-        failures.count += 1
-        yield* Metric.increment(Metrics.authFailures)
-        if (failures !== entry) {
-          const full = makeRoom(now)
-          if (Option.isNone(full)) clients.set(clientIp, failures)
-          else if (!exempt) {
-            return yield* new AuthRateLimited({ retryAfterSeconds: Math.ceil((full.value - now) / 1000) })
-          }
-        }
-        if (exempt) {
-          yield* Effect.sleep(Math.min(LOOPBACK_DELAY_MS.first * 2 ** (failures.count - 1), LOOPBACK_DELAY_MS.max))
-        } else if (failures.count >= maxAttempts) {
-          // The maxAttempts-th failure is still answered 401; the lockout refuses the attempts after it.
-          failures.lockedUntil = now + lockoutMs
-          yield* Metric.increment(Metrics.authLockouts)
-        }
-        return yield* new Unauthorized()
-      })
+      }
+      if (exempt) {
+        yield* Effect.sleep(Math.min(LOOPBACK_DELAY_MS.first * 2 ** (failures.count - 1), LOOPBACK_DELAY_MS.max))
+      } else if (failures.count >= maxAttempts) {
+        // The maxAttempts-th failure is still answered 401; the lockout refuses the attempts after it.
+        failures.lockedUntil = now + lockoutMs
+        yield* Metric.increment(Metrics.authLockouts)
+      }
+      return yield* new Unauthorized()
     })
+
+    return Auth.of({ check: (request) => Telemetry.traced("Auth.check")(check(request)) })
   }
 
   static readonly layer = Layer.effect(Auth, Effect.map(Config, (settings) => Auth.make(settings.auth)))

@@ -9,6 +9,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Crypto from "node:crypto"
 import { InvalidRequest } from "../domain/Errors.js"
+import * as Telemetry from "../ops/Telemetry.js"
 
 export const SESSION_KEY_HEADER = "x-clawdbot-session-key"
 export const SESSION_KEY_HEADERS: ReadonlyArray<string> = [SESSION_KEY_HEADER, "x-openclaw-session-key"]
@@ -56,9 +57,11 @@ export class SessionKeys extends Context.Tag("clawgate/SessionKeys")<SessionKeys
   readonly resolve: (input: SessionKeyInput) => Effect.Effect<SessionKey, InvalidRequest>
 }>() {
   /** Ephemeral keys from `newId` (a random UUID by default). */
-  static readonly make = (newId: () => string = Crypto.randomUUID) =>
-    SessionKeys.of({
-      resolve: Effect.fn("SessionKeys.resolve")(function*({ agentId, conversation, header, user }: SessionKeyInput) {
+  static readonly make = (newId: () => string = Crypto.randomUUID) => {
+    const resolve = Effect.fnUntraced(
+      function*(
+        { agentId, conversation, header, user }: SessionKeyInput
+      ): Effect.fn.Return<SessionKey, InvalidRequest> {
         const explicit = yield* checked(header, SESSION_KEY_HEADER)
         if (Option.isSome(explicit)) return { value: explicit.value, kind: "header" } satisfies SessionKey
         const chat = conversation ?? Option.none()
@@ -76,8 +79,10 @@ export class SessionKeys extends Context.Tag("clawgate/SessionKeys")<SessionKeys
           return { value: `agent:${agentId}:openai-user:${headerSafe(named.value.toLowerCase())}`, kind: "user" }
         }
         return { value: `agent:${agentId}:openai:${newId()}`, kind: "ephemeral" }
-      })
-    })
+      }
+    )
+    return SessionKeys.of({ resolve: (input) => Telemetry.traced("SessionKeys.resolve")(resolve(input)) })
+  }
 
   static readonly layer = Layer.sync(SessionKeys, () => SessionKeys.make())
 }

@@ -1,34 +1,34 @@
 /**
  * The live AgentRunner: a run waits for its turn on its session, reads the session's transcript,
- * calls the agent's model (retrying a failing provider only before the first token, within the
- * agent's first-token timeout), and commits the turn to the session store once it has ended.
+ * asks the agent's model for the answer (retrying a failing provider only before the first event,
+ * within the agent's first-token timeout), and commits the turn to the session store once it has
+ * ended. A streamed run is one pull per read of the provider's answer, mapped as it passes: no
+ * Stream stage, queue or fiber of its own.
  */
-import * as IdGenerator from "@effect/ai/IdGenerator"
 import * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
-import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Inspectable from "effect/Inspectable"
+import * as ExecutionStrategy from "effect/ExecutionStrategy"
+import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
+import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { Config } from "../config/Config.js"
 import { splitModel } from "../config/Settings.js"
 import type { Agent } from "../domain/Agent.js"
 import { addEvent, type AgentEvent, type AgentReply, emptyReply } from "../domain/AgentEvent.js"
-import { type AgentError, ProviderFailed, ProviderTimeout, ProviderUnreachable } from "../domain/Errors.js"
+import { type AgentError, ProviderTimeout, ProviderUnreachable } from "../domain/Errors.js"
+import * as Pull from "../domain/Pull.js"
 import type { RunRequest, Sampling } from "../domain/Run.js"
-import * as ClientTools from "../providers/ClientTools.js"
-import type { Model } from "../providers/Provider.js"
-import { fromAiError } from "../providers/ProviderErrors.js"
+import * as Telemetry from "../ops/Telemetry.js"
+import type { Model, ModelRequest } from "../providers/Provider.js"
 import { SessionStore } from "../store/SessionStore.js"
 import { AgentRunner } from "./AgentRunner.js"
 import * as Conversation from "./Conversation.js"
-import { eventsOf, generateParts, type ModelInput, replyOf, streamParts } from "./ModelParts.js"
 import { ModelRegistry, providerHttpClient } from "./ModelRegistry.js"
-import { type Pull, pullFirst } from "./Pull.js"
 import { RunQueue } from "./RunQueue.js"
 
 /** The request's sampling over the agent's defaults, within the agent's caps. */
@@ -45,9 +45,47 @@ const samplingFor = (agent: Agent, requested: Sampling): Sampling => {
   }
 }
 
-/** Failures worth another try before the first token: the provider down or failing (5xx). */
+/** Failures worth another try before the first event: the provider down or failing (5xx). */
 const isTransient = (error: AgentError) =>
   error._tag === "ProviderUnreachable" || (error._tag === "ProviderFailed" && (error.status ?? 0) >= 500)
+
+/**
+ * The events a run lets through: a run that asked for one tool call at a time (the legacy
+ * `functions`, or `parallel_tool_calls: false`) keeps its model's first call only, should the model
+ * make several anyway, so that what the client gets and what the session stores agree.
+ */
+const callsAllowed = (run: RunRequest): (events: Chunk.Chunk<AgentEvent>) => Chunk.Chunk<AgentEvent> => {
+  if (run.tools?.parallel !== false) return (events) => events
+  let first: string | undefined
+  return Chunk.filter((event) => {
+    if (event._tag !== "ToolCallStart" && event._tag !== "ToolCallDelta") return true
+    first ??= event.id
+    return event.id === first
+  })
+}
+
+/** A reply with the model's first tool call only, under the same rule as `callsAllowed`. */
+const replyAllowed = (run: RunRequest, reply: AgentReply): AgentReply =>
+  run.tools?.parallel === false && reply.toolCalls !== undefined && reply.toolCalls.length > 1
+    ? { ...reply, toolCalls: reply.toolCalls.slice(0, 1) }
+    : reply
+
+/**
+ * Opens the model's answer in a scope of its own (closed, cancelling the call, if the attempt
+ * fails or is interrupted) and pulls until its first events; `rest` pulls the others.
+ */
+const firstEvents = (model: Model, request: ModelRequest) =>
+  Effect.flatMap(
+    Effect.scope,
+    (parent) =>
+      Effect.flatMap(Scope.fork(parent, ExecutionStrategy.sequential), (scope) =>
+        Scope.extend(model.open(request), scope).pipe(
+          Effect.flatMap((rest) =>
+            Effect.map(Pull.firstElements(rest), (first) => ({ first, rest }))
+          ),
+          Effect.onError((cause) => Scope.close(scope, Exit.failCause(cause)))
+        ))
+  )
 
 const make = Effect.gen(function*() {
   const settings = yield* Config
@@ -66,11 +104,29 @@ const make = Effect.gen(function*() {
     )
   }
 
-  const toAgentError = (model: Model) => (error: Parameters<typeof fromAiError>[1]) =>
-    Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.fail(fromAiError(model.provider, error, now)))
+  /**
+   * The model's attempts, retried while the provider fails transiently, all of them within the
+   * agent's first-token timeout: each attempt gets the time left as its time limit.
+   */
+  const bounded = <A, R>(
+    run: RunRequest,
+    model: Model,
+    attempt: (timeLimit: ModelRequest["timeLimit"]) => Effect.Effect<A, AgentError, R>
+  ) => {
+    const timeoutMs = run.agent.firstTokenTimeoutMs
+    const error = () => new ProviderTimeout({ provider: model.provider, timeoutMs })
+    return Effect.flatMap(
+      Clock.currentTimeMillis,
+      (startedAt) =>
+        Effect.flatMap(Clock.currentTimeMillis, (now) => attempt({ ms: timeoutMs - (now - startedAt), error })).pipe(
+          Effect.retry(retryPolicy(model))
+        )
+    )
+  }
 
   /** Waits for the run's turn on its session, then reads what the model should see. */
-  const prepare = Effect.fn("AgentRunner.prepare")(function*(run: RunRequest) {
+  const prepare = (run: RunRequest) => Telemetry.traced("AgentRunner.prepare")(prepareUntraced(run))
+  const prepareUntraced = Effect.fnUntraced(function*(run: RunRequest) {
     const stable = run.sessionKey.kind !== "ephemeral"
     yield* queue.enter(stable ? run.sessionKey.value : undefined)
     // Then across processes sharing the store (PostgreSQL): held until the run's scope closes.
@@ -81,19 +137,18 @@ const make = Effect.gen(function*() {
     })
     const transcript = stable ? yield* store.load(run.sessionKey.value, history.maxMessages) : []
     const fresh = Conversation.newMessages(transcript.length > 0, run.messages)
-    const input: ModelInput = {
-      prompt: Conversation.toPrompt(
-        [run.agent.systemPrompt, run.extraSystemPrompt],
-        [...Conversation.bounded(transcript, history), ...fresh]
-      ),
-      // The client's tools: the model's calls of them come back to the client unresolved.
-      toolkit: ClientTools.toolkit(run.tools?.tools ?? []),
-      toolChoice: run.tools?.choice ?? "auto"
+    const request: Omit<ModelRequest, "timeLimit"> = {
+      system: Conversation.system([run.agent.systemPrompt, run.extraSystemPrompt]),
+      messages: Conversation.forModel([...Conversation.bounded(transcript, history), ...fresh]),
+      tools: run.tools,
+      sampling: samplingFor(run.agent, run.sampling),
+      answerFormat: run.answerFormat
     }
     return {
       model,
-      input,
-      context: model.settings(samplingFor(run.agent, run.sampling), run.tools, run.answerFormat),
+      request,
+      /** Whether the turn is stored: only then is its reply kept as it streams. */
+      stable,
       commit: (reply: AgentReply) =>
         stable
           ? store.commit(run.sessionKey.value, {
@@ -107,91 +162,50 @@ const make = Effect.gen(function*() {
     }
   })
 
-  const timeout = (run: RunRequest, model: Model) =>
-    new ProviderTimeout({ provider: model.provider, timeoutMs: run.agent.firstTokenTimeoutMs })
-
   const stream = (run: RunRequest): Stream.Stream<AgentEvent, AgentError> =>
-    Stream.unwrapScoped(Effect.gen(function*() {
+    Pull.stream(Effect.gen(function*() {
       const turn = yield* prepare(run)
-      const parts = yield* streamParts(turn.model, turn.input)
-      const context = Context.add(turn.context, IdGenerator.IdGenerator, IdGenerator.defaultIdGenerator)
+      // Only the wait for the first events is retried (later, text would reach the client twice)
+      // and bounded: an answer that has started may take its time.
+      const { first, rest } = yield* bounded(
+        run,
+        turn.model,
+        (timeLimit) => Telemetry.traced("Model.open")(firstEvents(turn.model, { ...turn.request, timeLimit }))
+      )
+      const allowed = callsAllowed(run)
       let reply = emptyReply
-      /**
-       * One attempt, as a pull of the provider's parts mapped to events (each folded into the
-       * reply): mapping each pull rather than adding Stream stages keeps an open stream small.
-       */
-      const attempt = Effect.map(
-        Effect.provide(Stream.toPull(parts), context),
-        (pull): Pull<AgentEvent, AgentError> => {
-          const toEvents = eventsOf()
-          return pull.pipe(
-            Effect.provide(context),
-            Effect.catchAll(Option.match({
-              onNone: () => Effect.fail(Option.none()),
-              onSome: (error) => Effect.mapError(toAgentError(turn.model)(error), Option.some)
-            })),
-            Effect.flatMap((parts) => {
-              const events: Array<AgentEvent> = []
-              for (const part of parts) {
-                // Provider libraries report a failure mid-stream as an `error` part, not as a failure.
-                if (part.type === "error") {
-                  return Effect.fail(Option.some(
-                    new ProviderFailed({
-                      provider: turn.model.provider,
-                      detail: Inspectable.toStringUnknown(part.error)
-                    })
-                  ))
-                }
-                for (const event of toEvents(part)) {
-                  reply = addEvent(reply, event)
-                  events.push(event)
-                }
-              }
-              return Effect.succeed(Chunk.unsafeFromArray(events))
-            })
-          )
-        }
-      )
-      // Only the wait for the first event is retried (later, text would reach the client twice)
-      // and bounded: a stream that has started may take its time.
-      const { first, rest } = yield* pullFirst(attempt).pipe(
-        Effect.retry(retryPolicy(turn.model)),
-        Effect.timeoutFail({ duration: run.agent.firstTokenTimeoutMs, onTimeout: () => timeout(run, turn.model) })
-      )
-      let head: Chunk.Chunk<AgentEvent> | undefined = first
+      const folded = (events: Chunk.Chunk<AgentEvent>) => {
+        const kept = allowed(events)
+        if (turn.stable) { for (const event of kept) reply = addEvent(reply, event) }
+        return kept
+      }
       let finished = false
       /** The first events, the others as they come, then at their end the turn's commit. */
-      const next = Effect.suspend((): Effect.Effect<Chunk.Chunk<AgentEvent>, Option.Option<AgentError>> => {
-        if (head !== undefined) {
-          const events = head
-          head = undefined
-          return Effect.succeed(events)
-        }
-        if (finished) return Effect.fail(Option.none())
-        return Effect.catchAll(
-          rest,
-          Option.match({
-            onNone: () => {
-              finished = true
-              return Effect.zipRight(Effect.mapError(turn.commit(reply), Option.some), Effect.fail(Option.none()))
-            },
-            onSome: (error) => Effect.fail(Option.some(error))
-          })
-        )
-      })
-      return Stream.repeatEffectChunkOption(next)
+      const next: Pull.Pull<AgentEvent, AgentError> = Effect.catchAll(
+        Effect.map(Pull.prepend(first, rest), folded),
+        Option.match({
+          onNone: () => {
+            if (finished) return Pull.end
+            finished = true
+            return Effect.zipRight(Effect.mapError(turn.commit(reply), Option.some), Pull.end)
+          },
+          onSome: Pull.fail
+        })
+      )
+      return next
     }))
 
   const complete = (run: RunRequest): Effect.Effect<AgentReply, AgentError> =>
     Effect.scoped(Effect.gen(function*() {
       const turn = yield* prepare(run)
-      const parts = yield* generateParts(turn.model, turn.input).pipe(
-        Effect.provide(turn.context),
-        Effect.catchAll(toAgentError(turn.model)),
-        Effect.retry(retryPolicy(turn.model)),
-        Effect.timeoutFail({ duration: run.agent.firstTokenTimeoutMs, onTimeout: () => timeout(run, turn.model) })
+      const reply = replyAllowed(
+        run,
+        yield* bounded(
+          run,
+          turn.model,
+          (timeLimit) => Telemetry.traced("Model.complete")(turn.model.complete({ ...turn.request, timeLimit }))
+        )
       )
-      const reply = replyOf(parts)
       yield* turn.commit(reply)
       return reply
     }))
@@ -203,8 +217,8 @@ const make = Effect.gen(function*() {
 export const layerFromServices = Layer.effect(AgentRunner, make)
 
 /**
- * The live runner with the configured models (over a Node HttpClient of its own) and the run queue,
- * on the SessionStore in context (shared with the readiness check).
+ * The live runner with the configured models (the library providers over a Node HttpClient of its
+ * own) and the run queue, on the SessionStore in context (shared with the readiness check).
  */
 export const layer = layerFromServices.pipe(
   Layer.provide(Layer.mergeAll(ModelRegistry.layer, RunQueue.layer)),

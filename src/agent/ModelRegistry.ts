@@ -32,7 +32,7 @@ export class ModelRegistry extends Context.Tag("clawgate/ModelRegistry")<ModelRe
     ModelRegistry,
     Effect.gen(function*() {
       const settings = yield* Config
-      const byName = new Map<string, Model>([["echo", yield* Echo.make]])
+      const byName = new Map<string, Model>([["echo", Echo.model]])
       for (const agent of settings.agents) {
         if (byName.has(agent.model)) continue
         const [provider, model] = splitModel(agent.model)
@@ -47,7 +47,7 @@ export class ModelRegistry extends Context.Tag("clawgate/ModelRegistry")<ModelRe
 }
 
 /**
- * The HttpClient the providers call out on (Node's undici). It sends no trace headers: the
+ * The HttpClient the library providers call out on (Node's undici). It sends no trace headers: the
  * gateway's trace ids are its own business, not the provider's.
  */
 export const providerHttpClient: Layer.Layer<HttpClient.HttpClient> = Layer.effect(

@@ -7,7 +7,7 @@ import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import type * as Scope from "effect/Scope"
+import * as Scope from "effect/Scope"
 import { Config } from "../config/Config.js"
 import { GatewayBusy, SessionBusy } from "../domain/Errors.js"
 import * as Metrics from "../ops/Metrics.js"
@@ -30,16 +30,13 @@ export class RunQueue extends Context.Tag("clawgate/RunQueue")<RunQueue, {
     const sessions = new Map<string, SessionLine>()
     let admitted = 0
 
-    const admit = Effect.acquireRelease(
-      Effect.suspend(() => {
-        if (admitted >= limits.maxConcurrentRuns) {
-          return Effect.fail(new GatewayBusy({ maxConcurrentRuns: limits.maxConcurrentRuns }))
-        }
-        admitted += 1
-        return Effect.void
-      }),
-      () => Effect.sync(() => void (admitted -= 1))
-    )
+    const admit = Effect.flatMap(Effect.scope, (scope) => {
+      if (admitted >= limits.maxConcurrentRuns) {
+        return Effect.fail(new GatewayBusy({ maxConcurrentRuns: limits.maxConcurrentRuns }))
+      }
+      admitted += 1
+      return Scope.addFinalizer(scope, Effect.sync(() => void (admitted -= 1)))
+    })
 
     const line = (sessionKey: string) =>
       Effect.gen(function*() {
@@ -53,7 +50,8 @@ export class RunQueue extends Context.Tag("clawgate/RunQueue")<RunQueue, {
         entry.tail = mine
         entry.admitted += 1
         sessions.set(sessionKey, entry)
-        yield* Effect.addFinalizer(() =>
+        yield* Scope.addFinalizer(
+          yield* Effect.scope,
           Effect.gen(function*() {
             entry.admitted -= 1
             if (entry.admitted === 0) sessions.delete(sessionKey)

@@ -2,6 +2,7 @@
  * What the gateway knows about the request in flight, for its error bodies and its one log line.
  */
 import * as Context from "effect/Context"
+import * as Crypto from "node:crypto"
 import type { Usage } from "../domain/AgentEvent.js"
 import type { GatewayError } from "../domain/Errors.js"
 
@@ -16,6 +17,14 @@ export interface RequestFacts {
   usage: Usage | undefined
   /** What the request failed with, if it did (also an in-band stream error); `Defect` for the unexpected. */
   error: GatewayError | "Defect" | undefined
+  /**
+   * Once a streamed answer has started (its 200 sent): the text that ends it with an error, in its
+   * own protocol. The drain's deadline ends the answer with it.
+   */
+  endInBand: ((error: GatewayError) => string) | undefined
 }
+
+/** A new request id: `req_` and a random UUID. */
+export const newRequestId = () => `req_${Crypto.randomUUID()}`
 
 export class CurrentRequest extends Context.Tag("clawgate/CurrentRequest")<CurrentRequest, RequestFacts>() {}

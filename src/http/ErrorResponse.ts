@@ -142,3 +142,24 @@ export const internal = (requestId: string): ErrorAnswer =>
 
 export const toResponse = ({ body, headers, status }: ErrorAnswer): HttpServerResponse.HttpServerResponse =>
   HttpServerResponse.unsafeJson(body, { status, headers })
+
+/**
+ * An answer as Node writes it outside the router (the server's own answers, the drain's deadline):
+ * its status, its headers with the request id and the JSON's length, and the JSON text.
+ */
+export const toNodeAnswer = (
+  { body, headers, status }: ErrorAnswer,
+  extraHeaders: Readonly<Record<string, string>> = {}
+) => {
+  const text = JSON.stringify(body)
+  return {
+    status,
+    text,
+    headers: {
+      ...headers,
+      ...extraHeaders,
+      "content-type": "application/json",
+      "content-length": String(Buffer.byteLength(text))
+    }
+  }
+}

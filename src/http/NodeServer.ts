@@ -1,13 +1,35 @@
 /**
- * The Node HTTP server the gateway is served on (`clawgate serve`), on the configured port and bind.
+ * The gateway's HTTP server on node:http: an `HttpServer` that runs each request as one fiber of
+ * the app (the routes composed with `HttpLayerRouter`) and writes its answer straight to Node's
+ * response. The platform's `NodeHttpServer` gives each request a Scope, a tracer middleware,
+ * uninterruptible regions, a body read through Effect streams and an `Effect.async` per write,
+ * which cost a request several times what the gateway's own work does (bench/README.md); here a
+ * request has its fiber, its scope, a span when tracing is on, and nothing else.
+ *
+ * Two kinds of request never reach the app, and get their answers here:
+ * - one that Node's parser refuses (bad framing, headers over the limit, too slow): the
+ *   catalogue's JSON error, like every other answer, unless an answer has started on the
+ *   connection (the bytes would land inside it). The connection is then closed, as Node does.
+ * - one that comes once the app is no longer served (on shutdown): 503 `shutting_down`.
  */
-import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import type * as HttpApp from "@effect/platform/HttpApp"
 import * as HttpServer from "@effect/platform/HttpServer"
+import * as HttpServerError from "@effect/platform/HttpServerError"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import type * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import * as HttpTraceContext from "@effect/platform/HttpTraceContext"
+import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import * as FiberRef from "effect/FiberRef"
+import * as FiberRefs from "effect/FiberRefs"
 import * as Layer from "effect/Layer"
-import * as Crypto from "node:crypto"
+import * as Option from "effect/Option"
+import * as Runtime from "effect/Runtime"
+import type * as Scope from "effect/Scope"
 import * as NodeHttp from "node:http"
+import type * as Net from "node:net"
 import type { Duplex } from "node:stream"
 import { Config } from "../config/Config.js"
 import {
@@ -17,63 +39,21 @@ import {
   MalformedHttp,
   RequestTimeout
 } from "../domain/Errors.js"
+import { newRequestId } from "./CurrentRequest.js"
 import * as ErrorResponse from "./ErrorResponse.js"
+import { NodeRequest, send } from "./NodeRequest.js"
 
 /** The host to listen on for a `gateway.bind` value. */
 export const hostOf = (bind: string) => bind === "loopback" ? "127.0.0.1" : bind === "lan" ? "0.0.0.0" : bind
+
+/** Connections that may wait to be accepted: a burst of thousands of clients is not turned away. */
+const BACKLOG = 8192
 
 /** The Node server under the gateway, for the end of a drain. */
 export class Listener extends Context.Tag("clawgate/Listener")<Listener, {
   /** Stops listening and closes every connection, busy or idle: the drain's cutoff. */
   readonly closeAll: Effect.Effect<void>
 }>() {}
-
-const isCallback = (value: unknown): value is () => void => typeof value === "function"
-
-/**
- * Node runs the callback of `end` on 'finish' only, never when the connection goes first (the
- * client left as its answer was being written, or the write failed). The platform writes a plain
- * answer with `end(body, callback)` and waits for the callback uninterruptibly: such a request
- * never ended, stayed in flight and held up a drain for ever. Here the callback runs once the
- * answer is finished or its connection closed, whichever comes first.
- */
-class ServerResponse extends NodeHttp.ServerResponse {
-  override end(chunk?: unknown, encoding?: unknown, callback?: unknown): this {
-    const data = isCallback(chunk) ? undefined : chunk
-    const charset = typeof encoding === "string" && Buffer.isEncoding(encoding) ? encoding : undefined
-    const done = [chunk, encoding, callback].find(isCallback)
-    if (done === undefined) return charset === undefined ? super.end(data) : super.end(data, charset)
-    const connection = this.req.socket
-    let settled = false
-    const settle = () => {
-      if (settled) return
-      settled = true
-      connection.off("close", settle)
-      done()
-    }
-    if (connection.closed) process.nextTick(settle)
-    else connection.on("close", settle)
-    return charset === undefined ? super.end(data, settle) : super.end(data, charset, settle)
-  }
-}
-
-/** A catalogue error as the Node server answers it outside the router, closing the connection. */
-const nodeAnswer = (error: GatewayError) => {
-  const id = `req_${Crypto.randomUUID()}`
-  const { body, headers, status } = ErrorResponse.describe(error, id)
-  const text = JSON.stringify(body)
-  return {
-    status,
-    text,
-    headers: {
-      ...headers,
-      "content-type": "application/json",
-      "content-length": String(Buffer.byteLength(text)),
-      "x-request-id": id,
-      connection: "close"
-    }
-  }
-}
 
 /** What Node's parser refused a request for, as a catalogue error. */
 const framingError = (error: Error): GatewayError => {
@@ -85,54 +65,156 @@ const framingError = (error: Error): GatewayError => {
     : new MalformedHttp({ detail: error.message })
 }
 
-/**
- * The gateway's Node server (with the `ServerResponse` above). Two kinds of request never reach
- * the gateway's handler, and get their answers here:
- * - one that Node's parser refuses (bad framing, headers over the limit, too slow): the
- *   catalogue's JSON error, like every other answer, unless an answer has started on the
- *   connection (the bytes would land inside it). The connection is then closed, as Node does.
- * - one that comes once the handler is gone: on shutdown the handler is removed before the
- *   server's own close, and a request arriving in between would get no answer and hold up the
- *   close for ever. It gets 503 `shutting_down`.
- */
-const createNodeServer = () => {
-  const server = NodeHttp.createServer({ ServerResponse })
-  /** Each connection's answers not finished yet, in order: the first is the one on the wire. */
-  const answers = new WeakMap<Duplex, Array<NodeHttp.ServerResponse>>()
-  server.on("request", (request, response) => {
-    const unfinished = (answers.get(request.socket) ?? []).filter((answer) => !answer.writableFinished)
-    answers.set(request.socket, [...unfinished, response])
-    if (server.listenerCount("request") > 1) return
-    const { headers, status, text } = nodeAnswer(new GatewayShuttingDown())
-    response.writeHead(status, headers)
-    response.end(text)
-  })
-  server.on("clientError", (error: Error, socket: Duplex) => {
-    const onTheWire = answers.get(socket)?.find((answer) => !answer.writableFinished)
-    if (socket.writable && onTheWire?.headersSent !== true) {
-      const { headers, status, text } = nodeAnswer(framingError(error))
-      const head = Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`).join("")
-      socket.write(`HTTP/1.1 ${status} ${NodeHttp.STATUS_CODES[status]}\r\n${head}\r\n${text}`)
-    }
-    socket.destroy()
-  })
-  return server
+/** An answer of the server's own (outside the app), with a request id, closing the connection. */
+const ownAnswer = (error: GatewayError) => {
+  const id = newRequestId()
+  return ErrorResponse.toNodeAnswer(ErrorResponse.describe(error, id), { "x-request-id": id, connection: "close" })
 }
 
-/** A Node HTTP server on the configured port and bind, with its `Listener`. */
-export const layer = Layer.unwrapEffect(
-  Effect.map(Config, (settings) => {
-    const server = createNodeServer()
-    return Layer.merge(
-      NodeHttpServer.layer(() => server, { port: settings.port, host: hostOf(settings.bind) }),
-      Layer.succeed(Listener, {
+/**
+ * What is left to do when a request's fiber ends without its answer sent: a defect (logged) gets a
+ * 500 if nothing went out yet, and an answer cut short is cut for the client to see.
+ */
+const unanswered = (res: NodeHttp.ServerResponse) => (cause: Cause.Cause<unknown>) =>
+  Effect.suspend(() => {
+    if (res.writableEnded) return Effect.void
+    if (!res.headersSent && !res.destroyed) {
+      const id = newRequestId()
+      const { headers, status, text } = ErrorResponse.toNodeAnswer(ErrorResponse.internal(id), { "x-request-id": id })
+      res.writeHead(status, headers).end(text)
+    } else {
+      res.destroy()
+    }
+    return Cause.isInterruptedOnly(cause) ? Effect.void : Effect.logError("The answer to a request failed", cause)
+  })
+
+/** The request's span, when tracing is on: its method and path, its trace parent from the headers. */
+const traced = (request: NodeRequest, answer: Effect.Effect<void>) =>
+  Effect.withSpan(answer, `http.server ${request.method}`, {
+    kind: "server",
+    captureStackTrace: false,
+    parent: Option.getOrUndefined(HttpTraceContext.fromHeaders(request.headers)),
+    attributes: { "http.request.method": request.method, "url.path": request.url.split("?", 1)[0] }
+  })
+
+/** The answer's status and request id, on the request's span. */
+const annotated = (response: HttpServerResponse.HttpServerResponse) =>
+  Effect.annotateCurrentSpan({
+    "http.response.status_code": response.status,
+    ...(response.headers["x-request-id"] !== undefined &&
+      { "http.response.header.x-request-id": response.headers["x-request-id"] })
+  })
+
+/** The handler of Node's `request` events for an app, running each request as one fiber. */
+const handlerFor = (app: HttpApp.Default<unknown, Scope.Scope>, runtime: Runtime.Runtime<never>) => {
+  const runFork = Runtime.runFork(runtime)
+  const tracing = FiberRefs.getOrDefault(runtime.fiberRefs, FiberRef.currentTracerEnabled)
+  return (req: NodeHttp.IncomingMessage, res: NodeHttp.ServerResponse) => {
+    const request = new NodeRequest(req, res)
+    const answer = Effect.flatMap(
+      app,
+      (response) => tracing ? Effect.zipRight(annotated(response), send(request, response)) : send(request, response)
+    ).pipe(
+      Effect.scoped,
+      Effect.catchAllCause(unanswered(res)),
+      Effect.provideService(HttpServerRequest.HttpServerRequest, request)
+    )
+    const fiber = runFork(tracing ? traced(request, answer) : answer)
+    // The client went away before its answer was sent: what was running for it stops.
+    res.on("close", () => {
+      if (!res.writableEnded) fiber.unsafeInterruptAsFork(HttpServerError.clientAbortFiberId)
+    })
+  }
+}
+
+/**
+ * The Node server, listening: each request goes to the app being served, or, when none is, gets
+ * 503 `shutting_down`; a request Node's parser refuses gets the catalogue's JSON error.
+ */
+export const make = (options: Net.ListenOptions): Effect.Effect<
+  { readonly server: HttpServer.HttpServer; readonly node: NodeHttp.Server },
+  HttpServerError.ServeError,
+  Scope.Scope
+> =>
+  Effect.gen(function*() {
+    const node = NodeHttp.createServer()
+    let handler: ((req: NodeHttp.IncomingMessage, res: NodeHttp.ServerResponse) => void) | undefined
+    /** Each connection's answers not finished yet, in order: the first is the one on the wire. */
+    const answers = new WeakMap<Duplex, Array<NodeHttp.ServerResponse>>()
+    node.on("request", (req: NodeHttp.IncomingMessage, res: NodeHttp.ServerResponse) => {
+      let unfinished = answers.get(req.socket)
+      if (unfinished === undefined) answers.set(req.socket, unfinished = [])
+      while (unfinished[0]?.writableFinished === true) unfinished.shift()
+      unfinished.push(res)
+      if (handler !== undefined) return handler(req, res)
+      const { headers, status, text } = ownAnswer(new GatewayShuttingDown())
+      res.writeHead(status, headers).end(text)
+    })
+    node.on("clientError", (error: Error, socket: Duplex) => {
+      const onTheWire = answers.get(socket)?.find((answer) => !answer.writableFinished)
+      if (socket.writable && onTheWire?.headersSent !== true) {
+        const { headers, status, text } = ownAnswer(framingError(error))
+        const head = Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`).join("")
+        socket.write(`HTTP/1.1 ${status} ${NodeHttp.STATUS_CODES[status]}\r\n${head}\r\n${text}`)
+      }
+      socket.destroy()
+    })
+    yield* Effect.acquireRelease(
+      Effect.async<void, HttpServerError.ServeError>((resume) => {
+        const onError = (cause: Error) => resume(Effect.fail(new HttpServerError.ServeError({ cause })))
+        node.once("error", onError)
+        node.listen({ backlog: BACKLOG, ...options }, () => {
+          node.off("error", onError)
+          resume(Effect.void)
+        })
+      }),
+      () => Effect.async<void>((resume) => void node.close(() => resume(Effect.void)))
+    )
+    const address = node.address()
+    const server = HttpServer.make({
+      address: address === null || typeof address === "string"
+        ? { _tag: "UnixAddress", path: String(address) }
+        : { _tag: "TcpAddress", hostname: address.address === "::" ? "0.0.0.0" : address.address, port: address.port },
+      serve: (app) =>
+        Effect.flatMap(Effect.runtime<never>(), (runtime) =>
+          Effect.acquireRelease(
+            Effect.sync(() => {
+              handler = handlerFor(app, runtime)
+            }),
+            () =>
+              Effect.sync(() => {
+                handler = undefined
+              })
+          ))
+    })
+    return { server, node }
+  })
+
+/** The server and its `Listener`, listening on `options`. */
+export const layerServer = (options: Net.ListenOptions) =>
+  Layer.scopedContext(Effect.map(make(options), ({ node, server }) =>
+    Context.make(HttpServer.HttpServer, server).pipe(
+      Context.add(Listener, {
         closeAll: Effect.sync(() => {
-          server.close()
-          server.closeAllConnections()
+          node.close()
+          node.closeAllConnections()
         })
       })
-    )
-  })
+    )))
+
+/** The server on the configured port and bind, with its `Listener`. */
+export const layer = Layer.unwrapEffect(
+  Effect.map(Config, (settings) => layerServer({ port: settings.port, host: hostOf(settings.bind) }))
+)
+
+/**
+ * For tests: the server on a free loopback port, and an `HttpClient` whose relative URLs go to it
+ * (a new connection each request, as the platform's `NodeHttpServer.layerTest` does).
+ */
+export const layerTest = HttpServer.layerTestClient.pipe(
+  Layer.provide(NodeHttpClient.layerWithoutAgent),
+  Layer.provide(NodeHttpClient.makeAgentLayer({ keepAlive: false })),
+  Layer.provideMerge(layerServer({ port: 0, host: "127.0.0.1" }))
 )
 
 /** Prints `clawgate listening on http://<host>:<port>` once the server is up. */

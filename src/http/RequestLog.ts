@@ -3,7 +3,6 @@
  * hash), duration, tokens and, when it failed, why.
  */
 import type * as HttpServerRequest from "@effect/platform/HttpServerRequest"
-import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as LogLevel from "effect/LogLevel"
 import * as Crypto from "node:crypto"
@@ -13,28 +12,28 @@ import { pathOf } from "./Routes.js"
 /** Session keys can name people (`user`): the log keeps a short hash, enough to follow a session. */
 const hashOf = (sessionKey: string) => Crypto.createHash("sha256").update(sessionKey).digest("hex").slice(0, 16)
 
-export const logRequest =
-  (request: HttpServerRequest.HttpServerRequest, current: RequestFacts, started: number) => (status: number) =>
-    Effect.flatMap(
-      Clock.currentTimeMillis,
-      (now) =>
-        Effect.logWithLevel(status >= 500 ? LogLevel.Error : LogLevel.Info, "request").pipe(
-          Effect.annotateLogs({
-            requestId: current.id,
-            method: request.method,
-            path: pathOf(request.url),
-            status,
-            agent: current.agentId ?? "-",
-            session: current.sessionKey === undefined ? "-" : hashOf(current.sessionKey),
-            durationMs: now - started,
-            ...(current.usage && {
-              promptTokens: current.usage.promptTokens,
-              completionTokens: current.usage.completionTokens
-            }),
-            ...failure(current.error)
-          })
-        )
-    )
+export const logRequest = (
+  request: HttpServerRequest.HttpServerRequest,
+  current: RequestFacts,
+  durationMs: number,
+  status: number
+) =>
+  Effect.logWithLevel(status >= 500 ? LogLevel.Error : LogLevel.Info, "request").pipe(
+    Effect.annotateLogs({
+      requestId: current.id,
+      method: request.method,
+      path: pathOf(request.url),
+      status,
+      agent: current.agentId ?? "-",
+      session: current.sessionKey === undefined ? "-" : hashOf(current.sessionKey),
+      durationMs,
+      ...(current.usage && {
+        promptTokens: current.usage.promptTokens,
+        completionTokens: current.usage.completionTokens
+      }),
+      ...failure(current.error)
+    })
+  )
 
 /** The log's view of a failure: its tag, and for provider failures what the provider said. */
 const failure = (error: RequestFacts["error"]) => {

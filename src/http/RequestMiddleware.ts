@@ -3,6 +3,7 @@
  * could not match (404, 405, an endpoint turned off), the drain (503 while draining, the deadline
  * for what is in flight), defects as 500s, and one log line and the metrics of each request.
  */
+import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
 import * as HttpLayerRouter from "@effect/platform/HttpLayerRouter"
 import * as HttpServerError from "@effect/platform/HttpServerError"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
@@ -10,8 +11,9 @@ import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
+import type * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
-import * as Crypto from "node:crypto"
+import * as Scope from "effect/Scope"
 import { Config } from "../config/Config.js"
 import {
   EndpointDisabled,
@@ -23,28 +25,19 @@ import {
 import { Drain } from "../ops/Drain.js"
 import * as Metrics from "../ops/Metrics.js"
 import * as Cors from "./Cors.js"
-import { CurrentRequest, type RequestFacts } from "./CurrentRequest.js"
+import { CurrentRequest, newRequestId, type RequestFacts } from "./CurrentRequest.js"
 import * as ErrorResponse from "./ErrorResponse.js"
 import { logRequest } from "./RequestLog.js"
 import * as Routes from "./Routes.js"
+
+/** The request's fiber, for the drain's deadline to interrupt. */
+const currentFiber = Effect.withFiberRuntime<Fiber.RuntimeFiber<unknown, unknown>>((fiber) => Effect.succeed(fiber))
 
 export const RequestMiddleware = HttpLayerRouter.middleware<{ provides: CurrentRequest }>()(
   Effect.gen(function*() {
     const settings = yield* Config
     const drain = yield* Drain
     const cors = Cors.make(settings.cors.allowedOrigins, settings.chatCompletions.sessionHeaders)
-    const shuttingDown = Effect.zipRight(drain.deadline, Effect.fail(new GatewayShuttingDown()))
-    /** While draining, only the health routes answer; past the deadline, nothing in flight waits. */
-    const drained = <E, R>(
-      request: HttpServerRequest.HttpServerRequest,
-      handler: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>
-    ) =>
-      Effect.flatMap(drain.draining, (draining) =>
-        draining && Routes.match(request.url)?.whileDraining !== true
-          ? Effect.fail(new GatewayShuttingDown())
-          // The server runs this middleware uninterruptibly: the deadline's waiter must be
-          // interruptible, or the race would wait on it forever once the handler has won.
-          : Effect.raceFirst(handler, Effect.interruptible(shuttingDown)))
     /** What the router could not match: an endpoint turned off, a wrong method, an unknown path. */
     const unmatched = (request: HttpServerRequest.HttpServerRequest): GatewayError => {
       const route = Routes.match(request.url)
@@ -56,47 +49,80 @@ export const RequestMiddleware = HttpLayerRouter.middleware<{ provides: CurrentR
       }
       return new MethodNotAllowed({ method: request.method, allow: route.methods })
     }
+    const answering = (current: RequestFacts, error: GatewayError) => {
+      current.error = error
+      return ErrorResponse.toResponse(ErrorResponse.describe(error, current.id))
+    }
+
+    /**
+     * At the drain's deadline, what is still being answered ends: an answer not started gets 503
+     * `shutting_down`, a stream that has started its error in-band; then the request's fiber is
+     * interrupted, cancelling its run. A callback of the drain, not a race per request.
+     */
+    const endAtDeadline = (
+      request: HttpServerRequest.HttpServerRequest,
+      current: RequestFacts,
+      fiber: Fiber.RuntimeFiber<unknown, unknown>
+    ) =>
+    () => {
+      const res = NodeHttpServerRequest.toServerResponse(request)
+      const error = new GatewayShuttingDown()
+      current.error = error
+      if (!res.headersSent) {
+        const { headers, status, text } = ErrorResponse.toNodeAnswer(ErrorResponse.describe(error, current.id), {
+          "x-request-id": current.id
+        })
+        res.writeHead(status, headers).end(text)
+      } else if (current.endInBand !== undefined && !res.writableEnded) {
+        res.end(current.endInBand(error))
+      }
+      fiber.unsafeInterruptAsFork(fiber.id())
+    }
 
     return (httpEffect) =>
       Effect.gen(function*() {
         const request = yield* HttpServerRequest.HttpServerRequest
         const started = yield* Clock.currentTimeMillis
+        const fiber = yield* currentFiber
         const current: RequestFacts = {
-          id: `req_${Crypto.randomUUID()}`,
+          id: newRequestId(),
           agentId: undefined,
           sessionKey: undefined,
           usage: undefined,
-          error: undefined
+          error: undefined,
+          endInBand: undefined
         }
-        const logLine = logRequest(request, current, started)
+        const route = Routes.match(request.url)
         const log = (status: number) =>
-          Effect.zipRight(
-            logLine(status),
+          Effect.flatMap(Clock.currentTimeMillis, (now) => {
             Metrics.recordRequest(settings, {
-              route: Routes.match(request.url)?.pattern ?? "unmatched",
+              route: route?.pattern ?? "unmatched",
               status,
               agentId: current.agentId,
               usage: current.usage,
-              startedMs: started
+              durationMs: now - started
             })
-          )
-
-        const response = yield* Option.match(cors.preflight(request), {
-          onSome: Effect.succeed,
-          onNone: () => drained(request, httpEffect)
-        }).pipe(
+            return logRequest(request, current, now - started, status)
+          })
+        const preflight = cors.preflight(request)
+        const handled = Option.isSome(preflight)
+          ? Effect.succeed(preflight.value)
+          // While draining, only the probes and scrapes answer.
+          : drain.isDraining() && route?.whileDraining !== true
+          ? Effect.succeed(answering(current, new GatewayShuttingDown()))
+          : Effect.zipRight(drain.atDeadline(endAtDeadline(request, current, fiber)), httpEffect)
+        return yield* handled.pipe(
           Effect.provideService(CurrentRequest, current),
           Effect.catchAllCause((cause) => {
-            if (Cause.isInterruptedOnly(cause)) return Effect.failCause(cause)
-            const failure = Cause.failureOption(cause)
-            if (Option.isSome(failure) && failure.value instanceof GatewayShuttingDown) {
-              current.error = failure.value
-              return Effect.succeed(ErrorResponse.toResponse(ErrorResponse.describe(failure.value, current.id)))
+            if (Cause.isInterruptedOnly(cause)) {
+              // Ended by the drain's deadline: its 503 or in-band error went out; log it.
+              return current.error instanceof GatewayShuttingDown
+                ? Effect.zipRight(log(current.endInBand === undefined ? 503 : 200), Effect.failCause(cause))
+                : Effect.failCause(cause)
             }
+            const failure = Cause.failureOption(cause)
             if (Option.isSome(failure) && failure.value instanceof HttpServerError.RouteNotFound) {
-              const error = unmatched(request)
-              current.error = error
-              return Effect.succeed(ErrorResponse.toResponse(ErrorResponse.describe(error, current.id)))
+              return Effect.succeed(answering(current, unmatched(request)))
             }
             current.error = "Defect"
             return Effect.as(
@@ -104,18 +130,18 @@ export const RequestMiddleware = HttpLayerRouter.middleware<{ provides: CurrentR
               ErrorResponse.toResponse(ErrorResponse.internal(current.id))
             )
           }),
-          Effect.map(HttpServerResponse.setHeader("x-request-id", current.id)),
-          Effect.map(cors.decorate(request))
+          Effect.flatMap((answer) => {
+            const response = cors.decorate(request)(HttpServerResponse.setHeader(answer, "x-request-id", current.id))
+            // A stream is logged when it ends (the request's scope closes once its body is sent), so
+            // the line has its real duration and in-band error.
+            return response.body._tag === "Stream"
+              ? Effect.as(
+                Effect.flatMap(Effect.scope, (scope) => Scope.addFinalizer(scope, log(response.status))),
+                response
+              )
+              : Effect.as(log(response.status), response)
+          })
         )
-
-        // A stream is logged when it ends (the request's scope closes once its body is sent), so the
-        // line has its real duration and in-band error.
-        if (response.body._tag === "Stream") {
-          yield* Effect.addFinalizer(() => log(response.status))
-          return response
-        }
-        yield* log(response.status)
-        return response
       })
   }),
   { global: true }

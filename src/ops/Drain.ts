@@ -9,8 +9,7 @@ import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as Ref from "effect/Ref"
-import type * as Scope from "effect/Scope"
+import * as Scope from "effect/Scope"
 import { Config } from "../config/Config.js"
 
 /** How long after the deadline what is left has to send its error and end. */
@@ -18,6 +17,8 @@ export const CUTOFF_MS = 1000
 
 export class Drain extends Context.Tag("clawgate/Drain")<Drain, {
   readonly draining: Effect.Effect<boolean>
+  /** `draining`, read without an Effect (on every request). */
+  readonly isDraining: () => boolean
   /** Completes once answers in flight must end. */
   readonly deadline: Effect.Effect<void>
   /** Completes `CUTOFF_MS` after the deadline: nothing is waited for any more. */
@@ -32,7 +33,7 @@ export class Drain extends Context.Tag("clawgate/Drain")<Drain, {
 }>() {
   static readonly make = (graceMs: number) =>
     Effect.gen(function*() {
-      const draining = yield* Ref.make(false)
+      let draining = false
       const deadline = yield* Deferred.make<void>()
       const cutoff = yield* Deferred.make<void>()
       const ends = new Set<() => void>()
@@ -50,16 +51,21 @@ export class Drain extends Context.Tag("clawgate/Drain")<Drain, {
         Effect.zipRight(Deferred.succeed(cutoff, undefined))
       )
       return Drain.of({
-        draining: Ref.get(draining),
+        draining: Effect.sync(() => draining),
+        isDraining: () => draining,
         deadline: Deferred.await(deadline),
         cutoff: Deferred.await(cutoff),
         atDeadline: (end) =>
-          Effect.acquireRelease(
-            Effect.sync(() => past ? end() : void ends.add(end)),
-            () => Effect.sync(() => void ends.delete(end))
-          ),
-        start: Effect.flatMap(Ref.getAndSet(draining, true), (already) =>
-          already ? Effect.void : Effect.asVoid(Effect.forkDaemon(timeline)))
+          Effect.flatMap(Effect.scope, (scope) => {
+            if (past) return Effect.sync(end)
+            ends.add(end)
+            return Scope.addFinalizer(scope, Effect.sync(() => void ends.delete(end)))
+          }),
+        start: Effect.suspend(() => {
+          if (draining) return Effect.void
+          draining = true
+          return Effect.asVoid(Effect.forkDaemon(timeline))
+        })
       })
     })
 

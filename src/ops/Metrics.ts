@@ -11,6 +11,7 @@ import * as Effect from "effect/Effect"
 import * as Metric from "effect/Metric"
 import * as MetricBoundaries from "effect/MetricBoundaries"
 import * as MetricLabel from "effect/MetricLabel"
+import * as Scope from "effect/Scope"
 import { type Settings, splitModel } from "../config/Settings.js"
 import type { Usage } from "../domain/AgentEvent.js"
 
@@ -78,9 +79,21 @@ export const touchUnlabelled = Effect.all([
 // Recording
 // ---------------------------------------------------------------------------------------------
 
-/** A metric with these labels. */
-const labelled = <Type, In, Out>(metric: Metric.Metric<Type, In, Out>, labels: Readonly<Record<string, string>>) =>
-  Metric.taggedWithLabels(metric, Object.entries(labels).map(([key, value]) => MetricLabel.make(key, value)))
+/**
+ * The labels of a label set, made once per set of values: Effect caches each metric's hook by the
+ * identity of its labels' array, so that recording with the same array costs no key to build and
+ * look up. The label values are bounded (see above), and so is this map.
+ */
+const labelSets = new Map<string, ReadonlyArray<MetricLabel.MetricLabel>>()
+const labelsOf = (labels: Readonly<Record<string, string>>) => {
+  const key = Object.entries(labels).flat().join("\u0000")
+  let set = labelSets.get(key)
+  if (set === undefined) {
+    set = Object.entries(labels).map(([name, value]) => MetricLabel.make(name, value))
+    labelSets.set(key, set)
+  }
+  return set
+}
 
 /** The provider behind an agent: `echo`, or the `<provider>` of its `<provider>/<model>`. */
 const providerOf = (settings: Settings, agentId: string) => {
@@ -90,7 +103,8 @@ const providerOf = (settings: Settings, agentId: string) => {
 
 /**
  * Records an answered request (a stream once it has ended): its count and duration, and the tokens
- * of its run if it had one.
+ * of its run if it had one. Done at the end of each request, so it is a plain function: no Effect
+ * and no metric key built per call.
  */
 export const recordRequest = (
   settings: Settings,
@@ -99,38 +113,33 @@ export const recordRequest = (
     readonly status: number
     readonly agentId: string | undefined
     readonly usage: Usage | undefined
-    readonly startedMs: number
+    readonly durationMs: number
   }
-) =>
-  Effect.gen(function*() {
-    const now = yield* Clock.currentTimeMillis
-    const agent = answer.agentId ?? "-"
-    yield* Metric.increment(labelled(requests, { route: answer.route, status: String(answer.status), agent }))
-    yield* Metric.update(
-      labelled(requestDuration, { route: answer.route, agent }),
-      Math.max(0, now - answer.startedMs) / 1000
-    )
-    const usage = answer.usage
-    if (usage !== undefined && answer.agentId !== undefined) {
-      const provider = providerOf(settings, answer.agentId)
-      yield* Metric.incrementBy(labelled(inputTokens, { agent, provider }), usage.promptTokens)
-      yield* Metric.incrementBy(labelled(outputTokens, { agent, provider }), usage.completionTokens)
-    }
-  })
+) => {
+  const agent = answer.agentId ?? "-"
+  requests.unsafeUpdate(1, labelsOf({ route: answer.route, status: String(answer.status), agent }))
+  requestDuration.unsafeUpdate(Math.max(0, answer.durationMs) / 1000, labelsOf({ route: answer.route, agent }))
+  const usage = answer.usage
+  if (usage !== undefined && answer.agentId !== undefined) {
+    const labels = labelsOf({ agent, provider: providerOf(settings, answer.agentId) })
+    inputTokens.unsafeUpdate(usage.promptTokens, labels)
+    outputTokens.unsafeUpdate(usage.completionTokens, labels)
+  }
+}
 
 /** Starts timing a streamed answer: the effect it gives records the time to its first content. */
 export const timeToFirstContent = (agent: string) =>
   Effect.map(
     Clock.currentTimeNanos,
     (started) =>
-      Effect.flatMap(Clock.currentTimeNanos, (now) =>
-        Metric.update(labelled(timeToFirstToken, { agent }), Number(now - started) / 1e9))
+      Effect.map(Clock.currentTimeNanos, (now) =>
+        timeToFirstToken.unsafeUpdate(Number(now - started) / 1e9, labelsOf({ agent })))
   )
 
 /** Counts a streamed answer as active until the scope (the request's) closes. */
-export const activeStream = Effect.acquireRelease(
+export const activeStream = Effect.zipRight(
   Metric.modify(activeStreams, 1),
-  () => Metric.modify(activeStreams, -1)
+  Effect.flatMap(Effect.scope, (scope) => Scope.addFinalizer(scope, Metric.modify(activeStreams, -1)))
 )
 
 /** Counts a run as queued while it waits for its turn. */

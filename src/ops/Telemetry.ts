@@ -1,10 +1,11 @@
 /**
  * Telemetry: OpenTelemetry traces over OTLP/HTTP (JSON), through @effect/opentelemetry's NodeSdk.
  *
- * The platform's HTTP server makes a span per request (`http.server <METHOD>`); the gateway's steps
- * are its children: `Auth.check`, `SessionKeys.resolve`, `StreamResponse.respond` (a stream),
- * `AgentRunner.prepare` (the run's turn on its session) and the provider's
- * `LanguageModel.streamText` / `LanguageModel.generateText`.
+ * The gateway's server makes a span per request (`http.server <METHOD>`); the gateway's steps are
+ * its children: `Auth.check`, `SessionKeys.resolve`, `StreamAnswer.respond` (a stream),
+ * `AgentRunner.prepare` (the run's turn on its session), the session store's `SessionStore.load`
+ * and `SessionStore.commit`, and a library provider's `LanguageModel.streamText` /
+ * `LanguageModel.generateText`.
  *
  * `Gateway.layer` adds `layerFromConfig`: traces are exported when `telemetry.otlp.endpoint` is
  * set, and otherwise nothing is loaded or exported. An app that embeds the gateway may instead add
@@ -12,6 +13,7 @@
  */
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import * as FiberRef from "effect/FiberRef"
 import * as Layer from "effect/Layer"
 import { Config } from "../config/Config.js"
 
@@ -23,6 +25,18 @@ export interface Options {
   /** Longest wait before a batch of finished spans is sent (default 5000). */
   readonly batchDelayMs?: number | undefined
 }
+
+/**
+ * `effect` in a span named `name` when tracing is on, and as it is when it is off: a span that
+ * nothing records still costs a request its context's bookkeeping (`clawgate serve` turns tracing
+ * off without an OTLP endpoint).
+ */
+export const traced = (name: string) => <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  Effect.withFiberRuntime((fiber) =>
+    fiber.getFiberRef(FiberRef.currentTracerEnabled)
+      ? Effect.withSpan(effect, name, { captureStackTrace: false })
+      : effect
+  )
 
 /** `<endpoint>/v1/traces`, as OTEL_EXPORTER_OTLP_ENDPOINT is read. */
 export const tracesUrl = (endpoint: string) => `${endpoint.replace(/\/+$/, "")}/v1/traces`

@@ -25,7 +25,8 @@ import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import type { RunTools, Sampling } from "../domain/Run.js"
-import type { MakeModel, Model } from "./Provider.js"
+import * as LanguageModelModel from "./LanguageModelModel.js"
+import type { MakeModel } from "./Provider.js"
 
 /** The API requires `max_tokens`; this is sent when neither the request nor the agent sets one. */
 export const DEFAULT_MAX_TOKENS = 4096
@@ -60,6 +61,5 @@ export const make: MakeModel = ({ entry, model, provider }) =>
     const languageModel = yield* AnthropicLanguageModel.make({ model }).pipe(
       Effect.provideService(AnthropicClient.AnthropicClient, client)
     )
-    const built: Model = { provider, model, languageModel, settings }
-    return built
+    return LanguageModelModel.make({ provider, model, languageModel, settings })
   })

@@ -51,6 +51,9 @@ export type ClientAiTool = Tool.Tool<string, {
 
 export type Tools = Record<string, ClientAiTool>
 
+/** The JSON Schema of a client tool's parameters, as a provider gets it (see `jsonSchemaOf`). */
+export const parametersOf = (tool: ClientTool): JsonSchema => jsonSchemaOf(tool.parameters)
+
 /** One client tool as an @effect/ai Tool. */
 export const toAiTool = (tool: ClientTool): ClientAiTool => {
   const aiTool = Tool.make(tool.name, { description: tool.description }).setParameters(

@@ -1,72 +1,54 @@
 /**
  * The built-in `echo` model: no network, answers with the text of the last user message, word by
- * word, and counts words as tokens. For trying the gateway and for tests. It is a LanguageModel
- * like any provider's, so it goes through the same runner. It calls no tools; a turn that
- * continues with tool results (the prompt ends with them) is answered with their text. It takes
- * no images (the endpoint leaves them out for an agent on echo) and ignores `response_format`.
+ * word, and counts words as tokens. For trying the gateway and for tests; it is a Model like any
+ * provider's, so it goes through the same runner. It calls no tools; a turn that continues with
+ * tool results (the conversation ends with them) is answered with their text. It takes no images
+ * (the endpoint leaves them out for an agent on echo) and ignores the answer format; of the
+ * sampling, it honours `maxTokens` (a longer answer is cut, with finish reason `length`).
  */
-import * as LanguageModel from "@effect/ai/LanguageModel"
-import type * as Prompt from "@effect/ai/Prompt"
-import type * as Response from "@effect/ai/Response"
-import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
-import * as Stream from "effect/Stream"
-import type { Model } from "./Provider.js"
-
-/** The run's sampling that echo honours: `maxTokens` cuts the answer (finish reason `length`). */
-class EchoSettings extends Context.Reference<EchoSettings>()("clawgate/providers/Echo/EchoSettings", {
-  defaultValue: (): { readonly maxTokens?: number | undefined } => ({})
-}) {}
-
-const resultText = (result: unknown): string => typeof result === "string" ? result : JSON.stringify(result) ?? ""
-
-const textOf = (message: Prompt.Message): string =>
-  typeof message.content === "string"
-    ? message.content
-    : message.content.flatMap((part) =>
-      part.type === "text" ? [part.text] : part.type === "tool-result" ? [resultText(part.result)] : []
-    ).join("\n")
+import { AgentEvent, type AgentReply } from "../domain/AgentEvent.js"
+import * as Pull from "../domain/Pull.js"
+import type { Model, ModelRequest } from "./Provider.js"
 
 const countWords = (text: string) => text.match(/\S+/g)?.length ?? 0
 
-/** The reply's words, each with the whitespace before it, its finish reason and usage. */
-const answer = (prompt: Prompt.Prompt, maxTokens: number | undefined) => {
-  const results = prompt.content.slice(prompt.content.findLastIndex((message) => message.role !== "tool") + 1)
-  const lastUser = prompt.content.findLast((message) => message.role === "user")
-  const text = results.length > 0 ? results.map(textOf).join("\n") : lastUser === undefined ? "" : textOf(lastUser)
+/** The answer: its words, each with the whitespace before it, and its finish reason and usage. */
+const answer = ({ messages, sampling, system }: ModelRequest) => {
+  const results = messages.slice(messages.findLastIndex((message) => message.role !== "tool") + 1)
+  const lastUser = messages.findLast((message) => message.role === "user")
+  const text = results.length > 0 ? results.map((result) => result.content).join("\n") : lastUser?.content ?? ""
   const words = text.trim().match(/\s*\S+/g) ?? []
-  const spoken = words.slice(0, maxTokens ?? Infinity)
-  const inputTokens = prompt.content.reduce((sum, message) => sum + countWords(textOf(message)), 0)
-  const finish: Response.FinishPartEncoded = {
-    type: "finish",
-    reason: words.length > spoken.length ? "length" : "stop",
-    usage: { inputTokens, outputTokens: spoken.length, totalTokens: inputTokens + spoken.length }
+  const spoken = words.slice(0, sampling.maxTokens ?? Infinity)
+  const promptTokens = countWords(system ?? "") +
+    messages.reduce((sum, message) => sum + countWords(message.content), 0)
+  return {
+    words: spoken,
+    finishReason: words.length > spoken.length ? "length" as const : "stop" as const,
+    usage: { promptTokens, completionTokens: spoken.length }
   }
-  return { words: spoken, finish }
 }
 
-const calls: LanguageModel.ConstructorParams = {
-  generateText: (options) =>
-    Effect.map(EchoSettings, (settings) => {
-      const { finish, words } = answer(options.prompt, settings.maxTokens)
-      return [{ type: "text", text: words.join("") }, finish]
-    }),
-  streamText: (options) =>
-    Stream.unwrap(Effect.map(EchoSettings, (settings) => {
-      const { finish, words } = answer(options.prompt, settings.maxTokens)
-      return Stream.fromIterable<Response.StreamPartEncoded>([
-        { type: "text-start", id: "echo" },
-        ...words.map((delta) => ({ type: "text-delta" as const, id: "echo", delta })),
-        { type: "text-end", id: "echo" },
-        finish
-      ])
-    }))
-}
-
-export const make = Effect.map(LanguageModel.make(calls), (languageModel): Model => ({
+export const model: Model = {
   provider: "echo",
   model: "echo",
-  languageModel,
-  calls,
-  settings: (sampling) => Context.make(EchoSettings, { maxTokens: sampling.maxTokens })
-}))
+  open: (request) =>
+    Effect.sync(() => {
+      const { finishReason, usage, words } = answer(request)
+      let said = false
+      return Effect.suspend(() => {
+        if (said) return Pull.end
+        said = true
+        return Pull.emit([
+          ...words.map((text) => AgentEvent.TextDelta({ text })),
+          AgentEvent.Usage({ usage }),
+          AgentEvent.Finish({ reason: finishReason })
+        ])
+      })
+    }),
+  complete: (request) =>
+    Effect.sync((): AgentReply => {
+      const { finishReason, usage, words } = answer(request)
+      return { text: words.join(""), finishReason, usage }
+    })
+}

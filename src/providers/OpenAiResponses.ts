@@ -31,7 +31,8 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type { AnswerFormat, RunTools, Sampling } from "../domain/Run.js"
-import type { MakeModel, Model } from "./Provider.js"
+import * as LanguageModelModel from "./LanguageModelModel.js"
+import type { MakeModel } from "./Provider.js"
 
 /**
  * The run's sampling as the Responses API's fields; only the fields the run sets. With tools: the
@@ -138,6 +139,5 @@ export const make: MakeModel = ({ entry, model, provider }) =>
     const library = yield* OpenAiLanguageModel.make({ model }).pipe(
       Effect.provideService(OpenAiClient.OpenAiClient, client)
     )
-    const built: Model = { provider, model, languageModel: sendingImages(library), settings }
-    return built
+    return LanguageModelModel.make({ provider, model, languageModel: sendingImages(library), settings })
   })

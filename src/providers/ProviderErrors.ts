@@ -1,6 +1,7 @@
 /**
- * The one translation from @effect/ai failures to the gateway's provider errors. Provider text
- * stays in `detail`, which is logged and never sent to clients.
+ * The translations of a provider's failures to the gateway's provider errors: an HTTP status
+ * answered, and the failures of the @effect/ai libraries. Provider text stays in `detail`, which
+ * is logged and never sent to clients.
  */
 import * as AiError from "@effect/ai/AiError"
 import type { AgentError } from "../domain/Errors.js"
@@ -13,6 +14,25 @@ export const retryAfterSeconds = (header: string | undefined, now: number): numb
   if (Number.isFinite(seconds)) return Math.max(0, seconds)
   const date = Date.parse(header)
   return Number.isNaN(date) ? undefined : Math.max(0, Math.ceil((date - now) / 1000))
+}
+
+/** The error for a status a provider answered with (not 2xx), with its body's text for the log. */
+export const fromStatus = (
+  provider: string,
+  answer: { readonly status: number; readonly retryAfter: string | undefined; readonly said: string | undefined },
+  now: number
+): AgentError => {
+  const { said, status } = answer
+  if (status === 401 || status === 403) return new ProviderAuthRejected({ provider })
+  if (status === 429) {
+    const retryAfter = retryAfterSeconds(answer.retryAfter, now)
+    return new ProviderRateLimited({ provider, ...(retryAfter !== undefined && { retryAfterSeconds: retryAfter }) })
+  }
+  return new ProviderFailed({
+    provider,
+    detail: `HTTP ${status}${said === undefined ? "" : `: ${said.slice(0, 2_000)}`}`,
+    status
+  })
 }
 
 /**
@@ -28,16 +48,18 @@ export const fromAiError = (provider: string, error: AiError.AiError, now: numbe
       return error.reason === "Transport"
         ? new ProviderUnreachable({ provider, cause: error.description ?? error.reason })
         : new ProviderFailed({ provider, detail: `${error.reason}: ${error.description ?? "request failed"}` })
-    case "HttpResponseError": {
-      const status = error.response.status
-      if (status === 401 || status === 403) return new ProviderAuthRejected({ provider })
-      if (status === 429) {
-        const retryAfter = retryAfterSeconds(error.response.headers["retry-after"], now)
-        return new ProviderRateLimited({ provider, ...(retryAfter !== undefined && { retryAfterSeconds: retryAfter }) })
-      }
-      const said = error.reason === "StatusCode" && error.body !== undefined ? `: ${error.body.slice(0, 2_000)}` : ""
-      return new ProviderFailed({ provider, detail: `HTTP ${status} (${error.reason})${said}`, status })
-    }
+    case "HttpResponseError":
+      return error.reason === "StatusCode"
+        ? fromStatus(provider, {
+          status: error.response.status,
+          retryAfter: error.response.headers["retry-after"],
+          said: error.body
+        }, now)
+        : new ProviderFailed({
+          provider,
+          detail: `HTTP ${error.response.status}, then ${error.description ?? "its body could not be read"}`,
+          status: error.response.status
+        })
     case "MalformedInput":
     case "MalformedOutput":
     case "UnknownError":

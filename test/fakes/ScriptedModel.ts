@@ -1,7 +1,7 @@
 /**
- * A scripted model for the session tests: an @effect/ai LanguageModel whose every call is
- * recorded (the prompt it got, the sampling settings the runner gave it) and answered the way the
- * test says, when the test says.
+ * A scripted model for the session tests: a Model whose every call is recorded (the prompt it
+ * got, the sampling the runner gave it) and answered the way the test says, when the test says. It
+ * keeps the call's time limit on the Effect Clock (so the TestClock drives it).
  *
  *   const model = yield* ScriptedModel
  *   const call = yield* model.nextCall          // waits until the runner calls the model
@@ -14,10 +14,8 @@
  * Provide `ScriptedModel.layer(...)`: it gives `ScriptedModel` and the gateway's `ModelRegistry` (every
  * agent on this one model).
  */
-import * as AiError from "@effect/ai/AiError"
-import * as LanguageModel from "@effect/ai/LanguageModel"
-import type * as Prompt from "@effect/ai/Prompt"
-import type * as Response from "@effect/ai/Response"
+import * as Chunk from "effect/Chunk"
+import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as Deferred from "effect/Deferred"
@@ -25,28 +23,31 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
-import * as Stream from "effect/Stream"
+import type * as Scope from "effect/Scope"
 import { ModelRegistry } from "../../src/agent/ModelRegistry.js"
+import { AgentEvent, type AgentReply, type FinishReason } from "../../src/domain/AgentEvent.js"
+import { type AgentError, ProviderFailed } from "../../src/domain/Errors.js"
+import * as Pull from "../../src/domain/Pull.js"
 import type { Sampling } from "../../src/domain/Run.js"
-import type { Model } from "../../src/providers/Provider.js"
+import type { Model, ModelRequest } from "../../src/providers/Provider.js"
 
 /** A prompt message as the model got it: its role and its text. */
 export interface SeenMessage {
-  readonly role: Prompt.Message["role"]
+  readonly role: "system" | "user" | "assistant" | "tool"
   readonly text: string
 }
 
 export type Outcome = "finished" | "failed" | "interrupted"
 
 export interface FinishOptions {
-  readonly reason?: Response.FinishReason
+  readonly reason?: FinishReason
   readonly inputTokens?: number
   readonly outputTokens?: number
 }
 
 type Step = Data.TaggedEnum<{
   Text: { readonly text: string }
-  Finish: { readonly reason: Response.FinishReason; readonly inputTokens: number; readonly outputTokens: number }
+  Finish: { readonly reason: FinishReason; readonly inputTokens: number; readonly outputTokens: number }
   Fail: { readonly description: string }
 }>
 const Step = Data.taggedEnum<Step>()
@@ -59,7 +60,7 @@ export interface Call {
   readonly prompt: ReadonlyArray<SeenMessage>
   /** The text of the prompt's last user message. */
   readonly lastUser: string
-  /** The sampling settings the runner provided around the call. */
+  /** The sampling the runner asked for. */
   readonly sampling: Sampling
   /** Sends a piece of text. */
   readonly say: (text: string) => Effect.Effect<void>
@@ -72,11 +73,6 @@ export interface Call {
   /** Completes when the call is over: finished, failed, or interrupted by the runner. */
   readonly ended: Effect.Effect<Outcome>
 }
-
-/** The run's sampling as the scripted model reads it (like a provider's request config). */
-export class ScriptedSettings extends Context.Reference<ScriptedSettings>()("test/ScriptedModel/ScriptedSettings", {
-  defaultValue: (): Sampling => ({})
-}) {}
 
 export class ScriptedModel extends Context.Tag("test/ScriptedModel")<ScriptedModel, {
   /** The next call, in the order the calls started; waits for it. */
@@ -98,21 +94,11 @@ export class ScriptedModel extends Context.Tag("test/ScriptedModel")<ScriptedMod
       )))
 }
 
-const messageText = (message: Prompt.Message): string =>
-  typeof message.content === "string"
-    ? message.content
-    : message.content.flatMap((part) => part.type === "text" ? [part.text] : []).join("\n")
-
-/** The finish part of a call the test finished, with its usage. */
-const finishPart = (step: Extract<Step, { readonly _tag: "Finish" }>): Response.FinishPartEncoded => ({
-  type: "finish",
-  reason: step.reason,
-  usage: {
-    inputTokens: step.inputTokens,
-    outputTokens: step.outputTokens,
-    totalTokens: step.inputTokens + step.outputTokens
-  }
-})
+/** What the model was given, as role and text: the system text first, then the messages. */
+const seenOf = (request: ModelRequest): ReadonlyArray<SeenMessage> => [
+  ...(request.system === undefined ? [] : [{ role: "system" as const, text: request.system }]),
+  ...request.messages.map((message): SeenMessage => ({ role: message.role, text: message.content }))
+]
 
 const wordsOf = (text: string) => text.match(/\s*\S+/g) ?? []
 
@@ -123,13 +109,12 @@ const make = (options: { readonly answer?: (call: Call) => string }) =>
     const log: Array<string> = []
 
     /** Records a new call; its steps come from the test (or from `answer`). */
-    const open = (mode: Call["mode"], prompt: Prompt.Prompt) =>
+    const open = (mode: Call["mode"], request: ModelRequest) =>
       Effect.gen(function*() {
-        const sampling = yield* ScriptedSettings
         const steps = yield* Queue.unbounded<Step>()
         const outcome = yield* Deferred.make<Outcome>()
         const number = all.length + 1
-        const seen = prompt.content.map((message): SeenMessage => ({ role: message.role, text: messageText(message) }))
+        const seen = seenOf(request)
         const settle = (result: Outcome) =>
           Effect.flatMap(Deferred.succeed(outcome, result), (first) =>
             Effect.sync(() => {
@@ -150,7 +135,7 @@ const make = (options: { readonly answer?: (call: Call) => string }) =>
           mode,
           prompt: seen,
           lastUser: seen.findLast((message) => message.role === "user")?.text ?? "",
-          sampling,
+          sampling: request.sampling,
           say,
           finish,
           fail: (description = "scripted failure") =>
@@ -167,59 +152,78 @@ const make = (options: { readonly answer?: (call: Call) => string }) =>
         return { call, steps, settle }
       })
 
-    const failure = (method: string, description: string) =>
-      new AiError.UnknownError({ module: "ScriptedModel", method, description })
-
-    const languageModel = yield* LanguageModel.make({
-      generateText: (request) =>
-        Effect.scoped(Effect.gen(function*() {
-          const { settle, steps } = yield* open("generate", request.prompt)
-          let text = ""
-          while (true) {
-            const step = yield* Queue.take(steps)
-            switch (step._tag) {
-              case "Text":
-                text += step.text
-                break
-              case "Fail":
-                yield* settle("failed")
-                return yield* failure("generateText", step.description)
-              case "Finish": {
-                yield* settle("finished")
-                const parts: Array<Response.PartEncoded> = [{ type: "text", text }, finishPart(step)]
-                return parts
-              }
-            }
-          }
-        })),
-      streamText: (request) =>
-        Stream.unwrapScoped(Effect.map(open("stream", request.prompt), ({ settle, steps }) =>
-          Stream.succeed<ReadonlyArray<Response.StreamPartEncoded>>([{ type: "text-start", id: "scripted" }]).pipe(
-            Stream.concat(
-              Stream.fromQueue(steps).pipe(
-                Stream.takeUntil((step) => step._tag !== "Text"),
-                Stream.mapEffect((step): Effect.Effect<ReadonlyArray<Response.StreamPartEncoded>, AiError.AiError> => {
-                  switch (step._tag) {
-                    case "Text":
-                      return Effect.succeed([{ type: "text-delta", id: "scripted", delta: step.text }])
-                    case "Fail":
-                      return Effect.zipRight(settle("failed"), Effect.fail(failure("streamText", step.description)))
-                    case "Finish":
-                      return Effect.as(settle("finished"), [{ type: "text-end", id: "scripted" }, finishPart(step)])
-                  }
-                })
-              )
-            ),
-            Stream.flattenIterables
-          )))
-    })
+    const failure = (description: string) => new ProviderFailed({ provider: "scripted", detail: description })
+    const finished = (step: Extract<Step, { readonly _tag: "Finish" }>) => [
+      AgentEvent.Usage({ usage: { promptTokens: step.inputTokens, completionTokens: step.outputTokens } }),
+      AgentEvent.Finish({ reason: step.reason })
+    ]
 
     const model: Model = {
       provider: "scripted",
       model: "scripted",
-      languageModel,
-      settings: (sampling) =>
-        Context.make(ScriptedSettings, sampling)
+      open: (request): Effect.Effect<Pull.Pull<AgentEvent, AgentError>, AgentError, Scope.Scope> =>
+        Effect.gen(function*() {
+          const since = yield* Clock.currentTimeMillis
+          const { settle, steps } = yield* open("stream", request)
+          let done = false
+          let started = false
+          const next: Pull.Pull<AgentEvent, AgentError> = Effect.suspend(() => {
+            if (done) return Pull.end
+            return Effect.flatMap(Queue.take(steps), (step): Pull.Pull<AgentEvent, AgentError> => {
+              switch (step._tag) {
+                case "Text":
+                  return Pull.emit([AgentEvent.TextDelta({ text: step.text })])
+                case "Fail":
+                  done = true
+                  return Effect.zipRight(settle("failed"), Pull.fail(failure(step.description)))
+                case "Finish":
+                  done = true
+                  return Effect.as(settle("finished"), Chunk.unsafeFromArray(finished(step)))
+              }
+            })
+          })
+          // Within the time limit until the first events.
+          return Effect.suspend(() =>
+            started ? next : Effect.flatMap(Clock.currentTimeMillis, (now) =>
+              next.pipe(
+                Effect.timeoutFail({
+                  duration: Math.max(0, request.timeLimit.ms - (now - since)),
+                  onTimeout: () => Option.some(request.timeLimit.error())
+                }),
+                Effect.tap(() => {
+                  started = true
+                })
+              ))
+          )
+        }),
+      complete: (request) =>
+        Effect.timeoutFail(
+          Effect.scoped(Effect.gen(function*() {
+            const { settle, steps } = yield* open("generate", request)
+            let text = ""
+            while (true) {
+              const step = yield* Queue.take(steps)
+              switch (step._tag) {
+                case "Text":
+                  text += step.text
+                  break
+                case "Fail":
+                  yield* settle("failed")
+                  return yield* failure(step.description)
+                case "Finish": {
+                  yield* settle("finished")
+                  const reply: AgentReply = {
+                    text,
+                    finishReason: step.reason,
+                    usage: { promptTokens: step.inputTokens, completionTokens: step.outputTokens }
+                  }
+                  return reply
+                }
+              }
+            }
+          })),
+          { duration: request.timeLimit.ms, onTimeout: request.timeLimit.error }
+        )
     }
     const service: Context.Tag.Service<ScriptedModel> = {
       nextCall: Queue.take(started),

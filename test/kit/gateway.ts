@@ -4,7 +4,6 @@
  */
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
-import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as HttpServer from "@effect/platform/HttpServer"
 import type { ServeError } from "@effect/platform/HttpServerError"
 import * as Effect from "effect/Effect"
@@ -12,7 +11,6 @@ import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
 import type * as Stream from "effect/Stream"
-import * as NodeHttp from "node:http"
 import type { Auth } from "../../src/access/Auth.js"
 import type { AgentRunner } from "../../src/agent/AgentRunner.js"
 import type { RunQueue } from "../../src/agent/RunQueue.js"
@@ -20,6 +18,7 @@ import { Config } from "../../src/config/Config.js"
 import type { ConfigInput } from "../../src/config/ConfigFile.js"
 import type { Settings } from "../../src/config/Settings.js"
 import * as Gateway from "../../src/Gateway.js"
+import * as NodeServer from "../../src/http/NodeServer.js"
 import { Drain } from "../../src/ops/Drain.js"
 import type { SessionStore } from "../../src/store/SessionStore.js"
 
@@ -54,10 +53,10 @@ export const endpointWith = (
 ): ConfigInput => gatewayWith({ http: { endpoints: { chatCompletions: { enabled: true, ...endpoint } } } })
 
 /**
- * The HTTP server the gateway under test is served on: a free loopback port. It is chosen here
- * and nowhere else.
+ * The HTTP server the gateway under test is served on: the gateway's own, on a free loopback port.
+ * It is chosen here and nowhere else.
  */
-const testServer = NodeHttpServer.layer(() => NodeHttp.createServer(), { port: 0 })
+const testServer = NodeServer.layerServer({ port: 0, host: "127.0.0.1" })
 
 /**
  * Effect's HttpClient aimed at the gateway under test, whatever its server, for the tests that

@@ -10,29 +10,26 @@
  * its status, an error after the first piece), never naming the key; and the upstream request
  * closed within a second once its consumer goes away, on both of Node's HTTP clients.
  */
-import type * as AiError from "@effect/ai/AiError"
-import type * as Response from "@effect/ai/Response"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import type * as HttpClient from "@effect/platform/HttpClient"
 import { describe, expect, it } from "@effect/vitest"
 import * as Cause from "effect/Cause"
-import * as Chunk from "effect/Chunk"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Fiber from "effect/Fiber"
 import * as Inspectable from "effect/Inspectable"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
-import * as Stream from "effect/Stream"
 import { ProviderEntry } from "../../src/config/ConfigFile.js"
-import type { AgentError } from "../../src/domain/Errors.js"
+import type { AgentEvent } from "../../src/domain/AgentEvent.js"
+import { type AgentError, ProviderTimeout } from "../../src/domain/Errors.js"
 import type { Sampling } from "../../src/domain/Run.js"
 import * as AnthropicMessages from "../../src/providers/AnthropicMessages.js"
 import * as OpenAiCompletions from "../../src/providers/openai-completions/Model.js"
 import * as OpenAiResponses from "../../src/providers/OpenAiResponses.js"
-import type { MakeModel, Model } from "../../src/providers/Provider.js"
-import { fromAiError } from "../../src/providers/ProviderErrors.js"
+import type { MakeModel, Model, ModelRequest } from "../../src/providers/Provider.js"
 import { closedPort } from "../fakes/listen.js"
 import { field } from "./json.js"
 import { SAMPLING_FIELDS, samplingAsSent } from "./sent.js"
@@ -90,28 +87,53 @@ export const modelAt = (api: Api, baseUrl: string, entry: EntryInput = {}) =>
 export const upstreamModel = (entry: EntryInput = {}) =>
   Effect.flatMap(Upstream, (upstream) => modelAt(upstream.api, upstream.baseUrl, entry))
 
-/** A streamed answer's parts, collected. */
-export const streamParts = (model: Model, sampling: Sampling = {}) =>
-  model.languageModel.streamText({ prompt: "Say hello" }).pipe(
-    Stream.runCollect,
-    Effect.map(Chunk.toReadonlyArray),
-    Effect.provide(model.settings(sampling))
-  )
+/** What a model is asked in these tests: "Say hello", with `sampling`. */
+export const modelRequest = (sampling: Sampling = {}, text = "Say hello"): ModelRequest => ({
+  system: undefined,
+  messages: [{ role: "user", content: text }],
+  tools: undefined,
+  sampling,
+  answerFormat: undefined,
+  timeLimit: { ms: 60_000, error: () => new ProviderTimeout({ provider: PROVIDER, timeoutMs: 60_000 }) }
+})
+
+/** A streamed answer's events, each passed to `seen` as it comes, all of them at the end. */
+export const streamEvents = (
+  model: Model,
+  sampling: Sampling = {},
+  seen: (event: AgentEvent) => Effect.Effect<void> = () => Effect.void
+) =>
+  Effect.scoped(Effect.gen(function*() {
+    const pull = yield* model.open(modelRequest(sampling))
+    const events: Array<AgentEvent> = []
+    while (true) {
+      const next = yield* Effect.either(pull)
+      if (Either.isLeft(next)) {
+        return Option.isSome(next.left) ? yield* Effect.fail(next.left.value) : events
+      }
+      for (const event of next.right) {
+        events.push(event)
+        yield* seen(event)
+      }
+    }
+  }))
 
 /** A non-stream answer. */
-export const generate = (model: Model, sampling: Sampling = {}) =>
-  model.languageModel.generateText({ prompt: "Say hello" }).pipe(Effect.provide(model.settings(sampling)))
+export const generate = (model: Model, sampling: Sampling = {}) => model.complete(modelRequest(sampling))
 
 /** The text pieces of a streamed answer. */
-export const textDeltas = (parts: ReadonlyArray<Response.AnyPart>) =>
-  parts.flatMap((part) => part.type === "text-delta" ? [part.delta] : [])
+export const textDeltas = (events: ReadonlyArray<AgentEvent>) =>
+  events.flatMap((event) => event._tag === "TextDelta" ? [event.text] : [])
 
-export const finishesOf = (parts: ReadonlyArray<Response.AnyPart>) =>
-  parts.filter((part): part is Response.FinishPart => part.type === "finish")
+export const finishesOf = (events: ReadonlyArray<AgentEvent>) =>
+  events.flatMap((event) => event._tag === "Finish" ? [event.reason] : [])
 
-/** The failure of a call that must fail, as the gateway's provider error. */
-export const gatewayError = <A, R>(call: Effect.Effect<A, AiError.AiError, R>): Effect.Effect<AgentError, A, R> =>
-  Effect.map(Effect.flip(call), (error) => fromAiError(PROVIDER, error, Date.now()))
+export const usageOf = (events: ReadonlyArray<AgentEvent>) =>
+  events.flatMap((event) => event._tag === "Usage" ? [event.usage] : [])
+
+/** The failure of a call that must fail. */
+export const gatewayError = <A, R>(call: Effect.Effect<A, AgentError, R>): Effect.Effect<AgentError, A, R> =>
+  Effect.flip(call)
 
 /** The sampling fields of a request body, by their wire names. */
 const samplingSent = (body: unknown) =>
@@ -119,28 +141,16 @@ const samplingSent = (body: unknown) =>
     SAMPLING_FIELDS.flatMap((name) => field(body, name) === undefined ? [] : [[name, field(body, name)]])
   )
 
-/**
- * The providers that make their own AiErrors. The others' come from @effect/ai's clients, whose
- * errors carry the request as sent, headers included (in the message of an answer they cannot
- * decode): the runner maps them to the gateway's errors at once, and only those are logged.
- */
-const OWN_ERRORS: ReadonlyArray<Api> = ["openai-completions"]
-
-/** Everything the gateway makes of a failure, or of a stream's error part, to look for secrets in. */
-const errorTexts = (api: Api) => (outcome: Either.Either<ReadonlyArray<Response.AnyPart>, AiError.AiError>) =>
+/** Everything the gateway makes of a failure, to look for secrets in. */
+const errorTexts = (outcome: Either.Either<unknown, AgentError>) =>
   Either.match(outcome, {
-    onLeft: (failure) => {
-      const error = fromAiError(PROVIDER, failure, Date.now())
-      return [
-        ...(OWN_ERRORS.includes(api) ? [failure.message, JSON.stringify(failure), Inspectable.format(failure)] : []),
-        JSON.stringify(error),
-        Inspectable.format(error),
-        Cause.pretty(Cause.fail(error)),
-        "detail" in error ? error.detail : ""
-      ]
-    },
-    onRight: (parts) =>
-      parts.flatMap((part) => part.type === "error" ? [JSON.stringify(part), Inspectable.format(part.error)] : [])
+    onLeft: (error) => [
+      JSON.stringify(error),
+      Inspectable.format(error),
+      Cause.pretty(Cause.fail(error)),
+      "detail" in error ? error.detail : ""
+    ],
+    onRight: () => []
   })
 
 /** The upstream request's connection is closed within a second. */
@@ -169,13 +179,11 @@ export const providerConformance = (api: Api) =>
         Effect.gen(function*() {
           const upstream = yield* Upstream
           yield* upstream.answerText(["Hel", "lo ", "world"], { inputTokens: 37, outputTokens: 5 })
-          const parts = yield* streamParts(yield* upstreamModel())
-          expect(textDeltas(parts)).toEqual(["Hel", "lo ", "world"])
-          const finishes = finishesOf(parts)
-          expect(finishes).toHaveLength(1)
-          expect(finishes[0]?.reason).toBe("stop")
-          expect(finishes[0]?.usage).toMatchObject({ inputTokens: 37, outputTokens: 5, totalTokens: 42 })
-          expect(parts.at(-1)?.type).toBe("finish")
+          const events = yield* streamEvents(yield* upstreamModel())
+          expect(textDeltas(events)).toEqual(["Hel", "lo ", "world"])
+          expect(finishesOf(events)).toEqual(["stop"])
+          expect(usageOf(events)).toEqual([{ promptTokens: 37, completionTokens: 5 }])
+          expect(events.at(-1)?._tag).toBe("Finish")
           const request = yield* upstream.nextRequest
           expect(field(request.body, "model")).toBe(MODEL)
           expect(field(request.body, "stream")).toBe(true)
@@ -188,7 +196,7 @@ export const providerConformance = (api: Api) =>
           const reply = yield* generate(yield* upstreamModel())
           expect(reply.text).toBe("All at once")
           expect(reply.finishReason).toBe("stop")
-          expect(reply.usage).toMatchObject({ inputTokens: 21, outputTokens: 4, totalTokens: 25 })
+          expect(reply.usage).toEqual({ promptTokens: 21, completionTokens: 4 })
           const request = yield* upstream.nextRequest
           expect(field(request.body, "model")).toBe(MODEL)
           expect(field(request.body, "stream")).not.toBe(true)
@@ -200,11 +208,13 @@ export const providerConformance = (api: Api) =>
           const model = yield* upstreamModel()
           yield* upstream.answerText(["cut"], { finish: "length", inputTokens: 2, outputTokens: 3 })
           yield* upstream.answerText(["cut"], { finish: "length", inputTokens: 2, outputTokens: 3 })
-          const parts = yield* streamParts(model, { maxTokens: 3 })
-          expect(textDeltas(parts)).toEqual(["cut"])
-          expect(finishesOf(parts).map((finish) => [finish.reason, finish.usage.outputTokens])).toEqual([["length", 3]])
+          const events = yield* streamEvents(model, { maxTokens: 3 })
+          expect(textDeltas(events)).toEqual(["cut"])
+          expect([finishesOf(events), usageOf(events).map((usage) => usage.completionTokens)]).toEqual([["length"], [
+            3
+          ]])
           const reply = yield* generate(model, { maxTokens: 3 })
-          expect([reply.text, reply.finishReason, reply.usage.outputTokens]).toEqual(["cut", "length", 3])
+          expect([reply.text, reply.finishReason, reply.usage?.completionTokens]).toEqual(["cut", "length", 3])
         }).pipe(withUpstream(api)))
     })
 
@@ -213,7 +223,7 @@ export const providerConformance = (api: Api) =>
         Effect.gen(function*() {
           const upstream = yield* Upstream
           const model = yield* upstreamModel()
-          yield* streamParts(model)
+          yield* streamEvents(model)
           yield* generate(model)
           for (const request of [yield* upstream.nextRequest, yield* upstream.nextRequest]) {
             expect(request.method).toBe("POST")
@@ -226,7 +236,7 @@ export const providerConformance = (api: Api) =>
         Effect.gen(function*() {
           const upstream = yield* Upstream
           const sampling = { temperature: 0.25, topP: 0.75, maxTokens: 321, stop: ["END", "STOP"], seed: 9 }
-          yield* streamParts(yield* upstreamModel(), sampling)
+          yield* streamEvents(yield* upstreamModel(), sampling)
           expect(samplingSent((yield* upstream.nextRequest).body)).toEqual(samplingAsSent(api, sampling))
         }).pipe(withUpstream(api)))
 
@@ -244,7 +254,7 @@ export const providerConformance = (api: Api) =>
         Effect.gen(function*() {
           const upstream = yield* Upstream
           const model = yield* upstreamModel({ headers: { "x-team": "blue", "x-title": "clawgate-test" } })
-          yield* streamParts(model)
+          yield* streamEvents(model)
           yield* generate(model)
           const [name, value] = keyHeader[api]
           for (const request of [yield* upstream.nextRequest, yield* upstream.nextRequest]) {
@@ -265,7 +275,7 @@ export const providerConformance = (api: Api) =>
       it.scopedLive("a refused connection is ProviderUnreachable, stream and JSON, and its cause names no key", () =>
         Effect.gen(function*() {
           const model = yield* modelAt(api, `http://127.0.0.1:${yield* closedPort}/v1`)
-          const streamed = yield* gatewayError(streamParts(model))
+          const streamed = yield* gatewayError(streamEvents(model))
           expect(streamed._tag).toBe("ProviderUnreachable")
           expect((yield* gatewayError(generate(model)))._tag).toBe("ProviderUnreachable")
           expect(streamed._tag === "ProviderUnreachable" && String(streamed.cause)).not.toContain(API_KEY)
@@ -282,7 +292,7 @@ export const providerConformance = (api: Api) =>
             yield* upstream.answerStatus(status, { body: "upstream says no" })
             yield* upstream.answerStatus(status, { body: { detail: "a proxy's own error" } })
             const errors = [
-              yield* gatewayError(streamParts(model)),
+              yield* gatewayError(streamEvents(model)),
               yield* gatewayError(generate(model)),
               yield* gatewayError(generate(model)),
               yield* gatewayError(generate(model))
@@ -297,7 +307,7 @@ export const providerConformance = (api: Api) =>
           const model = yield* upstreamModel()
           yield* upstream.answerStatus(429, { retryAfter: "17" })
           yield* upstream.answerStatus(429, { retryAfter: "23" })
-          expect(yield* gatewayError(streamParts(model))).toMatchObject({
+          expect(yield* gatewayError(streamEvents(model))).toMatchObject({
             _tag: "ProviderRateLimited",
             provider: PROVIDER,
             retryAfterSeconds: 17
@@ -316,7 +326,7 @@ export const providerConformance = (api: Api) =>
             const model = yield* upstreamModel()
             yield* upstream.answerStatus(status)
             yield* upstream.answerStatus(status)
-            expect(yield* gatewayError(streamParts(model))).toMatchObject({ _tag: "ProviderFailed", status })
+            expect(yield* gatewayError(streamEvents(model))).toMatchObject({ _tag: "ProviderFailed", status })
             expect(yield* gatewayError(generate(model))).toMatchObject({ _tag: "ProviderFailed", status })
             expect(yield* upstream.requestCount).toBe(2)
           }).pipe(withUpstream(api)))
@@ -326,7 +336,7 @@ export const providerConformance = (api: Api) =>
         Effect.gen(function*() {
           const upstream = yield* Upstream
           yield* upstream.answerStatus(500, { message: "database on fire" })
-          const failed = yield* gatewayError(streamParts(yield* upstreamModel()))
+          const failed = yield* gatewayError(streamEvents(yield* upstreamModel()))
           expect(failed._tag).toBe("ProviderFailed")
           expect(failed._tag === "ProviderFailed" && failed.detail).toContain("database on fire")
         }).pipe(withUpstream(api)))
@@ -336,27 +346,12 @@ export const providerConformance = (api: Api) =>
           const upstream = yield* Upstream
           yield* upstream.answerFailAfter("partial", "overloaded right now")
           const model = yield* upstreamModel()
-          const seen: Array<Response.AnyPart> = []
-          // The provider's error comes as the stream's failure, or as an `error` part (as the libraries send it).
-          const failure = yield* model.languageModel.streamText({ prompt: "Say hello" }).pipe(
-            Stream.runForEach((part) => Effect.sync(() => seen.push(part))),
-            Effect.provide(model.settings({})),
-            Effect.flip,
-            Effect.map((error) => fromAiError(PROVIDER, error, Date.now())),
-            Effect.option
-          )
+          const seen: Array<AgentEvent> = []
+          const failure = yield* Effect.flip(streamEvents(model, {}, (event) => Effect.sync(() => seen.push(event))))
           expect(textDeltas(seen)).toEqual(["partial"])
-          const errorAt = seen.findIndex((part) => part.type === "error")
-          const finishAt = seen.findIndex((part) => part.type === "finish")
-          if (failure._tag === "Some") {
-            expect(failure.value._tag).toBe("ProviderFailed")
-            expect(failure.value._tag === "ProviderFailed" && failure.value.detail).toContain("overloaded right now")
-            expect(finishAt).toBe(-1)
-          } else {
-            expect(errorAt).toBeGreaterThan(seen.findIndex((part) => part.type === "text-delta"))
-            expect(JSON.stringify(seen[errorAt])).toContain("overloaded right now")
-            expect(finishAt === -1 || finishAt > errorAt).toBe(true)
-          }
+          expect(failure._tag).toBe("ProviderFailed")
+          expect(failure._tag === "ProviderFailed" && failure.detail).toContain("overloaded right now")
+          expect(finishesOf(seen)).toEqual([])
         }).pipe(withUpstream(api)))
 
       it.scopedLive("the key and the configured headers appear in no error, whatever the fault", () =>
@@ -376,11 +371,8 @@ export const providerConformance = (api: Api) =>
             // One answer for the streamed call, one for the plain one.
             yield* script
             yield* script
-            const outcomes = [
-              yield* Effect.either(streamParts(model)),
-              yield* Effect.either(Effect.map(generate(model), (): ReadonlyArray<Response.AnyPart> => []))
-            ]
-            for (const text of outcomes.flatMap(errorTexts(api))) {
+            const outcomes = [yield* Effect.either(streamEvents(model)), yield* Effect.either(generate(model))]
+            for (const text of outcomes.flatMap(errorTexts)) {
               expect(text).not.toContain(API_KEY)
               expect(text).not.toContain("hdr-secret-456")
             }
@@ -396,13 +388,12 @@ export const providerConformance = (api: Api) =>
             const model = yield* upstreamModel()
             yield* upstream.answerHangAfter("first")
             const firstPiece = yield* Deferred.make<string>()
-            const consumer = yield* model.languageModel.streamText({ prompt: "go on" }).pipe(
-              Stream.runForEach((part) =>
-                part.type === "text-delta" ? Deferred.succeed(firstPiece, part.delta) : Effect.void
-              ),
-              Effect.provide(model.settings({})),
-              Effect.fork
-            )
+            const consumer = yield* streamEvents(
+              model,
+              {},
+              (event) =>
+                event._tag === "TextDelta" ? Deferred.succeed(firstPiece, event.text).pipe(Effect.asVoid) : Effect.void
+            ).pipe(Effect.fork)
             const request = yield* upstream.nextRequest
             // The first piece arrives while the upstream answer is still open.
             expect(yield* Deferred.await(firstPiece)).toBe("first")
@@ -414,7 +405,7 @@ export const providerConformance = (api: Api) =>
           Effect.gen(function*() {
             const upstream = yield* Upstream
             const model = yield* upstreamModel()
-            for (const call of [Effect.asVoid(streamParts(model)), Effect.asVoid(generate(model))]) {
+            for (const call of [Effect.asVoid(streamEvents(model)), Effect.asVoid(generate(model))]) {
               yield* upstream.answerNothing
               const consumer = yield* Effect.fork(call)
               const request = yield* upstream.nextRequest

@@ -8,7 +8,7 @@ import {
   generate,
   modelAt,
   providerConformance,
-  streamParts,
+  streamEvents,
   upstreamModel,
   withUpstream
 } from "../kit/providerConformance.js"
@@ -21,7 +21,7 @@ describe("anthropic-messages provider", () => {
     Effect.gen(function*() {
       const upstream = yield* Upstream
       const model = yield* upstreamModel({ headers: { "anthropic-beta": "tools-2024" } })
-      yield* streamParts(model)
+      yield* streamEvents(model)
       yield* generate(model)
       for (const request of [yield* upstream.nextRequest, yield* upstream.nextRequest]) {
         expect(request.headers).toMatchObject({ "anthropic-version": "2023-06-01", "anthropic-beta": "tools-2024" })

@@ -5,7 +5,6 @@
  * after `[DONE]`, and the faults of a server that is not quite OpenAI (a host that does not
  * resolve, an answer of the wrong shape, a stream cut off or ending without a finish).
  */
-import type * as Prompt from "@effect/ai/Prompt"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
@@ -20,9 +19,11 @@ import {
   gatewayError,
   generate,
   modelAt,
+  modelRequest,
   providerConformance,
-  streamParts,
-  textDeltas
+  streamEvents,
+  textDeltas,
+  usageOf
 } from "../kit/providerConformance.js"
 
 providerConformance("openai-completions")
@@ -42,7 +43,7 @@ describe("openai-completions provider", () => {
         const server = yield* ChatCompletionsServer
         const model = yield* modelAt("openai-completions", `${server.baseUrl}/`)
         // Nothing scripted: the fake server echoes the last user message.
-        expect(textDeltas(yield* streamParts(model)).join("")).toBe("Say hello")
+        expect(textDeltas(yield* streamEvents(model)).join("")).toBe("Say hello")
         const request = yield* server.nextRequest
         expect(request.method).toBe("POST")
         expect(request.path).toBe("/v1/chat/completions")
@@ -58,7 +59,7 @@ describe("openai-completions provider", () => {
       Effect.gen(function*() {
         const server = yield* ChatCompletionsServer
         const model = yield* makeModel({ maxTokensField: "max_completion_tokens" })
-        yield* streamParts(model, { maxTokens: 64 })
+        yield* streamEvents(model, { maxTokens: 64 })
         const streamed = yield* server.nextRequest
         expect(streamed.body).toMatchObject({ max_completion_tokens: 64 })
         expect(streamed.body).not.toHaveProperty("max_tokens")
@@ -77,40 +78,33 @@ describe("openai-completions provider", () => {
       expect(fieldFor({ baseUrl: "not a url" })).toBe("max_tokens")
     })
 
-    it.scopedLive("the prompt as OpenAI messages: system, user, assistant, tool, and an image as a data URL", () =>
+    it.scopedLive("the conversation as OpenAI messages: system, user, assistant, tool call and result, an image as a data URL", () =>
       Effect.gen(function*() {
         const server = yield* ChatCompletionsServer
         const model = yield* makeModel()
-        const png = new Uint8Array([137, 80, 78, 71])
-        const prompt: Prompt.RawInput = [
-          { role: "system", content: "Be brief." },
-          { role: "user", content: "Hi" },
-          { role: "assistant", content: "Hello!" },
-          {
-            role: "assistant",
-            content: [{ type: "tool-call", id: "call_1", name: "lookup", params: { q: "x" }, providerExecuted: false }]
-          },
-          {
-            role: "tool",
-            content: [{
-              type: "tool-result",
-              id: "call_1",
-              name: "lookup",
-              isFailure: false,
-              result: { found: 1 },
-              providerExecuted: false
-            }]
-          },
-          {
-            role: "user",
-            content: [
-              { type: "text", text: "What is this?" },
-              { type: "file", mediaType: "image/png", data: png },
-              { type: "file", mediaType: "application/pdf", fileName: "a.pdf", data: "JVBERi0=" }
-            ]
-          }
-        ]
-        yield* model.languageModel.generateText({ prompt }).pipe(Effect.provide(model.settings({})))
+        const png = Buffer.from([137, 80, 78, 71]).toString("base64")
+        yield* model.complete({
+          ...modelRequest(),
+          system: "Be brief.",
+          messages: [
+            { role: "user", content: "Hi" },
+            { role: "assistant", content: "Hello!" },
+            {
+              role: "assistant",
+              content: "",
+              toolCalls: [{ id: "call_1", name: "lookup", arguments: "{\"q\":\"x\"}" }]
+            },
+            { role: "tool", toolCallId: "call_1", name: "lookup", content: "{\"found\":1}" },
+            {
+              role: "user",
+              content: "What is this?\n[image]",
+              parts: [
+                { type: "text", text: "What is this?" },
+                { type: "image", image: { mediaType: "image/png", base64: png, detail: "low" } }
+              ]
+            }
+          ]
+        })
         expect((yield* server.nextRequest).body).toMatchObject({
           messages: [
             { role: "system", content: "Be brief." },
@@ -126,11 +120,7 @@ describe("openai-completions provider", () => {
               role: "user",
               content: [
                 { type: "text", text: "What is this?" },
-                {
-                  type: "image_url",
-                  image_url: { url: `data:image/png;base64,${Buffer.from(png).toString("base64")}` }
-                },
-                { type: "file", file: { filename: "a.pdf", file_data: "data:application/pdf;base64,JVBERi0=" } }
+                { type: "image_url", image_url: { url: `data:image/png;base64,${png}`, detail: "low" } }
               ]
             }
           ]
@@ -143,25 +133,21 @@ describe("openai-completions provider", () => {
       Effect.gen(function*() {
         const server = yield* ChatCompletionsServer
         const model = yield* makeModel()
-        const cases = [["length", "length"], ["tool_calls", "tool-calls"], ["content_filter", "content-filter"]]
+        const cases = [["length", "length"], ["tool_calls", "tool_calls"], ["content_filter", "content_filter"]]
         for (const [wire, expected] of cases) {
           yield* server.reply(Completions.text(["cut"], { finishReason: wire ?? "" }))
-          const parts = yield* streamParts(model)
-          expect(finishesOf(parts).map((part) => part.reason)).toEqual([expected])
+          expect(finishesOf(yield* streamEvents(model))).toEqual([expected])
         }
       }).pipe(withServer))
 
-    it.scopedLive("a stream without a usage chunk finishes with unknown token counts", () =>
+    it.scopedLive("a stream without a usage chunk finishes with no usage", () =>
       Effect.gen(function*() {
         const server = yield* ChatCompletionsServer
         yield* server.reply(Completions.text(["ok"], { usage: null }))
-        const parts = yield* streamParts(yield* makeModel())
-        expect(textDeltas(parts)).toEqual(["ok"])
-        expect(finishesOf(parts)[0]?.usage).toMatchObject({
-          inputTokens: undefined,
-          outputTokens: undefined,
-          totalTokens: undefined
-        })
+        const events = yield* streamEvents(yield* makeModel())
+        expect(textDeltas(events)).toEqual(["ok"])
+        expect(finishesOf(events)).toEqual(["stop"])
+        expect(usageOf(events)).toEqual([])
       }).pipe(withServer))
 
     it.scopedLive("[DONE] ends the answer even when the server keeps the response open", () =>
@@ -171,9 +157,9 @@ describe("openai-completions provider", () => {
           `data: ${JSON.stringify({ choices: [{ index: 0, delta: { content: "done" }, finish_reason: "stop" }] })}\n\n`,
           "data: [DONE]\n\n"
         ], { keepOpen: true }))
-        const parts = yield* streamParts(yield* makeModel())
-        expect(textDeltas(parts)).toEqual(["done"])
-        expect(finishesOf(parts).map((part) => part.reason)).toEqual(["stop"])
+        const events = yield* streamEvents(yield* makeModel())
+        expect(textDeltas(events)).toEqual(["done"])
+        expect(finishesOf(events)).toEqual(["stop"])
       }).pipe(withServer))
   })
 
@@ -181,7 +167,7 @@ describe("openai-completions provider", () => {
     it.scopedLive("a host that does not resolve is ProviderUnreachable", () =>
       Effect.gen(function*() {
         const model = yield* modelAt("openai-completions", "http://clawgate-no-such-host.invalid/v1")
-        expect((yield* gatewayError(streamParts(model)))._tag).toBe("ProviderUnreachable")
+        expect((yield* gatewayError(streamEvents(model)))._tag).toBe("ProviderUnreachable")
       }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
 
     it.scopedLive("an answer of the wrong shape is a provider failure", () =>
@@ -197,7 +183,7 @@ describe("openai-completions provider", () => {
       Effect.gen(function*() {
         const server = yield* ChatCompletionsServer
         yield* server.reply(Completions.cutAfter(["half an ans"]))
-        expect((yield* gatewayError(streamParts(yield* makeModel())))._tag).toBe("ProviderFailed")
+        expect((yield* gatewayError(streamEvents(yield* makeModel())))._tag).toBe("ProviderFailed")
       }).pipe(withServer))
 
     it.scopedLive("a stream that ends without a finish reason or [DONE] fails instead of finishing", () =>
@@ -206,7 +192,7 @@ describe("openai-completions provider", () => {
         yield* server.reply(Completions.raw([
           `data: ${JSON.stringify({ choices: [{ index: 0, delta: { content: "half" }, finish_reason: null }] })}\n\n`
         ]))
-        expect((yield* gatewayError(streamParts(yield* makeModel())))._tag).toBe("ProviderFailed")
+        expect((yield* gatewayError(streamEvents(yield* makeModel())))._tag).toBe("ProviderFailed")
       }).pipe(withServer))
   })
 })

@@ -5,7 +5,12 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Conversation from "../../src/agent/Conversation.js"
 import type { ChatMessage } from "../../src/domain/Run.js"
+import { promptOf } from "../../src/providers/LanguageModelModel.js"
 import { assistant, user } from "../kit/messages.js"
+
+/** What a library provider's model is prompted with, for system text and messages. */
+const toPrompt = (system: ReadonlyArray<string | undefined>, messages: ReadonlyArray<ChatMessage>) =>
+  promptOf({ system: Conversation.system(system), messages: Conversation.forModel(messages) })
 
 describe("Conversation.newMessages", () => {
   const history = [user("one"), assistant("reply one"), user("two"), assistant("reply two"), user("three")]
@@ -72,7 +77,7 @@ describe("Conversation.bounded", () => {
 
 describe("Conversation.toPrompt", () => {
   it("agent system prompt first, then the request's system text, in one system message, then the messages", () => {
-    const prompt = Conversation.toPrompt(["You are the agent.", "Answer in French."], [
+    const prompt = toPrompt(["You are the agent.", "Answer in French."], [
       user("hi"),
       assistant("salut"),
       user("ça va?")
@@ -86,8 +91,8 @@ describe("Conversation.toPrompt", () => {
   })
 
   it("leaves out missing and blank system text, and has no system message when there is none", () => {
-    expect(Conversation.toPrompt([undefined, "  "], [user("hi")])).toEqual([{ role: "user", content: "hi" }])
-    expect(Conversation.toPrompt([undefined, "Only the request's."], [user("hi")])).toEqual([
+    expect(toPrompt([undefined, "  "], [user("hi")])).toEqual([{ role: "user", content: "hi" }])
+    expect(toPrompt([undefined, "Only the request's."], [user("hi")])).toEqual([
       { role: "system", content: "Only the request's." },
       { role: "user", content: "hi" }
     ])
@@ -95,7 +100,7 @@ describe("Conversation.toPrompt", () => {
 
   it("never cuts the system prompt, however long", () => {
     const long = "rule. ".repeat(50_000)
-    const [first] = Conversation.toPrompt([long], [user("hi")])
+    const [first] = toPrompt([long], [user("hi")])
     expect(first).toEqual({ role: "system", content: long })
   })
 })

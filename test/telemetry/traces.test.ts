@@ -96,7 +96,7 @@ describe("traces (OTLP endpoint configured)", () => {
             ["request", "Auth.check"],
             ["request", "SessionKeys.resolve"],
             ["request", "AgentRunner.prepare"],
-            ["request", "LanguageModel.generateText"]
+            ["request", "Model.complete"]
           ])
         )
         expect(tree.root.name).toBe("http.server POST")
@@ -125,9 +125,9 @@ describe("traces (OTLP endpoint configured)", () => {
           requestTree(requestIdOf(response), [
             ["request", "Auth.check"],
             ["request", "SessionKeys.resolve"],
-            ["request", "StreamResponse.respond"],
-            ["StreamResponse.respond", "AgentRunner.prepare"],
-            ["StreamResponse.respond", "LanguageModel.streamText"]
+            ["request", "StreamAnswer.respond"],
+            ["StreamAnswer.respond", "AgentRunner.prepare"],
+            ["StreamAnswer.respond", "Model.open"]
           ])
         )
         expect(tree.service).toBe("clawgate")

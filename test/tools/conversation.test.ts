@@ -6,7 +6,12 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Conversation from "../../src/agent/Conversation.js"
 import type { ChatMessage } from "../../src/domain/Run.js"
+import { promptOf } from "../../src/providers/LanguageModelModel.js"
 import { assistant, toolResult, user } from "../kit/messages.js"
+
+/** What a library provider's model is prompted with, for system text and messages. */
+const toPrompt = (system: ReadonlyArray<string | undefined>, messages: ReadonlyArray<ChatMessage>) =>
+  promptOf({ system: Conversation.system(system), messages: Conversation.forModel(messages) })
 
 const called = (...calls: ReadonlyArray<readonly [string, string, string]>): ChatMessage => ({
   role: "assistant",
@@ -16,7 +21,7 @@ const called = (...calls: ReadonlyArray<readonly [string, string, string]>): Cha
 
 describe("Conversation.toPrompt with tools", () => {
   it("an assistant's tool calls are tool-call parts with their arguments as JSON, after its text", () => {
-    const prompt = Conversation.toPrompt([], [
+    const prompt = toPrompt([], [
       user("define claw"),
       {
         ...called(["c1", "lookup", "{\"word\": \"claw\", \"deep\": {\"n\": [1]}}"], ["c2", "note", ""]),
@@ -41,7 +46,7 @@ describe("Conversation.toPrompt with tools", () => {
   })
 
   it("a tool result is a tool-result part for its call, named after the call's tool", () => {
-    const prompt = Conversation.toPrompt([], [
+    const prompt = toPrompt([], [
       user("define claw"),
       called(["c1", "lookup", "{}"]),
       toolResult("c1", "{\"meaning\": \"a hooked nail\"}"),
@@ -76,7 +81,7 @@ describe("Conversation.toPrompt with tools", () => {
   it("a result without a call id (the legacy function role) answers the latest earlier call of its name", () => {
     const named = (content: string): ChatMessage => ({ role: "tool", content, name: "lookup" })
     const resultIds = (messages: ReadonlyArray<ChatMessage>) =>
-      Conversation.toPrompt([], messages).flatMap((message) =>
+      toPrompt([], messages).flatMap((message) =>
         message.role === "tool" ? message.content.map((part) => part.type === "tool-result" ? part.id : "") : []
       )
     expect(
@@ -87,15 +92,15 @@ describe("Conversation.toPrompt with tools", () => {
   })
 
   it("a result without a call id that answers no earlier call can only be text", () => {
-    expect(Conversation.toPrompt([], [{ role: "tool", content: "42", name: "calc" }])).toEqual([
+    expect(toPrompt([], [{ role: "tool", content: "42", name: "calc" }])).toEqual([
       { role: "user", content: "[tool result from calc]\n42" }
     ])
-    expect(Conversation.toPrompt([], [{ role: "tool", content: "42", name: "calc" }, called(["c1", "calc", "{}"])])[0])
+    expect(toPrompt([], [{ role: "tool", content: "42", name: "calc" }, called(["c1", "calc", "{}"])])[0])
       .toEqual({ role: "user", content: "[tool result from calc]\n42" })
   })
 
   it("plain assistant messages stay plain text", () => {
-    expect(Conversation.toPrompt([], [user("hi"), assistant("hello")])).toEqual([
+    expect(toPrompt([], [user("hi"), assistant("hello")])).toEqual([
       { role: "user", content: "hi" },
       { role: "assistant", content: "hello" }
     ])

@@ -17,7 +17,6 @@ import { AgentRunner } from "../../agent/AgentRunner.js"
 import { Config } from "../../config/Config.js"
 import { capabilities } from "../../domain/Capabilities.js"
 import type { RunRequest } from "../../domain/Run.js"
-import { Drain } from "../../ops/Drain.js"
 import { CurrentRequest } from "../CurrentRequest.js"
 import * as RequestBody from "../RequestBody.js"
 import * as AnswerFormat from "./AnswerFormat.js"
@@ -38,7 +37,6 @@ export const makeHandler = Effect.gen(function*() {
   const gate = yield* Access.makeGate
   const sessionKeys = yield* SessionKeys
   const runner = yield* AgentRunner
-  const drain = yield* Drain
   const conversationHeaders = settings.chatCompletions.sessionHeaders
   const imageSettings = settings.chatCompletions.images
   // Remote images are fetched on an HttpClient of the handler's own, only when they are allowed.
@@ -102,7 +100,7 @@ export const makeHandler = Effect.gen(function*() {
         headers,
         includeUsage: chat.stream_options?.include_usage === true,
         keepAliveMs: settings.chatCompletions.keepAliveMs
-      }).pipe(Effect.provideService(Drain, drain))
+      })
     }
     const reply = yield* runner.complete(run)
     current.usage = reply.usage

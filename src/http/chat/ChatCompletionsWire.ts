@@ -263,11 +263,22 @@ export interface ErrorBody {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Server-Sent Events framing: every event ends with a blank line
+// Server-Sent Events framing: every event ends with a blank line. Frames are text, joined and
+// encoded once per write.
 // ---------------------------------------------------------------------------------------------
 
-const encoder = new TextEncoder()
+export const sseData = (value: unknown): string => `data: ${JSON.stringify(value)}\n\n`
+export const SSE_DONE = "data: [DONE]\n\n"
+export const SSE_KEEP_ALIVE = ": keep-alive\n\n"
 
-export const sseData = (value: unknown): Uint8Array => encoder.encode(`data: ${JSON.stringify(value)}\n\n`)
-export const sseDone: Uint8Array = encoder.encode("data: [DONE]\n\n")
-export const sseKeepAlive: Uint8Array = encoder.encode(": keep-alive\n\n")
+/**
+ * The frame of each chunk of one answer: `sseData(chunk(envelope, delta, finishReason))`, with the
+ * envelope's part of the JSON made once per answer rather than once per chunk.
+ */
+export const chunkFrames = (envelope: Envelope) => {
+  const head = `data: {"id":${JSON.stringify(envelope.id)},"object":"chat.completion.chunk","created":${
+    JSON.stringify(envelope.created)
+  },"model":${JSON.stringify(envelope.model)},"choices":[{"index":0,"delta":`
+  return (delta: Delta, finishReason: WireFinishReason | null = null): string =>
+    `${head}${JSON.stringify(delta)},"logprobs":null,"finish_reason":${JSON.stringify(finishReason)}}]}\n\n`
+}

@@ -8,22 +8,32 @@
  * Once the answer has started, a failure is sent in-band (`data: {"error": ...}`, then `[DONE]`).
  * If the agent stays silent for `keepAliveMs`, the answer starts anyway and a `: keep-alive` comment
  * goes out each time the silence lasts that long again.
+ *
+ * How it runs: once started, the answer pulls the run once per read of the provider's answer and
+ * sends that read's chunks in one write, from the request's own fiber. Silences are watched by one
+ * timer for all streams (../Silences.ts) and the keep-alive comments written from there; the
+ * drain's deadline ends the answer from the request middleware (with `endInBand`). Only the wait
+ * for the first content pulls the run from a fiber of its own, so that a silence can start the
+ * answer meanwhile.
  */
+import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as Cause from "effect/Cause"
 import * as Chunk from "effect/Chunk"
-import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
-import * as Queue from "effect/Queue"
-import type * as Scope from "effect/Scope"
+import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import { AgentEvent, type FinishReason } from "../../domain/AgentEvent.js"
-import { type AgentError, GatewayShuttingDown } from "../../domain/Errors.js"
-import { Drain } from "../../ops/Drain.js"
+import type { AgentEvent, FinishReason } from "../../domain/AgentEvent.js"
+import type { AgentError, GatewayError } from "../../domain/Errors.js"
+import * as Pull from "../../domain/Pull.js"
 import * as Metrics from "../../ops/Metrics.js"
-import { CurrentRequest } from "../CurrentRequest.js"
+import * as Telemetry from "../../ops/Telemetry.js"
+import { CurrentRequest, type RequestFacts } from "../CurrentRequest.js"
 import * as ErrorResponse from "../ErrorResponse.js"
+import * as Silences from "../Silences.js"
 import * as Wire from "./ChatCompletionsWire.js"
 
 export interface StreamOptions {
@@ -34,189 +44,197 @@ export interface StreamOptions {
   readonly headers: Readonly<Record<string, string>>
 }
 
-/** Events buffered between the run and a slow client before the run is held back. */
-const BUFFER = 64
-
 /**
- * What the answer waits on: the run's events, its end or failure, a silence of `keepAliveMs`, or
- * the drain's deadline. One queue carries them all, so waiting costs no race per event.
+ * The answer's frames, as text: a chunk for each piece of content (none for usage and the finish
+ * reason, which the answer's end carries), the end, or an error in-band.
  */
-type Next =
-  | { readonly _tag: "Event"; readonly event: AgentEvent }
-  | { readonly _tag: "End" }
-  | { readonly _tag: "Failed"; readonly cause: Cause.Cause<AgentError> }
-  | { readonly _tag: "Silence" }
-  | { readonly _tag: "Deadline" }
+const makeFrames = (options: StreamOptions, current: RequestFacts) => {
+  const chunk = Wire.chunkFrames(options.envelope)
+  let finishReason: FinishReason = "stop"
+  /** Each tool call's index in the answer, by id, in the order they started. */
+  const toolCalls = new Map<string, number>()
+  const toolCallChunk = (piece: Wire.ToolCallDelta) =>
+    chunk(options.calls === "tool_calls" ? { tool_calls: [piece] } : { function_call: piece.function })
+  const frameOf = (event: AgentEvent): string => {
+    switch (event._tag) {
+      case "TextDelta":
+        return chunk({ content: event.text })
+      case "ToolCallStart": {
+        // The legacy shape holds one call: any after the first is left out, its pieces with it.
+        if (options.calls === "function_call" && toolCalls.size > 0) return ""
+        const index = toolCalls.size
+        toolCalls.set(event.id, index)
+        return toolCallChunk({ index, id: event.id, type: "function", function: { name: event.name, arguments: "" } })
+      }
+      case "ToolCallDelta": {
+        const index = toolCalls.get(event.id)
+        return index === undefined || event.arguments === ""
+          ? ""
+          : toolCallChunk({ index, function: { arguments: event.arguments } })
+      }
+      case "Usage":
+        current.usage = event.usage
+        return ""
+      case "Finish":
+        finishReason = event.reason
+        return ""
+    }
+  }
+  return {
+    start: chunk({ role: "assistant", content: "" }),
+    /** The frames of some events: empty when none of them is content. */
+    of: (events: Chunk.Chunk<AgentEvent>) => {
+      let text = ""
+      for (const event of events) text += frameOf(event)
+      return text
+    },
+    end: () =>
+      chunk({}, Wire.finishReasonFor(finishReason, options.calls)) +
+      (options.includeUsage && current.usage !== undefined
+        ? Wire.sseData(Wire.usageChunk(options.envelope, current.usage))
+        : "") +
+      Wire.SSE_DONE,
+    /** After the 200, a failure goes in-band: its error (none for a defect), then `[DONE]`. */
+    failed: (error: GatewayError | undefined) => {
+      current.error = error ?? "Defect"
+      const answer = error === undefined
+        ? ErrorResponse.internal(current.id)
+        : ErrorResponse.describe(error, current.id)
+      return Wire.sseData(answer.body) + Wire.SSE_DONE
+    }
+  }
+}
 
-const end: Next = { _tag: "End" }
-const silence: Next = { _tag: "Silence" }
-const deadline: Next = { _tag: "Deadline" }
-const toNext = (event: AgentEvent): Next => ({ _tag: "Event", event })
+/** The text of what the run said until its first content, and whether it ended there. */
+interface Opening {
+  readonly text: string
+  readonly ended: boolean
+}
 
-/** Content that reaches the client: what the time to first token waits for. */
-const isContent = (event: AgentEvent) => event._tag === "TextDelta" || event._tag === "ToolCallStart"
+/** Pulls the run until its first content or its end (then with the end's frames). */
+const untilContent = (
+  pull: Pull.Pull<AgentEvent, AgentError>,
+  frames: ReturnType<typeof makeFrames>
+): Effect.Effect<Opening, AgentError> =>
+  Effect.matchEffect(pull, {
+    onFailure: Option.match({
+      onNone: () => Effect.succeed({ text: frames.end(), ended: true }),
+      onSome: Effect.fail
+    }),
+    onSuccess: (events) => {
+      const text = frames.of(events)
+      return text === "" ? untilContent(pull, frames) : Effect.succeed({ text, ended: false })
+    }
+  })
 
-export const respond = Effect.fn("StreamResponse.respond")(function*(
+/** Whether the fiber ended before the stream fell silent for `keepAliveMs`. */
+const endsBeforeSilence = (fiber: Fiber.RuntimeFiber<unknown, unknown>, keepAliveMs: number) =>
+  Effect.async<boolean>((resume) => {
+    if (fiber.unsafePoll() !== null) return resume(Effect.succeed(true))
+    const settle = (ended: boolean) => () => {
+      silence.stop()
+      fiber.removeObserver(onExit)
+      resume(Effect.succeed(ended))
+    }
+    const onExit = settle(true)
+    const silence = Silences.watch(keepAliveMs, settle(false))
+    fiber.addObserver(onExit)
+    return Effect.sync(() => {
+      silence.stop()
+      fiber.removeObserver(onExit)
+    })
+  })
+
+const encode = (text: string): Chunk.Chunk<Uint8Array> =>
+  text === "" ? Chunk.empty() : Chunk.of(Buffer.from(text, "utf8"))
+
+export const respond = (
+  events: Stream.Stream<AgentEvent, AgentError>,
+  options: StreamOptions
+): Effect.Effect<
+  HttpServerResponse.HttpServerResponse,
+  AgentError,
+  CurrentRequest | HttpServerRequest.HttpServerRequest | Scope.Scope
+> => Telemetry.traced("StreamAnswer.respond")(answer(events, options))
+
+const answer = Effect.fnUntraced(function*(
   events: Stream.Stream<AgentEvent, AgentError>,
   options: StreamOptions
 ): Effect.fn.Return<
   HttpServerResponse.HttpServerResponse,
-  AgentError | GatewayShuttingDown,
-  CurrentRequest | Drain | Scope.Scope
+  AgentError,
+  CurrentRequest | HttpServerRequest.HttpServerRequest | Scope.Scope
 > {
   const current = yield* CurrentRequest
-  const drain = yield* Drain
-  const { calls, envelope, includeUsage, keepAliveMs } = options
+  const res = NodeHttpServerRequest.toServerResponse(yield* HttpServerRequest.HttpServerRequest)
   yield* Metrics.activeStream
   const firstContent = yield* Metrics.timeToFirstContent(current.agentId ?? "-")
-  const queue = yield* Queue.bounded<Next>(BUFFER)
+  const pull = yield* Pull.open(events)
+  const frames = makeFrames(options, current)
 
-  let lastEvent = yield* Clock.currentTimeMillis
-  const offer = (events: Chunk.Chunk<AgentEvent>) =>
-    Effect.flatMap(Clock.currentTimeMillis, (now) => {
-      lastEvent = now
-      return Queue.offerAll(queue, Chunk.map(events, toNext))
-    })
-  /** The run's end (its pull fails with none) or its failure, as the queue's last item. */
-  const ending = (cause: Cause.Cause<Option.Option<AgentError>>) =>
-    Queue.offer(
-      queue,
-      Option.match(Cause.flipCauseOption(cause), {
-        onNone: () => end,
-        onSome: (cause): Next => ({ _tag: "Failed", cause })
-      })
-    )
-  // The run goes on in a fiber of the request's scope, which lasts until the response has been
-  // sent and ends when the client goes away. The fiber pulls the run in a scope of its own, so
-  // that interrupting the fiber interrupts the run.
-  yield* Effect.scoped(Effect.flatMap(Stream.toPull(events), (pull) => Effect.forever(Effect.flatMap(pull, offer))))
-    .pipe(
-      Effect.catchAllCause(ending),
-      Effect.forkScoped
-    )
-  // A silence once the run has said nothing for `keepAliveMs`, and again each time it lasts that long.
-  yield* Effect.forkScoped(Effect.forever(Effect.flatMap(Clock.currentTimeMillis, (now) => {
-    if (now < lastEvent + keepAliveMs) return Effect.sleep(lastEvent + keepAliveMs - now)
-    lastEvent = now
-    return Queue.offer(queue, silence)
-  })))
-  // The deadline goes first, even past a full queue.
-  let pastDeadline = false
-  yield* drain.atDeadline(() => {
-    pastDeadline = true
-    Queue.unsafeOffer(queue, deadline)
-  })
-  const next = Effect.suspend(() => pastDeadline ? Effect.succeed(deadline) : Queue.take(queue))
-
-  let finishReason: FinishReason = "stop"
-  let contentSeen = false
-  /** Each tool call's index in the answer, by id, in the order they started. */
-  const toolCalls = new Map<string, number>()
-  const toolCallChunk = (piece: Wire.ToolCallDelta) => [
-    Wire.sseData(
-      Wire.chunk(envelope, calls === "tool_calls" ? { tool_calls: [piece] } : { function_call: piece.function })
-    )
-  ]
-  /** An event's frames: none for the usage and finish, which the end of the answer carries. */
-  const frame = (event: AgentEvent): ReadonlyArray<Uint8Array> =>
-    AgentEvent.$match(event, {
-      TextDelta: ({ text }) => [Wire.sseData(Wire.chunk(envelope, { content: text }))],
-      ToolCallStart: ({ id, name }) => {
-        // The legacy shape holds one call: any after the first is left out, its pieces with it.
-        if (calls === "function_call" && toolCalls.size > 0) return []
-        const index = toolCalls.size
-        toolCalls.set(id, index)
-        return toolCallChunk({ index, id, type: "function", function: { name, arguments: "" } })
-      },
-      ToolCallDelta: ({ arguments: piece, id }) => {
-        const index = toolCalls.get(id)
-        return index === undefined || piece === "" ? [] : toolCallChunk({ index, function: { arguments: piece } })
-      },
-      Usage: (event) => {
-        current.usage = event.usage
-        return []
-      },
-      Finish: ({ reason }) => {
-        finishReason = reason
-        return []
-      }
-    })
-  const onEvent = (event: AgentEvent) => {
-    if (contentSeen || !isContent(event)) return Effect.succeed(frame(event))
-    contentSeen = true
-    return Effect.as(firstContent, frame(event))
-  }
-  const closing = () => [
-    Wire.sseData(Wire.chunk(envelope, {}, Wire.finishReasonFor(finishReason, calls))),
-    ...(includeUsage && current.usage !== undefined ? [Wire.sseData(Wire.usageChunk(envelope, current.usage))] : []),
-    Wire.sseDone
-  ]
-  /** After the 200, a failure goes in-band: its error, then `[DONE]`. */
-  const failing = (cause: Cause.Cause<AgentError | GatewayShuttingDown>) =>
-    Effect.gen(function*() {
-      const failure = Cause.failureOption(cause)
-      current.error = Option.getOrElse(failure, () => "Defect" as const)
-      if (Option.isNone(failure)) yield* Effect.logError("The agent run died mid-stream", cause)
-      const answer = Option.match(failure, {
-        onNone: () => ErrorResponse.internal(current.id),
-        onSome: (error) => ErrorResponse.describe(error, current.id)
-      })
-      return [Wire.sseData(answer.body), Wire.sseDone]
-    })
-
-  // Before committing to a 200: wait for the first content, the end, or a silence. A failure or
-  // the deadline until then gets its real status.
-  let pending: Array<Uint8Array> = [Wire.sseData(Wire.chunk(envelope, { role: "assistant", content: "" }))]
+  // Before committing to a 200: the first content, the end, or a failure (its real status); or a
+  // silence of keepAliveMs, which starts the answer while the first content is still awaited.
+  const opening = yield* Effect.fork(untilContent(pull, frames))
+  const opened = yield* endsBeforeSilence(opening, options.keepAliveMs)
+  let pending: string | undefined = frames.start
   let finished = false
-  waiting: while (true) {
-    const step = yield* next
-    switch (step._tag) {
-      case "Silence":
-        break waiting
-      case "End":
-        pending.push(...closing())
-        finished = true
-        break waiting
-      case "Failed":
-        return yield* Effect.failCause(step.cause)
-      case "Deadline":
-        return yield* Effect.fail(new GatewayShuttingDown())
-      case "Event": {
-        const frames = yield* onEvent(step.event)
-        pending.push(...frames)
-        if (frames.length > 0) break waiting
-      }
-    }
+  let next: Effect.Effect<Opening, AgentError> | undefined
+  if (opened) {
+    const { ended, text } = yield* Fiber.join(opening)
+    if (!ended) yield* firstContent
+    pending += text
+    finished = ended
+  } else {
+    next = Effect.tap(Fiber.join(opening), ({ ended }) => ended ? Effect.void : firstContent)
   }
 
-  /** The answer's next frames; one Stream stage for the whole answer. */
-  const frames = Effect.suspend((): Effect.Effect<Chunk.Chunk<Uint8Array>, Option.Option<never>> => {
-    if (pending.length > 0) {
-      const frames = pending
-      pending = []
-      return Effect.succeed(Chunk.unsafeFromArray(frames))
+  // The answer has started: from here a failure goes in-band, and silences get keep-alive comments.
+  current.endInBand = frames.failed
+  const silence = Silences.watch(options.keepAliveMs, () => {
+    if (res.headersSent && !res.writableEnded) res.write(Wire.SSE_KEEP_ALIVE)
+  })
+  yield* Effect.flatMap(Effect.scope, (scope) => Scope.addFinalizer(scope, Effect.sync(silence.stop)))
+
+  /** The answer's next write: the frames of the run's next read, or its end. */
+  const write = (text: string) => {
+    silence.wrote()
+    return encode(text)
+  }
+  const ending = (cause: Cause.Cause<Option.Option<AgentError>>) => {
+    finished = true
+    // Interrupted (the client went, or the drain's deadline ended the answer): nothing more to write.
+    if (Cause.isInterruptedOnly(cause)) return Effect.failCause(Cause.map(cause, () => Option.none()))
+    const failure = Cause.failureOption(cause)
+    if (Option.isSome(failure)) {
+      return Effect.succeed(write(Option.match(failure.value, { onNone: frames.end, onSome: frames.failed })))
+    }
+    return Effect.as(Effect.logError("The agent run died mid-stream", cause), write(frames.failed(undefined)))
+  }
+  const nextWrite = Effect.suspend((): Effect.Effect<Chunk.Chunk<Uint8Array>, Option.Option<never>> => {
+    if (pending !== undefined) {
+      const text = pending
+      pending = undefined
+      return Effect.succeed(write(text))
     }
     if (finished) return Effect.fail(Option.none())
-    return Effect.flatMap(next, (step): Effect.Effect<ReadonlyArray<Uint8Array>> => {
-      switch (step._tag) {
-        case "Silence":
-          return Effect.succeed([Wire.sseKeepAlive])
-        case "Event":
-          return onEvent(step.event)
-        case "End":
-          finished = true
-          return Effect.sync(closing)
-        case "Failed":
-          finished = true
-          return failing(step.cause)
-        case "Deadline":
-          finished = true
-          return failing(Cause.fail(new GatewayShuttingDown()))
-      }
-    }).pipe(Effect.map(Chunk.unsafeFromArray))
+    if (next !== undefined) {
+      const opening = next
+      next = undefined
+      return Effect.matchCauseEffect(opening, {
+        onFailure: (cause) => ending(Cause.map(cause, Option.some)),
+        onSuccess: ({ ended, text }) => {
+          finished = ended
+          return Effect.succeed(write(text))
+        }
+      })
+    }
+    return Effect.matchCauseEffect(pull, {
+      onFailure: ending,
+      onSuccess: (events) => Effect.succeed(write(frames.of(events)))
+    })
   })
 
-  return HttpServerResponse.stream(Stream.repeatEffectChunkOption(frames), {
+  return HttpServerResponse.stream(Pull.stream(Effect.succeed(nextWrite)), {
     contentType: "text/event-stream; charset=utf-8",
     headers: { "cache-control": "no-cache", "x-accel-buffering": "no", ...options.headers }
   })

@@ -1,141 +1,200 @@
 /**
- * What the `openai-completions` provider reads: a Chat Completions answer and the events of a
- * streamed one (servers add fields of their own; only these are read), as @effect/ai parts.
+ * What the `openai-completions` provider reads: a Chat Completions answer as the run's reply, and the
+ * events of a streamed one as the run's events. Servers add fields of their own; only these are
+ * read, and each is checked with Schema.
  */
-import * as AiError from "@effect/ai/AiError"
-import * as IdGenerator from "@effect/ai/IdGenerator"
-import type * as Response from "@effect/ai/Response"
-import * as Tool from "@effect/ai/Tool"
-import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
-import { jsonText } from "./Request.js"
+import * as Crypto from "node:crypto"
+import { AgentEvent, type AgentReply, type FinishReason, type ToolCall, type Usage } from "../../domain/AgentEvent.js"
+import { ProviderFailed } from "../../domain/Errors.js"
 
-export const MODULE = "OpenAiCompletions"
+const nullable = <S extends Schema.Schema.Any>(schema: S) => Schema.optional(Schema.NullOr(schema))
 
 /** A tool call of an answer; servers differ in which fields they always send. */
 const WireToolCall = Schema.Struct({
-  id: Schema.optional(Schema.NullOr(Schema.String)),
-  function: Schema.Struct({
-    name: Schema.String,
-    arguments: Schema.optional(Schema.NullOr(Schema.String))
-  })
+  id: nullable(Schema.String),
+  function: Schema.Struct({ name: Schema.String, arguments: nullable(Schema.String) })
 })
 
 /** A piece of a streamed tool call: the first of a call has its id and name. */
-export const WireToolCallDelta = Schema.Struct({
+const WireToolCallDelta = Schema.Struct({
   index: Schema.optional(Schema.Number),
-  id: Schema.optional(Schema.NullOr(Schema.String)),
-  function: Schema.optional(Schema.NullOr(Schema.Struct({
-    name: Schema.optional(Schema.NullOr(Schema.String)),
-    arguments: Schema.optional(Schema.NullOr(Schema.String))
-  })))
+  id: nullable(Schema.String),
+  function: nullable(Schema.Struct({ name: nullable(Schema.String), arguments: nullable(Schema.String) }))
 })
 
-export const WireUsage = Schema.Struct({
-  prompt_tokens: Schema.optional(Schema.NullOr(Schema.Number)),
-  completion_tokens: Schema.optional(Schema.NullOr(Schema.Number)),
-  total_tokens: Schema.optional(Schema.NullOr(Schema.Number)),
-  prompt_tokens_details: Schema.optional(Schema.NullOr(Schema.Struct({
-    cached_tokens: Schema.optional(Schema.NullOr(Schema.Number))
-  }))),
-  completion_tokens_details: Schema.optional(Schema.NullOr(Schema.Struct({
-    reasoning_tokens: Schema.optional(Schema.NullOr(Schema.Number))
-  })))
+const WireUsage = Schema.Struct({
+  prompt_tokens: nullable(Schema.Number),
+  completion_tokens: nullable(Schema.Number)
 })
-export type WireUsage = typeof WireUsage.Type
 
-const FinishReasonWire = Schema.optional(Schema.NullOr(Schema.String))
-
-export const Completion = Schema.Struct({
-  id: Schema.optional(Schema.String),
-  model: Schema.optional(Schema.String),
+const Completion = Schema.parseJson(Schema.Struct({
   choices: Schema.Array(Schema.Struct({
-    message: Schema.Struct({
-      content: Schema.optional(Schema.NullOr(Schema.String)),
-      tool_calls: Schema.optional(Schema.NullOr(Schema.Array(WireToolCall)))
-    }),
-    finish_reason: FinishReasonWire
+    message: Schema.Struct({ content: nullable(Schema.String), tool_calls: nullable(Schema.Array(WireToolCall)) }),
+    finish_reason: nullable(Schema.String)
   })),
-  usage: Schema.optional(Schema.NullOr(WireUsage))
-})
+  usage: nullable(WireUsage)
+}))
+const decodeCompletion = Schema.decodeUnknownEither(Completion)
 
-/** One SSE event's data. Servers add fields of their own; only these are read. */
-export const StreamChunk = Schema.Struct({
-  id: Schema.optional(Schema.String),
-  model: Schema.optional(Schema.String),
-  choices: Schema.optional(Schema.NullOr(Schema.Array(Schema.Struct({
-    delta: Schema.optional(Schema.NullOr(Schema.Struct({
-      content: Schema.optional(Schema.NullOr(Schema.String)),
-      tool_calls: Schema.optional(Schema.NullOr(Schema.Array(WireToolCallDelta)))
-    }))),
-    finish_reason: FinishReasonWire
-  })))),
-  usage: Schema.optional(Schema.NullOr(WireUsage)),
+/** One SSE event's data. */
+const StreamChunk = Schema.parseJson(Schema.Struct({
+  choices: nullable(Schema.Array(Schema.Struct({
+    delta: nullable(Schema.Struct({
+      content: nullable(Schema.String),
+      tool_calls: nullable(Schema.Array(WireToolCallDelta))
+    })),
+    finish_reason: nullable(Schema.String)
+  }))),
+  usage: nullable(WireUsage),
   /** An upstream failure reported in-band, after the 200. */
   error: Schema.optional(Schema.Unknown)
-})
-export const decodeChunk = Schema.decodeUnknownEither(Schema.parseJson(StreamChunk))
+}))
+const decodeChunk = Schema.decodeUnknownEither(StreamChunk)
 
-export const toFinishReason = (reason: string | null | undefined): Response.FinishReason => {
-  switch (reason) {
-    case "stop":
-      return "stop"
-    case "length":
-      return "length"
-    case "tool_calls":
-    case "function_call":
-      return "tool-calls"
-    case "content_filter":
-      return "content-filter"
-    case null:
-    case undefined:
-      return "unknown"
-    default:
-      return "other"
-  }
+/** The provider's finish reason; an answer that called tools finishes with `tool_calls`, as OpenAI's do. */
+const finishReasonOf = (reason: string | null | undefined, calledTools: boolean): FinishReason => {
+  const mapped: FinishReason = reason === "length"
+    ? "length"
+    : reason === "tool_calls" || reason === "function_call"
+    ? "tool_calls"
+    : reason === "content_filter"
+    ? "content_filter"
+    : "stop"
+  return calledTools && mapped === "stop" ? "tool_calls" : mapped
 }
 
-export const toUsage = (usage: WireUsage | null | undefined): typeof Response.Usage.Encoded => {
-  const input = usage?.prompt_tokens ?? undefined
-  const output = usage?.completion_tokens ?? undefined
-  const reasoning = usage?.completion_tokens_details?.reasoning_tokens ?? undefined
-  const cached = usage?.prompt_tokens_details?.cached_tokens ?? undefined
-  return {
-    inputTokens: input,
-    outputTokens: output,
-    totalTokens: usage?.total_tokens ?? (input !== undefined && output !== undefined ? input + output : undefined),
-    ...(reasoning !== undefined && { reasoningTokens: reasoning }),
-    ...(cached !== undefined && { cachedInputTokens: cached })
-  }
+const usageOf = (usage: typeof WireUsage.Type | null | undefined): Usage | undefined => {
+  const prompt = usage?.prompt_tokens ?? undefined
+  const completion = usage?.completion_tokens ?? undefined
+  return prompt === undefined && completion === undefined
+    ? undefined
+    : { promptTokens: prompt ?? 0, completionTokens: completion ?? 0 }
 }
-
-/**
- * A tool call's arguments as their JSON value (none at all: `{}`), as the provider libraries read
- * them; arguments that are not JSON are the server's fault.
- */
-export const parseArguments = (provider: string, method: string, name: string, text: string | null | undefined) =>
-  Effect.try({
-    try: () => (text === null || text === undefined || text.trim() === "" ? {} : Tool.unsafeSecureJsonParse(text)),
-    catch: (cause) =>
-      new AiError.MalformedOutput({
-        module: MODULE,
-        method,
-        description: `${provider} sent arguments for the tool '${name}' that are not JSON`,
-        cause
-      })
-  })
 
 /** A tool call's id; one is made up for servers that send none. */
-export const callId = (id: string | null | undefined) =>
-  id !== null && id !== undefined && id !== ""
-    ? Effect.succeed(id)
-    : Effect.flatMap(IdGenerator.IdGenerator, (ids) => ids.generateId())
+const callIdOf = (id: string | null | undefined) =>
+  id !== null && id !== undefined && id !== "" ? id : `call_${Crypto.randomBytes(12).toString("hex")}`
+
+const isJson = (text: string) => {
+  try {
+    JSON.parse(text)
+    return true
+  } catch {
+    return false
+  }
+}
+
+/** A tool call's arguments (none at all: `{}`); arguments that are not JSON are the server's fault. */
+const argumentsOf = (provider: string, name: string, text: string): Either.Either<string, ProviderFailed> => {
+  if (text.trim() === "") return Either.right("{}")
+  return isJson(text)
+    ? Either.right(text)
+    : Either.left(
+      new ProviderFailed({ provider, detail: `${provider} sent arguments for the tool '${name}' that are not JSON` })
+    )
+}
 
 /** The text of an in-band `{"error": ...}`: its message when it has one. */
-export const errorText = (error: unknown): string => {
-  if (typeof error === "string") return error
-  if (typeof error === "object" && error !== null && "message" in error && typeof error.message === "string") {
-    return error.message
+const errorText = (error: unknown): string =>
+  typeof error === "object" && error !== null && "message" in error && typeof error.message === "string"
+    ? error.message
+    : typeof error === "string"
+    ? error
+    : JSON.stringify(error) ?? String(error)
+
+const malformed = (provider: string, what: string, error: unknown) =>
+  new ProviderFailed({ provider, detail: `${provider} answered with ${what}: ${String(error)}` })
+
+/** A JSON answer (its body's text) as the run's reply. */
+export const replyOf = (provider: string, text: string): Either.Either<AgentReply, ProviderFailed> =>
+  Either.flatMap(
+    Either.mapLeft(decodeCompletion(text), (error) => malformed(provider, "an unexpected body", error)),
+    (completion) => {
+      const choice = completion.choices[0]
+      const toolCalls: Array<ToolCall> = []
+      for (const call of choice?.message.tool_calls ?? []) {
+        const args = argumentsOf(provider, call.function.name, call.function.arguments ?? "")
+        if (Either.isLeft(args)) return Either.left(args.left)
+        toolCalls.push({ id: callIdOf(call.id), name: call.function.name, arguments: args.right })
+      }
+      return Either.right({
+        text: choice?.message.content ?? "",
+        ...(toolCalls.length > 0 && { toolCalls }),
+        finishReason: finishReasonOf(choice?.finish_reason, toolCalls.length > 0),
+        usage: usageOf(completion.usage)
+      })
+    }
+  )
+
+/**
+ * Reads a streamed answer an SSE event's data at a time, as the run's events: text deltas, each
+ * tool call's start and its arguments as they come, then at the end (`[DONE]`, or the body's end
+ * once a finish reason came) usage and the finish reason. A stream cut short, an in-band error or an
+ * event that is not a chunk is a `ProviderFailed`.
+ */
+export const makeStreamReader = (provider: string) => {
+  let finishReason: string | null | undefined
+  let usage: Usage | undefined
+  /** The tool calls under way, by their index in the answer, with the arguments they had so far. */
+  const calls = new Map<number, { readonly id: string; readonly name: string; args: string }>()
+
+  const ending = (): Either.Either<ReadonlyArray<AgentEvent>, ProviderFailed> => {
+    const events: Array<AgentEvent> = []
+    for (const [, call] of [...calls].sort(([a], [b]) => a - b)) {
+      const args = argumentsOf(provider, call.name, call.args)
+      if (Either.isLeft(args)) return Either.left(args.left)
+      // A call whose arguments were not streamed gets them whole.
+      if (call.args === "") events.push(AgentEvent.ToolCallDelta({ id: call.id, arguments: args.right }))
+    }
+    if (usage !== undefined) events.push(AgentEvent.Usage({ usage }))
+    events.push(AgentEvent.Finish({ reason: finishReasonOf(finishReason, calls.size > 0) }))
+    return Either.right(events)
   }
-  return jsonText(error)
+
+  return {
+    /** The events of one SSE event's data; `done` once the answer is over (`[DONE]`). */
+    onEvent: (data: string, events: Array<AgentEvent>): Either.Either<"more" | "done", ProviderFailed> => {
+      if (data.trim() === "[DONE]") return Either.map(ending(), (last) => (events.push(...last), "done" as const))
+      const decoded = decodeChunk(data)
+      if (Either.isLeft(decoded)) return Either.left(malformed(provider, "an unexpected stream event", decoded.left))
+      const chunk = decoded.right
+      if (chunk.error !== undefined && chunk.error !== null) {
+        return Either.left(
+          new ProviderFailed({ provider, detail: `${provider} failed mid-stream: ${errorText(chunk.error)}` })
+        )
+      }
+      usage = usageOf(chunk.usage) ?? usage
+      for (const choice of chunk.choices ?? []) {
+        const text = choice.delta?.content
+        if (text !== undefined && text !== null && text !== "") events.push(AgentEvent.TextDelta({ text }))
+        const pieces = choice.delta?.tool_calls ?? []
+        for (let position = 0; position < pieces.length; position++) {
+          const piece = pieces[position]!
+          const index = piece.index ?? position
+          let call = calls.get(index)
+          if (call === undefined) {
+            call = { id: callIdOf(piece.id), name: piece.function?.name ?? "", args: "" }
+            calls.set(index, call)
+            events.push(AgentEvent.ToolCallStart({ id: call.id, name: call.name }))
+          }
+          const args = piece.function?.arguments
+          if (args !== undefined && args !== null && args !== "") {
+            call.args += args
+            events.push(AgentEvent.ToolCallDelta({ id: call.id, arguments: args }))
+          }
+        }
+        if (choice.finish_reason !== undefined && choice.finish_reason !== null) finishReason = choice.finish_reason
+      }
+      return Either.right("more")
+    },
+    /** The last events at the body's end: a stream that stops with neither `[DONE]` nor a finish reason was cut short. */
+    onEnd: (): Either.Either<ReadonlyArray<AgentEvent>, ProviderFailed> =>
+      finishReason === undefined
+        ? Either.left(
+          new ProviderFailed({ provider, detail: `${provider} ended the stream before the answer was finished` })
+        )
+        : ending()
+  }
 }

@@ -1,0 +1,195 @@
+/**
+ * A provider call over node:http(s): one POST with a keep-alive agent, in a scope (closing the scope
+ * while the call is under way aborts it), with a time limit kept by one timer, and its answer's
+ * body read with plain callbacks, whole or a read at a time. Its failures are the gateway's
+ * provider errors, with no header value in them.
+ *
+ * This is the transport of the providers of our own, on the hot path of every run: the platform's
+ * HttpClient turns each answer into web streams and Effect streams, and a race per call for its
+ * time limit, which cost a call several times what the call itself does (bench/README.md).
+ */
+import * as Effect from "effect/Effect"
+import * as Scope from "effect/Scope"
+import * as Http from "node:http"
+import * as Https from "node:https"
+import { type AgentError, ProviderFailed, type ProviderTimeout, ProviderUnreachable } from "../domain/Errors.js"
+import { fromStatus } from "./ProviderErrors.js"
+
+/** How much of an error answer's body is kept (for the log), and how long it may take to read. */
+const MAX_ERROR_BODY = 4096
+const ERROR_BODY_TIMEOUT_MS = 5_000
+
+export interface Endpoint {
+  /** The provider's name in `models.providers`, for its errors. */
+  readonly provider: string
+  readonly url: URL
+  /** Sent with every call (credentials among them); never quoted in an error. */
+  readonly headers: Readonly<Record<string, string>>
+}
+
+/** How long the call may take before it is cut, and the error it then fails with. */
+export interface TimeLimit {
+  readonly ms: number
+  readonly error: () => ProviderTimeout
+}
+
+/** A 2xx answer whose body is being read. */
+export interface Answer {
+  /** The body's next piece; `undefined` at its end. Fails when the connection breaks. */
+  readonly read: Effect.Effect<Buffer | undefined, AgentError>
+  /** The rest of the body, whole; the time limit ends with it. */
+  readonly text: Effect.Effect<string, AgentError>
+  /** The answer has started as far as the time limit goes (a stream's first events came). */
+  readonly started: () => void
+}
+
+const agents = {
+  "http:": new Http.Agent({ keepAlive: true, maxSockets: Infinity, scheduling: "lifo" }),
+  "https:": new Https.Agent({ keepAlive: true, maxSockets: Infinity, scheduling: "lifo" })
+}
+
+const incomplete = () => new Error("the connection closed before the answer was complete")
+
+/**
+ * A body's reader: `read` waits for the body's next piece (`undefined` at its end), with one set of
+ * listeners for the whole body rather than one per read; `readAll` takes the rest, of which at
+ * most `max` bytes are kept.
+ */
+const readerOf = (response: Http.IncomingMessage) => {
+  let failure: Error | undefined
+  let waiting: ((piece: Effect.Effect<Buffer | undefined, Error>) => void) | undefined
+  const wake = () => {
+    if (waiting === undefined) return
+    const piece: Buffer | null = failure === undefined ? response.read() : null
+    if (piece === null && failure === undefined && !response.readableEnded) return
+    const resume = waiting
+    waiting = undefined
+    resume(
+      failure !== undefined ? Effect.fail(failure) : Effect.succeed(piece === null ? undefined : piece)
+    )
+  }
+  response.on("readable", wake).on("end", wake).on("error", (error: Error) => {
+    failure = error
+    wake()
+  }).on("close", () => {
+    // A response whose connection went emits `close` (and not always `error`) before its end.
+    if (!response.complete) failure ??= incomplete()
+    wake()
+  })
+  const read = Effect.async<Buffer | undefined, Error>((resume) => {
+    waiting = resume
+    wake()
+    return Effect.sync(() => {
+      waiting = undefined
+    })
+  })
+  const readAll = (max: number): Effect.Effect<string, Error> => {
+    const pieces: Array<Buffer> = []
+    let size = 0
+    const more: Effect.Effect<string, Error> = Effect.flatMap(read, (piece) => {
+      if (piece === undefined) return Effect.succeed(Buffer.concat(pieces).toString("utf8", 0, Math.min(size, max)))
+      if (size < max) pieces.push(piece)
+      size += piece.length
+      return more
+    })
+    return more
+  }
+  return { read, readAll }
+}
+
+/**
+ * POSTs `body` (JSON text) to the endpoint. A 2xx answer is the call's `Answer`; any other status is
+ * its provider error (with what the provider said, for the log); no answer at all is
+ * `ProviderUnreachable`; no answer within the time limit its error. The call is cut when the scope
+ * closes before its body has been read.
+ */
+export const post = (
+  endpoint: Endpoint,
+  body: string,
+  accept: string,
+  limit: TimeLimit
+): Effect.Effect<Answer, AgentError, Scope.Scope> =>
+  Effect.flatMap(Effect.scope, (scope) => {
+    let timedOut = false
+    let answer: Http.IncomingMessage | undefined
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const request = (endpoint.url.protocol === "https:" ? Https : Http).request(endpoint.url, {
+      method: "POST",
+      agent: agents[endpoint.url.protocol === "https:" ? "https:" : "http:"],
+      headers: {
+        ...endpoint.headers,
+        accept,
+        "content-type": "application/json",
+        "content-length": Buffer.byteLength(body)
+      }
+    })
+    const disarm = () => {
+      if (timer !== undefined) clearTimeout(timer)
+      timer = undefined
+    }
+    /** What a failure of the call is: its time limit when that cut it, else what `otherwise` says. */
+    const failure = (otherwise: (error: Error) => AgentError) => (error: Error): AgentError =>
+      timedOut ? limit.error() : otherwise(error)
+    const broken = failure((error) =>
+      new ProviderFailed({ provider: endpoint.provider, detail: `the answer broke off: ${error.message}` })
+    )
+
+    const answered = Effect.async<Http.IncomingMessage, AgentError>((resume) => {
+      request.on("response", (response) => {
+        answer = response
+        resume(Effect.succeed(response))
+      })
+      request.on("error", (error) =>
+        resume(Effect.fail(
+          failure((error) => new ProviderUnreachable({ provider: endpoint.provider, cause: error.message }))(error)
+        )))
+      timer = setTimeout(() => {
+        timedOut = true
+        request.destroy()
+      }, Math.max(0, limit.ms))
+      request.end(body)
+    })
+
+    // An answer not read to its end is not left on the connection: the call is cut.
+    const cut = Scope.addFinalizer(
+      scope,
+      Effect.sync(() => {
+        disarm()
+        if (answer?.complete !== true) {
+          request.destroy()
+        }
+      })
+    )
+
+    return Effect.zipRight(cut, answered).pipe(Effect.flatMap((response) => {
+      const status = response.statusCode ?? 0
+      const reader = readerOf(response)
+      if (status >= 200 && status < 300) {
+        const answer: Answer = {
+          read: Effect.mapError(reader.read, broken),
+          text: reader.readAll(Infinity).pipe(Effect.mapError(broken), Effect.ensuring(Effect.sync(disarm))),
+          started: disarm
+        }
+        return Effect.succeed(answer)
+      }
+      disarm()
+      return reader.readAll(MAX_ERROR_BODY).pipe(
+        Effect.timeout(ERROR_BODY_TIMEOUT_MS),
+        Effect.option,
+        Effect.flatMap((said) =>
+          Effect.clockWith((clock) =>
+            Effect.fail(
+              fromStatus(endpoint.provider, {
+                status,
+                retryAfter: headerValue(response.headers["retry-after"]),
+                said: said._tag === "Some" ? said.value : undefined
+              }, clock.unsafeCurrentTimeMillis())
+            )
+          )
+        )
+      )
+    }))
+  })
+
+const headerValue = (value: string | ReadonlyArray<string> | undefined) =>
+  typeof value === "string" ? value : value?.[0]
