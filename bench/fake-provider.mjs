@@ -21,6 +21,7 @@
 // - GET /control/stats: `{"open": <slow streams open>, "served": <answers started>}`.
 import * as Http from "node:http"
 import { performance } from "node:perf_hooks"
+import { monotonicMs } from "./loadgen.mjs"
 
 const args = process.argv.slice(2)
 const option = (name, fallback) => {
@@ -86,12 +87,6 @@ const finishSlow = (res, model, includeUsage, timer, hardStop) => {
   res.write(chunk(model, {}, "stop"))
   if (includeUsage) res.write(usageChunk(model))
   res.end("data: [DONE]\n\n")
-}
-
-/** The machine's monotonic clock in ms (CLOCK_MONOTONIC: shared by all processes, unlike performance.now()). */
-const monotonicMs = () => {
-  const [seconds, nanoseconds] = process.hrtime()
-  return seconds * 1e3 + nanoseconds / 1e6
 }
 
 /**
