@@ -42,6 +42,8 @@ export class Connection {
     this.port = port
     this.socket = undefined
     this.connecting = undefined
+    /** The socket while it connects, so that `close()` can end a connection attempt too. */
+    this.dialing = undefined
     this.pending = undefined
   }
 
@@ -50,13 +52,16 @@ export class Connection {
     if (this.connecting !== undefined) return this.connecting
     this.connecting = new Promise((resolve, reject) => {
       const socket = Net.connect({ host: "127.0.0.1", port: this.port, noDelay: true })
+      this.dialing = socket
       socket.once("connect", () => {
         this.socket = socket
         this.connecting = undefined
+        this.dialing = undefined
         resolve()
       })
       socket.once("error", (error) => {
         this.connecting = undefined
+        this.dialing = undefined
         if (this.socket !== socket) reject(error)
       })
       let failure = ""
@@ -103,6 +108,7 @@ export class Connection {
 
   close() {
     this.socket?.destroy()
+    this.dialing?.destroy(new Error("closed while connecting"))
   }
 
   finish(error) {
@@ -389,7 +395,7 @@ export const fanOut = async ({ port, bytes, count, rampMs, tokens, intervalMs, g
         open.delete(connection)
         connection.close()
         const outcome = stream.expired
-          ? ["failed", "still open after the last token was due"]
+          ? ["failed", `still open ${graceMs / 1000} s after its last token was due`]
           : result.status === 0 || (result.error !== undefined && !stream.done)
           ? ["reset", result.error ?? "connection closed"]
           : result.status !== 200
