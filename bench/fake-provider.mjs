@@ -98,6 +98,19 @@ const fanoutQueue = []
 let fanoutHead = 0
 let fanoutTimer
 const FANOUT_MARK = "{{stamp}}"
+/** Per model: a token's chunk before and after its content, and the answer's end, built once. */
+const fanoutTemplates = new Map()
+const fanoutTemplate = (model) => {
+  let template = fanoutTemplates.get(model)
+  if (template === undefined) {
+    const [head, tail] = chunk(model, { content: FANOUT_MARK }).split(FANOUT_MARK)
+    const finish = chunk(model, {}, "stop")
+    const done = "data: [DONE]\n\n"
+    template = { head, tail, end: finish + done, endWithUsage: finish + usageChunk(model, FANOUT_TOKENS) + done }
+    fanoutTemplates.set(model, template)
+  }
+  return template
+}
 
 const serveFanout = () => {
   fanoutTimer = undefined
@@ -124,19 +137,23 @@ const armFanout = () => {
   fanoutTimer = setTimeout(serveFanout, Math.max(0, fanoutQueue[fanoutHead].dueAt - performance.now()))
 }
 
+/** Writes the stream's next token, stamped now; after the last, the finish, usage and `[DONE]` with it. */
 const writeFanoutToken = (stream) => {
-  const { res, model, head, tail } = stream
-  res.write(`${head}t${stream.sent++}@${monotonicMs().toFixed(3)}${tail}`)
-  if (stream.sent < FANOUT_TOKENS) return
-  res.write(chunk(model, {}, "stop"))
-  if (stream.includeUsage) res.write(usageChunk(model, FANOUT_TOKENS))
-  res.end("data: [DONE]\n\n")
+  const { res, template } = stream
+  const token = `${template.head}t${stream.sent++}@${monotonicMs().toFixed(3)}${template.tail}`
+  if (stream.sent < FANOUT_TOKENS) res.write(token)
+  else res.end(token + (stream.includeUsage ? template.endWithUsage : template.end))
 }
 
 const startFanout = (res, model, includeUsage) => {
-  // the token's chunk around its content, built once per stream
-  const [head, tail] = chunk(model, { content: FANOUT_MARK }).split(FANOUT_MARK)
-  const stream = { res, model, includeUsage, head, tail, sent: 0, dueAt: performance.now(), closed: false }
+  const stream = {
+    res,
+    template: fanoutTemplate(model),
+    includeUsage,
+    sent: 0,
+    dueAt: performance.now(),
+    closed: false
+  }
   res.on("close", () => (stream.closed = true))
   writeFanoutToken(stream)
   if (stream.sent === FANOUT_TOKENS) return
