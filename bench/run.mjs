@@ -707,9 +707,20 @@ if (ONLY.has("fanout")) {
     await sleep(1000)
     const idleMb = rssMb(server.pid)
     let peakMb = idleMb
-    const sampler = setInterval(() => (peakMb = Math.max(peakMb, rssMb(server.pid))), 250)
+    // the load side's CPU over the last second, every 250 ms: its busiest second shows whether it
+    // kept up while the streams were opening (its mean over the run would hide that)
+    const loadSideCpu = () => cpuSeconds(fake.pid) + cpuSeconds(process.pid)
+    const loadSideSamples = [[performance.now(), loadSideCpu()]]
+    let loadSideBusiest = 0
+    const sampler = setInterval(() => {
+      peakMb = Math.max(peakMb, rssMb(server.pid))
+      loadSideSamples.push([performance.now(), loadSideCpu()])
+      if (loadSideSamples.length > 5) loadSideSamples.shift()
+      const [[since, cpuSince], [now, cpuNow]] = [loadSideSamples[0], loadSideSamples.at(-1)]
+      loadSideBusiest = Math.max(loadSideBusiest, (cpuNow - cpuSince) / ((now - since) / 1000))
+    }, 250)
     const cpu0 = cpuSeconds(server.pid)
-    const loadSide0 = cpuSeconds(fake.pid) + cpuSeconds(process.pid)
+    const loadSide0 = loadSideSamples[0][1]
     const run = await fanOut({
       port: server.port,
       bytes: bytesFor(server.port, true, "clawdbot:fanout"),
@@ -725,7 +736,8 @@ if (ONLY.has("fanout")) {
       peakMb,
       rssPerStreamKb: ((peakMb - idleMb) * 1024) / FANOUT,
       cpuPerStreamMs: ((cpuSeconds(server.pid) - cpu0) * 1000) / FANOUT,
-      loadSideCores: (cpuSeconds(fake.pid) + cpuSeconds(process.pid) - loadSide0) / run.seconds
+      loadSideCores: (loadSideCpu() - loadSide0) / run.seconds,
+      loadSideBusiestCores: loadSideBusiest
     }
     results.fanout[which] = entry
     say(
@@ -736,7 +748,8 @@ if (ONLY.has("fanout")) {
         `per-token delay p50 ${fmt(entry.delayP50, 2)} ms p99 ${fmt(entry.delayP99, 2)} ms ` +
         `(${entry.tokensReceived} tokens); CPU ${fmt(entry.cpuPerStreamMs, 2)} ms and RSS ` +
         `${fmt(entry.rssPerStreamKb)} KB per stream (idle ${fmt(idleMb)} MB, peak ${fmt(peakMb)} MB); ` +
-        `load side ${fmt(entry.loadSideCores, 2)} cores, its event-loop delay p99 ${fmt(entry.clientLagP99Ms)} ms`
+        `load side ${fmt(entry.loadSideCores, 2)} cores (busiest second ${fmt(entry.loadSideBusiestCores, 2)}), ` +
+        `its event-loop delay p99 ${fmt(entry.clientLagP99Ms)} ms`
     )
     await stopServer(server)
   }
@@ -874,6 +887,7 @@ if (fanC !== undefined || fanR !== undefined) {
     fanRow("CPU per stream", (f) => f?.cpuPerStreamMs, "ms", 2, "ratio"),
     fanRow("RSS per stream (peak over idle)", (f) => f?.rssPerStreamKb, "KB", 1, "ratio"),
     fanRow("load side's CPU (load generator + fake provider)", (f) => f?.loadSideCores, "cores", 2),
+    fanRow("load side's CPU, busiest second", (f) => f?.loadSideBusiestCores, "cores", 2),
     fanRow("load generator's event-loop delay p99", (f) => f?.clientLagP99Ms, "ms", 1)
   )
 }
