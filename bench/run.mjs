@@ -721,6 +721,7 @@ if (ONLY.has("fanout")) {
     }, 250)
     const cpu0 = cpuSeconds(server.pid)
     const loadSide0 = loadSideSamples[0][1]
+    const machine0 = cpuTimes()
     const run = await fanOut({
       port: server.port,
       bytes: bytesFor(server.port, true, "clawdbot:fanout"),
@@ -737,7 +738,8 @@ if (ONLY.has("fanout")) {
       rssPerStreamKb: ((peakMb - idleMb) * 1024) / FANOUT,
       cpuPerStreamMs: ((cpuSeconds(server.pid) - cpu0) * 1000) / FANOUT,
       loadSideCores: (loadSideCpu() - loadSide0) / run.seconds,
-      loadSideBusiestCores: loadSideBusiest
+      loadSideBusiestCores: loadSideBusiest,
+      cpuBusy: cpuBusy(machine0, cpuTimes())
     }
     results.fanout[which] = entry
     say(
@@ -749,7 +751,9 @@ if (ONLY.has("fanout")) {
         `(${entry.tokensReceived} tokens); CPU ${fmt(entry.cpuPerStreamMs, 2)} ms and RSS ` +
         `${fmt(entry.rssPerStreamKb)} KB per stream (idle ${fmt(idleMb)} MB, peak ${fmt(peakMb)} MB); ` +
         `load side ${fmt(entry.loadSideCores, 2)} cores (busiest second ${fmt(entry.loadSideBusiestCores, 2)}), ` +
-        `its event-loop delay p99 ${fmt(entry.clientLagP99Ms)} ms`
+        `its event-loop delay p99 ${fmt(entry.clientLagP99Ms)} ms; CPUs busy ${
+          entry.cpuBusy.map((b) => `${fmt(100 * b, 0)}%`).join("/")
+        }`
     )
     await stopServer(server)
   }
@@ -888,7 +892,8 @@ if (fanC !== undefined || fanR !== undefined) {
     fanRow("RSS per stream (peak over idle)", (f) => f?.rssPerStreamKb, "KB", 1, "ratio"),
     fanRow("load side's CPU (load generator + fake provider)", (f) => f?.loadSideCores, "cores", 2),
     fanRow("load side's CPU, busiest second", (f) => f?.loadSideBusiestCores, "cores", 2),
-    fanRow("load generator's event-loop delay p99", (f) => f?.clientLagP99Ms, "ms", 1)
+    fanRow("load generator's event-loop delay p99", (f) => f?.clientLagP99Ms, "ms", 1),
+    ...[0, 1].map((cpu) => fanRow(`CPU ${cpu} busy (all processes)`, (f) => 100 * f?.cpuBusy[cpu], "%", 0))
   )
 }
 if (results.rounds.length > 0) {
