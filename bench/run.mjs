@@ -884,6 +884,7 @@ if (fanC !== undefined || fanR !== undefined) {
       FANOUT_RAMP_MS / 1000
     } s, ${FANOUT_TOKENS} tokens every ${FANOUT_INTERVAL_MS} ms: ` +
       `completed / reset / failed | ${outcome(fanC)} | ${outcome(fanR)} | |`,
+    fanRow(`all launched after (the ramp: ${FANOUT_RAMP_MS / 1000} s)`, (f) => f?.rampSeconds, "s", 2),
     fanRow("time to first content p50", (f) => f?.firstTokenP50, "ms", 1, "ratio"),
     fanRow("time to first content p90", (f) => f?.firstTokenP90, "ms", 1, "ratio"),
     fanRow("per-token delay added p50", (f) => f?.delayP50, "ms", 2, "ratio"),
