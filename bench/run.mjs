@@ -715,8 +715,8 @@ if (ONLY.has("fanout")) {
     const sampler = setInterval(() => {
       peakMb = Math.max(peakMb, rssMb(server.pid))
       loadSideSamples.push([performance.now(), loadSideCpu()])
-      if (loadSideSamples.length > 5) loadSideSamples.shift()
-      const [[since, cpuSince], [now, cpuNow]] = [loadSideSamples[0], loadSideSamples.at(-1)]
+      if (loadSideSamples.length < 5) return
+      const [[since, cpuSince], [now, cpuNow]] = [loadSideSamples.shift(), loadSideSamples.at(-1)]
       loadSideBusiest = Math.max(loadSideBusiest, (cpuNow - cpuSince) / ((now - since) / 1000))
     }, 250)
     const cpu0 = cpuSeconds(server.pid)
