@@ -1,6 +1,7 @@
 // A fake OpenAI-compatible Chat Completions provider for the benchmark, on 127.0.0.1.
 //
 //   node bench/fake-provider.mjs [--pieces 20] [--slow-interval-ms 1000] [--slow-max-ms 90000]
+//                                [--fanout-tokens 60] [--fanout-interval-ms 1000]
 //
 // Prints `fake-provider listening on http://127.0.0.1:<port>` on stdout, then serves:
 // - POST .../chat/completions, non-streaming: an instant chat.completion JSON answer.
@@ -11,8 +12,16 @@
 //   `--slow-max-ms`), then the finish, usage and `[DONE]`. This keeps thousands of streams open.
 // - a streaming request whose `model` contains "paced": the role chunk and the first content piece at
 //   once, the rest `--paced-delay-ms` later, so the first piece travels alone (time to first token).
+// - a streaming request whose `model` contains "fanout": `--fanout-tokens` content pieces, the first at
+//   once and then one every `--fanout-interval-ms` (as a model streams), each stamped with the time it
+//   was written: `t<seq>@<ms>`, where <ms> is the machine's monotonic clock (CLOCK_MONOTONIC, as
+//   `process.hrtime` reads it: the same in every process, so a client on this machine can subtract
+//   it from its own clock), with 3 decimals; then the finish, usage and `[DONE]`. One timer serves
+//   all these streams, so thousands of them cost the provider little.
 // - GET /control/stats: `{"open": <slow streams open>, "served": <answers started>}`.
 import * as Http from "node:http"
+import { performance } from "node:perf_hooks"
+import { monotonicMs } from "./loadgen.mjs"
 
 const args = process.argv.slice(2)
 const option = (name, fallback) => {
@@ -23,6 +32,8 @@ const PIECES = option("pieces", 20)
 const SLOW_INTERVAL_MS = option("slow-interval-ms", 1000)
 const SLOW_MAX_MS = option("slow-max-ms", 90_000)
 const PACED_DELAY_MS = option("paced-delay-ms", 20)
+const FANOUT_TOKENS = option("fanout-tokens", 60)
+const FANOUT_INTERVAL_MS = option("fanout-interval-ms", 1000)
 
 const created = Math.floor(Date.now() / 1000)
 const words = Array.from({ length: Math.max(PIECES, 1) }, (_, i) => (i === 0 ? "Hello" : ` w${i}`))
@@ -52,7 +63,7 @@ const chunk = (model, delta, finishReason = null) =>
     })
   }\n\n`
 
-const usageChunk = (model) =>
+const usageChunk = (model, completionTokens = PIECES) =>
   `data: ${
     JSON.stringify({
       id: "chatcmpl-fake",
@@ -60,7 +71,7 @@ const usageChunk = (model) =>
       created,
       model,
       choices: [],
-      usage: { prompt_tokens: 5, completion_tokens: PIECES, total_tokens: 5 + PIECES }
+      usage: { prompt_tokens: 5, completion_tokens: completionTokens, total_tokens: 5 + completionTokens }
     })
   }\n\n`
 
@@ -76,6 +87,79 @@ const finishSlow = (res, model, includeUsage, timer, hardStop) => {
   res.write(chunk(model, {}, "stop"))
   if (includeUsage) res.write(usageChunk(model))
   res.end("data: [DONE]\n\n")
+}
+
+/**
+ * The fan-out streams waiting for their next token, in the order it is due. All share one interval,
+ * so a stream that has just been served is due after every other one: a FIFO queue stays in order
+ * and one timer, set for the head, serves them all.
+ */
+const fanoutQueue = []
+let fanoutHead = 0
+let fanoutTimer
+const FANOUT_MARK = "{{stamp}}"
+/** Per model: a token's chunk before and after its content, and the answer's end, built once. */
+const fanoutTemplates = new Map()
+const fanoutTemplate = (model) => {
+  let template = fanoutTemplates.get(model)
+  if (template === undefined) {
+    const [head, tail] = chunk(model, { content: FANOUT_MARK }).split(FANOUT_MARK)
+    const finish = chunk(model, {}, "stop")
+    const done = "data: [DONE]\n\n"
+    template = { head, tail, end: finish + done, endWithUsage: finish + usageChunk(model, FANOUT_TOKENS) + done }
+    fanoutTemplates.set(model, template)
+  }
+  return template
+}
+
+const serveFanout = () => {
+  fanoutTimer = undefined
+  const now = performance.now()
+  while (fanoutHead < fanoutQueue.length && fanoutQueue[fanoutHead].dueAt <= now) {
+    const stream = fanoutQueue[fanoutHead++]
+    if (stream.closed) continue
+    writeFanoutToken(stream)
+    if (stream.sent < FANOUT_TOKENS) {
+      stream.dueAt += FANOUT_INTERVAL_MS
+      fanoutQueue.push(stream)
+    }
+  }
+  // drop the served prefix now and then rather than shifting the array on every token
+  if (fanoutHead > 1024 && fanoutHead * 2 > fanoutQueue.length) {
+    fanoutQueue.splice(0, fanoutHead)
+    fanoutHead = 0
+  }
+  armFanout()
+}
+
+const armFanout = () => {
+  if (fanoutTimer !== undefined || fanoutHead === fanoutQueue.length) return
+  fanoutTimer = setTimeout(serveFanout, Math.max(0, fanoutQueue[fanoutHead].dueAt - performance.now()))
+}
+
+/** Writes the stream's next token, stamped now; after the last, the finish, usage and `[DONE]` with it. */
+const writeFanoutToken = (stream) => {
+  const { res, template } = stream
+  const token = `${template.head}t${stream.sent++}@${monotonicMs().toFixed(3)}${template.tail}`
+  if (stream.sent < FANOUT_TOKENS) res.write(token)
+  else res.end(token + (stream.includeUsage ? template.endWithUsage : template.end))
+}
+
+const startFanout = (res, model, includeUsage) => {
+  const stream = {
+    res,
+    template: fanoutTemplate(model),
+    includeUsage,
+    sent: 0,
+    dueAt: performance.now(),
+    closed: false
+  }
+  res.on("close", () => (stream.closed = true))
+  writeFanoutToken(stream)
+  if (stream.sent === FANOUT_TOKENS) return
+  stream.dueAt += FANOUT_INTERVAL_MS
+  fanoutQueue.push(stream)
+  armFanout()
 }
 
 const server = Http.createServer((req, res) => {
@@ -114,6 +198,7 @@ const server = Http.createServer((req, res) => {
     const includeUsage = body.stream_options?.include_usage === true
     res.writeHead(200, SSE_HEADERS)
     res.write(chunk(model, { role: "assistant", content: "" }))
+    if (model.includes("fanout")) return startFanout(res, model, includeUsage)
     if (model.includes("slow")) {
       res.write(chunk(model, { content: words[0] }))
       let sent = 1

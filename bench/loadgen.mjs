@@ -2,12 +2,24 @@
 // at a time on each, no pipelining), with request bytes built once, so the generator itself costs
 // little CPU next to the server it measures. Only ever connects to 127.0.0.1.
 import * as Net from "node:net"
-import { performance } from "node:perf_hooks"
+import { monitorEventLoopDelay, performance } from "node:perf_hooks"
 
 const CRLF2 = Buffer.from("\r\n\r\n")
 const CRLF = Buffer.from("\r\n")
 const DONE = "data: [DONE]"
 const FIRST_CONTENT = /"content":"[^"]/
+/** A token of the fake provider's `fanout` model: `t<seq>@<monotonic ms, 3 decimals>` (see fake-provider.mjs). */
+const STAMP = /t(\d+)@(\d+\.\d{3})/g
+
+/**
+ * The machine's monotonic clock in ms (CLOCK_MONOTONIC, as `process.hrtime` reads it): unlike
+ * `performance.now()`, the same in every process on the machine, so a time written by one process
+ * can be subtracted from another's.
+ */
+export const monotonicMs = () => {
+  const [seconds, nanoseconds] = process.hrtime()
+  return seconds * 1e3 + nanoseconds / 1e6
+}
 
 /** A POST request's bytes, built once. */
 export const postBytes = (port, path, token, body) => {
@@ -22,13 +34,16 @@ export const postBytes = (port, path, token, body) => {
  * One keep-alive connection. `send(bytes, handler)` resolves when the whole response has been read:
  * `{ status, headersMs, firstContentMs, totalMs, done, error }` (times from the send, in ms;
  * `firstContentMs` and `done` only for `{ watchContent: true }`: the first SSE chunk with non-empty
- * `content`, and whether `data: [DONE]` came).
+ * `content`, and whether `data: [DONE]` came). `{ onBody(data) }` sees each piece of the body as it
+ * arrives (without the chunked framing).
  */
 export class Connection {
   constructor(port) {
     this.port = port
     this.socket = undefined
     this.connecting = undefined
+    /** The socket while it connects, so that `close()` can end a connection attempt too. */
+    this.dialing = undefined
     this.pending = undefined
   }
 
@@ -37,20 +52,24 @@ export class Connection {
     if (this.connecting !== undefined) return this.connecting
     this.connecting = new Promise((resolve, reject) => {
       const socket = Net.connect({ host: "127.0.0.1", port: this.port, noDelay: true })
+      this.dialing = socket
       socket.once("connect", () => {
         this.socket = socket
         this.connecting = undefined
+        this.dialing = undefined
         resolve()
       })
       socket.once("error", (error) => {
         this.connecting = undefined
+        this.dialing = undefined
         if (this.socket !== socket) reject(error)
       })
-      socket.on("error", () => {})
+      let failure = ""
+      socket.on("error", (error) => (failure = ` (${error.code ?? error.message})`))
       socket.on("data", (data) => this.onData(data))
       socket.on("close", () => {
         if (this.socket === socket) this.socket = undefined
-        this.finish(this.pending?.untilClose ? undefined : "connection closed")
+        this.finish(this.pending?.untilClose && failure === "" ? undefined : `connection closed${failure}`)
       })
     })
     return this.connecting
@@ -67,6 +86,7 @@ export class Connection {
         resolve,
         watchContent: options.watchContent === true,
         onFirstContent: options.onFirstContent,
+        onBody: options.onBody,
         started: performance.now(),
         head: Buffer.alloc(0),
         inHead: true,
@@ -88,6 +108,7 @@ export class Connection {
 
   close() {
     this.socket?.destroy()
+    this.dialing?.destroy(new Error("closed while connecting"))
   }
 
   finish(error) {
@@ -107,7 +128,9 @@ export class Connection {
   }
 
   onBody(p, data) {
-    if (!p.watchContent || data.length === 0) return
+    if (data.length === 0) return
+    p.onBody?.(data)
+    if (!p.watchContent) return
     p.text += data.toString("latin1")
     if (p.firstContentMs === undefined && FIRST_CONTENT.test(p.text)) {
       p.firstContentMs = performance.now() - p.started
@@ -325,4 +348,115 @@ export const openStreams = ({ port, bytes, count, rampConcurrency = 200 }) => {
   }
   const progress = () => ({ started, open: firstSeen, failed: failedEarly })
   return { opened, finished, stop, abort, progress }
+}
+
+/**
+ * Fan-out: `count` streams opened evenly over `rampMs` (stream i at i * rampMs / count), each on a
+ * connection of its own, reading the fake provider's `fanout` answer of `tokens` stamped tokens to
+ * its end. Per stream: the time from its launch (before connecting) to its first token, and whether
+ * it completed (status 200, every token, `[DONE]`), was reset (refused, reset or closed before the
+ * answer ended) or failed (any other answer, or still open `graceMs` after its last token was due,
+ * given `intervalMs` between tokens). Per token: its arrival minus its stamp, the delay added on the
+ * way (loopback costs ~0). Also this process's own event-loop delay, which would add to the tokens'.
+ */
+export const fanOut = async ({ port, bytes, count, rampMs, tokens, intervalMs, graceMs = 60_000 }) => {
+  const delays = new Float64Array(count * tokens)
+  let delayCount = 0
+  const firstTokenMs = []
+  const outcomes = { completed: 0, reset: 0, failed: 0 }
+  const errors = new Map()
+  /** The connections whose answer has not ended, with their stream's state. */
+  const open = new Map()
+  const settled = []
+  const LAG_RESOLUTION_MS = 10
+  const lag = monitorEventLoopDelay({ resolution: LAG_RESOLUTION_MS })
+  lag.enable()
+  const t0 = monotonicMs()
+
+  const launch = () => {
+    const launchedAt = monotonicMs()
+    const connection = new Connection(port)
+    const stream = { received: 0, done: false, carry: "", expired: false }
+    open.set(connection, stream)
+    const onBody = (data) => {
+      const text = stream.carry + data.toString("latin1")
+      const end = text.lastIndexOf("\n") + 1
+      stream.carry = text.slice(end)
+      if (end === 0) return
+      const now = monotonicMs()
+      const lines = text.slice(0, end)
+      for (const match of lines.matchAll(STAMP)) {
+        if (stream.received++ === 0) firstTokenMs.push(now - launchedAt)
+        if (delayCount < delays.length) delays[delayCount++] = now - Number(match[2])
+      }
+      if (lines.includes(DONE)) stream.done = true
+    }
+    settled.push(
+      connection.send(bytes, { onBody }).then((result) => {
+        open.delete(connection)
+        connection.close()
+        const outcome = stream.expired
+          ? ["failed", `still open ${graceMs / 1000} s after its last token was due`]
+          : result.status === 0 || (result.error !== undefined && !stream.done)
+          ? ["reset", result.error ?? "connection closed"]
+          : result.status !== 200
+          ? ["failed", `status ${result.status}`]
+          : !stream.done
+          ? ["failed", "no [DONE]"]
+          : stream.received !== tokens
+          ? ["failed", `${stream.received} of ${tokens} tokens`]
+          : ["completed"]
+        outcomes[outcome[0]]++
+        if (outcome[1] !== undefined) errors.set(outcome[1], (errors.get(outcome[1]) ?? 0) + 1)
+      })
+    )
+  }
+
+  // one timer launches every stream that is due, then waits for the next
+  let launched = 0
+  await new Promise((resolve) => {
+    const launchDue = () => {
+      const elapsed = monotonicMs() - t0
+      while (launched < count && launched * rampMs / count <= elapsed) {
+        launch()
+        launched++
+      }
+      if (launched === count) resolve()
+      else setTimeout(launchDue, launched * rampMs / count - elapsed)
+    }
+    launchDue()
+  })
+  const rampSeconds = (monotonicMs() - t0) / 1000
+  const allSettled = Promise.all(settled)
+  let deadline
+  const expired = await Promise.race([
+    allSettled.then(() => false),
+    new Promise((resolve) => (deadline = setTimeout(resolve, (tokens - 1) * intervalMs + graceMs, true)))
+  ])
+  clearTimeout(deadline)
+  if (expired) {
+    for (const [connection, stream] of open) {
+      stream.expired = true
+      connection.close()
+    }
+    await allSettled
+  }
+  lag.disable()
+  const sortedFirst = sortNumbers(firstTokenMs)
+  const sortedDelays = delays.subarray(0, delayCount).sort()
+  return {
+    count,
+    ...outcomes,
+    errors: Object.fromEntries(errors),
+    rampSeconds,
+    seconds: (monotonicMs() - t0) / 1000,
+    tokensReceived: delayCount,
+    firstTokenP50: percentile(sortedFirst, 0.5),
+    firstTokenP90: percentile(sortedFirst, 0.9),
+    delayP50: percentile(sortedDelays, 0.5),
+    delayP99: percentile(sortedDelays, 0.99),
+    delayMax: sortedDelays.at(-1),
+    // the histogram holds the intervals between the timer's runs: how late it ran is the rest
+    clientLagP99Ms: Math.max(0, lag.percentile(99) / 1e6 - LAG_RESOLUTION_MS)
+  }
 }
