@@ -22,6 +22,7 @@ import * as HttpTraceContext from "@effect/platform/HttpTraceContext"
 import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import type * as Fiber from "effect/Fiber"
 import * as FiberRef from "effect/FiberRef"
 import * as FiberRefs from "effect/FiberRefs"
 import * as Layer from "effect/Layer"
@@ -42,6 +43,7 @@ import {
 import { newRequestId } from "./CurrentRequest.js"
 import * as ErrorResponse from "./ErrorResponse.js"
 import { NodeRequest, send } from "./NodeRequest.js"
+import * as WebSocketUpgrade from "./WebSocketUpgrade.js"
 
 /** The host to listen on for a `gateway.bind` value. */
 export const hostOf = (bind: string) => bind === "loopback" ? "127.0.0.1" : bind === "lan" ? "0.0.0.0" : bind
@@ -69,6 +71,12 @@ const framingError = (error: Error): GatewayError => {
 const ownAnswer = (error: GatewayError) => {
   const id = newRequestId()
   return ErrorResponse.toNodeAnswer(ErrorResponse.describe(error, id), { "x-request-id": id, connection: "close" })
+}
+
+/** The answer to a request that comes once the app is no longer served. */
+const shuttingDown = (res: NodeHttp.ServerResponse) => {
+  const { headers, status, text } = ownAnswer(new GatewayShuttingDown())
+  res.writeHead(status, headers).end(text)
 }
 
 /**
@@ -105,12 +113,19 @@ const annotated = (response: HttpServerResponse.HttpServerResponse) =>
       { "http.response.header.x-request-id": response.headers["x-request-id"] })
   })
 
-/** The handler of Node's `request` events for an app, running each request as one fiber. */
-const handlerFor = (app: HttpApp.Default<unknown, Scope.Scope>, runtime: Runtime.Runtime<never>) => {
+/** Runs a request of Node's (an upgrade request with its `upgrade`) as one fiber of the app. */
+type Handler = (
+  req: NodeHttp.IncomingMessage,
+  res: NodeHttp.ServerResponse,
+  upgrade?: HttpServerRequest.HttpServerRequest["upgrade"]
+) => Fiber.RuntimeFiber<void>
+
+/** The handler of Node's requests for an app, running each request as one fiber. */
+const handlerFor = (app: HttpApp.Default<unknown, Scope.Scope>, runtime: Runtime.Runtime<never>): Handler => {
   const runFork = Runtime.runFork(runtime)
   const tracing = FiberRefs.getOrDefault(runtime.fiberRefs, FiberRef.currentTracerEnabled)
-  return (req: NodeHttp.IncomingMessage, res: NodeHttp.ServerResponse) => {
-    const request = new NodeRequest(req, res)
+  return (req, res, upgrade) => {
+    const request = new NodeRequest(req, res, upgrade)
     const answer = Effect.flatMap(
       app,
       (response) => tracing ? Effect.zipRight(annotated(response), send(request, response)) : send(request, response)
@@ -119,12 +134,43 @@ const handlerFor = (app: HttpApp.Default<unknown, Scope.Scope>, runtime: Runtime
       Effect.catchAllCause(unanswered(res)),
       Effect.provideService(HttpServerRequest.HttpServerRequest, request)
     )
-    const fiber = runFork(tracing ? traced(request, answer) : answer)
-    // The client went away before its answer was sent: what was running for it stops.
-    res.on("close", () => {
-      if (!res.writableEnded) fiber.unsafeInterruptAsFork(HttpServerError.clientAbortFiberId)
-    })
+    return runFork(tracing ? traced(request, answer) : answer)
   }
+}
+
+/**
+ * An HTTP answer on the connection of a request that asked for a WebSocket; the connection closes
+ * after it (Node's parser has let go of it).
+ */
+const answerOnUpgrade = (req: NodeHttp.IncomingMessage) => {
+  const res = new NodeHttp.ServerResponse(req)
+  res.assignSocket(req.socket)
+  res.on("finish", () => req.socket.end())
+  return res
+}
+
+/**
+ * A request that asks for a WebSocket: the app answers it like any other (its answer, if it makes
+ * one, goes out on the connection, which then closes), or takes the connection with
+ * `request.upgrade`.
+ */
+const upgradeRequest = (
+  handler: Handler,
+  upgrades: WebSocketUpgrade.Upgrades,
+  req: NodeHttp.IncomingMessage,
+  head: Buffer
+) => {
+  const socket = req.socket
+  const res = answerOnUpgrade(req)
+  const upgrade = WebSocketUpgrade.upgradeOf(upgrades, req, socket, head, () => {
+    // The connection is the WebSocket's now: whatever the app answers afterwards goes nowhere.
+    res.detachSocket(socket)
+    res.destroy()
+  })
+  const fiber = handler(req, res, Effect.succeed(upgrade))
+  socket.on("close", () => {
+    if (!socket.writableEnded) fiber.unsafeInterruptAsFork(HttpServerError.clientAbortFiberId)
+  })
 }
 
 /**
@@ -132,13 +178,17 @@ const handlerFor = (app: HttpApp.Default<unknown, Scope.Scope>, runtime: Runtime
  * 503 `shutting_down`; a request Node's parser refuses gets the catalogue's JSON error.
  */
 export const make = (options: Net.ListenOptions): Effect.Effect<
-  { readonly server: HttpServer.HttpServer; readonly node: NodeHttp.Server },
+  {
+    readonly server: HttpServer.HttpServer
+    readonly node: NodeHttp.Server
+    readonly upgrades: WebSocketUpgrade.Upgrades
+  },
   HttpServerError.ServeError,
   Scope.Scope
 > =>
   Effect.gen(function*() {
     const node = NodeHttp.createServer()
-    let handler: ((req: NodeHttp.IncomingMessage, res: NodeHttp.ServerResponse) => void) | undefined
+    let handler: Handler | undefined
     /** Each connection's answers not finished yet, in order: the first is the one on the wire. */
     const answers = new WeakMap<Duplex, Array<NodeHttp.ServerResponse>>()
     node.on("request", (req: NodeHttp.IncomingMessage, res: NodeHttp.ServerResponse) => {
@@ -146,9 +196,12 @@ export const make = (options: Net.ListenOptions): Effect.Effect<
       if (unfinished === undefined) answers.set(req.socket, unfinished = [])
       while (unfinished[0]?.writableFinished === true) unfinished.shift()
       unfinished.push(res)
-      if (handler !== undefined) return handler(req, res)
-      const { headers, status, text } = ownAnswer(new GatewayShuttingDown())
-      res.writeHead(status, headers).end(text)
+      if (handler === undefined) return shuttingDown(res)
+      const fiber = handler(req, res)
+      // The client went away before its answer was sent: what was running for it stops.
+      res.on("close", () => {
+        if (!res.writableEnded) fiber.unsafeInterruptAsFork(HttpServerError.clientAbortFiberId)
+      })
     })
     node.on("clientError", (error: Error, socket: Duplex) => {
       const onTheWire = answers.get(socket)?.find((answer) => !answer.writableFinished)
@@ -170,6 +223,12 @@ export const make = (options: Net.ListenOptions): Effect.Effect<
       }),
       () => Effect.async<void>((resume) => void node.close(() => resume(Effect.void)))
     )
+    // Made once listening, so that it is closed (its WebSockets with it) before the server is.
+    const upgrades = yield* WebSocketUpgrade.makeUpgrades
+    node.on("upgrade", (req: NodeHttp.IncomingMessage, _socket: Duplex, head: Buffer) => {
+      if (handler !== undefined) return upgradeRequest(handler, upgrades, req, head)
+      shuttingDown(answerOnUpgrade(req))
+    })
     const address = node.address()
     const server = HttpServer.make({
       address: address === null || typeof address === "string"
@@ -187,20 +246,23 @@ export const make = (options: Net.ListenOptions): Effect.Effect<
               })
           ))
     })
-    return { server, node }
+    return { server, node, upgrades }
   })
 
 /** The server and its `Listener`, listening on `options`. */
 export const layerServer = (options: Net.ListenOptions) =>
-  Layer.scopedContext(Effect.map(make(options), ({ node, server }) =>
-    Context.make(HttpServer.HttpServer, server).pipe(
-      Context.add(Listener, {
-        closeAll: Effect.sync(() => {
-          node.close()
-          node.closeAllConnections()
+  Layer.scopedContext(
+    Effect.map(make(options), ({ node, server, upgrades }) =>
+      Context.make(HttpServer.HttpServer, server).pipe(
+        Context.add(Listener, {
+          closeAll: Effect.sync(() => {
+            node.close()
+            node.closeAllConnections()
+            upgrades.closeAll()
+          })
         })
-      })
-    )))
+      ))
+  )
 
 /** The server on the configured port and bind, with its `Listener`. */
 export const layer = Layer.unwrapEffect(
