@@ -19,10 +19,10 @@ const MODULES = [
   "@effect/ai-openai/OpenAiLanguageModel",
   "@effect/ai-anthropic/AnthropicClient",
   "@effect/ai-anthropic/AnthropicLanguageModel",
-  "./dist/providers/OpenAiCompletions.js",
+  "./dist/providers/openai-completions/Model.js",
   "./dist/providers/OpenAiResponses.js",
   "./dist/providers/AnthropicMessages.js",
-  "./dist/SessionStore.js",
+  "./dist/store/SessionStore.js",
   "./dist/Cli.js"
 ]
 
@@ -63,8 +63,8 @@ for (const specifier of MODULES) {
 
 // What the providers clawgate loads whatever its config cost on top of everything else it loads.
 const REST = [
-  "./dist/providers/OpenAiCompletions.js",
-  "./dist/SessionStore.js",
+  "./dist/providers/openai-completions/Model.js",
+  "./dist/store/SessionStore.js",
   "@effect/cli/Command",
   "@effect/platform-node/NodeHttpServer",
   "@effect/platform-node/NodeHttpClient",

@@ -1,8 +1,8 @@
 /**
  * ModelRegistry: the model behind each agent, built once at start-up from `models.providers`.
  */
-import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as HttpClient from "@effect/platform/HttpClient"
+import type { HttpClientError } from "@effect/platform/HttpClientError"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -47,10 +47,24 @@ export class ModelRegistry extends Context.Tag("clawgate/ModelRegistry")<ModelRe
 }
 
 /**
- * The HttpClient the library providers call out on (Node's undici). It sends no trace headers: the
- * gateway's trace ids are its own business, not the provider's.
+ * The HttpClient the library providers call out on (the platform's client on undici). It sends no
+ * trace headers: the gateway's trace ids are its own business, not the provider's. The client is
+ * made on its first request: undici is a megabyte of code that a gateway whose providers are all
+ * `openai-completions` (on node:http) or `echo` never loads.
  */
-export const providerHttpClient: Layer.Layer<HttpClient.HttpClient> = Layer.effect(
+export const providerHttpClient: Layer.Layer<HttpClient.HttpClient> = Layer.scoped(
   HttpClient.HttpClient,
-  Effect.map(HttpClient.HttpClient, HttpClient.withTracerPropagation(false))
-).pipe(Layer.provide(NodeHttpClient.layerUndici))
+  Effect.gen(function*() {
+    const scope = yield* Effect.scope
+    const undici = yield* Effect.cached(
+      Effect.promise(() => import("@effect/platform-node/NodeHttpClient")).pipe(
+        Effect.flatMap((NodeHttpClient) => Layer.buildWithScope(NodeHttpClient.layerUndici, scope)),
+        Effect.map(Context.get(HttpClient.HttpClient))
+      )
+    )
+    return HttpClient.makeWith<never, never, HttpClientError, never>(
+      (request) => Effect.flatMap(undici, (client) => Effect.flatMap(request, client.execute)),
+      Effect.succeed
+    ).pipe(HttpClient.withTracerPropagation(false))
+  })
+)

@@ -20,7 +20,7 @@ import * as Inspectable from "effect/Inspectable"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import type * as Http from "node:http"
+import * as Http from "node:http"
 import * as NodeStream_ from "node:stream"
 import * as Pull from "../domain/Pull.js"
 
@@ -132,6 +132,22 @@ export class NodeRequest extends Inspectable.Class implements HttpServerRequest.
     return { _id: "@effect/platform/HttpServerRequest", method: this.method, url: this.originalUrl }
   }
 }
+
+/**
+ * Node's request under a request of a Node server, this one's or the platform's `NodeHttpServer`
+ * (what `NodeHttpServerRequest.toIncomingMessage` gives, without loading the platform's server
+ * module and the `ws` library with it); none under any other server.
+ */
+export const incomingMessageOf = (request: HttpServerRequest.HttpServerRequest): Http.IncomingMessage | undefined =>
+  "source" in request && request.source instanceof Http.IncomingMessage ? request.source : undefined
+
+/** Node's answer under a request of a Node server, as `incomingMessageOf`. */
+export const serverResponseOf = (request: HttpServerRequest.HttpServerRequest): Http.ServerResponse | undefined =>
+  "response" in request && request.response instanceof Http.ServerResponse ? request.response : undefined
+
+/** The defect of an endpoint served on another server than Node's. */
+export const notOnNode = () =>
+  Effect.dieMessage("clawgate's endpoints need a Node HTTP server (NodeServer, or the platform's NodeHttpServer)")
 
 const headersOf = (response: HttpServerResponse.HttpServerResponse): Http.OutgoingHttpHeaders => {
   if (Cookies.isEmpty(response.cookies)) return response.headers

@@ -12,7 +12,6 @@
  *   connection (the bytes would land inside it). The connection is then closed, as Node does.
  * - one that comes once the app is no longer served (on shutdown): 503 `shutting_down`.
  */
-import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import type * as HttpApp from "@effect/platform/HttpApp"
 import * as HttpServer from "@effect/platform/HttpServer"
 import * as HttpServerError from "@effect/platform/HttpServerError"
@@ -274,8 +273,12 @@ export const layer = Layer.unwrapEffect(
  * (a new connection each request, as the platform's `NodeHttpServer.layerTest` does).
  */
 export const layerTest = HttpServer.layerTestClient.pipe(
-  Layer.provide(NodeHttpClient.layerWithoutAgent),
-  Layer.provide(NodeHttpClient.makeAgentLayer({ keepAlive: false })),
+  Layer.provide(Layer.unwrapEffect(Effect.map(
+    // Loaded here, not with the server: the client module loads undici, which serving never needs.
+    Effect.promise(() => import("@effect/platform-node/NodeHttpClient")),
+    (NodeHttpClient) =>
+      NodeHttpClient.layerWithoutAgent.pipe(Layer.provide(NodeHttpClient.makeAgentLayer({ keepAlive: false })))
+  ))),
   Layer.provideMerge(layerServer({ port: 0, host: "127.0.0.1" }))
 )
 

@@ -5,7 +5,6 @@
  * chunked bodies. A body nested deeper than `MAX_DEPTH` is refused before anything recurses over
  * it (Schema's error formatter and `JSON.stringify` overflow the stack a few thousand levels down).
  */
-import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
 import type * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as Arr from "effect/Array"
 import * as Effect from "effect/Effect"
@@ -15,6 +14,7 @@ import type * as NodeStream from "node:stream"
 import * as Zlib from "node:zlib"
 import { InvalidJson, InvalidRequest, PayloadTooLarge, UnsupportedContentEncoding } from "../domain/Errors.js"
 import { excerpt, formatPath, quote } from "../domain/Quote.js"
+import { incomingMessageOf, notOnNode } from "./NodeRequest.js"
 
 /** The `Content-Encoding`s a body may come in, with their decoders; `identity` (or none) is plain. */
 const DECODERS = new Map<string, () => NodeStream.Transform>([
@@ -157,8 +157,10 @@ export const readJson = (
 ): Effect.Effect<unknown, PayloadTooLarge | UnsupportedContentEncoding | InvalidJson | InvalidRequest> => {
   const declared = Number(request.headers["content-length"] ?? NaN)
   if (declared > maxBytes) return Effect.fail(new PayloadTooLarge({ maxBytes }))
+  const source = incomingMessageOf(request)
+  if (source === undefined) return notOnNode()
   return decoderFor(request.headers["content-encoding"]).pipe(
-    Effect.flatMap((decoder) => readBytes(NodeHttpServerRequest.toIncomingMessage(request), decoder, maxBytes)),
+    Effect.flatMap((decoder) => readBytes(source, decoder, maxBytes)),
     Effect.flatMap(parse),
     Effect.flatMap(checkDepth)
   )

@@ -3,7 +3,6 @@
  * could not match (404, 405, an endpoint turned off), the drain (503 while draining, the deadline
  * for what is in flight), defects as 500s, and one log line and the metrics of each request.
  */
-import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
 import * as HttpLayerRouter from "@effect/platform/HttpLayerRouter"
 import * as HttpServerError from "@effect/platform/HttpServerError"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
@@ -27,6 +26,7 @@ import * as Metrics from "../ops/Metrics.js"
 import * as Cors from "./Cors.js"
 import { CurrentRequest, newRequestId, type RequestFacts } from "./CurrentRequest.js"
 import * as ErrorResponse from "./ErrorResponse.js"
+import { serverResponseOf } from "./NodeRequest.js"
 import { logRequest } from "./RequestLog.js"
 import * as Routes from "./Routes.js"
 
@@ -65,15 +65,16 @@ export const RequestMiddleware = HttpLayerRouter.middleware<{ provides: CurrentR
       fiber: Fiber.RuntimeFiber<unknown, unknown>
     ) =>
     () => {
-      const res = NodeHttpServerRequest.toServerResponse(request)
+      const res = serverResponseOf(request)
       const error = new GatewayShuttingDown()
       current.error = error
-      if (!res.headersSent) {
+      // (Not on a Node server, there is nothing to write to: the interruption ends the answer.)
+      if (res !== undefined && !res.headersSent) {
         const { headers, status, text } = ErrorResponse.toNodeAnswer(ErrorResponse.describe(error, current.id), {
           "x-request-id": current.id
         })
         res.writeHead(status, headers).end(text)
-      } else if (current.endInBand !== undefined && !res.writableEnded) {
+      } else if (res !== undefined && current.endInBand !== undefined && !res.writableEnded) {
         res.end(current.endInBand(error))
       }
       fiber.unsafeInterruptAsFork(fiber.id())

@@ -2,7 +2,6 @@
  * `POST /v1/chat/completions`: authenticate, read and validate the request, route it to an agent
  * and a session, run the agent, answer in JSON or as a stream.
  */
-import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as Clock from "effect/Clock"
@@ -39,11 +38,17 @@ export const makeHandler = Effect.gen(function*() {
   const runner = yield* AgentRunner
   const conversationHeaders = settings.chatCompletions.sessionHeaders
   const imageSettings = settings.chatCompletions.images
-  // Remote images are fetched on an HttpClient of the handler's own, only when they are allowed.
+  // Remote images are fetched on an HttpClient of the handler's own (on undici, loaded only then),
+  // only when they are allowed.
   const imageResolver = Images.make(
     imageSettings,
     imageSettings.allowRemote
-      ? Option.some(NodeHttpClient.makeUndici(yield* NodeHttpClient.makeDispatcher))
+      ? Option.some(
+        yield* Effect.flatMap(
+          Effect.promise(() => import("@effect/platform-node/NodeHttpClient")),
+          (NodeHttpClient) => Effect.map(NodeHttpClient.makeDispatcher, NodeHttpClient.makeUndici)
+        )
+      )
       : Option.none()
   )
 

@@ -16,7 +16,6 @@
  * for the first content pulls the run from a fiber of its own, so that a silence can start the
  * answer meanwhile.
  */
-import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as Cause from "effect/Cause"
@@ -33,6 +32,7 @@ import * as Metrics from "../../ops/Metrics.js"
 import * as Telemetry from "../../ops/Telemetry.js"
 import { CurrentRequest, type RequestFacts } from "../CurrentRequest.js"
 import * as ErrorResponse from "../ErrorResponse.js"
+import { notOnNode, serverResponseOf } from "../NodeRequest.js"
 import * as Silences from "../Silences.js"
 import * as Wire from "./ChatCompletionsWire.js"
 
@@ -166,7 +166,8 @@ const answer = Effect.fnUntraced(function*(
   CurrentRequest | HttpServerRequest.HttpServerRequest | Scope.Scope
 > {
   const current = yield* CurrentRequest
-  const res = NodeHttpServerRequest.toServerResponse(yield* HttpServerRequest.HttpServerRequest)
+  const res = serverResponseOf(yield* HttpServerRequest.HttpServerRequest)
+  if (res === undefined) return yield* notOnNode()
   yield* Metrics.activeStream
   const firstContent = yield* Metrics.timeToFirstContent(current.agentId ?? "-")
   const pull = yield* Pull.open(events)
