@@ -14,7 +14,6 @@
  * short or a body of the wrong shape `ProviderFailed`. The API key and the configured headers never
  * appear in an error.
  */
-import * as Sse from "@effect/experimental/Sse"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Redacted from "effect/Redacted"
@@ -23,6 +22,7 @@ import { type AgentError, ProviderFailed } from "../../domain/Errors.js"
 import * as Pull from "../../domain/Pull.js"
 import * as HttpCall from "../HttpCall.js"
 import type { MakeModel } from "../Provider.js"
+import * as SseData from "../SseData.js"
 import { bodyOf, DEFAULT_BASE_URL, maxTokensFieldOf } from "./Request.js"
 import { makeStreamReader, replyOf } from "./Wire.js"
 
@@ -34,9 +34,7 @@ const eventsOf = (
   const reader = makeStreamReader(provider)
   const decoder = new TextDecoder()
   let data: Array<string> = []
-  const parser = Sse.makeParser((event) => {
-    if (event._tag === "Event") data.push(event.data)
-  })
+  const parser = SseData.makeDataParser((event) => data.push(event))
   let done = false
 
   /**
