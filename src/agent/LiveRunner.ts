@@ -26,7 +26,7 @@ import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { Config } from "../config/Config.js"
 import { splitModel } from "../config/Settings.js"
-import type { Agent } from "../domain/Agent.js"
+import type { Agent, ToolPolicy } from "../domain/Agent.js"
 import {
   addEvent,
   AgentEvent,
@@ -134,6 +134,8 @@ interface StepMessages {
 
 const running = (call: ToolCall): ToolActivity => ({ ...call, status: "running" })
 
+const noServerTools: ReadonlyMap<string, ServerTool> = new Map()
+
 const make = Effect.gen(function*() {
   const mcp = yield* McpServers
   const settings = yield* Config
@@ -172,6 +174,13 @@ const make = Effect.gen(function*() {
     )
   }
 
+  /** The server tools the agent may call, by name; a client tool of the same name wins. */
+  const serverToolsFor = (run: RunRequest, policy: ToolPolicy) =>
+    Effect.map(mcp.tools(policy), (tools): ReadonlyMap<string, ServerTool> => {
+      const clientNames = new Set(run.tools?.tools.map((tool) => tool.name))
+      return new Map(tools.filter((tool) => !clientNames.has(tool.name)).map((tool) => [tool.name, tool]))
+    })
+
   /** Waits for the run's turn on its session, then reads what the model should see. */
   const prepare = (run: RunRequest) => Telemetry.traced("AgentRunner.prepare")(prepareUntraced(run))
   const prepareUntraced = Effect.fnUntraced(function*(run: RunRequest) {
@@ -185,15 +194,14 @@ const make = Effect.gen(function*() {
     })
     const transcript = stable ? yield* store.load(run.sessionKey.value, history.maxMessages) : []
     const fresh = Conversation.newMessages(transcript.length > 0, run.messages)
-    // Only an agent given tools asks its servers; a client tool of the same name wins.
-    const clientNames = new Set(run.tools?.tools.map((tool) => tool.name))
+    // Only an agent given tools asks its servers.
     const serverTools = run.agent.tools === undefined || run.tools?.choice === "none"
-      ? []
-      : (yield* mcp.tools(run.agent.tools)).filter((tool) => !clientNames.has(tool.name))
+      ? noServerTools
+      : yield* serverToolsFor(run, run.agent.tools)
     const request: Omit<ModelRequest, "timeLimit"> = {
       system: Conversation.system([run.agent.systemPrompt, run.extraSystemPrompt]),
       messages: Conversation.forModel([...Conversation.bounded(transcript, history), ...fresh]),
-      tools: serverTools.length === 0 ? run.tools : withServerTools(run.tools, serverTools),
+      tools: serverTools.size === 0 ? run.tools : withServerTools(run.tools, [...serverTools.values()]),
       sampling: samplingFor(run.agent, run.sampling),
       answerFormat: run.answerFormat
     }
@@ -203,7 +211,7 @@ const make = Effect.gen(function*() {
       /** Whether the turn is stored: only then is its reply kept as it streams. */
       stable,
       /** The server tools the model is offered, by name (none: the run is as without MCP). */
-      serverTools: new Map(serverTools.map((tool) => [tool.name, tool])),
+      serverTools,
       /** Stores the turn: with `steps`, the loop's calls and results before the reply. */
       commit: (reply: AgentReply, steps: ReadonlyArray<ChatMessage> = []) =>
         stable
@@ -440,7 +448,7 @@ const make = Effect.gen(function*() {
       if (stop) {
         const length = clientCalls.length === 0 && serverCalls.length > 0
         if (length) yield* stoppedAtMaxSteps(run)
-        yield* turn.commit({ ...reply, toolCalls: clientCalls.length > 0 ? clientCalls : undefined }, steps)
+        yield* turn.commit({ ...reply, usage, toolCalls: clientCalls.length > 0 ? clientCalls : undefined }, steps)
         return {
           text: said,
           toolCalls: clientCalls.length > 0 ? clientCalls : undefined,

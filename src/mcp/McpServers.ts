@@ -2,9 +2,11 @@
  * McpServers: the MCP servers of `mcp.servers`, whose tools agents may call. Built on the official
  * `@modelcontextprotocol/sdk` client (stdio, streamable HTTP or SSE).
  *
- * - A server is connected on first use (its tools listed then) and kept connected for the life of
- *   the layer (a config generation): a reload that removes it, or the shutdown, closes it. A server
- *   that dies (its process exits, its connection drops) is connected again on the next use.
+ * - A server that an agent may use is connected when the layer is built (in the background; else
+ *   on first use), its tools listed then, and kept connected for the life of the layer (a config
+ *   generation): a reload that removes it, or the shutdown, closes it. A server that dies (its
+ *   process exits, its connection drops) is connected again on the next use; one that cannot be
+ *   reached is tried again on a use at least RETRY_AFTER_MS later.
  * - A tool reaches the model as `<server>__<tool>` (letters, digits, `_` and `-` only, at most 64),
  *   a valid function name for every provider.
  * - A call never fails the run: a failing tool, a server that cannot be reached, a call past its
@@ -115,6 +117,9 @@ const decodeArguments = Schema.decodeUnknownEither(
 const capped = (text: string, max: number) =>
   text.length <= max ? text : `${text.slice(0, max)}\n[result cut: ${text.length} characters, at most ${max} are kept]`
 
+/** How long a server that failed to connect is left alone before it is tried again. */
+export const RETRY_AFTER_MS = 5_000
+
 const make = Effect.gen(function*() {
   const settings = yield* Config
   const servers = Object.entries(settings.mcpServers).filter(([, server]) => server.enabled)
@@ -165,13 +170,37 @@ const make = Effect.gen(function*() {
       Effect.tapError((problem) => Effect.logWarning(`MCP server "${name}" cannot be reached: ${problem}`))
     )
 
-  /** The server's live connection: the current one, or a new one if it has none or it closed. */
+  /** When each server last failed to connect: it is not tried again for RETRY_AFTER_MS. */
+  const failedAt = new Map<string, number>()
+
+  /**
+   * The server's live connection: the current one, or a new one if it has none or it closed (not
+   * within RETRY_AFTER_MS of a failed attempt, so that an unreachable server does not hold up
+   * every run for its connection timeout).
+   */
   const connection = (name: string, server: McpServerEntry) =>
-    locks.get(name)!.withPermits(1)(Effect.suspend(() => {
+    locks.get(name)!.withPermits(1)(Effect.flatMap(Clock.currentTimeMillis, (now) => {
       const current = connections.get(name)
       if (current !== undefined && !current.closed) return Effect.succeed(current)
-      return Effect.tap(open(name, server), (fresh) => Effect.sync(() => connections.set(name, fresh)))
+      const failed = failedAt.get(name)
+      if (failed !== undefined && now - failed < RETRY_AFTER_MS) {
+        return Effect.fail(`it could not be reached ${now - failed} ms ago`)
+      }
+      return open(name, server).pipe(
+        Effect.tap((fresh) => Effect.sync(() => connections.set(name, fresh))),
+        Effect.tapError(() => Effect.sync(() => failedAt.set(name, now)))
+      )
     }))
+
+  // Servers an agent may use are started with the gateway (in the background), so that a first
+  // run does not wait for them and a server that cannot start says so at once.
+  yield* Effect.forkScoped(Effect.forEach(
+    servers.filter(([name]) =>
+      settings.agents.some((agent) => agent.tools !== undefined && mayUseServer(agent.tools, name))
+    ),
+    ([name, server]) => Effect.ignore(connection(name, server)),
+    { concurrency: "unbounded", discard: true }
+  ))
 
   const tools = (policy: ToolPolicy) =>
     Effect.map(
