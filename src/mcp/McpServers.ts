@@ -14,10 +14,7 @@
  *   `maxResultChars` are cut. Interrupting a call (the client left) aborts it, and the SDK sends
  *   the server its cancellation.
  */
-import { Client } from "@modelcontextprotocol/sdk/client/index.js"
-import { SSEClientTransport } from "@modelcontextprotocol/sdk/client/sse.js"
-import { getDefaultEnvironment, StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js"
-import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js"
+import type { Client } from "@modelcontextprotocol/sdk/client/index.js"
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
@@ -68,13 +65,27 @@ interface Connection {
 
 const messageOf = (error: unknown) => error instanceof Error ? error.message : String(error)
 
-const transportFor = (server: McpServerEntry): Transport => {
+/**
+ * The SDK's client and transports, loaded on first use: a gateway without MCP servers never loads
+ * them (they would more than double what every start-up reads).
+ */
+const loadSdk = Effect.promise(() =>
+  Promise.all([
+    import("@modelcontextprotocol/sdk/client/index.js"),
+    import("@modelcontextprotocol/sdk/client/sse.js"),
+    import("@modelcontextprotocol/sdk/client/stdio.js"),
+    import("@modelcontextprotocol/sdk/client/streamableHttp.js")
+  ])
+).pipe(Effect.map(([client, sse, stdio, http]) => ({ ...client, ...sse, ...stdio, ...http })))
+type Sdk = Effect.Effect.Success<typeof loadSdk>
+
+const transportFor = (sdk: Sdk, server: McpServerEntry): Transport => {
   if (server.command !== undefined) {
-    return new StdioClientTransport({
+    return new sdk.StdioClientTransport({
       command: server.command,
       args: [...server.args ?? []],
       // The SDK's safe default environment (PATH, HOME, ...), not the gateway's secrets.
-      env: { ...getDefaultEnvironment(), ...server.env },
+      env: { ...sdk.getDefaultEnvironment(), ...server.env },
       ...(server.cwd !== undefined && { cwd: server.cwd }),
       // The server's own stderr is not mixed into the gateway's log lines.
       stderr: "ignore"
@@ -83,8 +94,8 @@ const transportFor = (server: McpServerEntry): Transport => {
   const url = new URL(server.url ?? "")
   const requestInit = { headers: { ...server.headers } }
   return server.transport === "sse"
-    ? new SSEClientTransport(url, { requestInit })
-    : new StreamableHTTPClientTransport(url, { requestInit })
+    ? new sdk.SSEClientTransport(url, { requestInit })
+    : new sdk.StreamableHTTPClientTransport(url, { requestInit })
 }
 
 /** Whether the server's `toolFilter` offers the tool. */
@@ -124,6 +135,7 @@ const make = Effect.gen(function*() {
   const settings = yield* Config
   const servers = Object.entries(settings.mcpServers).filter(([, server]) => server.enabled)
   const connections = new Map<string, Connection>()
+  const sdk = yield* Effect.cached(loadSdk)
   /** One connection attempt at a time per server: concurrent runs share it. */
   const locks = new Map(servers.map(([name]) => [name, Effect.unsafeMakeSemaphore(1)]))
 
@@ -140,35 +152,36 @@ const make = Effect.gen(function*() {
 
   /** Connects to the server and lists its tools, within its connection timeout. */
   const open = (name: string, server: McpServerEntry) =>
-    Effect.tryPromise({
-      try: async (signal) => {
-        const client = new Client({ name: "clawgate", version: "0.1.0" })
-        const options = { signal, timeout: server.connectionTimeoutMs }
-        signal.addEventListener("abort", () => void client.close().catch(() => undefined))
-        const tools: Array<McpTool> = []
-        try {
-          await client.connect(transportFor(server), options)
-          let cursor: string | undefined
-          do {
-            const page = await client.listTools(cursor === undefined ? undefined : { cursor }, options)
-            tools.push(...page.tools)
-            cursor = page.nextCursor
-          } while (cursor !== undefined)
-        } catch (error) {
-          await client.close().catch(() => undefined)
-          throw error
-        }
-        const connection: Connection = { client, tools, closed: false }
-        client.onclose = () => {
-          connection.closed = true
-        }
-        return connection
-      },
-      catch: messageOf
-    }).pipe(
-      Effect.timeoutFail({ duration: server.connectionTimeoutMs, onTimeout: () => "the connection timed out" }),
-      Effect.tapError((problem) => Effect.logWarning(`MCP server "${name}" cannot be reached: ${problem}`))
-    )
+    Effect.flatMap(sdk, (sdk) =>
+      Effect.tryPromise({
+        try: async (signal) => {
+          const client = new sdk.Client({ name: "clawgate", version: "0.1.0" })
+          const options = { signal, timeout: server.connectionTimeoutMs }
+          signal.addEventListener("abort", () => void client.close().catch(() => undefined))
+          const tools: Array<McpTool> = []
+          try {
+            await client.connect(transportFor(sdk, server), options)
+            let cursor: string | undefined
+            do {
+              const page = await client.listTools(cursor === undefined ? undefined : { cursor }, options)
+              tools.push(...page.tools)
+              cursor = page.nextCursor
+            } while (cursor !== undefined)
+          } catch (error) {
+            await client.close().catch(() => undefined)
+            throw error
+          }
+          const connection: Connection = { client, tools, closed: false }
+          client.onclose = () => {
+            connection.closed = true
+          }
+          return connection
+        },
+        catch: messageOf
+      })).pipe(
+        Effect.timeoutFail({ duration: server.connectionTimeoutMs, onTimeout: () => "the connection timed out" }),
+        Effect.tapError((problem) => Effect.logWarning(`MCP server "${name}" cannot be reached: ${problem}`))
+      )
 
   /** When each server last failed to connect: it is not tried again for RETRY_AFTER_MS. */
   const failedAt = new Map<string, number>()
