@@ -127,7 +127,6 @@ const SHORT_RESULT = 200
 /** What a step of the loop adds to the conversation: its calls, then their results. */
 interface StepMessages {
   readonly stored: ReadonlyArray<ChatMessage>
-  readonly forModel: ReadonlyArray<ModelMessage>
   /** Each call's activity once it has ended. */
   readonly ended: ReadonlyArray<ToolActivity>
 }
@@ -245,15 +244,6 @@ const make = Effect.gen(function*() {
             toolCallId: call.id
           }))
         ],
-        forModel: [
-          { role: "assistant", content: text, toolCalls: calls },
-          ...calls.map((call, i): ModelMessage => ({
-            role: "tool",
-            toolCallId: call.id,
-            name: call.name,
-            content: outcomes[i]!.text
-          }))
-        ],
         ended: calls.map((call, i): ToolActivity => ({
           ...call,
           status: outcomes[i]!.ok ? "done" : "error",
@@ -354,7 +344,7 @@ const make = Effect.gen(function*() {
         }
         current = Effect.flatMap(runTools(tools, text, serverCalls), (ran) => {
           steps.push(...ran.stored)
-          messages.push(...ran.forModel)
+          messages.push(...Conversation.forModel(ran.stored))
           step += 1
           text = ""
           calls = new Map()
@@ -459,7 +449,7 @@ const make = Effect.gen(function*() {
       }
       const ran = yield* runTools(tools, reply.text, serverCalls)
       steps.push(...ran.stored)
-      messages.push(...ran.forModel)
+      messages.push(...Conversation.forModel(ran.stored))
       activity.push(...ran.ended)
     }
   })
