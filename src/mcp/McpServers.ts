@@ -59,6 +59,8 @@ interface McpTool {
 interface Connection {
   readonly client: Client
   readonly tools: ReadonlyArray<McpTool>
+  /** Ends the session (over streamable HTTP, telling the server so) and closes the connection. */
+  readonly end: () => Promise<void>
   /** Set when the transport closed (the server died): the next use connects again. */
   closed: boolean
 }
@@ -142,7 +144,7 @@ const make = Effect.gen(function*() {
   yield* Effect.addFinalizer(() =>
     Effect.forEach(
       connections.values(),
-      (connection) => Effect.promise(() => connection.client.close().catch(() => undefined)),
+      (connection) => Effect.promise(connection.end),
       {
         discard: true,
         concurrency: "unbounded"
@@ -159,8 +161,9 @@ const make = Effect.gen(function*() {
           const options = { signal, timeout: server.connectionTimeoutMs }
           signal.addEventListener("abort", () => void client.close().catch(() => undefined))
           const tools: Array<McpTool> = []
+          const transport = transportFor(sdk, server)
           try {
-            await client.connect(transportFor(sdk, server), options)
+            await client.connect(transport, options)
             let cursor: string | undefined
             do {
               const page = await client.listTools(cursor === undefined ? undefined : { cursor }, options)
@@ -171,7 +174,13 @@ const make = Effect.gen(function*() {
             await client.close().catch(() => undefined)
             throw error
           }
-          const connection: Connection = { client, tools, closed: false }
+          const end = async () => {
+            if (transport instanceof sdk.StreamableHTTPClientTransport) {
+              await transport.terminateSession().catch(() => undefined)
+            }
+            await client.close().catch(() => undefined)
+          }
+          const connection: Connection = { client, tools, end, closed: false }
           client.onclose = () => {
             connection.closed = true
           }

@@ -2,6 +2,7 @@
 export interface Observer {
   readonly call?: (name: string, args: Readonly<Record<string, unknown>>) => void
   readonly cancelled?: (name: string) => void
+  readonly ended?: () => void
 }
 
 export interface HttpFake {

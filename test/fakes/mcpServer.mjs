@@ -34,6 +34,7 @@ const text = (value) => ({ content: [{ type: "text", text: String(value) }] })
 /**
  * The tools' state, shared by every connection of one server: the barrier's waiting calls, and
  * the observer told of each call (`call(name, args)`) and of each cancelled one (`cancelled(name)`).
+ * Over HTTP, the observer is also told when a client ends its session (`ended()`).
  */
 export const makeTools = (observer = {}) => {
   const waiting = []
@@ -82,6 +83,7 @@ export const listenHttp = (observer = {}) => {
   const sessions = new Map()
   const server = Http.createServer((req, res) => {
     const known = sessions.get(req.headers["mcp-session-id"])
+    if (known !== undefined && req.method === "DELETE") observer.ended?.()
     if (known !== undefined) return void known.handleRequest(req, res)
     const transport = new StreamableHTTPServerTransport({
       sessionIdGenerator: () => Crypto.randomUUID(),

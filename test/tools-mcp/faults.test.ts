@@ -144,7 +144,7 @@ describe("server tools that misbehave", () => {
 })
 
 describe("reloads and MCP servers", () => {
-  it.scopedLive("a reload that adds a server offers its tools; one that removes a server takes them away", () =>
+  it.scopedLive("a reload that adds a server offers its tools; one that removes a server takes them away and closes it", () =>
     Effect.gen(function*() {
       const reloads = yield* Queue.unbounded<ReturnType<typeof settingsOf>>()
       const logs = yield* capturingLogs
@@ -162,6 +162,8 @@ describe("reloads and MCP servers", () => {
         expect(yield* offered).toContain("web__add")
         yield* Queue.offer(reloads, configWith(() => ({ calc: STDIO_SERVER })))
         yield* reloaded
+        // The previous config's connection to `web` is closed: its session is ended.
+        yield* web.nextEnded
         const now = yield* offered
         expect(now).toContain("calc__add")
         expect(now.some((name) => name.startsWith("web__"))).toBe(false)

@@ -29,11 +29,13 @@ export const STDIO_SERVER = {
 export type ServerInput = NonNullable<NonNullable<ConfigInput["mcp"]>["servers"]>[string]
 type AgentInput = NonNullable<NonNullable<ConfigInput["agents"]>["list"]>[number]
 
-/** The HTTP fake in this process: its URL, the tools called on it, and the calls it saw cancelled. */
+/** The HTTP fake in this process: its URL, the tools called on it, the calls it saw cancelled, its ended sessions. */
 export class WebTools extends Context.Tag("test/WebTools")<WebTools, {
   readonly url: string
   readonly calls: Effect.Effect<ReadonlyArray<string>>
   readonly nextCancelled: Effect.Effect<string>
+  /** Completes when a client next ends its session (a DELETE, as the SDK's client sends on close). */
+  readonly nextEnded: Effect.Effect<void>
 }>() {}
 
 const webLayer = Layer.scoped(
@@ -41,16 +43,23 @@ const webLayer = Layer.scoped(
   Effect.gen(function*() {
     const calls: Array<string> = []
     const cancelled = yield* Queue.unbounded<string>()
+    const ended = yield* Queue.unbounded<void>()
     const fake = yield* Effect.acquireRelease(
       Effect.promise(() =>
         listenHttp({
           call: (name) => calls.push(name),
-          cancelled: (name) => Queue.unsafeOffer(cancelled, name)
+          cancelled: (name) => Queue.unsafeOffer(cancelled, name),
+          ended: () => Queue.unsafeOffer(ended, undefined)
         })
       ),
       (fake) => Effect.promise(fake.close)
     )
-    return WebTools.of({ url: fake.url, calls: Effect.sync(() => [...calls]), nextCancelled: Queue.take(cancelled) })
+    return WebTools.of({
+      url: fake.url,
+      calls: Effect.sync(() => [...calls]),
+      nextCancelled: Queue.take(cancelled),
+      nextEnded: Queue.take(ended)
+    })
   })
 )
 
