@@ -1,6 +1,7 @@
 /**
  * The `clawgate` command: `serve` (the default) runs the gateway; `agent` runs one turn through the
- * same SessionKeys and AgentRunner as the endpoint and streams the reply to stdout.
+ * same SessionKeys and AgentRunner as the endpoint and streams the reply to stdout (and its server
+ * tools' activity to stderr).
  */
 import * as Command from "@effect/cli/Command"
 import * as Args from "@effect/cli/Options"
@@ -23,6 +24,7 @@ import { type ConfigError } from "./config/ConfigError.js"
 import { findFile } from "./config/Load.js"
 import { reloads } from "./config/Reload.js"
 import { type Settings } from "./config/Settings.js"
+import type { ToolActivity } from "./domain/AgentEvent.js"
 import type { GatewayError } from "./domain/Errors.js"
 import * as Gateway from "./Gateway.js"
 import * as ErrorResponse from "./http/ErrorResponse.js"
@@ -118,6 +120,12 @@ const agentOptions = {
   user: Args.text("user").pipe(Args.withDescription("OpenAI-style user, for a stable session"), Args.optional)
 }
 
+/** A server tool's activity as the `agent` command shows it on stderr (the reply is on stdout). */
+const toolLine = (activity: ToolActivity) =>
+  activity.status === "running"
+    ? `[tool] ${activity.name} ${activity.arguments}`
+    : `[tool] ${activity.name} ${activity.status}: ${activity.result ?? ""}`
+
 const runAgent = (options: Command.Command.ParseConfig<typeof agentOptions>) =>
   Effect.gen(function*() {
     const settings = yield* Config
@@ -137,7 +145,11 @@ const runAgent = (options: Command.Command.ParseConfig<typeof agentOptions>) =>
       sampling: {}
     }).pipe(
       Stream.runForEach((event) =>
-        event._tag === "TextDelta" ? Effect.sync(() => process.stdout.write(event.text)) : Effect.void
+        event._tag === "TextDelta"
+          ? Effect.sync(() => process.stdout.write(event.text))
+          : event._tag === "ToolActivity"
+          ? Console.error(toolLine(event.activity))
+          : Effect.void
       )
     )
     yield* Console.log("")

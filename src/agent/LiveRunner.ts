@@ -4,6 +4,14 @@
  * within the agent's first-token timeout), and commits the turn to the session store once it has
  * ended. A streamed run is one pull per read of the provider's answer, mapped as it passes: no
  * Stream stage, queue or fiber of its own.
+ *
+ * An agent with MCP server tools (`tools` in its config) runs a loop: the model's calls of server
+ * tools are run (in parallel), their results go back to the model, and so on until an answer, a
+ * call of a client tool (which goes back to the client, the server calls of that step not run), or
+ * `maxSteps` model calls (then finish reason `length`). The client sees the text of every step and
+ * the tools' activity as `ToolActivity` events, never the server calls as tool calls; usage sums
+ * the steps, and the transcript stores every step with the turn, in its one commit. An agent
+ * without server tools runs exactly as before.
  */
 import * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
@@ -18,13 +26,23 @@ import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { Config } from "../config/Config.js"
 import { splitModel } from "../config/Settings.js"
-import type { Agent } from "../domain/Agent.js"
-import { addEvent, type AgentEvent, type AgentReply, emptyReply } from "../domain/AgentEvent.js"
+import type { Agent, ToolPolicy } from "../domain/Agent.js"
+import {
+  addEvent,
+  AgentEvent,
+  type AgentReply,
+  emptyReply,
+  type FinishReason,
+  type ToolActivity,
+  type ToolCall,
+  type Usage
+} from "../domain/AgentEvent.js"
 import { type AgentError, ProviderTimeout, ProviderUnreachable } from "../domain/Errors.js"
 import * as Pull from "../domain/Pull.js"
-import type { RunRequest, Sampling } from "../domain/Run.js"
+import type { ChatMessage, RunRequest, RunTools, Sampling } from "../domain/Run.js"
+import { McpServers, type ServerTool } from "../mcp/McpServers.js"
 import * as Telemetry from "../ops/Telemetry.js"
-import type { Model, ModelRequest } from "../providers/Provider.js"
+import type { Model, ModelMessage, ModelRequest } from "../providers/Provider.js"
 import { SessionStore } from "../store/SessionStore.js"
 import { AgentRunner } from "./AgentRunner.js"
 import * as Conversation from "./Conversation.js"
@@ -87,7 +105,38 @@ const firstEvents = (model: Model, request: ModelRequest) =>
         ))
   )
 
+/** The client's tools and the agent's server tools, as the model is offered them. */
+const withServerTools = (client: RunTools | undefined, server: ReadonlyArray<ServerTool>): RunTools => ({
+  tools: [
+    ...client?.tools ?? [],
+    ...server.map((tool) => ({ name: tool.name, description: tool.description, parameters: tool.parameters }))
+  ],
+  choice: client?.choice ?? "auto",
+  parallel: client?.parallel
+})
+
+const addUsage = (sum: Usage | undefined, usage: Usage): Usage =>
+  sum === undefined ? usage : {
+    promptTokens: sum.promptTokens + usage.promptTokens,
+    completionTokens: sum.completionTokens + usage.completionTokens
+  }
+
+/** How much of a tool's result its activity event shows. */
+const SHORT_RESULT = 200
+
+/** What a step of the loop adds to the conversation: its calls, then their results. */
+interface StepMessages {
+  readonly stored: ReadonlyArray<ChatMessage>
+  /** Each call's activity once it has ended. */
+  readonly ended: ReadonlyArray<ToolActivity>
+}
+
+const running = (call: ToolCall): ToolActivity => ({ ...call, status: "running" })
+
+const noServerTools: ReadonlyMap<string, ServerTool> = new Map()
+
 const make = Effect.gen(function*() {
+  const mcp = yield* McpServers
   const settings = yield* Config
   const models = yield* ModelRegistry
   const store = yield* SessionStore
@@ -124,6 +173,13 @@ const make = Effect.gen(function*() {
     )
   }
 
+  /** The server tools the agent may call, by name; a client tool of the same name wins. */
+  const serverToolsFor = (run: RunRequest, policy: ToolPolicy) =>
+    Effect.map(mcp.tools(policy), (tools): ReadonlyMap<string, ServerTool> => {
+      const clientNames = new Set(run.tools?.tools.map((tool) => tool.name))
+      return new Map(tools.filter((tool) => !clientNames.has(tool.name)).map((tool) => [tool.name, tool]))
+    })
+
   /** Waits for the run's turn on its session, then reads what the model should see. */
   const prepare = (run: RunRequest) => Telemetry.traced("AgentRunner.prepare")(prepareUntraced(run))
   const prepareUntraced = Effect.fnUntraced(function*(run: RunRequest) {
@@ -137,10 +193,14 @@ const make = Effect.gen(function*() {
     })
     const transcript = stable ? yield* store.load(run.sessionKey.value, history.maxMessages) : []
     const fresh = Conversation.newMessages(transcript.length > 0, run.messages)
+    // Only an agent given tools asks its servers.
+    const serverTools = run.agent.tools === undefined || run.tools?.choice === "none"
+      ? noServerTools
+      : yield* serverToolsFor(run, run.agent.tools)
     const request: Omit<ModelRequest, "timeLimit"> = {
       system: Conversation.system([run.agent.systemPrompt, run.extraSystemPrompt]),
       messages: Conversation.forModel([...Conversation.bounded(transcript, history), ...fresh]),
-      tools: run.tools,
+      tools: serverTools.size === 0 ? run.tools : withServerTools(run.tools, [...serverTools.values()]),
       sampling: samplingFor(run.agent, run.sampling),
       answerFormat: run.answerFormat
     }
@@ -149,11 +209,15 @@ const make = Effect.gen(function*() {
       request,
       /** Whether the turn is stored: only then is its reply kept as it streams. */
       stable,
-      commit: (reply: AgentReply) =>
+      /** The server tools the model is offered, by name (none: the run is as without MCP). */
+      serverTools,
+      /** Stores the turn: with `steps`, the loop's calls and results before the reply. */
+      commit: (reply: AgentReply, steps: ReadonlyArray<ChatMessage> = []) =>
         stable
           ? store.commit(run.sessionKey.value, {
             runId: run.runId,
             messages: fresh,
+            steps,
             reply: reply.text,
             toolCalls: reply.toolCalls,
             usage: reply.usage
@@ -162,9 +226,159 @@ const make = Effect.gen(function*() {
     }
   })
 
+  /** Runs a step's server calls at once; each call's result answers it. */
+  const runTools = (
+    tools: ReadonlyMap<string, ServerTool>,
+    text: string,
+    calls: ReadonlyArray<ToolCall>
+  ): Effect.Effect<StepMessages> =>
+    Effect.map(
+      Effect.forEach(calls, (call) => mcp.call(tools.get(call.name)!, call.arguments), { concurrency: "unbounded" }),
+      (outcomes) => ({
+        stored: [
+          { role: "assistant", content: text, toolCalls: calls },
+          ...calls.map((call, i): ChatMessage => ({
+            role: "tool",
+            content: outcomes[i]!.text,
+            name: call.name,
+            toolCallId: call.id
+          }))
+        ],
+        ended: calls.map((call, i): ToolActivity => ({
+          ...call,
+          status: outcomes[i]!.ok ? "done" : "error",
+          result: outcomes[i]!.text.slice(0, SHORT_RESULT)
+        }))
+      })
+    )
+
+  const stoppedAtMaxSteps = (run: RunRequest) =>
+    Effect.logWarning("The run reached its agent's maxSteps: its answer ends with finish reason \"length\"").pipe(
+      Effect.annotateLogs({ agent: run.agent.id, runId: run.runId, maxSteps: run.agent.maxSteps })
+    )
+
+  type Turn = Effect.Effect.Success<ReturnType<typeof prepare>>
+
+  /** The events of one model step: its first ones and the pull of the rest. */
+  const openStep = (run: RunRequest, turn: Turn, messages: ReadonlyArray<ModelMessage>) =>
+    bounded(
+      run,
+      turn.model,
+      (timeLimit) => Telemetry.traced("Model.open")(firstEvents(turn.model, { ...turn.request, messages, timeLimit }))
+    )
+
+  /**
+   * A streamed run with server tools: the model's steps, pulled as they come, with the runs of
+   * their server calls in between. Each pull is one read of the model or one step's tool calls.
+   */
+  const streamLoop = (run: RunRequest, turn: Turn) =>
+    Effect.gen(function*() {
+      const tools = turn.serverTools
+      const scope = yield* Effect.scope
+      const allowed = callsAllowed(run)
+      const messages = [...turn.request.messages]
+      const steps: Array<ChatMessage> = []
+      let step = 1
+      let usage: Usage | undefined
+      // The current step: its text, its calls (by id, in order) and finish reason.
+      let text = ""
+      let calls = new Map<string, ToolCall>()
+      let reason: FinishReason = "stop"
+      let final: AgentReply | undefined
+      const fold = (events: Chunk.Chunk<AgentEvent>) => {
+        const out: Array<AgentEvent> = []
+        for (const event of allowed(events)) {
+          switch (event._tag) {
+            case "TextDelta":
+              text += event.text
+              out.push(event)
+              break
+            case "ToolCallStart":
+              calls.set(event.id, { id: event.id, name: event.name, arguments: "" })
+              if (!tools.has(event.name)) out.push(event)
+              break
+            case "ToolCallDelta": {
+              const call = calls.get(event.id)
+              if (call !== undefined) calls.set(event.id, { ...call, arguments: call.arguments + event.arguments })
+              if (call === undefined || !tools.has(call.name)) out.push(event)
+              break
+            }
+            case "Usage":
+              usage = addUsage(usage, event.usage)
+              break
+            case "Finish":
+              reason = event.reason
+              break
+            case "ToolActivity":
+              out.push(event)
+          }
+        }
+        return Chunk.unsafeFromArray(out)
+      }
+      const opened = yield* openStep(run, turn, messages)
+      let current: Pull.Pull<AgentEvent, AgentError> = Pull.prepend(opened.first, opened.rest)
+
+      /** The answer's end: its usage and finish reason; the next pull commits the turn. */
+      const finish = (reply: AgentReply) => {
+        final = reply
+        return Pull.emit([
+          ...(usage === undefined ? [] : [AgentEvent.Usage({ usage })]),
+          AgentEvent.Finish({ reason: reply.finishReason })
+        ])
+      }
+      /** The step's model answer has ended: the answer ends, or its server calls run. */
+      const stepEnded = (): Pull.Pull<AgentEvent, AgentError> => {
+        const all = [...calls.values()]
+        const clientCalls = all.filter((call) => !tools.has(call.name))
+        const serverCalls = all.filter((call) => tools.has(call.name))
+        if (clientCalls.length > 0 || serverCalls.length === 0) {
+          return finish({
+            text,
+            toolCalls: clientCalls.length > 0 ? clientCalls : undefined,
+            finishReason: reason,
+            usage
+          })
+        }
+        if (step >= run.agent.maxSteps) {
+          return Effect.zipRight(stoppedAtMaxSteps(run), finish({ text, finishReason: "length", usage }))
+        }
+        current = Effect.flatMap(runTools(tools, text, serverCalls), (ran) => {
+          steps.push(...ran.stored)
+          messages.push(...Conversation.forModel(ran.stored))
+          step += 1
+          text = ""
+          calls = new Map()
+          reason = "stop"
+          current = Effect.mapError(
+            Effect.map(Effect.provideService(openStep(run, turn, messages), Scope.Scope, scope), ({ first, rest }) => {
+              current = rest
+              return fold(first)
+            }),
+            Option.some
+          )
+          return Pull.emit(ran.ended.map((activity) => AgentEvent.ToolActivity({ activity })))
+        })
+        return Pull.emit(serverCalls.map((call) => AgentEvent.ToolActivity({ activity: running(call) })))
+      }
+      let committed = false
+      const next: Pull.Pull<AgentEvent, AgentError> = Effect.suspend(() => {
+        if (final !== undefined) {
+          if (committed) return Pull.end
+          committed = true
+          return Effect.zipRight(Effect.mapError(turn.commit(final, steps), Option.some), Pull.end)
+        }
+        return Effect.catchAll(
+          Effect.map(current, fold),
+          Option.match({ onNone: stepEnded, onSome: Pull.fail })
+        )
+      })
+      return next
+    })
+
   const stream = (run: RunRequest): Stream.Stream<AgentEvent, AgentError> =>
     Pull.stream(Effect.gen(function*() {
       const turn = yield* prepare(run)
+      if (turn.serverTools.size > 0) return yield* streamLoop(run, turn)
       // Only the wait for the first events is retried (later, text would reach the client twice)
       // and bounded: an answer that has started may take its time.
       const { first, rest } = yield* bounded(
@@ -195,17 +409,56 @@ const make = Effect.gen(function*() {
       return next
     }))
 
+  const completeStep = (run: RunRequest, turn: Turn, messages: ReadonlyArray<ModelMessage>) =>
+    Effect.map(
+      bounded(
+        run,
+        turn.model,
+        (timeLimit) => Telemetry.traced("Model.complete")(turn.model.complete({ ...turn.request, messages, timeLimit }))
+      ),
+      (reply) => replyAllowed(run, reply)
+    )
+
+  /** A plain answer with server tools: the model's steps, with their server calls run in between. */
+  const completeLoop = Effect.fnUntraced(function*(run: RunRequest, turn: Turn) {
+    const tools = turn.serverTools
+    const messages = [...turn.request.messages]
+    const steps: Array<ChatMessage> = []
+    const activity: Array<ToolActivity> = []
+    let said = ""
+    let usage: Usage | undefined
+    for (let step = 1;; step++) {
+      const reply = yield* completeStep(run, turn, messages)
+      said += reply.text
+      if (reply.usage !== undefined) usage = addUsage(usage, reply.usage)
+      const calls = reply.toolCalls ?? []
+      const clientCalls = calls.filter((call) => !tools.has(call.name))
+      const serverCalls = calls.filter((call) => tools.has(call.name))
+      const stop = clientCalls.length > 0 || serverCalls.length === 0 || step >= run.agent.maxSteps
+      if (stop) {
+        const length = clientCalls.length === 0 && serverCalls.length > 0
+        if (length) yield* stoppedAtMaxSteps(run)
+        yield* turn.commit({ ...reply, usage, toolCalls: clientCalls.length > 0 ? clientCalls : undefined }, steps)
+        return {
+          text: said,
+          toolCalls: clientCalls.length > 0 ? clientCalls : undefined,
+          finishReason: length ? "length" : reply.finishReason,
+          usage,
+          ...(activity.length > 0 && { tools: activity })
+        } satisfies AgentReply
+      }
+      const ran = yield* runTools(tools, reply.text, serverCalls)
+      steps.push(...ran.stored)
+      messages.push(...Conversation.forModel(ran.stored))
+      activity.push(...ran.ended)
+    }
+  })
+
   const complete = (run: RunRequest): Effect.Effect<AgentReply, AgentError> =>
     Effect.scoped(Effect.gen(function*() {
       const turn = yield* prepare(run)
-      const reply = replyAllowed(
-        run,
-        yield* bounded(
-          run,
-          turn.model,
-          (timeLimit) => Telemetry.traced("Model.complete")(turn.model.complete({ ...turn.request, timeLimit }))
-        )
-      )
+      if (turn.serverTools.size > 0) return yield* completeLoop(run, turn)
+      const reply = yield* completeStep(run, turn, turn.request.messages)
       yield* turn.commit(reply)
       return reply
     }))
@@ -213,8 +466,11 @@ const make = Effect.gen(function*() {
   return AgentRunner.of({ stream, complete })
 })
 
-/** The live runner on the models, session store and run queue in context. */
-export const layerFromServices = Layer.effect(AgentRunner, make)
+/**
+ * The live runner on the models, session store and run queue in context, with the MCP servers of
+ * the config (connected on first use, closed with the layer).
+ */
+export const layerFromServices = Layer.effect(AgentRunner, make).pipe(Layer.provide(McpServers.layer))
 
 /**
  * The live runner with the configured models (the library providers over a Node HttpClient of its

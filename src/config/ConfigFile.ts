@@ -10,6 +10,7 @@ import { PROVIDER_APIS } from "../domain/Capabilities.js"
 export const DEFAULT_PORT = 18789
 export const DEFAULT_SESSION_STORE = "~/.clawgate/sessions.sqlite"
 export const DEFAULT_FIRST_TOKEN_TIMEOUT_MS = 60_000
+export const DEFAULT_MAX_STEPS = 10
 
 const NonNegativeInt = Schema.Int.pipe(Schema.nonNegative())
 const PositiveInt = Schema.Int.pipe(Schema.positive())
@@ -93,7 +94,19 @@ const AgentSettings = Schema.Struct({
   firstTokenTimeoutMs: Schema.optional(PositiveInt),
   sampling: Schema.optional(SamplingDefaults),
   /** Caps on what a request may ask for. */
-  limits: Schema.optional(Schema.Struct({ maxTokens: Schema.optional(PositiveInt) }))
+  limits: Schema.optional(Schema.Struct({ maxTokens: Schema.optional(PositiveInt) })),
+  /**
+   * The MCP servers' tools the agent may call: tool names (`<server>.<tool>`) or patterns
+   * (`<server>.*`, `*`); `deny` wins. Absent: no server tools at all.
+   */
+  tools: Schema.optional(Schema.Struct({
+    allow: Schema.optional(Schema.Array(Schema.String)),
+    deny: Schema.optional(Schema.Array(Schema.String))
+  })),
+  /** Model calls a run may make while it uses server tools (default 10); then it ends with `length`. */
+  maxSteps: Schema.optional(PositiveInt),
+  /** Whether a request may ask (`x-clawgate-tool-events: 1`) to see the server tools' activity. */
+  toolEvents: Schema.optional(Schema.Boolean)
 })
 
 export const AgentEntry = Schema.Struct({
@@ -246,6 +259,38 @@ const SessionStoreSettings = Schema.transformOrFail(
   }
 )
 
+/**
+ * `mcp.servers.<name>`: an MCP server the gateway runs tools on, over stdio (`command`) or HTTP
+ * (`url`; streamable HTTP unless `transport` says `sse`). Exactly one of the two (checked in
+ * Settings.ts, which says which key is wrong).
+ */
+export const McpServerEntry = Schema.Struct({
+  command: Schema.optional(Schema.NonEmptyString),
+  args: Schema.optional(Schema.Array(Schema.String)),
+  env: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.String })),
+  cwd: Schema.optional(Schema.String),
+  url: Schema.optional(Schema.String.pipe(
+    Schema.filter((url) => URL.canParse(url) && /^https?:$/.test(new URL(url).protocol), {
+      message: () => "expected an http(s) URL"
+    })
+  )),
+  headers: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.String })),
+  transport: Schema.optional(Schema.Literal("streamable-http", "sse")),
+  enabled: Schema.optionalWith(Schema.Boolean, { default: () => true }),
+  /** The server's tools offered at all (by the server's own tool names); `exclude` wins. */
+  toolFilter: Schema.optional(Schema.Struct({
+    include: Schema.optional(Schema.Array(Schema.String)),
+    exclude: Schema.optional(Schema.Array(Schema.String))
+  })),
+  /** How long one tool call may take. */
+  requestTimeoutMs: Schema.optionalWith(PositiveInt, { default: () => 30_000 }),
+  /** How long connecting (and listing the tools) may take. */
+  connectionTimeoutMs: Schema.optionalWith(PositiveInt, { default: () => 10_000 }),
+  /** The largest tool result the model gets, in characters; a longer one is cut. */
+  maxResultChars: Schema.optionalWith(PositiveInt, { default: () => 20_000 })
+})
+export type McpServerEntry = typeof McpServerEntry.Type
+
 /** A section that may be left out: it then decodes as `{}`, i.e. to its own defaults. */
 const defaulted = <A, I>(struct: Schema.Schema<A, I>) =>
   Schema.optionalWith(struct, { default: () => Schema.decodeUnknownSync(struct)({}) })
@@ -322,7 +367,12 @@ export const ConfigFile = Schema.Struct({
       default: () => ({})
     })
   })),
-  telemetry: defaulted(TelemetrySettings)
+  telemetry: defaulted(TelemetrySettings),
+  mcp: defaulted(Schema.Struct({
+    servers: Schema.optionalWith(Schema.Record({ key: Schema.String, value: McpServerEntry }), {
+      default: () => ({})
+    })
+  }))
 })
 export type ConfigFile = typeof ConfigFile.Type
 export type ProviderEntry = typeof ProviderEntry.Type

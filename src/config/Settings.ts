@@ -14,6 +14,7 @@ import {
   type ChatCompletionsEndpoint,
   type ConfigFile,
   DEFAULT_FIRST_TOKEN_TIMEOUT_MS,
+  DEFAULT_MAX_STEPS,
   type TelemetrySettings,
   type TrustedProxy
 } from "./ConfigFile.js"
@@ -42,6 +43,8 @@ export interface Settings {
   readonly metrics: ConfigFile["gateway"]["metrics"]
   /** `telemetry`: where traces go (none without an OTLP endpoint). */
   readonly telemetry: TelemetrySettings
+  /** `mcp.servers`: the MCP servers whose tools agents may call, by name (enabled or not). */
+  readonly mcpServers: ConfigFile["mcp"]["servers"]
 }
 
 /** Secrets the environment may supply when the file has none, newest name first. */
@@ -116,7 +119,28 @@ export const resolve = (file: ConfigFile, env: EnvSecrets): Either.Either<Settin
     return entry.api
   }
 
+  const servers = file.mcp.servers
+  for (const [name, server] of Object.entries(servers)) {
+    if (!/^[A-Za-z0-9_-]{1,32}$/.test(name)) {
+      problems.push(`mcp.servers.${name}: a server name is 1 to 32 letters, digits, '_' or '-'`)
+    }
+    if ((server.command === undefined) === (server.url === undefined)) {
+      problems.push(`mcp.servers.${name}: expected either "command" (stdio) or "url" (HTTP), not both or neither`)
+    }
+  }
+  /** A tools pattern must name a configured server: a typo would silently give no tools. */
+  const checkPatterns = (key: string, patterns: ReadonlyArray<string> | undefined) => {
+    for (const pattern of patterns ?? []) {
+      const server = pattern.slice(0, pattern.indexOf("."))
+      if (pattern !== "*" && (!pattern.includes(".") || servers[server] === undefined)) {
+        problems.push(`${key}: "${pattern}" is not "*", "<server>.*" or "<server>.<tool>" of a server in mcp.servers`)
+      }
+    }
+  }
+
   const defaults = file.agents.defaults
+  checkPatterns("agents.defaults.tools.allow", defaults.tools?.allow)
+  checkPatterns("agents.defaults.tools.deny", defaults.tools?.deny)
   const listed: ReadonlyArray<typeof AgentEntry.Type> = file.agents.list.length > 0
     ? file.agents.list
     : [{ id: "main", default: true }]
@@ -128,6 +152,9 @@ export const resolve = (file: ConfigFile, env: EnvSecrets): Either.Either<Settin
       ? "echo"
       : providerApiOf(model, file.agents.list.length > 0 ? `agents.list[${index}].model` : "agents.defaults.model")
     if (kind === undefined) continue
+    checkPatterns(`agents.list[${index}].tools.allow`, entry.tools?.allow)
+    checkPatterns(`agents.list[${index}].tools.deny`, entry.tools?.deny)
+    const tools = entry.tools ?? defaults.tools
     const { maxTemperature, title } = capabilities[kind]
     if ((sampling.temperature ?? 0) > maxTemperature) {
       // The endpoint refuses such a request's temperature; a default must not make every run fail.
@@ -147,7 +174,10 @@ export const resolve = (file: ConfigFile, env: EnvSecrets): Either.Either<Settin
       systemPrompt: entry.systemPrompt ?? defaults.systemPrompt,
       firstTokenTimeoutMs: entry.firstTokenTimeoutMs ?? defaults.firstTokenTimeoutMs ?? DEFAULT_FIRST_TOKEN_TIMEOUT_MS,
       sampling,
-      limits: { ...defaults.limits, ...entry.limits }
+      limits: { ...defaults.limits, ...entry.limits },
+      tools: tools === undefined ? undefined : { allow: tools.allow ?? [], deny: tools.deny ?? [] },
+      maxSteps: entry.maxSteps ?? defaults.maxSteps ?? DEFAULT_MAX_STEPS,
+      toolEvents: entry.toolEvents ?? defaults.toolEvents ?? false
     })
   }
   const seen = new Set<string>()
@@ -175,6 +205,7 @@ export const resolve = (file: ConfigFile, env: EnvSecrets): Either.Either<Settin
     shutdownGraceMs: gateway.shutdownGraceMs,
     session: file.session,
     metrics: gateway.metrics,
-    telemetry: file.telemetry
+    telemetry: file.telemetry,
+    mcpServers: servers
   })
 }

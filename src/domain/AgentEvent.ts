@@ -21,6 +21,20 @@ export interface Usage {
 }
 
 /**
+ * A server tool's call as the gateway ran it (an MCP server's tool; never the client's): `running`
+ * when it starts, then `done` or `error` with the start of its result.
+ */
+export interface ToolActivity {
+  readonly id: string
+  /** The tool as the model called it: `<server>__<tool>`. */
+  readonly name: string
+  readonly arguments: string
+  readonly status: "running" | "done" | "error"
+  /** The start of the result (at most 200 characters), once it is done. */
+  readonly result?: string | undefined
+}
+
+/**
  * What a streamed run produces, in order: text deltas and tool calls, then usage and a finish
  * reason. A tool call starts with its id and name, then its arguments (JSON text) come in pieces.
  */
@@ -30,6 +44,8 @@ export type AgentEvent = Data.TaggedEnum<{
   ToolCallDelta: { readonly id: string; readonly arguments: string }
   Usage: { readonly usage: Usage }
   Finish: { readonly reason: FinishReason }
+  /** A server tool's call starting or ending; not a part of the answer. */
+  ToolActivity: { readonly activity: ToolActivity }
 }>
 export const AgentEvent = Data.taggedEnum<AgentEvent>()
 
@@ -40,6 +56,8 @@ export interface AgentReply {
   readonly toolCalls?: ReadonlyArray<ToolCall> | undefined
   readonly finishReason: FinishReason
   readonly usage: Usage | undefined
+  /** The server tools the gateway ran for it, in order, as last reported (absent: none). */
+  readonly tools?: ReadonlyArray<ToolActivity> | undefined
 }
 
 export const emptyReply: AgentReply = { text: "", finishReason: "stop", usage: undefined }
@@ -54,7 +72,13 @@ export const addEvent = (reply: AgentReply, event: AgentEvent): AgentReply =>
       toolCalls: reply.toolCalls?.map((call) => call.id === id ? { ...call, arguments: call.arguments + piece } : call)
     }),
     Usage: ({ usage }) => ({ ...reply, usage }),
-    Finish: ({ reason }) => ({ ...reply, finishReason: reason })
+    Finish: ({ reason }) => ({ ...reply, finishReason: reason }),
+    ToolActivity: ({ activity }) => ({
+      ...reply,
+      tools: reply.tools?.some((tool) => tool.id === activity.id)
+        ? reply.tools.map((tool) => tool.id === activity.id ? activity : tool)
+        : [...reply.tools ?? [], activity]
+    })
   })
 
 /** Folds a run's events into one reply. */

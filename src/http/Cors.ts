@@ -9,7 +9,8 @@ import * as Option from "effect/Option"
 /** Request headers a browser client may send: the openai SDK's and the gateway's own. */
 const allowedHeader = (name: string, extra: ReadonlyArray<string>) =>
   name === "authorization" || name === "content-type" || name.startsWith("x-stainless-") ||
-  name.startsWith("x-clawdbot-") || name.startsWith("x-openclaw-") || extra.includes(name)
+  name.startsWith("x-clawdbot-") || name.startsWith("x-openclaw-") || name.startsWith("x-clawgate-") ||
+  extra.includes(name)
 
 const EXPOSED_HEADERS = "x-request-id, x-clawdbot-session-key"
 const PREFLIGHT_MAX_AGE_SECONDS = "600"

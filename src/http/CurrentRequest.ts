@@ -15,6 +15,8 @@ export interface RequestFacts {
   sessionKey: string | undefined
   /** The run's token counts, once known. */
   usage: Usage | undefined
+  /** The server tools the run called, by name, in order (never their arguments or results). */
+  tools?: Array<string> | undefined
   /** What the request failed with, if it did (also an in-band stream error); `Defect` for the unexpected. */
   error: GatewayError | "Defect" | undefined
   /**

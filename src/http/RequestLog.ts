@@ -31,6 +31,7 @@ export const logRequest = (
         promptTokens: current.usage.promptTokens,
         completionTokens: current.usage.completionTokens
       }),
+      ...(current.tools && { tools: current.tools.join(",") }),
       ...failure(current.error)
     })
   )

@@ -67,6 +67,17 @@ export const runsQueued = Metric.gauge("clawgate_runs_queued", {
   description: "Agent runs waiting for the run before them on their session"
 })
 
+export const toolCalls = Metric.counter("clawgate_mcp_tool_calls_total", {
+  description: "Calls of MCP server tools, by server, tool and outcome (ok, error)",
+  incremental: true
+})
+
+export const toolCallDuration = Metric.histogram(
+  "clawgate_mcp_tool_call_duration_seconds",
+  seconds,
+  "Time an MCP server tool call took, by server and tool"
+)
+
 /** The unlabelled metrics, so that they are exported (at zero) before anything happens. */
 export const touchUnlabelled = Effect.all([
   Metric.modify(activeStreams, 0),
@@ -125,6 +136,15 @@ export const recordRequest = (
     inputTokens.unsafeUpdate(usage.promptTokens, labels)
     outputTokens.unsafeUpdate(usage.completionTokens, labels)
   }
+}
+
+/**
+ * Records a call of an MCP server's tool: its count by outcome and its duration. The labels are
+ * bounded: configured servers, and the tools they list.
+ */
+export const recordToolCall = (server: string, tool: string, ok: boolean, durationMs: number) => {
+  toolCalls.unsafeUpdate(1, labelsOf({ server, tool, outcome: ok ? "ok" : "error" }))
+  toolCallDuration.unsafeUpdate(Math.max(0, durationMs) / 1000, labelsOf({ server, tool }))
 }
 
 /** Starts timing a streamed answer: the effect it gives records the time to its first content. */

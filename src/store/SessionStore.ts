@@ -31,6 +31,8 @@ import type { ChatMessage } from "../domain/Run.js"
 export interface Turn {
   readonly runId: string
   readonly messages: ReadonlyArray<ChatMessage>
+  /** The steps of an agent loop before the reply: its assistant tool calls and the tools' results. */
+  readonly steps?: ReadonlyArray<ChatMessage> | undefined
   readonly reply: string
   /** The tool calls of the reply, if the model made any. */
   readonly toolCalls?: ReadonlyArray<ToolCall> | undefined
@@ -154,7 +156,7 @@ const statements = (sql: SqlClient.SqlClient) => ({
         SELECT MAX(seq) AS seq FROM session_messages WHERE session_key = ${sessionKey}`
       const first = Number(last?.seq ?? 0) + 1
       const rows = [
-        ...turn.messages.map((message) => ({
+        ...[...turn.messages, ...turn.steps ?? []].map((message) => ({
           role: message.role,
           content: message.content,
           name: message.name ?? null,

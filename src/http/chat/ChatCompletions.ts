@@ -24,6 +24,9 @@ import * as Images from "./Images.js"
 import * as StreamAnswer from "./StreamAnswer.js"
 import { samplingFor, toolsOf, toTurn } from "./Turn.js"
 
+/** A request header by which a client asks to see the server tools' activity (the agent must allow it). */
+export const TOOL_EVENTS_HEADER = "x-clawgate-tool-events"
+
 /** The first of several header names that the request carries. */
 const firstHeader = (request: HttpServerRequest.HttpServerRequest, names: ReadonlyArray<string>) =>
   Option.fromNullable(names.map((name) => request.headers[name]).find((value) => value !== undefined))
@@ -97,6 +100,7 @@ export const makeHandler = Effect.gen(function*() {
       model: chat.model ?? `clawdbot:${agent.id}`
     }
     const headers = { [SESSION_KEY_HEADER]: sessionKey.value }
+    const toolEvents = agent.toolEvents && request.headers[TOOL_EVENTS_HEADER] === "1"
 
     if (chat.stream === true) {
       return yield* StreamAnswer.respond(runner.stream(run), {
@@ -104,11 +108,13 @@ export const makeHandler = Effect.gen(function*() {
         calls,
         headers,
         includeUsage: chat.stream_options?.include_usage === true,
-        keepAliveMs: settings.chatCompletions.keepAliveMs
+        keepAliveMs: settings.chatCompletions.keepAliveMs,
+        toolEvents
       })
     }
     const reply = yield* runner.complete(run)
     current.usage = reply.usage
-    return HttpServerResponse.unsafeJson(Wire.completion(envelope, reply, calls), { headers })
+    current.tools = reply.tools?.map((tool) => tool.name)
+    return HttpServerResponse.unsafeJson(Wire.completion(envelope, reply, calls, toolEvents), { headers })
   })
 })

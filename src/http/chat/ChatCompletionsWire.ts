@@ -3,7 +3,7 @@
  * strict where a value would be misread) and the shapes of answers, chunks and errors.
  */
 import * as Schema from "effect/Schema"
-import type { AgentReply, FinishReason, ToolCall, Usage } from "../../domain/AgentEvent.js"
+import type { AgentReply, FinishReason, ToolActivity, ToolCall, Usage } from "../../domain/AgentEvent.js"
 
 // ---------------------------------------------------------------------------------------------
 // Request
@@ -203,14 +203,25 @@ const message = (reply: AgentReply, calls: CallShape) => {
     : { role: "assistant", content, function_call: { name: first.name, arguments: first.arguments } }
 }
 
-export const completion = (envelope: Envelope, reply: AgentReply, calls: CallShape = "tool_calls") => ({
+/**
+ * The answer; with `toolEvents` (the client opted in), its message has the server tools the
+ * gateway ran as `clawgate.tools`.
+ */
+export const completion = (
+  envelope: Envelope,
+  reply: AgentReply,
+  calls: CallShape = "tool_calls",
+  toolEvents = false
+) => ({
   id: envelope.id,
   object: "chat.completion",
   created: envelope.created,
   model: envelope.model,
   choices: [{
     index: 0,
-    message: message(reply, calls),
+    message: toolEvents && reply.tools !== undefined
+      ? { ...message(reply, calls), clawgate: { tools: reply.tools } }
+      : message(reply, calls),
     logprobs: null,
     finish_reason: finishReasonFor(reply.finishReason, calls)
   }],
@@ -234,6 +245,8 @@ export interface Delta {
   readonly tool_calls?: ReadonlyArray<ToolCallDelta>
   /** The legacy shape's call: its name with empty `arguments` first, then pieces of its arguments. */
   readonly function_call?: ToolCallDelta["function"]
+  /** The gateway's own: a server tool's activity, for a client that opted in (OpenAI clients ignore it). */
+  readonly clawgate?: { readonly tool: ToolActivity }
 }
 
 export const chunk = (envelope: Envelope, delta: Delta, finishReason: WireFinishReason | null = null) => ({

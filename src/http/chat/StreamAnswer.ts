@@ -1,7 +1,8 @@
 /**
  * A streamed run as Server-Sent Events, the way OpenAI streams: a role chunk, content and tool
  * call chunks as they come (`delta.tool_calls`: a call's index, id and name first, then pieces of
- * its arguments; in the legacy shape, `delta.function_call` for the first call only), one chunk
+ * its arguments; in the legacy shape, `delta.function_call` for the first call only), the server
+ * tools' activity as `delta.clawgate.tool` when the client opted in (nothing otherwise), one chunk
  * with the finish reason, an optional usage chunk, then `[DONE]`.
  *
  * The HTTP status waits for the first content: a run that fails before it gets a real error status.
@@ -42,6 +43,8 @@ export interface StreamOptions {
   readonly includeUsage: boolean
   readonly keepAliveMs: number
   readonly headers: Readonly<Record<string, string>>
+  /** Whether the server tools' activity goes out, as `delta.clawgate.tool` (the client opted in). */
+  readonly toolEvents: boolean
 }
 
 /**
@@ -78,6 +81,9 @@ const makeFrames = (options: StreamOptions, current: RequestFacts) => {
       case "Finish":
         finishReason = event.reason
         return ""
+      case "ToolActivity":
+        if (event.activity.status === "running") (current.tools ??= []).push(event.activity.name)
+        return options.toolEvents ? chunk({ clawgate: { tool: event.activity } }) : ""
     }
   }
   return {
