@@ -1,0 +1,118 @@
+/**
+ * The Vercel AI SDK with `@ai-sdk/openai`'s Responses model against the gateway, unchanged:
+ * `generateText`, `streamText`, and a tool loop (the SDK runs the tool and sends its result back).
+ */
+import { createOpenAI } from "@ai-sdk/openai"
+import { describe, expect, it } from "@effect/vitest"
+import { generateText, jsonSchema, stepCountIs, streamText, tool } from "ai"
+import * as Effect from "effect/Effect"
+import { FakeAgentRunner } from "../../src/testing.js"
+import { baseUrl, testGateway, TOKEN } from "../kit/gateway.js"
+import { responsesConfig } from "./kit.js"
+
+const served = () => Effect.provide(testGateway({ config: responsesConfig() }))
+
+/** The AI SDK's OpenAI provider aimed at the gateway under test. */
+const provider = Effect.map(baseUrl, (url) => createOpenAI({ baseURL: `${url}/v1`, apiKey: TOKEN }))
+
+const weather = tool({
+  description: "The weather in a city",
+  inputSchema: jsonSchema<{ readonly city: string }>({
+    type: "object",
+    properties: { city: { type: "string" } },
+    required: ["city"],
+    additionalProperties: false
+  }),
+  execute: ({ city }) => Promise.resolve(`sunny in ${city}`)
+})
+
+/** A model that calls `weather` for Paris, then answers the tool's result. */
+const callsWeather = () =>
+  Effect.provide(testGateway({
+    config: responsesConfig(),
+    runner: FakeAgentRunner.layerToolCalls([{ id: "call_1", name: "weather", arguments: "{\"city\":\"Paris\"}" }])
+  }))
+
+describe("AI SDK (@ai-sdk/openai responses)", () => {
+  it.scopedLive("generateText: the answer, finish reason, usage and response id", () =>
+    Effect.gen(function*() {
+      const openai = yield* provider
+      const result = yield* Effect.promise(() =>
+        generateText({
+          model: openai.responses("clawdbot:main"),
+          system: "Answer briefly.",
+          prompt: "the quick brown fox",
+          maxRetries: 0
+        })
+      )
+      expect(result.text).toBe("the quick brown fox")
+      expect(result.finishReason).toBe("stop")
+      expect(result.usage).toMatchObject({ inputTokens: 6, outputTokens: 4, totalTokens: 10 })
+      expect(result.response.id).toMatch(/^resp_/)
+    }).pipe(served()))
+
+  it.scopedLive("generateText with maxOutputTokens: finish reason length", () =>
+    Effect.gen(function*() {
+      const openai = yield* provider
+      const result = yield* Effect.promise(() =>
+        generateText({
+          model: openai.responses("clawdbot:beta"),
+          prompt: "one two three four five",
+          maxOutputTokens: 2,
+          maxRetries: 0
+        })
+      )
+      expect(result.text).toBe("one two")
+      expect(result.finishReason).toBe("length")
+    }).pipe(served()))
+
+  it.scopedLive("streamText: the text as it streams, finish reason and usage", () =>
+    Effect.gen(function*() {
+      const openai = yield* provider
+      const pieces: Array<string> = []
+      const result = streamText({ model: openai.responses("clawdbot:main"), prompt: "one two three", maxRetries: 0 })
+      yield* Effect.promise(async () => {
+        for await (const piece of result.textStream) pieces.push(piece)
+      })
+      expect(pieces.join("")).toBe("one two three")
+      expect(pieces.length).toBeGreaterThan(1)
+      expect(yield* Effect.promise(() => result.finishReason)).toBe("stop")
+      expect(yield* Effect.promise(() => result.usage)).toMatchObject({ outputTokens: 3 })
+    }).pipe(served()))
+
+  it.scopedLive("generateText with a tool: the SDK runs the call and the model answers its result", () =>
+    Effect.gen(function*() {
+      const openai = yield* provider
+      const result = yield* Effect.promise(() =>
+        generateText({
+          model: openai.responses("clawdbot:main"),
+          prompt: "weather in Paris?",
+          tools: { weather },
+          stopWhen: stepCountIs(3),
+          maxRetries: 0
+        })
+      )
+      expect(result.steps.length).toBe(2)
+      expect(result.steps[0]?.toolCalls).toEqual([
+        expect.objectContaining({ toolCallId: "call_1", toolName: "weather", input: { city: "Paris" } })
+      ])
+      expect(result.text).toBe("sunny in Paris")
+    }).pipe(callsWeather()))
+
+  it.scopedLive("streamText with a tool: the same loop, streamed", () =>
+    Effect.gen(function*() {
+      const openai = yield* provider
+      const result = streamText({
+        model: openai.responses("clawdbot:main"),
+        prompt: "weather in Paris?",
+        tools: { weather },
+        stopWhen: stepCountIs(3),
+        maxRetries: 0
+      })
+      expect(yield* Effect.promise(() => result.text)).toBe("sunny in Paris")
+      const steps = yield* Effect.promise(() => result.steps)
+      expect(steps[0]?.toolResults).toEqual([
+        expect.objectContaining({ toolCallId: "call_1", output: "sunny in Paris" })
+      ])
+    }).pipe(callsWeather()))
+})
