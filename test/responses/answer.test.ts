@@ -5,6 +5,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import { FakeAgentRunner } from "../../src/testing.js"
+import { dataUri, PNG } from "../images/fixtures.js"
 import { testGateway } from "../kit/gateway.js"
 import { jsonAnswer, send } from "../kit/http.js"
 import { field } from "../kit/json.js"
@@ -176,6 +177,31 @@ describe("what the run is given", () => {
       expect(answer.status).toBe(400)
       expect(field(answer.json, "error", "param")).toBe("text.format")
     }).pipe(Effect.provide(recordingGateway(onProvider("anthropic-messages")))))
+
+  it.scopedLive("input_image parts of the current turn reach an agent whose model takes images", () =>
+    Effect.gen(function*() {
+      yield* createJson({
+        input: [{
+          role: "user",
+          content: [{ type: "input_text", text: "what is this?" }, {
+            type: "input_image",
+            image_url: dataUri("image/png", PNG),
+            detail: "low"
+          }]
+        }]
+      })
+      const [message] = (yield* lastRun).messages
+      expect(message?.content).toBe("what is this?\n[image]")
+      expect(message?.parts).toEqual([
+        { type: "text", text: "what is this?" },
+        { type: "image", image: { mediaType: "image/png", base64: PNG.toString("base64"), detail: "low" } }
+      ])
+      const refused = yield* createJson({
+        input: [{ role: "user", content: [{ type: "input_image", image_url: "data:image/png;base64,@@@" }] }]
+      })
+      expect(refused.status).toBe(400)
+      expect(field(refused.json, "error", "param")).toBe("input")
+    }).pipe(Effect.provide(recordingGateway(onProvider("openai-completions")))))
 
   it.scopedLive("store: false without a session keeps the run stateless", () =>
     Effect.gen(function*() {
