@@ -6,9 +6,8 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Agent, OpenAIProvider, Runner, tool } from "@openai/agents"
 import * as Effect from "effect/Effect"
-import { FakeAgentRunner } from "../../src/testing.js"
 import { baseUrl, testGateway, TOKEN } from "../kit/gateway.js"
-import { responsesConfig } from "./kit.js"
+import { callsWeather, responsesConfig } from "./kit.js"
 
 /** A runner whose models are the gateway's agents, over the Responses API; no traces sent to OpenAI. */
 const runner = Effect.map(baseUrl, (url) =>
@@ -32,13 +31,6 @@ const weather = tool({
 
 const agent = new Agent({ name: "forecaster", instructions: "Use the tool.", model: "clawdbot:main", tools: [weather] })
 
-/** A model that calls `weather` for Paris, then answers the tool's result. */
-const callsWeather = () =>
-  Effect.provide(testGateway({
-    config: responsesConfig(),
-    runner: FakeAgentRunner.layerToolCalls([{ id: "call_1", name: "weather", arguments: "{\"city\":\"Paris\"}" }])
-  }))
-
 describe("OpenAI Agents SDK", () => {
   it.scopedLive("an agent with a function tool: the call runs, and the model's answer is the final output", () =>
     Effect.gen(function*() {
@@ -47,7 +39,7 @@ describe("OpenAI Agents SDK", () => {
       expect(result.finalOutput).toBe("sunny in {\"city\":\"Paris\"}")
       const kinds = result.newItems.map((item) => item.type)
       expect(kinds).toEqual(["tool_call_item", "tool_call_output_item", "message_output_item"])
-    }).pipe(callsWeather()))
+    }).pipe(Effect.provide(callsWeather())))
 
   it.scopedLive("streamed: the same loop, its text streamed", () =>
     Effect.gen(function*() {
@@ -60,7 +52,7 @@ describe("OpenAI Agents SDK", () => {
       })
       expect(text).toBe("sunny in {\"city\":\"Paris\"}")
       expect(result.finalOutput).toBe(text)
-    }).pipe(callsWeather()))
+    }).pipe(Effect.provide(callsWeather())))
 
   it.scopedLive("an agent without tools answers plainly", () =>
     Effect.gen(function*() {

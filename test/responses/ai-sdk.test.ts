@@ -6,9 +6,8 @@ import { createOpenAI } from "@ai-sdk/openai"
 import { describe, expect, it } from "@effect/vitest"
 import { generateText, jsonSchema, stepCountIs, streamText, tool } from "ai"
 import * as Effect from "effect/Effect"
-import { FakeAgentRunner } from "../../src/testing.js"
 import { baseUrl, testGateway, TOKEN } from "../kit/gateway.js"
-import { responsesConfig } from "./kit.js"
+import { callsWeather, responsesConfig } from "./kit.js"
 
 const served = () => Effect.provide(testGateway({ config: responsesConfig() }))
 
@@ -25,13 +24,6 @@ const weather = tool({
   }),
   execute: ({ city }) => Promise.resolve(`sunny in ${city}`)
 })
-
-/** A model that calls `weather` for Paris, then answers the tool's result. */
-const callsWeather = () =>
-  Effect.provide(testGateway({
-    config: responsesConfig(),
-    runner: FakeAgentRunner.layerToolCalls([{ id: "call_1", name: "weather", arguments: "{\"city\":\"Paris\"}" }])
-  }))
 
 describe("AI SDK (@ai-sdk/openai responses)", () => {
   it.scopedLive("generateText: the answer, finish reason, usage and response id", () =>
@@ -97,7 +89,7 @@ describe("AI SDK (@ai-sdk/openai responses)", () => {
         expect.objectContaining({ toolCallId: "call_1", toolName: "weather", input: { city: "Paris" } })
       ])
       expect(result.text).toBe("sunny in Paris")
-    }).pipe(callsWeather()))
+    }).pipe(Effect.provide(callsWeather())))
 
   it.scopedLive("streamText with a tool: the same loop, streamed", () =>
     Effect.gen(function*() {
@@ -114,5 +106,5 @@ describe("AI SDK (@ai-sdk/openai responses)", () => {
       expect(steps[0]?.toolResults).toEqual([
         expect.objectContaining({ toolCallId: "call_1", output: "sunny in Paris" })
       ])
-    }).pipe(callsWeather()))
+    }).pipe(Effect.provide(callsWeather())))
 })

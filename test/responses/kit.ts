@@ -4,7 +4,8 @@
  */
 import * as Effect from "effect/Effect"
 import type { ConfigInput } from "../../src/config/ConfigFile.js"
-import { baseConfig } from "../kit/gateway.js"
+import { FakeAgentRunner } from "../../src/testing.js"
+import { baseConfig, testGateway } from "../kit/gateway.js"
 import { jsonAnswer, type RequestOptions, send } from "../kit/http.js"
 import { isRecord, type Json } from "../kit/json.js"
 import { type SseEvents, sseReader } from "../kit/sse.js"
@@ -74,3 +75,10 @@ export const streamEvents = (body: unknown, options: Omit<RequestOptions, "body"
     const all = yield* events.rest
     return { status: response.status, events: all.map(typedEvent) }
   }))
+
+/** The gateway with the Responses endpoint on, whose model calls `weather` for Paris (as `call_1`), then answers the tool's result. */
+export const callsWeather = () =>
+  testGateway({
+    config: responsesConfig(),
+    runner: FakeAgentRunner.layerToolCalls([{ id: "call_1", name: "weather", arguments: "{\"city\":\"Paris\"}" }])
+  })

@@ -9,13 +9,12 @@ import * as Layer from "effect/Layer"
 import { NotFoundError } from "openai"
 import { Auth } from "../../src/access/Auth.js"
 import * as LiveRunner from "../../src/agent/LiveRunner.js"
-import { FakeAgentRunner } from "../../src/testing.js"
 import { ScriptedModel } from "../fakes/ScriptedModel.js"
 import { rejection, sdk } from "../kit/clients.js"
 import { testGateway } from "../kit/gateway.js"
 import { field, records } from "../kit/json.js"
 import { lines } from "../sessions/harness.js"
-import { responsesConfig } from "./kit.js"
+import { callsWeather, responsesConfig } from "./kit.js"
 
 const served = () => Effect.provide(testGateway({ config: responsesConfig() }))
 
@@ -102,10 +101,7 @@ describe("openai SDK: function tools", () => {
         })
       )
       expect(second.output_text).toBe("sunny")
-    }).pipe(Effect.provide(testGateway({
-      config: responsesConfig(),
-      runner: FakeAgentRunner.layerToolCalls([{ id: "call_1", name: "weather", arguments: "{\"city\":\"Paris\"}" }])
-    }))))
+    }).pipe(Effect.provide(callsWeather())))
 
   it.scopedLive("streamed: the helper's final response carries the call with its whole arguments", () =>
     Effect.gen(function*() {
@@ -120,10 +116,7 @@ describe("openai SDK: function tools", () => {
         name: "weather",
         arguments: "{\"city\":\"Paris\"}"
       })])
-    }).pipe(Effect.provide(testGateway({
-      config: responsesConfig(),
-      runner: FakeAgentRunner.layerToolCalls([{ id: "call_1", name: "weather", arguments: "{\"city\":\"Paris\"}" }])
-    }))))
+    }).pipe(Effect.provide(callsWeather())))
 })
 
 describe("openai SDK: previous_response_id", () => {
