@@ -289,4 +289,22 @@ describe("the endpoint's switch", () => {
       expect(wrong.status).toBe(405)
       expect(wrong.headers.get("allow")).toBe("POST")
     }).pipe(Effect.provide(gateway())))
+
+  it.scopedLive("a browser's preflight for DELETE of a stored response is allowed from an allowed origin", () =>
+    Effect.gen(function*() {
+      const preflight = yield* send("/v1/responses/resp_1", {
+        method: "OPTIONS",
+        token: null,
+        headers: { origin: "https://app.example", "access-control-request-method": "DELETE" }
+      })
+      expect(preflight.status).toBe(204)
+      expect(preflight.headers.get("access-control-allow-methods")).toContain("DELETE")
+    }).pipe(Effect.provide(testGateway({
+      config: responsesConfig(undefined, {
+        gateway: {
+          ...responsesConfig().gateway,
+          http: { ...responsesConfig().gateway?.http, cors: { allowedOrigins: ["https://app.example"] } }
+        }
+      })
+    }))))
 })
