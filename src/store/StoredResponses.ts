@@ -22,25 +22,47 @@ export interface StoredResponse {
   readonly body: string
 }
 
-export interface ResponseStoreShape {
-  /** Keeps a response (replacing none: ids are new). */
-  readonly save: (response: StoredResponse) => Effect.Effect<void, SessionStoreUnavailable>
-  /** The owner's response with that id, if there is one. */
-  readonly find: (id: string, owner: string) => Effect.Effect<Option.Option<StoredResponse>, SessionStoreUnavailable>
-  /** Removes the owner's response with that id; whether there was one. */
-  readonly remove: (id: string, owner: string) => Effect.Effect<boolean, SessionStoreUnavailable>
+/** An output item of a stored response, as JSON text: a later request may refer to it (`item_reference`). */
+export interface StoredItem {
+  readonly id: string
+  readonly body: string
 }
 
-/** The table, created by SessionStore's migration `4_responses`. */
+export interface ResponseStoreShape {
+  /** Keeps a response and its output items (replacing none: ids are new). */
+  readonly save: (
+    response: StoredResponse,
+    items: ReadonlyArray<StoredItem>
+  ) => Effect.Effect<void, SessionStoreUnavailable>
+  /** The owner's response with that id, if there is one. */
+  readonly find: (id: string, owner: string) => Effect.Effect<Option.Option<StoredResponse>, SessionStoreUnavailable>
+  /** Removes the owner's response with that id (and its items); whether there was one. */
+  readonly remove: (id: string, owner: string) => Effect.Effect<boolean, SessionStoreUnavailable>
+  /** The owner's stored output items among `ids`, as JSON text by id. */
+  readonly items: (
+    ids: ReadonlyArray<string>,
+    owner: string
+  ) => Effect.Effect<ReadonlyMap<string, string>, SessionStoreUnavailable>
+}
+
+/** The tables, created by SessionStore's migration `4_responses`. */
 export const migration = (sql: SqlClient.SqlClient) =>
-  sql`CREATE TABLE responses (
-    id TEXT PRIMARY KEY,
-    owner TEXT NOT NULL,
-    agent_id TEXT NOT NULL,
-    session_key TEXT NOT NULL,
-    body TEXT NOT NULL,
-    created_at BIGINT NOT NULL
-  )`
+  Effect.zipRight(
+    sql`CREATE TABLE responses (
+      id TEXT PRIMARY KEY,
+      owner TEXT NOT NULL,
+      agent_id TEXT NOT NULL,
+      session_key TEXT NOT NULL,
+      body TEXT NOT NULL,
+      created_at BIGINT NOT NULL
+    )`,
+    sql`CREATE TABLE response_items (
+      id TEXT PRIMARY KEY,
+      response_id TEXT NOT NULL,
+      owner TEXT NOT NULL,
+      body TEXT NOT NULL
+    )`
+  )
 
 interface Row {
   readonly id: string
@@ -54,7 +76,7 @@ const unavailable = (cause: unknown) => new SessionStoreUnavailable({ cause })
 
 /** The store on a SQL client whose database has the table. */
 export const make = (sql: SqlClient.SqlClient): ResponseStoreShape => ({
-  save: Effect.fn("ResponseStore.save")(function*(response: StoredResponse) {
+  save: Effect.fn("ResponseStore.save")(function*(response: StoredResponse, items: ReadonlyArray<StoredItem>) {
     const now = yield* Clock.currentTimeMillis
     const row = {
       id: response.id,
@@ -64,7 +86,16 @@ export const make = (sql: SqlClient.SqlClient): ResponseStoreShape => ({
       body: response.body,
       created_at: now
     }
-    yield* sql`INSERT INTO responses ${sql.insert(row)}`.pipe(Effect.mapError(unavailable))
+    const itemRows = items.map((item) => ({
+      id: item.id,
+      response_id: response.id,
+      owner: response.owner,
+      body: item.body
+    }))
+    yield* Effect.gen(function*() {
+      yield* sql`INSERT INTO responses ${sql.insert(row)}`
+      if (itemRows.length > 0) yield* sql`INSERT INTO response_items ${sql.insert(itemRows)}`
+    }).pipe(sql.withTransaction, Effect.mapError(unavailable))
   }),
   find: Effect.fn("ResponseStore.find")(function*(id: string, owner: string) {
     const rows = yield* sql<Row>`
@@ -79,9 +110,19 @@ export const make = (sql: SqlClient.SqlClient): ResponseStoreShape => ({
     }))
   }),
   remove: Effect.fn("ResponseStore.remove")(function*(id: string, owner: string) {
-    const rows = yield* sql<{ readonly id: string }>`
-      DELETE FROM responses WHERE id = ${id} AND owner = ${owner} RETURNING id`.pipe(Effect.mapError(unavailable))
+    const rows = yield* Effect.gen(function*() {
+      yield* sql`DELETE FROM response_items WHERE response_id = ${id} AND owner = ${owner}`
+      return yield* sql<{ readonly id: string }>`
+        DELETE FROM responses WHERE id = ${id} AND owner = ${owner} RETURNING id`
+    }).pipe(sql.withTransaction, Effect.mapError(unavailable))
     return rows.length > 0
+  }),
+  items: Effect.fn("ResponseStore.items")(function*(ids: ReadonlyArray<string>, owner: string) {
+    const rows = yield* sql<{ readonly id: string; readonly body: string }>`
+      SELECT id, body FROM response_items WHERE owner = ${owner} AND id IN ${sql.in(ids)}`.pipe(
+      Effect.mapError(unavailable)
+    )
+    return new Map(rows.map((row) => [row.id, row.body]))
   })
 })
 
@@ -90,12 +131,20 @@ export const make = (sql: SqlClient.SqlClient): ResponseStoreShape => ({
  * embedding app wrote).
  */
 export const memory = (): ResponseStoreShape => {
-  const responses = new Map<string, StoredResponse>()
+  const responses = new Map<string, { readonly response: StoredResponse; readonly items: ReadonlyArray<StoredItem> }>()
   const owned = (id: string, owner: string) =>
-    Option.filter(Option.fromNullable(responses.get(id)), (response) => response.owner === owner)
+    Option.filter(Option.fromNullable(responses.get(id)?.response), (response) => response.owner === owner)
   return {
-    save: (response) => Effect.sync(() => void responses.set(response.id, response)),
+    save: (response, items) => Effect.sync(() => void responses.set(response.id, { response, items })),
     find: (id, owner) => Effect.sync(() => owned(id, owner)),
-    remove: (id, owner) => Effect.sync(() => Option.isSome(owned(id, owner)) && responses.delete(id))
+    remove: (id, owner) => Effect.sync(() => Option.isSome(owned(id, owner)) && responses.delete(id)),
+    items: (ids, owner) =>
+      Effect.sync(() =>
+        new Map(
+          [...responses.values()].filter(({ response }) => response.owner === owner).flatMap(({ items }) =>
+            items.filter((item) => ids.includes(item.id)).map((item): [string, string] => [item.id, item.body])
+          )
+        )
+      )
   }
 }

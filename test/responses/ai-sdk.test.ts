@@ -6,7 +6,11 @@ import { createOpenAI } from "@ai-sdk/openai"
 import { describe, expect, it } from "@effect/vitest"
 import { generateText, jsonSchema, stepCountIs, streamText, tool } from "ai"
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as LiveRunner from "../../src/agent/LiveRunner.js"
+import { ScriptedModel } from "../fakes/ScriptedModel.js"
 import { baseUrl, testGateway, TOKEN } from "../kit/gateway.js"
+import { lines } from "../sessions/harness.js"
 import { callsWeather, responsesConfig } from "./kit.js"
 
 const served = () => Effect.provide(testGateway({ config: responsesConfig() }))
@@ -107,4 +111,27 @@ describe("AI SDK (@ai-sdk/openai responses)", () => {
         expect.objectContaining({ toolCallId: "call_1", output: "sunny in Paris" })
       ])
     }).pipe(Effect.provide(callsWeather())))
+
+  it.scopedLive("a conversation resent with the SDK's own response messages: the model sees its earlier answer", () =>
+    Effect.gen(function*() {
+      const openai = yield* provider
+      const model = openai.responses("clawdbot:main")
+      const first = yield* Effect.promise(() => generateText({ model, prompt: "I am Ann", maxRetries: 0 }))
+      const second = yield* Effect.promise(() =>
+        generateText({
+          model,
+          messages: [{ role: "user", content: "I am Ann" }, ...first.response.messages, {
+            role: "user",
+            content: "who am I?"
+          }],
+          maxRetries: 0
+        })
+      )
+      expect(second.text).toBe("user: I am Ann / assistant: user: I am Ann / user: who am I?")
+    }).pipe(Effect.provide((() => {
+      // The model answers with what it was shown, so the answer says what it sees.
+      const scripted = ScriptedModel.layer({ answer: (call) => lines(call.prompt).join(" / ") })
+      const runner = LiveRunner.layerFromServices.pipe(Layer.provide(scripted))
+      return testGateway({ config: responsesConfig(), runner })
+    })())))
 })

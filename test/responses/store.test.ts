@@ -148,19 +148,47 @@ describe("a stored response", () => {
     })))))
 })
 
+describe("item_reference", () => {
+  it.scopedLive("stands for the caller's stored output item; another caller's is left out", () =>
+    Effect.gen(function*() {
+      const model = yield* ScriptedModel
+      const first = yield* createJson({ input: "my name is Ann", store: true }, { token: "alice" })
+      const itemId = field(first.json, "output", 0, "id")
+      const input = [
+        { role: "user", content: "my name is Ann" },
+        { type: "item_reference", id: itemId },
+        { role: "user", content: "who am I?" }
+      ]
+      yield* createJson({ input }, { token: "alice" })
+      yield* createJson({ input }, { token: "mallory" })
+      yield* model.nextCall
+      expect(lines((yield* model.nextCall).prompt)).toEqual([
+        "user: my name is Ann",
+        "assistant: answer 1",
+        "user: who am I?"
+      ])
+      expect(lines((yield* model.nextCall).prompt)).toEqual(["user: my name is Ann", "user: who am I?"])
+    }).pipe(Effect.provide(storeGateway())))
+})
+
 describe("on PostgreSQL", () => {
-  it.scopedLive("a chain continues, GET returns it, another caller cannot read it", () =>
+  it.scopedLive("a chain continues, item references resolve, GET returns it, another caller cannot read it", () =>
     Effect.gen(function*() {
       const schema = yield* freshSchema
       const config = responsesConfig(undefined, { session: { store: { kind: "postgres", url: schema.url } } })
       yield* Effect.gen(function*() {
-        const { third } = yield* chain
+        const { first, third } = yield* chain
         const id = idOf(third.json)
+        const model = yield* ScriptedModel
+        yield* createJson({
+          input: [{ type: "item_reference", id: field(first.json, "output", 0, "id") }, { role: "user", content: "hi" }]
+        })
+        expect(lines((yield* model.nextCall).prompt)).toEqual(["assistant: answer 1", "user: hi"])
         expect((yield* byId("GET", id)).json).toEqual(third.json)
         expect((yield* byId("GET", id, { token: "mallory" })).status).toBe(404)
         const rows = yield* schema.sql<{ readonly n: number }>`
           SELECT COUNT(*)::int AS n FROM ${schema.sql(schema.name)}.responses`.pipe(Effect.orDie)
-        expect(rows[0]?.n).toBe(3)
+        expect(rows[0]?.n).toBe(4)
       }).pipe(Effect.provide(storeGateway(config)))
     }))
 })

@@ -66,6 +66,24 @@ export const makeHandlers = Effect.gen(function*() {
       return { agent, session: () => session } satisfies Routing
     })
 
+  /**
+   * The request with each item reference replaced by the caller's stored item it names (one that
+   * names none, or another caller's, is left out as other unknown items are).
+   */
+  const withReferencesResolved = (wire: Wire.ResponsesRequest, caller: string) => {
+    const ids = Wire.referencesOf(wire.input)
+    if (ids.length === 0 || typeof wire.input === "string") return Effect.succeed(wire)
+    const input = wire.input
+    return Effect.map(store.items(ids, caller), (found): Wire.ResponsesRequest => ({
+      ...wire,
+      input: input.flatMap((item) =>
+        item.type === "item_reference" && "id" in item
+          ? Option.toArray(Option.flatMap(Option.fromNullable(found.get(item.id)), Wire.decodeStoredItem))
+          : [item]
+      )
+    }))
+  }
+
   const create = Effect.gen(function*() {
     yield* gate
     const request = yield* HttpServerRequest.HttpServerRequest
@@ -73,7 +91,7 @@ export const makeHandlers = Effect.gen(function*() {
     const caller = yield* owner
 
     const body = yield* RequestBody.readJson(request, settings.responses.maxBodyBytes)
-    const wire = yield* decodeRequest(body)
+    const wire = yield* Effect.flatMap(decodeRequest(body), (decoded) => withReferencesResolved(decoded, caller))
     const id = newId("resp")
     const stored = wire.store !== false
     const routing: Routing = typeof wire.previous_response_id === "string"
@@ -105,7 +123,7 @@ export const makeHandlers = Effect.gen(function*() {
           agentId: run.agent.id,
           sessionKey: run.sessionKey.value,
           body: JSON.stringify(response)
-        })
+        }, response.output.map((item) => ({ id: item.id, body: JSON.stringify(item) })))
         : Effect.void
     const headers = { [SESSION_KEY_HEADER]: run.sessionKey.value }
 

@@ -53,11 +53,23 @@ const FunctionCallOutputItem = Schema.Struct({
   output: Schema.Union(Schema.String, Schema.Array(ContentPart))
 })
 
-/** Items the gateway has no use for (reasoning, references to stored items, ...). */
-const OtherItem = otherType(["message", "function_call", "function_call_output"])
+/** An output item of a stored response, by its id: the endpoint puts the item in its place. */
+const ItemReference = Schema.Struct({ type: Schema.Literal("item_reference"), id: Schema.String })
 
-export const InputItem = Schema.Union(MessageItem, FunctionCallItem, FunctionCallOutputItem, OtherItem)
+/** Items the gateway has no use for (reasoning, ...). */
+const OtherItem = otherType(["message", "function_call", "function_call_output", "item_reference"])
+
+export const InputItem = Schema.Union(MessageItem, FunctionCallItem, FunctionCallOutputItem, ItemReference, OtherItem)
 export type InputItem = typeof InputItem.Type
+
+/** A stored output item as an input item (a `message` or a `function_call`), if it reads as one. */
+export const decodeStoredItem = Schema.decodeUnknownOption(Schema.parseJson(InputItem))
+
+/** The ids of the input's item references. */
+export const referencesOf = (input: ResponsesRequest["input"]): ReadonlyArray<string> =>
+  typeof input === "string"
+    ? []
+    : input.flatMap((item) => item.type === "item_reference" && "id" in item ? [item.id] : [])
 
 const toolName = Schema.String.pipe(Schema.pattern(/^[a-zA-Z0-9_-]{1,64}$/, {
   message: () => "must be 1 to 64 letters, digits, underscores or dashes"
