@@ -31,6 +31,7 @@ import * as NodeServer from "./http/NodeServer.js"
 import * as Router from "./http/Router.js"
 import { Drain } from "./ops/Drain.js"
 import * as Telemetry from "./ops/Telemetry.js"
+import { ResponseStore } from "./store/ResponseStore.js"
 import { SessionStore } from "./store/SessionStore.js"
 
 export interface Options<RE> {
@@ -69,7 +70,7 @@ export const layer = <E, R, RE = never>(
   options: Options<RE> = {}
 ) =>
   Layer.scopedDiscard(Effect.gen(function*() {
-    const shared = yield* Effect.context<SessionStore | RunQueue | Drain>()
+    const shared = yield* Effect.context<SessionStore | ResponseStore | RunQueue | Drain>()
     const services = Layer.mergeAll(options.auth ?? Auth.layer, SessionKeys.layer, options.runner ?? liveRunner)
 
     /**
@@ -161,6 +162,7 @@ export const layer = <E, R, RE = never>(
     Layer.provide(Layer.mergeAll(RunQueue.layer, Drain.layer)),
     // Traces when `telemetry.otlp.endpoint` is set: the tracer is in place before the serving starts.
     Layer.provide(Telemetry.layerFromConfig),
+    Layer.provide(ResponseStore.layer),
     Layer.provideMerge(options.store ?? SessionStore.layer),
     Layer.provideMerge(config)
   )

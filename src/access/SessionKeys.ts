@@ -17,8 +17,11 @@ export const MAX_SESSION_KEY_LENGTH = 512
 
 export interface SessionKey {
   readonly value: string
-  /** Every kind but `ephemeral` names a stable session; `ephemeral` ones live for one request. */
-  readonly kind: "header" | "conversation" | "user" | "ephemeral"
+  /**
+   * Every kind but `ephemeral` names a stable session; `ephemeral` ones live for one request.
+   * `response`: a stored Responses API response's session, which `previous_response_id` continues.
+   */
+  readonly kind: "header" | "conversation" | "user" | "response" | "ephemeral"
 }
 
 export interface SessionKeyInput {

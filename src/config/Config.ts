@@ -12,7 +12,7 @@ import * as Schema from "effect/Schema"
 import { ConfigError } from "./ConfigError.js"
 import { Bind, type ConfigInput, Port } from "./ConfigFile.js"
 import { decode, findFile, load } from "./Load.js"
-import { type EnvSecrets, isLoopbackBind, type Settings } from "./Settings.js"
+import { type EnvSecrets, isLoopbackBind, servesOpenAi, type Settings } from "./Settings.js"
 
 /** Command-line overrides: `--port` and `--bind` win over the file. */
 export interface Overrides {
@@ -31,7 +31,7 @@ export class Config extends Context.Tag("clawgate/Config")<Config, Settings>() {
         const bind = yield* override("--bind", Bind, options.bind)
         // The file's bind was checked against mode "none"; a --bind override must pass the same rule.
         if (
-          Option.isSome(bind) && settings.chatCompletions.enabled && settings.auth.mode === "none" &&
+          Option.isSome(bind) && servesOpenAi(settings) && settings.auth.mode === "none" &&
           !isLoopbackBind(bind.value)
         ) {
           return yield* new ConfigError({

@@ -208,6 +208,16 @@ export const ChatCompletionsEndpoint = Schema.Struct({
 })
 
 /**
+ * `gateway.http.endpoints.responses`: the OpenAI Responses API (`/v1/responses`). Its requests
+ * share the Chat Completions endpoint's `sessionHeaders` and `images` settings.
+ */
+export const ResponsesEndpoint = Schema.Struct({
+  enabled: Schema.optionalWith(Schema.Boolean, { default: () => false }),
+  maxBodyBytes: ChatCompletionsEndpoint.fields.maxBodyBytes,
+  keepAliveMs: ChatCompletionsEndpoint.fields.keepAliveMs
+})
+
+/**
  * `session.store`: where transcripts live. A SQLite file (kind `sqlite`, the default) for one
  * process: `path`, `~` is the home directory, or `:memory:`. A PostgreSQL database (kind
  * `postgres`) that several gateway processes share: `url`, `postgres://user:password@host:5432/db`
@@ -327,7 +337,8 @@ export const ConfigFile = Schema.Struct({
     bind: Schema.optionalWith(Bind, { default: () => "loopback" }),
     http: defaulted(Schema.Struct({
       endpoints: defaulted(Schema.Struct({
-        chatCompletions: defaulted(ChatCompletionsEndpoint)
+        chatCompletions: defaulted(ChatCompletionsEndpoint),
+        responses: defaulted(ResponsesEndpoint)
       })),
       cors: defaulted(Schema.Struct({
         /** Browser origins allowed to call the gateway (`"*"`: any). None by default. */

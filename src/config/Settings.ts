@@ -15,6 +15,7 @@ import {
   type ConfigFile,
   DEFAULT_FIRST_TOKEN_TIMEOUT_MS,
   DEFAULT_MAX_STEPS,
+  type ResponsesEndpoint,
   type TelemetrySettings,
   type TrustedProxy
 } from "./ConfigFile.js"
@@ -25,6 +26,8 @@ export interface Settings {
   readonly port: number
   readonly bind: string
   readonly chatCompletions: typeof ChatCompletionsEndpoint.Type
+  /** `gateway.http.endpoints.responses`: the Responses API. */
+  readonly responses: typeof ResponsesEndpoint.Type
   readonly cors: ConfigFile["gateway"]["http"]["cors"]
   readonly auth: {
     readonly mode: AuthMode
@@ -75,6 +78,14 @@ export const splitModel = (model: string): [provider: string, model: string] => 
 export const isLoopbackBind = (bind: string) =>
   bind === "loopback" || bind === "::1" || (Net.isIPv4(bind) && bind.startsWith("127."))
 
+/** Whether an OpenAI endpoint (Chat Completions or Responses) is served: auth and `/v1/models` follow it. */
+export const servesOpenAi = (
+  endpoints: {
+    readonly chatCompletions: { readonly enabled: boolean }
+    readonly responses: { readonly enabled: boolean }
+  }
+) => endpoints.chatCompletions.enabled || endpoints.responses.enabled
+
 /** Applies defaults and environment secrets, and checks what one key alone cannot. */
 export const resolve = (file: ConfigFile, env: EnvSecrets): Either.Either<Settings, ReadonlyArray<string>> => {
   const problems: Array<string> = []
@@ -86,7 +97,7 @@ export const resolve = (file: ConfigFile, env: EnvSecrets): Either.Either<Settin
     (Option.isSome(token) ? "token" : Option.isSome(password) ? "password" : "none")
   const secret = mode === "token" ? token : mode === "password" ? password : Option.none()
 
-  if (gateway.http.endpoints.chatCompletions.enabled) {
+  if (servesOpenAi(gateway.http.endpoints)) {
     if (mode !== "none" && Option.isNone(secret)) {
       problems.push(
         `gateway.auth.${mode}: auth mode is "${mode}" but no ${mode} is set ` +
@@ -94,7 +105,9 @@ export const resolve = (file: ConfigFile, env: EnvSecrets): Either.Either<Settin
       )
     } else if (mode === "none" && gateway.auth.mode === undefined) {
       problems.push(
-        "gateway.auth: the chatCompletions endpoint is enabled but no secret is set " +
+        `gateway.auth: the ${
+          gateway.http.endpoints.chatCompletions.enabled ? "chatCompletions" : "responses"
+        } endpoint is enabled but no secret is set ` +
           "(set gateway.auth.token or OPENCLAW_GATEWAY_TOKEN, or gateway.auth.mode \"none\" on a loopback bind)"
       )
     } else if (mode === "none" && !isLoopbackBind(gateway.bind)) {
@@ -195,6 +208,7 @@ export const resolve = (file: ConfigFile, env: EnvSecrets): Either.Either<Settin
     port: gateway.port,
     bind: gateway.bind,
     chatCompletions: gateway.http.endpoints.chatCompletions,
+    responses: gateway.http.endpoints.responses,
     cors: gateway.http.cors,
     auth: { mode, secret, rateLimit: gateway.auth.rateLimit },
     trustedProxies: gateway.trustedProxies,

@@ -4,8 +4,10 @@
  */
 import * as Schema from "effect/Schema"
 
-/** The Chat Completions endpoint is switched off in the config. */
-export class EndpointDisabled extends Schema.TaggedError<EndpointDisabled>()("EndpointDisabled", {}) {}
+/** An OpenAI endpoint is switched off in the config: Chat Completions unless `endpoint` says another. */
+export class EndpointDisabled extends Schema.TaggedError<EndpointDisabled>()("EndpointDisabled", {
+  endpoint: Schema.optional(Schema.Literal("chatCompletions", "responses"))
+}) {}
 
 /** No route for this path. */
 export class RouteNotFound extends Schema.TaggedError<RouteNotFound>()("RouteNotFound", {
@@ -61,6 +63,20 @@ export class InvalidJson extends Schema.TaggedError<InvalidJson>()("InvalidJson"
 export class InvalidRequest extends Schema.TaggedError<InvalidRequest>()("InvalidRequest", {
   message: Schema.String,
   param: Schema.NullOr(Schema.String)
+}) {}
+
+/**
+ * `previous_response_id` names no stored response this caller made (none by that id, or another
+ * caller's: the two are not told apart).
+ */
+export class PreviousResponseNotFound extends Schema.TaggedError<PreviousResponseNotFound>()(
+  "PreviousResponseNotFound",
+  { id: Schema.String }
+) {}
+
+/** `GET` / `DELETE /v1/responses/{id}`: no stored response of this caller has that id. */
+export class ResponseNotFound extends Schema.TaggedError<ResponseNotFound>()("ResponseNotFound", {
+  id: Schema.String
 }) {}
 
 /** The request names an agent that is not configured. */
@@ -145,5 +161,7 @@ export type GatewayError =
   | InvalidJson
   | InvalidRequest
   | AgentNotFound
+  | PreviousResponseNotFound
+  | ResponseNotFound
   | GatewayShuttingDown
   | AgentError

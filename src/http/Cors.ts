@@ -33,7 +33,7 @@ export const make = (allowedOrigins: ReadonlyArray<string>, extraHeaders: Readon
             status: 204,
             headers: {
               "access-control-allow-origin": origin,
-              "access-control-allow-methods": "GET, POST, OPTIONS",
+              "access-control-allow-methods": "GET, POST, DELETE, OPTIONS",
               "access-control-allow-headers": requested.filter((name) => allowedHeader(name, extraHeaders)).join(", "),
               "access-control-max-age": PREFLIGHT_MAX_AGE_SECONDS,
               vary: "Origin"

@@ -34,13 +34,13 @@ export const describe = (error: GatewayError, requestId: string): ErrorAnswer =>
   const server = (status: number, code: string, what: string) =>
     answer(status, "server_error", code, `${what} (request id ${requestId})`)
   return Match.valueTags(error, {
-    EndpointDisabled: () =>
+    EndpointDisabled: ({ endpoint = "chatCompletions" }) =>
       answer(
         404,
         "invalid_request_error",
         "endpoint_disabled",
-        "The Chat Completions endpoint is disabled. Enable it in the gateway config: " +
-          "gateway.http.endpoints.chatCompletions.enabled: true"
+        `The ${endpoint === "responses" ? "Responses" : "Chat Completions"} endpoint is disabled. Enable it in ` +
+          `the gateway config: gateway.http.endpoints.${endpoint}.enabled: true`
       ),
     RouteNotFound: ({ method, path }) =>
       answer(404, "invalid_request_error", "not_found", `Unknown request URL: ${method} ${excerpt(path)}`),
@@ -95,6 +95,16 @@ export const describe = (error: GatewayError, requestId: string): ErrorAnswer =>
         `The agent '${agentId}' does not exist. Known agents: ${known.join(", ")}.`,
         { param: "model" }
       ),
+    PreviousResponseNotFound: ({ id }) =>
+      answer(
+        404,
+        "invalid_request_error",
+        "previous_response_not_found",
+        `Previous response with id '${excerpt(id)}' not found.`,
+        { param: "previous_response_id" }
+      ),
+    ResponseNotFound: ({ id }) =>
+      answer(404, "invalid_request_error", "response_not_found", `Response with id '${excerpt(id)}' not found.`),
     ProviderUnreachable: () => server(502, "provider_unreachable", "The agent's model provider could not be reached"),
     ProviderAuthRejected: () =>
       server(502, "provider_auth_rejected", "The agent's model provider rejected the gateway's credentials"),

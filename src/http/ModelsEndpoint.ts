@@ -15,7 +15,7 @@ import { AgentNotFound } from "../domain/Errors.js"
 
 export const makeHandlers = Effect.gen(function*() {
   const settings = yield* Config
-  const gate = yield* Access.makeGate
+  const gate = yield* Access.makeGateFor("models")
   // Agents exist from start-up on: that is their creation time.
   const created = Math.floor((yield* Clock.currentTimeMillis) / 1000)
   const entry = (id: string) => ({ id, object: "model", created, owned_by: "clawgate" })

@@ -44,7 +44,7 @@ export const RequestMiddleware = HttpLayerRouter.middleware<{ provides: CurrentR
       if (route === undefined) return new RouteNotFound({ method: request.method, path: Routes.pathOf(request.url) })
       if (!route.served(settings)) {
         return route.whenOff === "disabled"
-          ? new EndpointDisabled()
+          ? new EndpointDisabled(route.endpoint === undefined ? {} : { endpoint: route.endpoint })
           : new RouteNotFound({ method: request.method, path: Routes.pathOf(request.url) })
       }
       return new MethodNotAllowed({ method: request.method, allow: route.methods })

@@ -15,6 +15,7 @@ import * as Health from "./Health.js"
 import * as MetricsEndpoint from "./MetricsEndpoint.js"
 import * as ModelsEndpoint from "./ModelsEndpoint.js"
 import { RequestMiddleware } from "./RequestMiddleware.js"
+import * as ResponsesEndpoint from "./responses/Responses.js"
 import * as Routes from "./Routes.js"
 
 /** A route's typed failures become their answers, and are remembered for the log line. */
@@ -36,6 +37,16 @@ export const ChatCompletionsRoute = HttpLayerRouter.use((router) =>
     ChatCompletions.makeHandler,
     (handler) => router.addAll(at(Routes.chatCompletions, answeringErrors(handler)))
   )
+)
+
+/** `POST /v1/responses`, and `GET` / `DELETE` of a stored response. */
+export const ResponsesRoutes = HttpLayerRouter.use((router) =>
+  Effect.flatMap(ResponsesEndpoint.makeHandlers, ({ create, remove, retrieve }) =>
+    router.addAll([
+      ...at(Routes.responses, answeringErrors(create)),
+      HttpLayerRouter.route("GET", Routes.response.pattern, answeringErrors(retrieve)),
+      HttpLayerRouter.route("DELETE", Routes.response.pattern, answeringErrors(remove))
+    ]))
 )
 
 export const ModelsRoutes = HttpLayerRouter.use((router) =>
@@ -65,6 +76,12 @@ export const MetricsRoute = HttpLayerRouter.use((router) =>
 )
 
 /** The gateway's routes and middleware, ready for `HttpLayerRouter.serve` or `toHttpEffect`. */
-export const routes = Layer.mergeAll(ChatCompletionsRoute, ModelsRoutes, HealthRoutes, MetricsRoute).pipe(
+export const routes = Layer.mergeAll(
+  ChatCompletionsRoute,
+  ResponsesRoutes,
+  ModelsRoutes,
+  HealthRoutes,
+  MetricsRoute
+).pipe(
   Layer.provide(RequestMiddleware)
 )

@@ -5,12 +5,12 @@
  * still answers during a drain, and for the metrics' `route` label (the pattern, never the raw path).
  */
 import type { PathInput } from "@effect/platform/HttpRouter"
-import type { Settings } from "../config/Settings.js"
+import { servesOpenAi, type Settings } from "../config/Settings.js"
 
 export interface Route {
   /** As the router takes it: `/v1/models/:id` (a `:name` segment is any one non-empty segment). */
   readonly pattern: PathInput
-  readonly methods: ReadonlyArray<"GET" | "POST">
+  readonly methods: ReadonlyArray<"GET" | "POST" | "DELETE">
   /** Whether the config serves it. */
   readonly served: (settings: Settings) => boolean
   /**
@@ -18,6 +18,8 @@ export interface Route {
    * naming the switch (an OpenAI endpoint turned off); `unknown`, the plain 404 of an unknown path.
    */
   readonly whenOff: "disabled" | "unknown"
+  /** The switch a `disabled` route names (Chat Completions when absent). */
+  readonly endpoint?: "responses"
   /** Still answered while the gateway drains (probes and scrapes); every other route gets 503. */
   readonly whileDraining: boolean
 }
@@ -33,10 +35,23 @@ export const chatCompletions: Route = {
   whileDraining: false
 }
 
+export const responses: Route = {
+  pattern: "/v1/responses",
+  methods: ["POST"],
+  served: (settings) => settings.responses.enabled,
+  whenOff: "disabled",
+  endpoint: "responses",
+  whileDraining: false
+}
+
+/** A stored response: read it, or delete it. */
+export const response: Route = { ...responses, pattern: "/v1/responses/:id", methods: ["GET", "DELETE"] }
+
+/** One list for both OpenAI endpoints: served when either is. */
 export const models: Route = {
   pattern: "/v1/models",
   methods: ["GET"],
-  served: chatCompletionsEnabled,
+  served: servesOpenAi,
   whenOff: "disabled",
   whileDraining: false
 }
@@ -61,7 +76,16 @@ export const metrics: Route = {
   whileDraining: true
 }
 
-export const all: ReadonlyArray<Route> = [chatCompletions, models, model, healthz, readyz, metrics]
+export const all: ReadonlyArray<Route> = [
+  chatCompletions,
+  responses,
+  response,
+  models,
+  model,
+  healthz,
+  readyz,
+  metrics
+]
 
 const segmentsOf = (path: string) => path.split("/")
 

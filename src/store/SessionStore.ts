@@ -26,6 +26,7 @@ import { ConfigError } from "../config/ConfigError.js"
 import type { ToolCall, Usage } from "../domain/AgentEvent.js"
 import { SessionStoreUnavailable } from "../domain/Errors.js"
 import type { ChatMessage } from "../domain/Run.js"
+import * as ResponseStoreSql from "./StoredResponses.js"
 
 /** One finished turn: the messages the session had not seen, and the agent's reply. */
 export interface Turn {
@@ -58,7 +59,9 @@ const migrations = Migrator.fromRecord({
   "2_session_tool_calls": Effect.flatMap(
     SqlClient.SqlClient,
     (sql) => sql`ALTER TABLE session_messages ADD COLUMN tool_calls TEXT`
-  )
+  ),
+  // The Responses API's stored responses (ResponseStore.ts).
+  "4_responses": Effect.flatMap(SqlClient.SqlClient, ResponseStoreSql.migration)
 })
 
 interface MessageRow {
@@ -103,7 +106,7 @@ const make = (sql: SqlClient.SqlClient, locks: SqlClient.SqlClient) =>
     const postgres = sql.onDialectOrElse({ pg: () => true, orElse: () => false })
     if (!postgres) {
       yield* migrate
-      return SessionStore.of({ ...statements(sql), lock: () => Effect.void })
+      return SessionStore.of({ ...statements(sql), lock: () => Effect.void, responses: ResponseStoreSql.make(sql) })
     }
     // Advisory locks are per database: their keys name the schema, so that stores in different
     // schemas of one database do not wait on each other.
@@ -114,7 +117,11 @@ const make = (sql: SqlClient.SqlClient, locks: SqlClient.SqlClient) =>
     // a connection of its own.
     yield* Effect.zipRight(advisoryLock(sql, namespace)("migrations"), migrate).pipe(Effect.scoped)
     const sessionLock = advisoryLock(locks, namespace)
-    return SessionStore.of({ ...statements(sql), lock: (sessionKey) => sessionLock(`session:${sessionKey}`) })
+    return SessionStore.of({
+      ...statements(sql),
+      lock: (sessionKey) => sessionLock(`session:${sessionKey}`),
+      responses: ResponseStoreSql.make(sql)
+    })
   })
 
 /**
@@ -207,6 +214,11 @@ export class SessionStore extends Context.Tag("clawgate/SessionStore")<SessionSt
    * the in-process RunQueue then being the only line.
    */
   readonly lock?: ((sessionKey: string) => Effect.Effect<void, SessionStoreUnavailable, Scope.Scope>) | undefined
+  /**
+   * The Responses API's stored responses, in the same database. A store of an embedding app may
+   * leave it out: they are then kept in memory (ResponseStore.layer).
+   */
+  readonly responses?: ResponseStoreSql.ResponseStoreShape | undefined
 }>() {
   /**
    * A store on the SqlClient in context; runs its migrations first. On PostgreSQL its session

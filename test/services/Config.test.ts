@@ -173,7 +173,7 @@ describe("Config file", () => {
   gateway: {
     port: 18789,
     controlUi: { enabled: true },
-    http: { endpoints: { chatCompletions: { enabled: true }, responses: { enabled: false } } },
+    http: { endpoints: { chatCompletions: { enabled: true }, responses: { enabled: false }, embeddings: {} } },
     auth: { mode: "token", token: "t", allowTailscale: true },
   },
   agents: { list: [{ id: "main", model: "echo", workspace: "~/clawd" }] },
@@ -181,13 +181,15 @@ describe("Config file", () => {
       const warnings = captureWarnings()
       const settings = yield* loadConfig({ file: Option.some(path) }).pipe(Effect.provide(warnings.layer))
       expect(settings.chatCompletions.enabled).toBe(true)
+      expect(settings.responses.enabled).toBe(false)
       expect(warnings.lines).toHaveLength(1)
       const [line = ""] = warnings.lines
+      expect(line).not.toContain("responses")
       for (
         const key of [
           "meta",
           "gateway.controlUi",
-          "gateway.http.endpoints.responses",
+          "gateway.http.endpoints.embeddings",
           "gateway.auth.allowTailscale",
           "agents.list[0].workspace"
         ]
@@ -457,6 +459,20 @@ describe("Config secrets and auth mode", () => {
     const explicit = settingsOf({ gateway: { auth: { mode: "password" } } }, { token, password })
     expect(explicit.auth.mode).toBe("password")
     expect(secret(explicit)).toEqual(Option.some("pw"))
+  })
+
+  it("the Responses endpoint alone, enabled with no secret, refuses to start too, naming it", () => {
+    const responsesOnly = { http: { endpoints: { responses: { enabled: true } } } }
+    expect(problemsOf({ gateway: responsesOnly })).toEqual([
+      "gateway.auth: the responses endpoint is enabled but no secret is set " +
+      "(set gateway.auth.token or OPENCLAW_GATEWAY_TOKEN, or gateway.auth.mode \"none\" on a loopback bind)"
+    ])
+    expect(settingsOf({ gateway: { ...responsesOnly, auth: { token: "t" } } }).responses).toEqual({
+      enabled: true,
+      maxBodyBytes: 20 * 1024 * 1024,
+      keepAliveMs: 15_000
+    })
+    expect(settingsOf({}).responses.enabled).toBe(false)
   })
 
   it("an enabled endpoint with no secret refuses to start, with a clear message", () => {

@@ -6,30 +6,19 @@ import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
-import * as Option from "effect/Option"
-import { isNotNullable } from "effect/Predicate"
 import * as Crypto from "node:crypto"
-import { AGENT_HEADERS, resolveAgent } from "../../access/AgentRouting.js"
 import * as Access from "../../access/Gate.js"
-import { SESSION_KEY_HEADER, SESSION_KEY_HEADERS, SessionKeys } from "../../access/SessionKeys.js"
+import { SESSION_KEY_HEADER } from "../../access/SessionKeys.js"
 import { AgentRunner } from "../../agent/AgentRunner.js"
 import { Config } from "../../config/Config.js"
-import { capabilities } from "../../domain/Capabilities.js"
-import type { RunRequest } from "../../domain/Run.js"
 import { CurrentRequest } from "../CurrentRequest.js"
 import * as RequestBody from "../RequestBody.js"
-import * as AnswerFormat from "./AnswerFormat.js"
 import * as Wire from "./ChatCompletionsWire.js"
-import * as Images from "./Images.js"
+import { makePrepare } from "./Prepare.js"
 import * as StreamAnswer from "./StreamAnswer.js"
-import { samplingFor, toolsOf, toTurn } from "./Turn.js"
 
 /** A request header by which a client asks to see the server tools' activity (the agent must allow it). */
 export const TOOL_EVENTS_HEADER = "x-clawgate-tool-events"
-
-/** The first of several header names that the request carries. */
-const firstHeader = (request: HttpServerRequest.HttpServerRequest, names: ReadonlyArray<string>) =>
-  Option.fromNullable(names.map((name) => request.headers[name]).find((value) => value !== undefined))
 
 const decodeChat = RequestBody.decode(Wire.ChatCompletionRequest)
 
@@ -37,23 +26,8 @@ const decodeChat = RequestBody.decode(Wire.ChatCompletionRequest)
 export const makeHandler = Effect.gen(function*() {
   const settings = yield* Config
   const gate = yield* Access.makeGate
-  const sessionKeys = yield* SessionKeys
+  const prepare = yield* makePrepare
   const runner = yield* AgentRunner
-  const conversationHeaders = settings.chatCompletions.sessionHeaders
-  const imageSettings = settings.chatCompletions.images
-  // Remote images are fetched on an HttpClient of the handler's own (on undici, loaded only then),
-  // only when they are allowed.
-  const imageResolver = Images.make(
-    imageSettings,
-    imageSettings.allowRemote
-      ? Option.some(
-        yield* Effect.flatMap(
-          Effect.promise(() => import("@effect/platform-node/NodeHttpClient")),
-          (NodeHttpClient) => Effect.map(NodeHttpClient.makeDispatcher, NodeHttpClient.makeUndici)
-        )
-      )
-      : Option.none()
-  )
 
   return Effect.gen(function*() {
     yield* gate
@@ -62,45 +36,14 @@ export const makeHandler = Effect.gen(function*() {
 
     const body = yield* RequestBody.readJson(request, settings.chatCompletions.maxBodyBytes)
     const chat = yield* decodeChat(body)
-    const agent = yield* resolveAgent(settings, {
-      header: firstHeader(request, AGENT_HEADERS),
-      model: Option.fromNullable(chat.model)
-    })
-    current.agentId = agent.id
-    const sampling = yield* samplingFor(agent, chat)
-    const tools = yield* toolsOf(chat)
-    const calls: Wire.CallShape = isNotNullable(chat.functions) ? "function_call" : "tool_calls"
-    const answerFormat = yield* AnswerFormat.forAgent(agent, chat.response_format)
-    // Checked last: reading the images may mean fetching them.
-    const images = capabilities[agent.kind].images ? yield* Images.ofTurn(chat.messages, imageResolver) : undefined
-    const turn = yield* toTurn(chat.messages, images)
-    const conversationHeader = conversationHeaders.find((name) => request.headers[name] !== undefined)
-    const sessionKey = yield* sessionKeys.resolve({
-      agentId: agent.id,
-      header: firstHeader(request, SESSION_KEY_HEADERS),
-      conversation: Option.fromNullable(conversationHeader).pipe(
-        Option.map((name) => ({ header: name, value: request.headers[name] ?? "" }))
-      ),
-      user: Option.fromNullable(chat.user)
-    })
-    current.sessionKey = sessionKey.value
-
-    const run: RunRequest = {
-      runId: Crypto.randomUUID(),
-      agent,
-      sessionKey,
-      ...turn,
-      sampling,
-      tools,
-      answerFormat
-    }
+    const { calls, run } = yield* prepare(chat)
     const envelope: Wire.Envelope = {
       id: `chatcmpl_${Crypto.randomUUID()}`,
       created: Math.floor((yield* Clock.currentTimeMillis) / 1000),
-      model: chat.model ?? `clawdbot:${agent.id}`
+      model: chat.model ?? `clawdbot:${run.agent.id}`
     }
-    const headers = { [SESSION_KEY_HEADER]: sessionKey.value }
-    const toolEvents = agent.toolEvents && request.headers[TOOL_EVENTS_HEADER] === "1"
+    const headers = { [SESSION_KEY_HEADER]: run.sessionKey.value }
+    const toolEvents = run.agent.toolEvents && request.headers[TOOL_EVENTS_HEADER] === "1"
 
     if (chat.stream === true) {
       return yield* StreamAnswer.respond(runner.stream(run), {

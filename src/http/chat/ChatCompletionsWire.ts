@@ -282,7 +282,6 @@ export interface ErrorBody {
 
 export const sseData = (value: unknown): string => `data: ${JSON.stringify(value)}\n\n`
 export const SSE_DONE = "data: [DONE]\n\n"
-export const SSE_KEEP_ALIVE = ": keep-alive\n\n"
 
 /**
  * The frame of each chunk of one answer: `sseData(chunk(envelope, delta, finishReason))`, with the

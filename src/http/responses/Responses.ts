@@ -1,0 +1,167 @@
+/**
+ * `POST /v1/responses` (the OpenAI Responses API), `GET` and `DELETE /v1/responses/{id}`: the
+ * request is read as the Chat Completions request it amounts to and run the same way (agent
+ * routing, sessions, tools, sampling), and answered as a response object or its typed events.
+ *
+ * A response is stored unless the request says `store: false`: its object, its agent and session,
+ * and its owner (the caller, ../../access/Owner.ts). `previous_response_id` continues the session
+ * of the owner's stored response; a stored response made without a session of the caller's gets
+ * one of its own (`resp:<id>`), so that it can be continued.
+ */
+import * as HttpRouter from "@effect/platform/HttpRouter"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Crypto from "node:crypto"
+import * as Access from "../../access/Gate.js"
+import { ownerOf } from "../../access/Owner.js"
+import { SESSION_KEY_HEADER } from "../../access/SessionKeys.js"
+import { AgentRunner } from "../../agent/AgentRunner.js"
+import { Config } from "../../config/Config.js"
+import type { AgentError } from "../../domain/Errors.js"
+import { AgentNotFound, InvalidRequest, PreviousResponseNotFound, ResponseNotFound } from "../../domain/Errors.js"
+import type { SessionKey } from "../../domain/SessionKey.js"
+import * as Telemetry from "../../ops/Telemetry.js"
+import { ResponseStore } from "../../store/ResponseStore.js"
+import { makePrepare, type Routing } from "../chat/Prepare.js"
+import { CurrentRequest } from "../CurrentRequest.js"
+import * as RequestBody from "../RequestBody.js"
+import * as SseAnswer from "../SseAnswer.js"
+import * as ResponsesStream from "./ResponsesStream.js"
+import * as Wire from "./ResponsesWire.js"
+
+const decodeRequest = RequestBody.decode(Wire.ResponsesRequest)
+
+/** A new id with OpenAI's prefix for its kind (`resp`, `msg`, `fc`). */
+const newId = (prefix: string) => `${prefix}_${Crypto.randomUUID().replaceAll("-", "")}`
+
+/** The routes' handlers, built once with the services they use. */
+export const makeHandlers = Effect.gen(function*() {
+  const settings = yield* Config
+  const gate = yield* Access.makeGateFor("responses")
+  const prepare = yield* makePrepare
+  const runner = yield* AgentRunner
+  const store = yield* ResponseStore
+  const authChecked = settings.auth.mode !== "none"
+
+  /** The caller, after the gate. */
+  const owner = Effect.map(
+    HttpServerRequest.HttpServerRequest,
+    (request) => ownerOf(request.headers.authorization, authChecked)
+  )
+
+  /** Where a request continues: the agent and session of the caller's stored response it names. */
+  const continuing = (previousId: string, caller: string) =>
+    Effect.gen(function*() {
+      const previous = yield* store.find(previousId, caller)
+      if (Option.isNone(previous)) return yield* new PreviousResponseNotFound({ id: previousId })
+      const { agentId, sessionKey } = previous.value
+      const agent = settings.agents.find((candidate) => candidate.id === agentId)
+      if (agent === undefined) {
+        return yield* new AgentNotFound({ agentId, known: settings.agents.map((known) => known.id) })
+      }
+      const session: SessionKey = { value: sessionKey, kind: "response" }
+      return { agent, session: () => session } satisfies Routing
+    })
+
+  /**
+   * The request with each item reference replaced by the caller's stored item it names (one that
+   * names none, or another caller's, is left out as other unknown items are).
+   */
+  const withReferencesResolved = (wire: Wire.ResponsesRequest, caller: string) => {
+    const ids = Wire.referencesOf(wire.input)
+    if (ids.length === 0 || typeof wire.input === "string") return Effect.succeed(wire)
+    const input = wire.input
+    return Effect.map(store.items(ids, caller), (found): Wire.ResponsesRequest => ({
+      ...wire,
+      input: input.flatMap((item) =>
+        item.type === "item_reference" && "id" in item
+          ? Option.toArray(Option.flatMap(Option.fromNullable(found.get(item.id)), Wire.decodeStoredItem))
+          : [item]
+      )
+    }))
+  }
+
+  const create = Effect.gen(function*() {
+    yield* gate
+    const request = yield* HttpServerRequest.HttpServerRequest
+    const current = yield* CurrentRequest
+    const caller = yield* owner
+
+    const body = yield* RequestBody.readJson(request, settings.responses.maxBodyBytes)
+    const wire = yield* Effect.flatMap(decodeRequest(body), (decoded) => withReferencesResolved(decoded, caller))
+    const id = newId("resp")
+    const stored = wire.store !== false
+    const routing: Routing = typeof wire.previous_response_id === "string"
+      ? yield* continuing(wire.previous_response_id, caller)
+      : {
+        // A stored response is kept with a session, so that it can be continued.
+        session: (resolved) =>
+          stored && resolved.kind === "ephemeral" ? { value: `resp:${id}`, kind: "response" } : resolved
+      }
+    const { run } = yield* prepare(Wire.toChat(wire), routing).pipe(
+      Effect.mapError((error) =>
+        error._tag === "InvalidRequest"
+          ? new InvalidRequest({ message: error.message, param: Wire.paramOf(error.param) })
+          : error
+      )
+    )
+    const envelope: Wire.Envelope = {
+      id,
+      createdAt: Math.floor((yield* Clock.currentTimeMillis) / 1000),
+      model: wire.model ?? `clawdbot:${run.agent.id}`,
+      request: wire,
+      store: stored
+    }
+    const keep = (response: Wire.ResponseObject): Effect.Effect<void, AgentError> =>
+      stored
+        ? store.save({
+          id,
+          owner: caller,
+          agentId: run.agent.id,
+          sessionKey: run.sessionKey.value,
+          body: JSON.stringify(response)
+        }, response.output.map((item) => ({ id: item.id, body: JSON.stringify(item) })))
+        : Effect.void
+    const headers = { [SESSION_KEY_HEADER]: run.sessionKey.value }
+
+    if (wire.stream === true) {
+      return yield* Telemetry.traced("ResponsesStream.respond")(SseAnswer.respond(runner.stream(run), {
+        frames: (current) =>
+          ResponsesStream.frames(envelope, current, { message: () => newId("msg"), call: () => newId("fc") }, keep),
+        keepAliveMs: settings.responses.keepAliveMs,
+        headers
+      }))
+    }
+    const reply = yield* runner.complete(run)
+    current.usage = reply.usage
+    const messageId = newId("msg")
+    const response = Wire.completed(envelope, reply, { message: messageId, call: () => newId("fc") })
+    yield* keep(response)
+    return HttpServerResponse.unsafeJson(response, { headers })
+  })
+
+  /** The id in the path, and the caller. */
+  const target = Effect.gen(function*() {
+    yield* gate
+    const { id = "" } = yield* HttpRouter.params
+    return { id, caller: yield* owner }
+  })
+
+  const retrieve = Effect.gen(function*() {
+    const { caller, id } = yield* target
+    const found = yield* store.find(id, caller)
+    if (Option.isNone(found)) return yield* new ResponseNotFound({ id })
+    return HttpServerResponse.text(found.value.body, { contentType: "application/json" })
+  })
+
+  const remove = Effect.gen(function*() {
+    const { caller, id } = yield* target
+    if (!(yield* store.remove(id, caller))) return yield* new ResponseNotFound({ id })
+    return HttpServerResponse.unsafeJson({ id, object: "response.deleted", deleted: true })
+  })
+
+  return { create, retrieve, remove }
+})
