@@ -1,6 +1,6 @@
 /**
  * The gate in front of the OpenAI endpoints: the enable flag, then the caller's bearer secret
- * (with the failed-auth limiter keyed by the client's IP).
+ * (with the failed-auth limiter keyed by the client's IP). It gives the caller: who may do what.
  */
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as Effect from "effect/Effect"
@@ -19,6 +19,6 @@ export const makeGate = Effect.gen(function*() {
     if (!settings.chatCompletions.enabled) return yield* new EndpointDisabled()
     const request = yield* HttpServerRequest.HttpServerRequest
     const clientIp = clientIpOf(Option.getOrUndefined(request.remoteAddress), request.headers["x-forwarded-for"])
-    yield* auth.check({ authorization: Option.fromNullable(request.headers.authorization), clientIp })
+    return yield* auth.check({ authorization: Option.fromNullable(request.headers.authorization), clientIp })
   })
 })

@@ -147,6 +147,27 @@ const RateLimit = Schema.Struct({
   exemptLoopback: Schema.optionalWith(Schema.Boolean, { default: () => true })
 })
 
+/** A key's own limits, per minute; absent: none. */
+const KeyRateLimit = Schema.Struct({
+  requestsPerMinute: Schema.optional(PositiveInt),
+  tokensPerMinute: Schema.optional(PositiveInt)
+})
+
+/** `gateway.auth.keys[]`: an API key of its own for an app or a person, limited to some agents. */
+export const ApiKey = Schema.Struct({
+  /** Named in the log line, the metrics and the traces (never the token). */
+  id: Schema.String.pipe(Schema.pattern(/^[A-Za-z0-9._-]{1,64}$/, {
+    message: () => "expected a key id: 1 to 64 letters, digits, '.', '_' or '-'"
+  })),
+  token: Schema.Redacted(Schema.String.pipe(Schema.minLength(1))),
+  /** The agents the key may use: `"*"` (all, the default) or their ids. */
+  agents: Schema.optionalWith(Schema.Union(Schema.Literal("*"), Schema.Array(Schema.String)), {
+    default: () => "*" as const
+  }),
+  rateLimit: Schema.optionalWith(KeyRateLimit, { default: () => ({}) })
+})
+export type ApiKey = typeof ApiKey.Type
+
 /** A request header name, compared lowercased. */
 const HeaderName = Schema.transform(Schema.String, Schema.String, {
   strict: true,
@@ -293,7 +314,9 @@ export const ConfigFile = Schema.Struct({
       mode: Schema.optional(Schema.Literal("token", "password", "none")),
       token: Schema.optional(Schema.Redacted(Schema.String)),
       password: Schema.optional(Schema.Redacted(Schema.String)),
-      rateLimit: defaulted(RateLimit)
+      rateLimit: defaulted(RateLimit),
+      /** API keys besides the gateway's secret, each limited to its agents and sessions. None by default. */
+      keys: Schema.optionalWith(Schema.Array(ApiKey), { default: () => [] })
     })),
     trustedProxies: Schema.optionalWith(Schema.Array(TrustedProxy), { default: () => [] }),
     /** Agent runs in flight across the gateway; past it, 429. */

@@ -27,6 +27,13 @@ export class AuthRateLimited extends Schema.TaggedError<AuthRateLimited>()("Auth
   retryAfterSeconds: Schema.Number
 }) {}
 
+/** An API key is past one of its own limits (`gateway.auth.keys[].rateLimit`). */
+export class KeyRateLimited extends Schema.TaggedError<KeyRateLimited>()("KeyRateLimited", {
+  keyId: Schema.String,
+  limit: Schema.Literal("requests", "tokens"),
+  retryAfterMs: Schema.Number
+}) {}
+
 /** The request body is larger than `maxBodyBytes`. */
 export class PayloadTooLarge extends Schema.TaggedError<PayloadTooLarge>()("PayloadTooLarge", {
   maxBytes: Schema.Number
@@ -137,6 +144,7 @@ export type GatewayError =
   | MethodNotAllowed
   | Unauthorized
   | AuthRateLimited
+  | KeyRateLimited
   | MalformedHttp
   | HeadersTooLarge
   | RequestTimeout

@@ -62,6 +62,16 @@ export const describe = (error: GatewayError, requestId: string): ErrorAnswer =>
         `Too many failed authentication attempts. Retry after ${retryAfterSeconds} seconds.`,
         { headers: retryAfter(retryAfterSeconds) }
       ),
+    KeyRateLimited: ({ keyId, limit, retryAfterMs }) =>
+      answer(
+        429,
+        "rate_limit_error",
+        "rate_limit_exceeded",
+        `Rate limit reached for API key '${keyId}' on ${limit} per minute. ` +
+          `Retry after ${Math.ceil(retryAfterMs / 1000)} seconds.`,
+        // The openai SDKs read retry-after-ms first: a retry as soon as the key may go on.
+        { headers: { ...retryAfter(retryAfterMs / 1000), "retry-after-ms": String(retryAfterMs) } }
+      ),
     MalformedHttp: ({ detail }) =>
       answer(400, "invalid_request_error", "malformed_request", `The request is not valid HTTP: ${detail}.`),
     HeadersTooLarge: () =>

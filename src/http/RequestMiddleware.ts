@@ -25,7 +25,7 @@ import {
 import { Drain } from "../ops/Drain.js"
 import * as Metrics from "../ops/Metrics.js"
 import * as Cors from "./Cors.js"
-import { CurrentRequest, newRequestId, type RequestFacts } from "./CurrentRequest.js"
+import { CurrentRequest, keyIdOf, newRequestId, type RequestFacts } from "./CurrentRequest.js"
 import * as ErrorResponse from "./ErrorResponse.js"
 import { logRequest } from "./RequestLog.js"
 import * as Routes from "./Routes.js"
@@ -86,6 +86,7 @@ export const RequestMiddleware = HttpLayerRouter.middleware<{ provides: CurrentR
         const fiber = yield* currentFiber
         const current: RequestFacts = {
           id: newRequestId(),
+          caller: undefined,
           agentId: undefined,
           sessionKey: undefined,
           usage: undefined,
@@ -99,9 +100,13 @@ export const RequestMiddleware = HttpLayerRouter.middleware<{ provides: CurrentR
               route: route?.pattern ?? "unmatched",
               status,
               agentId: current.agentId,
+              keyId: keyIdOf(current),
               usage: current.usage,
               durationMs: now - started
             })
+            if (current.usage !== undefined) {
+              current.caller?.spend(current.usage.promptTokens + current.usage.completionTokens)
+            }
             return logRequest(request, current, now - started, status)
           })
         const preflight = cors.preflight(request)

@@ -11,12 +11,13 @@ import * as Option from "effect/Option"
 import { isNotNullable } from "effect/Predicate"
 import * as Crypto from "node:crypto"
 import { AGENT_HEADERS, resolveAgent } from "../../access/AgentRouting.js"
-import * as Access from "../../access/Gate.js"
 import { SESSION_KEY_HEADER, SESSION_KEY_HEADERS, SessionKeys } from "../../access/SessionKeys.js"
 import { AgentRunner } from "../../agent/AgentRunner.js"
 import { Config } from "../../config/Config.js"
+import * as Caller from "../../domain/Caller.js"
 import { capabilities } from "../../domain/Capabilities.js"
 import type { RunRequest } from "../../domain/Run.js"
+import { makeAuthorize } from "../Authorized.js"
 import { CurrentRequest } from "../CurrentRequest.js"
 import * as RequestBody from "../RequestBody.js"
 import * as AnswerFormat from "./AnswerFormat.js"
@@ -34,7 +35,7 @@ const decodeChat = RequestBody.decode(Wire.ChatCompletionRequest)
 /** The route's handler, built once with the services it uses. */
 export const makeHandler = Effect.gen(function*() {
   const settings = yield* Config
-  const gate = yield* Access.makeGate
+  const authorize = yield* makeAuthorize
   const sessionKeys = yield* SessionKeys
   const runner = yield* AgentRunner
   const conversationHeaders = settings.chatCompletions.sessionHeaders
@@ -48,13 +49,16 @@ export const makeHandler = Effect.gen(function*() {
   )
 
   return Effect.gen(function*() {
-    yield* gate
+    const caller = yield* authorize
     const request = yield* HttpServerRequest.HttpServerRequest
     const current = yield* CurrentRequest
 
     const body = yield* RequestBody.readJson(request, settings.chatCompletions.maxBodyBytes)
     const chat = yield* decodeChat(body)
-    const agent = yield* resolveAgent(settings, {
+    const agents = caller.agents === "*"
+      ? settings
+      : { agents: Caller.visible(caller, settings.agents), defaultAgentId: settings.defaultAgentId }
+    const agent = yield* resolveAgent(agents, {
       header: firstHeader(request, AGENT_HEADERS),
       model: Option.fromNullable(chat.model)
     })

@@ -1,0 +1,18 @@
+/**
+ * The gate of the API endpoints (./access/Gate.ts), remembering the caller for the request's log
+ * line, metrics and token limits.
+ */
+import * as Effect from "effect/Effect"
+import * as Access from "../access/Gate.js"
+import { CurrentRequest } from "./CurrentRequest.js"
+
+/** Builds the gate once; the gate itself runs per request and gives the caller. */
+export const makeAuthorize = Effect.map(
+  Access.makeGate,
+  (gate) =>
+    Effect.flatMap(gate, (caller) =>
+      Effect.map(CurrentRequest, (current) => {
+        current.caller = caller
+        return caller
+      }))
+)
