@@ -338,7 +338,9 @@ export const ConfigFile = Schema.Struct({
       maxChars: Schema.optionalWith(PositiveInt, { default: () => 200_000 })
     })),
     /** Runs that may wait behind the running one on a session; past it, 429. */
-    maxQueuedPerSession: Schema.optionalWith(NonNegativeInt, { default: () => 8 })
+    maxQueuedPerSession: Schema.optionalWith(NonNegativeInt, { default: () => 8 }),
+    /** A user message that is exactly one of these resets its session instead of reaching the model. */
+    resetTriggers: Schema.optionalWith(Schema.Array(Schema.String), { default: () => ["/new", "/reset"] })
   })),
   models: defaulted(Schema.Struct({
     providers: Schema.optionalWith(Schema.Record({ key: Schema.String, value: ProviderEntry }), {

@@ -117,6 +117,16 @@ export class GatewayBusy extends Schema.TaggedError<GatewayBusy>()("GatewayBusy"
   maxConcurrentRuns: Schema.Number
 }) {}
 
+/** No such session, or not one the caller may see (another API key's is as unknown). */
+export class SessionNotFound extends Schema.TaggedError<SessionNotFound>()("SessionNotFound", {
+  sessionKey: Schema.String
+}) {}
+
+/** The session has a run in flight: it cannot be reset or deleted until the run ends. */
+export class SessionInUse extends Schema.TaggedError<SessionInUse>()("SessionInUse", {
+  sessionKey: Schema.String
+}) {}
+
 /** The session store could not be read or written. */
 export class SessionStoreUnavailable extends Schema.TaggedError<SessionStoreUnavailable>()(
   "SessionStoreUnavailable",
@@ -153,5 +163,7 @@ export type GatewayError =
   | InvalidJson
   | InvalidRequest
   | AgentNotFound
+  | SessionNotFound
+  | SessionInUse
   | GatewayShuttingDown
   | AgentError

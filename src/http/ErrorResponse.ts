@@ -105,6 +105,16 @@ export const describe = (error: GatewayError, requestId: string): ErrorAnswer =>
         `The agent '${agentId}' does not exist. Known agents: ${known.join(", ")}.`,
         { param: "model" }
       ),
+    SessionNotFound: ({ sessionKey }) =>
+      answer(404, "invalid_request_error", "session_not_found", `No session ${quote(excerpt(sessionKey))}.`),
+    SessionInUse: ({ sessionKey }) =>
+      answer(
+        409,
+        "invalid_request_error",
+        "session_in_use",
+        `The session ${quote(excerpt(sessionKey))} has a run in flight. Retry once it has ended.`,
+        { headers: retryAfter(1) }
+      ),
     ProviderUnreachable: () => server(502, "provider_unreachable", "The agent's model provider could not be reached"),
     ProviderAuthRejected: () =>
       server(502, "provider_auth_rejected", "The agent's model provider rejected the gateway's credentials"),

@@ -16,6 +16,7 @@ import * as MetricsEndpoint from "./MetricsEndpoint.js"
 import * as ModelsEndpoint from "./ModelsEndpoint.js"
 import { RequestMiddleware } from "./RequestMiddleware.js"
 import * as Routes from "./Routes.js"
+import * as SessionsEndpoint from "./SessionsEndpoint.js"
 
 /** A route's typed failures become their answers, and are remembered for the log line. */
 const answeringErrors = <R>(
@@ -46,6 +47,15 @@ export const ModelsRoutes = HttpLayerRouter.use((router) =>
     ]))
 )
 
+export const SessionsRoutes = HttpLayerRouter.use((router) =>
+  Effect.flatMap(SessionsEndpoint.makeHandlers, ({ list, one, reset }) =>
+    router.addAll([
+      ...at(Routes.sessions, answeringErrors(list)),
+      ...at(Routes.session, answeringErrors(one)),
+      ...at(Routes.sessionReset, answeringErrors(reset))
+    ]))
+)
+
 export const HealthRoutes = HttpLayerRouter.use((router) =>
   Effect.flatMap(
     Health.makeReadyz,
@@ -65,6 +75,12 @@ export const MetricsRoute = HttpLayerRouter.use((router) =>
 )
 
 /** The gateway's routes and middleware, ready for `HttpLayerRouter.serve` or `toHttpEffect`. */
-export const routes = Layer.mergeAll(ChatCompletionsRoute, ModelsRoutes, HealthRoutes, MetricsRoute).pipe(
+export const routes = Layer.mergeAll(
+  ChatCompletionsRoute,
+  ModelsRoutes,
+  SessionsRoutes,
+  HealthRoutes,
+  MetricsRoute
+).pipe(
   Layer.provide(RequestMiddleware)
 )

@@ -10,7 +10,7 @@ import type { Settings } from "../config/Settings.js"
 export interface Route {
   /** As the router takes it: `/v1/models/:id` (a `:name` segment is any one non-empty segment). */
   readonly pattern: PathInput
-  readonly methods: ReadonlyArray<"GET" | "POST">
+  readonly methods: ReadonlyArray<"GET" | "POST" | "DELETE">
   /** Whether the config serves it. */
   readonly served: (settings: Settings) => boolean
   /**
@@ -43,6 +43,13 @@ export const models: Route = {
 
 export const model: Route = { ...models, pattern: "/v1/models/:id" }
 
+/** The sessions API: behind the same switch and auth as Chat Completions. */
+export const sessions: Route = { ...models, pattern: "/v1/sessions" }
+
+export const session: Route = { ...models, pattern: "/v1/sessions/:key", methods: ["GET", "DELETE"] }
+
+export const sessionReset: Route = { ...models, pattern: "/v1/sessions/:key/reset", methods: ["POST"] }
+
 export const healthz: Route = {
   pattern: "/healthz",
   methods: ["GET"],
@@ -61,7 +68,17 @@ export const metrics: Route = {
   whileDraining: true
 }
 
-export const all: ReadonlyArray<Route> = [chatCompletions, models, model, healthz, readyz, metrics]
+export const all: ReadonlyArray<Route> = [
+  chatCompletions,
+  models,
+  model,
+  sessions,
+  session,
+  sessionReset,
+  healthz,
+  readyz,
+  metrics
+]
 
 const segmentsOf = (path: string) => path.split("/")
 

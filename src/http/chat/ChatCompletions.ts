@@ -9,14 +9,18 @@ import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import { isNotNullable } from "effect/Predicate"
+import * as Stream from "effect/Stream"
 import * as Crypto from "node:crypto"
 import { AGENT_HEADERS, resolveAgent } from "../../access/AgentRouting.js"
 import { SESSION_KEY_HEADER, SESSION_KEY_HEADERS, SessionKeys } from "../../access/SessionKeys.js"
 import { AgentRunner } from "../../agent/AgentRunner.js"
+import { RunQueue } from "../../agent/RunQueue.js"
 import { Config } from "../../config/Config.js"
+import { AgentEvent, type AgentReply } from "../../domain/AgentEvent.js"
 import * as Caller from "../../domain/Caller.js"
 import { capabilities } from "../../domain/Capabilities.js"
 import type { RunRequest } from "../../domain/Run.js"
+import { SessionStore } from "../../store/SessionStore.js"
 import { makeAuthorize } from "../Authorized.js"
 import { CurrentRequest } from "../CurrentRequest.js"
 import * as RequestBody from "../RequestBody.js"
@@ -25,6 +29,9 @@ import * as Wire from "./ChatCompletionsWire.js"
 import * as Images from "./Images.js"
 import * as StreamAnswer from "./StreamAnswer.js"
 import { samplingFor, toolsOf, toTurn } from "./Turn.js"
+
+/** The one line a reset trigger is answered with. */
+export const RESET_REPLY = "Session reset: the conversation starts over."
 
 /** The first of several header names that the request carries. */
 const firstHeader = (request: HttpServerRequest.HttpServerRequest, names: ReadonlyArray<string>) =>
@@ -38,6 +45,9 @@ export const makeHandler = Effect.gen(function*() {
   const authorize = yield* makeAuthorize
   const sessionKeys = yield* SessionKeys
   const runner = yield* AgentRunner
+  const queue = yield* RunQueue
+  const store = yield* SessionStore
+  const resetTriggers = new Set(settings.session.resetTriggers)
   const conversationHeaders = settings.chatCompletions.sessionHeaders
   const imageSettings = settings.chatCompletions.images
   // Remote images are fetched on an HttpClient of the handler's own, only when they are allowed.
@@ -77,7 +87,8 @@ export const makeHandler = Effect.gen(function*() {
       conversation: Option.fromNullable(conversationHeader).pipe(
         Option.map((name) => ({ header: name, value: request.headers[name] ?? "" }))
       ),
-      user: Option.fromNullable(chat.user)
+      user: Option.fromNullable(chat.user),
+      caller
     })
     current.sessionKey = sessionKey.value
 
@@ -96,6 +107,24 @@ export const makeHandler = Effect.gen(function*() {
       model: chat.model ?? `clawdbot:${agent.id}`
     }
     const headers = { [SESSION_KEY_HEADER]: sessionKey.value }
+
+    const last = turn.messages.at(-1)
+    if (resetTriggers.size > 0 && last?.role === "user" && resetTriggers.has(last.content.trim())) {
+      // Waits its turn behind the session's runs, like a run of its own.
+      if (sessionKey.kind !== "ephemeral") {
+        yield* Effect.scoped(Effect.zipRight(
+          Effect.zipRight(queue.enter(sessionKey.value), store.lock?.(sessionKey.value) ?? Effect.void),
+          store.reset(sessionKey.value)
+        ))
+      }
+      const reply: AgentReply = { text: RESET_REPLY, finishReason: "stop", usage: undefined }
+      return chat.stream === true
+        ? yield* StreamAnswer.respond(
+          Stream.make(AgentEvent.TextDelta({ text: reply.text }), AgentEvent.Finish({ reason: "stop" })),
+          { envelope, calls, headers, includeUsage: false, keepAliveMs: settings.chatCompletions.keepAliveMs }
+        )
+        : HttpServerResponse.unsafeJson(Wire.completion(envelope, reply, calls), { headers })
+    }
 
     if (chat.stream === true) {
       return yield* StreamAnswer.respond(runner.stream(run), {
