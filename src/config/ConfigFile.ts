@@ -308,6 +308,10 @@ export const ConfigFile = Schema.Struct({
       cors: defaulted(Schema.Struct({
         /** Browser origins allowed to call the gateway (`"*"`: any). None by default. */
         allowedOrigins: Schema.optionalWith(Schema.Array(Schema.String), { default: () => [] })
+      })),
+      /** The chat page at `GET /`: off by default. */
+      ui: defaulted(Schema.Struct({
+        enabled: Schema.optionalWith(Schema.Boolean, { default: () => false })
       }))
     })),
     auth: defaulted(Schema.Struct({

@@ -25,6 +25,8 @@ export interface Settings {
   readonly bind: string
   readonly chatCompletions: typeof ChatCompletionsEndpoint.Type
   readonly cors: ConfigFile["gateway"]["http"]["cors"]
+  /** `gateway.http.ui`: whether the chat page is served at `GET /`. */
+  readonly ui: ConfigFile["gateway"]["http"]["ui"]
   readonly auth: {
     readonly mode: AuthMode
     /** The secret of the mode in force (none for mode `none`). */
@@ -192,6 +194,7 @@ export const resolve = (file: ConfigFile, env: EnvSecrets): Either.Either<Settin
     bind: gateway.bind,
     chatCompletions: gateway.http.endpoints.chatCompletions,
     cors: gateway.http.cors,
+    ui: gateway.http.ui,
     auth: { mode, secret, rateLimit: gateway.auth.rateLimit, keys },
     trustedProxies: gateway.trustedProxies,
     agents,

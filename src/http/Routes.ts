@@ -50,6 +50,19 @@ export const session: Route = { ...models, pattern: "/v1/sessions/:key", methods
 
 export const sessionReset: Route = { ...models, pattern: "/v1/sessions/:key/reset", methods: ["POST"] }
 
+/** The chat page and its two files, with `gateway.http.ui.enabled`; otherwise unknown paths. */
+export const uiPage: Route = {
+  pattern: "/",
+  methods: ["GET"],
+  served: (settings) => settings.ui.enabled,
+  whenOff: "unknown",
+  whileDraining: false
+}
+
+export const uiScript: Route = { ...uiPage, pattern: "/ui/app.js" }
+
+export const uiStyle: Route = { ...uiPage, pattern: "/ui/app.css" }
+
 export const healthz: Route = {
   pattern: "/healthz",
   methods: ["GET"],
@@ -75,6 +88,9 @@ export const all: ReadonlyArray<Route> = [
   sessions,
   session,
   sessionReset,
+  uiPage,
+  uiScript,
+  uiStyle,
   healthz,
   readyz,
   metrics
