@@ -213,11 +213,10 @@ const make = (sql: SqlClient.SqlClient, locks: SqlClient.SqlClient) =>
     // a connection of its own.
     yield* Effect.zipRight(advisoryLock(sql, namespace)("migrations"), migrate).pipe(Effect.scoped)
     const sessionLock = advisoryLock(locks, namespace)
-    const sessionTry = advisoryTryLock(locks, namespace)
     return SessionStore.of({
       ...statements(sql),
-      lock: (sessionKey) => sessionLock(`session:${sessionKey}`),
-      tryHold: (sessionKey) => sessionTry(`session:${sessionKey}`)
+      lock: (sessionKey) => Effect.asVoid(sessionLock(`session:${sessionKey}`)),
+      tryHold: (sessionKey) => sessionLock(`session:${sessionKey}`, false)
     })
   })
 
@@ -225,11 +224,11 @@ const make = (sql: SqlClient.SqlClient, locks: SqlClient.SqlClient) =>
  * Holds the advisory lock `name` (in the store's namespace) on a connection reserved for the
  * scope; waits, in the database's order of arrival, while another connection holds it. Unlocked
  * before the connection goes back to its pool; a process that dies drops the connection, and the
- * lock with it.
+ * lock with it. With `wait` false it does not wait: whether the lock was free (and is now held).
  */
 const advisoryLock =
   (locks: SqlClient.SqlClient, namespace: string) =>
-  (name: string): Effect.Effect<void, SessionStoreUnavailable, Scope.Scope> =>
+  (name: string, wait = true): Effect.Effect<boolean, SessionStoreUnavailable, Scope.Scope> =>
     Effect.gen(function*() {
       const connection = yield* locks.reserve
       // Added after the reservation's own finalizer, so it runs first. Also when the wait was
@@ -238,28 +237,13 @@ const advisoryLock =
       yield* Effect.addFinalizer(() =>
         connection.executeUnprepared("SELECT pg_advisory_unlock_all()", [], undefined).pipe(Effect.ignore)
       )
-      yield* connection.executeUnprepared(
-        "SELECT pg_advisory_lock(hashtextextended($1, 0))",
-        [`${namespace}:${name}`],
-        undefined
-      )
-    }).pipe(Effect.mapError(unavailable))
-
-/** Like `advisoryLock`, but without waiting: whether the lock was free (and is now held for the scope). */
-const advisoryTryLock =
-  (locks: SqlClient.SqlClient, namespace: string) =>
-  (name: string): Effect.Effect<boolean, SessionStoreUnavailable, Scope.Scope> =>
-    Effect.gen(function*() {
-      const connection = yield* locks.reserve
-      yield* Effect.addFinalizer(() =>
-        connection.executeUnprepared("SELECT pg_advisory_unlock_all()", [], undefined).pipe(Effect.ignore)
-      )
       const [row] = yield* connection.executeUnprepared(
-        "SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS held",
+        `SELECT ${wait ? "pg_advisory_lock" : "pg_try_advisory_lock"}(hashtextextended($1, 0)) AS held`,
         [`${namespace}:${name}`],
         undefined
       )
-      return row?.held === true
+      // pg_advisory_lock returns once the lock is held.
+      return wait || row?.held === true
     }).pipe(Effect.mapError(unavailable))
 
 const statements = (sql: SqlClient.SqlClient) => ({
