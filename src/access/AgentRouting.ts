@@ -24,9 +24,12 @@ export const agentIdFromModel = (model: string): Option.Option<string> => {
   return match === null ? Option.none() : normalizeAgentId(match[1] ?? "")
 }
 
-/** The agent for a request: the id from a header, else from `model`, else the default agent. */
+/**
+ * The agent for a request: the id from a header, else from `model`, else the default agent. An
+ * API key passes only its own agents: the others are as unknown to it as agents that do not exist.
+ */
 export const resolveAgent = (
-  settings: Settings,
+  settings: Pick<Settings, "agents" | "defaultAgentId">,
   request: { readonly header: Option.Option<string>; readonly model: Option.Option<string> }
 ): Either.Either<Agent, AgentNotFound> => {
   const named = request.header.pipe(

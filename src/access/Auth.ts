@@ -1,5 +1,6 @@
 /**
- * Auth: the bearer secret check, and the failed-auth limiter per client IP.
+ * Auth: the bearer secret check (the gateway's secret, or one of its API keys, each with its own
+ * per-minute limits), and the failed-auth limiter per client IP.
  */
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
@@ -8,8 +9,10 @@ import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import { Config } from "../config/Config.js"
+import type { ApiKey } from "../config/ConfigFile.js"
 import { type Settings } from "../config/Settings.js"
-import { AuthRateLimited, Unauthorized } from "../domain/Errors.js"
+import { type Caller, gateway } from "../domain/Caller.js"
+import { AuthRateLimited, KeyRateLimited, Unauthorized } from "../domain/Errors.js"
 import * as Metrics from "../ops/Metrics.js"
 import * as Telemetry from "../ops/Telemetry.js"
 import * as Bearer from "./Bearer.js"
@@ -38,13 +41,88 @@ interface Failures {
   lockedUntil: number
 }
 
+/** Refilled continuously, at the limit's rate, up to its capacity. */
+interface Bucket {
+  level: number
+  at: number
+}
+
+/**
+ * The per-minute limits of one API key, as two buckets: requests admitted, tokens used. Requests
+ * are spread over the minute as OpenAI quantizes its own limits: a second's share at once (at
+ * least one request), so a key cannot spend its minute in one burst. Tokens are counted over the
+ * whole minute, a run's size being unknown until it ends.
+ */
+const keyLimiter = (key: ApiKey) => {
+  const { requestsPerMinute, tokensPerMinute } = key.rateLimit
+  const requestBurst = Math.max(1, (requestsPerMinute ?? 0) / 60)
+  const requests: Bucket = { level: requestBurst, at: 0 }
+  const tokens: Bucket = { level: tokensPerMinute ?? 0, at: 0 }
+  const refill = (bucket: Bucket, perMinute: number, capacity: number, now: number) => {
+    bucket.level = Math.min(capacity, bucket.level + ((now - bucket.at) * perMinute) / 60_000)
+    bucket.at = now
+  }
+  /** Milliseconds until the bucket holds `needed`. */
+  const wait = (bucket: Bucket, perMinute: number, needed: number) =>
+    Math.max(1, Math.ceil(((needed - bucket.level) * 60_000) / perMinute))
+  return {
+    /** Admits a request, or says why not and for how long. */
+    admit: (now: number): KeyRateLimited | undefined => {
+      if (tokensPerMinute !== undefined) {
+        refill(tokens, tokensPerMinute, tokensPerMinute, now)
+        // Tokens are known once a run has ended: a key in debt waits until it is paid off.
+        if (tokens.level <= 0) {
+          return new KeyRateLimited({
+            keyId: key.id,
+            limit: "tokens",
+            retryAfterMs: wait(tokens, tokensPerMinute, 0)
+          })
+        }
+      }
+      if (requestsPerMinute !== undefined) {
+        refill(requests, requestsPerMinute, requestBurst, now)
+        if (requests.level < 1) {
+          return new KeyRateLimited({
+            keyId: key.id,
+            limit: "requests",
+            retryAfterMs: wait(requests, requestsPerMinute, 1)
+          })
+        }
+        requests.level -= 1
+      }
+      return undefined
+    },
+    spend: (used: number) => {
+      if (tokensPerMinute !== undefined) tokens.level -= used
+    }
+  }
+}
+
+const gatewayOnly =
+  (carries: (authorization: string | undefined) => boolean) =>
+  (authorization: string | undefined): Caller | undefined => carries(authorization) ? gateway : undefined
+
 export class Auth extends Context.Tag("clawgate/Auth")<Auth, {
-  readonly check: (request: AuthRequest) => Effect.Effect<void, Unauthorized | AuthRateLimited>
+  /** Who the request is from, if its secret is the gateway's or one of its API keys'. */
+  readonly check: (request: AuthRequest) => Effect.Effect<Caller, Unauthorized | AuthRateLimited | KeyRateLimited>
 }>() {
   static readonly make = (settings: Settings["auth"]) => {
-    if (Option.isNone(settings.secret)) return Auth.of({ check: () => Effect.void })
-    const carriesSecret = Bearer.matcher(settings.secret.value)
-    const matches = (authorization: Option.Option<string>) => carriesSecret(Option.getOrUndefined(authorization))
+    const { keys, secret } = settings
+    if (Option.isNone(secret) && keys.length === 0) return Auth.of({ check: () => Effect.succeed(gateway) })
+    const limiters = new Map<string, ReturnType<typeof keyLimiter>>()
+    const keyed = keys.map((key) => {
+      const limiter = keyLimiter(key)
+      limiters.set(key.id, limiter)
+      const caller: Caller = { keyId: key.id, agents: key.agents, spend: limiter.spend }
+      return [caller, key.token] as const
+    })
+    /** The caller a header's secret names, if any (without keys, the one check of the gateway's secret). */
+    const identify = (keys.length === 0 && Option.isSome(secret))
+      ? gatewayOnly(Bearer.matcher(secret.value))
+      : Bearer.identifier<Caller>([
+        ...Option.toArray(Option.map(secret, (value) => [gateway, value] as const)),
+        ...keyed
+      ])
     const { exemptLoopback, lockoutMs, maxAttempts, windowMs } = settings.rateLimit
     const clients = new Map<string, Failures>()
 
@@ -67,16 +145,23 @@ export class Auth extends Context.Tag("clawgate/Auth")<Auth, {
       return clients.size < MAX_TRACKED_CLIENTS ? Option.none() : Option.some(firstUnlock)
     }
 
-    const check = Effect.fnUntraced(function*({ authorization, clientIp }: AuthRequest) {
+    const check = Effect.fnUntraced(function*(
+      { authorization, clientIp }: AuthRequest
+    ): Effect.fn.Return<Caller, Unauthorized | AuthRateLimited | KeyRateLimited> {
       const now = yield* Clock.currentTimeMillis
       const exempt = exemptLoopback && isLoopback(clientIp)
       const entry = clients.get(clientIp)
       if (!exempt && entry !== undefined && entry.lockedUntil > now) {
         return yield* new AuthRateLimited({ retryAfterSeconds: Math.ceil((entry.lockedUntil - now) / 1000) })
       }
-      if (matches(authorization)) {
+      const caller = identify(Option.getOrUndefined(authorization))
+      if (caller !== undefined) {
         clients.delete(clientIp)
-        return
+        if (caller.keyId === undefined) return caller
+        const limited = limiters.get(caller.keyId)?.admit(now)
+        if (limited !== undefined) return yield* limited
+        yield* Effect.annotateCurrentSpan("clawgate.key.id", caller.keyId)
+        return caller
       }
       const failures = entry !== undefined && now - entry.windowStart < windowMs
         ? entry
@@ -106,7 +191,7 @@ export class Auth extends Context.Tag("clawgate/Auth")<Auth, {
   static readonly layer = Layer.effect(Auth, Effect.map(Config, (settings) => Auth.make(settings.auth)))
 
   /** Lets every request in. */
-  static readonly layerAcceptAll = Layer.succeed(Auth, Auth.of({ check: () => Effect.void }))
+  static readonly layerAcceptAll = Layer.succeed(Auth, Auth.of({ check: () => Effect.succeed(gateway) }))
 
   /** Turns every request away. */
   static readonly layerRejectAll = Layer.succeed(Auth, Auth.of({ check: () => new Unauthorized() }))

@@ -23,3 +23,20 @@ export const matcher = (secret: Redacted.Redacted<string>) => {
     return Crypto.timingSafeEqual(digest(presented ?? ""), expected) && presented !== undefined
   }
 }
+
+/**
+ * Which of several secrets an `Authorization` header carries, if any. Every secret's digest is
+ * compared, with no early exit, so the time taken says nothing of which one (or none) matched.
+ */
+export const identifier = <A>(secrets: ReadonlyArray<readonly [A, Redacted.Redacted<string>]>) => {
+  const expected = secrets.map(([owner, secret]) => [owner, digest(Redacted.value(secret))] as const)
+  return (authorization: string | undefined): A | undefined => {
+    const presented = bearerValue(authorization)
+    const sent = digest(presented ?? "")
+    let found: A | undefined
+    for (const [owner, secret] of expected) {
+      if (Crypto.timingSafeEqual(sent, secret) && found === undefined) found = owner
+    }
+    return presented === undefined ? undefined : found
+  }
+}

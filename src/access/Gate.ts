@@ -1,6 +1,6 @@
 /**
- * The gate in front of the OpenAI endpoints: the endpoint's enable flag, then the caller's bearer secret
- * (with the failed-auth limiter keyed by the client's IP).
+ * The gate in front of the OpenAI endpoints: the endpoint's enable flag, then the caller's bearer
+ * secret (with the failed-auth limiter keyed by the client's IP). It gives the caller: who may do what.
  */
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as Effect from "effect/Effect"
@@ -19,8 +19,10 @@ const endpoints = {
   models: servesOpenAi
 }
 
+export type Endpoint = keyof typeof endpoints
+
 /** Builds the gate of an endpoint once (Chat Completions by default); the gate itself runs per request. */
-export const makeGateFor = (endpoint: keyof typeof endpoints) =>
+export const makeGateFor = (endpoint: Endpoint) =>
   Effect.gen(function*() {
     const settings = yield* Config
     const auth = yield* Auth
@@ -31,7 +33,7 @@ export const makeGateFor = (endpoint: keyof typeof endpoints) =>
       if (!served) return yield* disabled
       const request = yield* HttpServerRequest.HttpServerRequest
       const clientIp = clientIpOf(Option.getOrUndefined(request.remoteAddress), request.headers["x-forwarded-for"])
-      yield* auth.check({ authorization: Option.fromNullable(request.headers.authorization), clientIp })
+      return yield* auth.check({ authorization: Option.fromNullable(request.headers.authorization), clientIp })
     })
   })
 

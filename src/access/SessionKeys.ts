@@ -8,21 +8,16 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Crypto from "node:crypto"
+import { type Caller, ownKey } from "../domain/Caller.js"
 import { InvalidRequest } from "../domain/Errors.js"
+import type { SessionKey } from "../domain/SessionKey.js"
 import * as Telemetry from "../ops/Telemetry.js"
 
 export const SESSION_KEY_HEADER = "x-clawdbot-session-key"
 export const SESSION_KEY_HEADERS: ReadonlyArray<string> = [SESSION_KEY_HEADER, "x-openclaw-session-key"]
 export const MAX_SESSION_KEY_LENGTH = 512
 
-export interface SessionKey {
-  readonly value: string
-  /**
-   * Every kind but `ephemeral` names a stable session; `ephemeral` ones live for one request.
-   * `response`: a stored Responses API response's session, which `previous_response_id` continues.
-   */
-  readonly kind: "header" | "conversation" | "user" | "response" | "ephemeral"
-}
+export type { SessionKey }
 
 export interface SessionKeyInput {
   readonly agentId: string
@@ -32,6 +27,11 @@ export interface SessionKeyInput {
   readonly conversation?: Option.Option<{ readonly header: string; readonly value: string }>
   /** The request's OpenAI `user`, if sent. */
   readonly user: Option.Option<string>
+  /**
+   * Who is asking: an API key's sessions are its own (their keys prefixed with its id), the
+   * gateway's secret keeps the bare keys. Default: the gateway's secret.
+   */
+  readonly caller?: Caller | undefined
 }
 
 /** Printable ASCII only: the key is sent back in a response header. */
@@ -61,7 +61,7 @@ export class SessionKeys extends Context.Tag("clawgate/SessionKeys")<SessionKeys
 }>() {
   /** Ephemeral keys from `newId` (a random UUID by default). */
   static readonly make = (newId: () => string = Crypto.randomUUID) => {
-    const resolve = Effect.fnUntraced(
+    const unowned = Effect.fnUntraced(
       function*(
         { agentId, conversation, header, user }: SessionKeyInput
       ): Effect.fn.Return<SessionKey, InvalidRequest> {
@@ -84,6 +84,14 @@ export class SessionKeys extends Context.Tag("clawgate/SessionKeys")<SessionKeys
         return { value: `agent:${agentId}:openai:${newId()}`, kind: "ephemeral" }
       }
     )
+    const resolve = (input: SessionKeyInput) => {
+      const caller = input.caller
+      return caller?.keyId === undefined ? unowned(input) : Effect.map(unowned(input), (key): SessionKey => ({
+        ...key,
+        value: ownKey(caller, key.value),
+        owner: caller.keyId
+      }))
+    }
     return SessionKeys.of({ resolve: (input) => Telemetry.traced("SessionKeys.resolve")(resolve(input)) })
   }
 

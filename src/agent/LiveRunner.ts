@@ -220,7 +220,9 @@ const make = Effect.gen(function*() {
             steps,
             reply: reply.text,
             toolCalls: reply.toolCalls,
-            usage: reply.usage
+            usage: reply.usage,
+            agent: run.agent.id,
+            owner: run.sessionKey.owner
           })
           : Effect.void
     }

@@ -25,6 +25,8 @@ export class RunQueue extends Context.Tag("clawgate/RunQueue")<RunQueue, {
    * undefined (a stateless request) only counts against the gateway-wide cap.
    */
   readonly enter: (sessionKey: string | undefined) => Effect.Effect<void, SessionBusy | GatewayBusy, Scope.Scope>
+  /** Whether a run on the session is running or waiting in this process. */
+  readonly inFlight: (sessionKey: string) => boolean
 }>() {
   static readonly make = (limits: { readonly maxConcurrentRuns: number; readonly maxQueuedPerSession: number }) => {
     const sessions = new Map<string, SessionLine>()
@@ -66,7 +68,8 @@ export class RunQueue extends Context.Tag("clawgate/RunQueue")<RunQueue, {
       })
 
     return RunQueue.of({
-      enter: (sessionKey) => Effect.zipRight(admit, sessionKey === undefined ? Effect.void : line(sessionKey))
+      enter: (sessionKey) => Effect.zipRight(admit, sessionKey === undefined ? Effect.void : line(sessionKey)),
+      inFlight: (sessionKey) => sessions.has(sessionKey)
     })
   }
 

@@ -160,6 +160,27 @@ const RateLimit = Schema.Struct({
   exemptLoopback: Schema.optionalWith(Schema.Boolean, { default: () => true })
 })
 
+/** A key's own limits, per minute; absent: none. */
+const KeyRateLimit = Schema.Struct({
+  requestsPerMinute: Schema.optional(PositiveInt),
+  tokensPerMinute: Schema.optional(PositiveInt)
+})
+
+/** `gateway.auth.keys[]`: an API key of its own for an app or a person, limited to some agents. */
+export const ApiKey = Schema.Struct({
+  /** Named in the log line, the metrics and the traces (never the token). */
+  id: Schema.String.pipe(Schema.pattern(/^[A-Za-z0-9._-]{1,64}$/, {
+    message: () => "expected a key id: 1 to 64 letters, digits, '.', '_' or '-'"
+  })),
+  token: Schema.Redacted(Schema.String.pipe(Schema.minLength(1))),
+  /** The agents the key may use: `"*"` (all, the default) or their ids. */
+  agents: Schema.optionalWith(Schema.Union(Schema.Literal("*"), Schema.Array(Schema.String)), {
+    default: () => "*" as const
+  }),
+  rateLimit: Schema.optionalWith(KeyRateLimit, { default: () => ({}) })
+})
+export type ApiKey = typeof ApiKey.Type
+
 /** A request header name, compared lowercased. */
 const HeaderName = Schema.transform(Schema.String, Schema.String, {
   strict: true,
@@ -343,13 +364,19 @@ export const ConfigFile = Schema.Struct({
       cors: defaulted(Schema.Struct({
         /** Browser origins allowed to call the gateway (`"*"`: any). None by default. */
         allowedOrigins: Schema.optionalWith(Schema.Array(Schema.String), { default: () => [] })
+      })),
+      /** The chat page at `GET /`: off by default. */
+      ui: defaulted(Schema.Struct({
+        enabled: Schema.optionalWith(Schema.Boolean, { default: () => false })
       }))
     })),
     auth: defaulted(Schema.Struct({
       mode: Schema.optional(Schema.Literal("token", "password", "none")),
       token: Schema.optional(Schema.Redacted(Schema.String)),
       password: Schema.optional(Schema.Redacted(Schema.String)),
-      rateLimit: defaulted(RateLimit)
+      rateLimit: defaulted(RateLimit),
+      /** API keys besides the gateway's secret, each limited to its agents and sessions. None by default. */
+      keys: Schema.optionalWith(Schema.Array(ApiKey), { default: () => [] })
     })),
     trustedProxies: Schema.optionalWith(Schema.Array(TrustedProxy), { default: () => [] }),
     /** Agent runs in flight across the gateway; past it, 429. */
@@ -371,7 +398,9 @@ export const ConfigFile = Schema.Struct({
       maxChars: Schema.optionalWith(PositiveInt, { default: () => 200_000 })
     })),
     /** Runs that may wait behind the running one on a session; past it, 429. */
-    maxQueuedPerSession: Schema.optionalWith(NonNegativeInt, { default: () => 8 })
+    maxQueuedPerSession: Schema.optionalWith(NonNegativeInt, { default: () => 8 }),
+    /** A user message that is exactly one of these resets its session instead of reaching the model. */
+    resetTriggers: Schema.optionalWith(Schema.Array(Schema.String), { default: () => ["/new", "/reset"] })
   })),
   models: defaulted(Schema.Struct({
     providers: Schema.optionalWith(Schema.Record({ key: Schema.String, value: ProviderEntry }), {

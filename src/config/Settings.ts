@@ -5,7 +5,7 @@
 import * as EffectConfig from "effect/Config"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
-import type * as Redacted from "effect/Redacted"
+import * as Redacted from "effect/Redacted"
 import * as Net from "node:net"
 import type { Agent } from "../domain/Agent.js"
 import { capabilities, type ProviderApi } from "../domain/Capabilities.js"
@@ -29,11 +29,15 @@ export interface Settings {
   /** `gateway.http.endpoints.responses`: the Responses API. */
   readonly responses: typeof ResponsesEndpoint.Type
   readonly cors: ConfigFile["gateway"]["http"]["cors"]
+  /** `gateway.http.ui`: whether the chat page is served at `GET /`. */
+  readonly ui: ConfigFile["gateway"]["http"]["ui"]
   readonly auth: {
     readonly mode: AuthMode
     /** The secret of the mode in force (none for mode `none`). */
     readonly secret: Option.Option<Redacted.Redacted<string>>
     readonly rateLimit: ConfigFile["gateway"]["auth"]["rateLimit"]
+    /** `gateway.auth.keys`: API keys besides the secret (token and password modes only). */
+    readonly keys: ConfigFile["gateway"]["auth"]["keys"]
   }
   readonly trustedProxies: ReadonlyArray<TrustedProxy>
   readonly agents: ReadonlyArray<Agent>
@@ -94,11 +98,13 @@ export const resolve = (file: ConfigFile, env: EnvSecrets): Either.Either<Settin
   const token = Option.fromNullable(gateway.auth.token).pipe(Option.orElse(() => env.token))
   const password = Option.fromNullable(gateway.auth.password).pipe(Option.orElse(() => env.password))
   const mode: AuthMode = gateway.auth.mode ??
-    (Option.isSome(token) ? "token" : Option.isSome(password) ? "password" : "none")
+    (Option.isSome(token) || gateway.auth.keys.length > 0 ? "token" : Option.isSome(password) ? "password" : "none")
   const secret = mode === "token" ? token : mode === "password" ? password : Option.none()
 
+  const keys = gateway.auth.keys
   if (servesOpenAi(gateway.http.endpoints)) {
-    if (mode !== "none" && Option.isNone(secret)) {
+    // API keys alone are enough in token mode: the gateway's own token is then not needed.
+    if (mode !== "none" && Option.isNone(secret) && !(mode === "token" && keys.length > 0)) {
       problems.push(
         `gateway.auth.${mode}: auth mode is "${mode}" but no ${mode} is set ` +
           `(set gateway.auth.${mode} or OPENCLAW_GATEWAY_${mode.toUpperCase()})`
@@ -113,6 +119,21 @@ export const resolve = (file: ConfigFile, env: EnvSecrets): Either.Either<Settin
     } else if (mode === "none" && !isLoopbackBind(gateway.bind)) {
       problems.push(`gateway.auth.mode: "none" is allowed only on a loopback bind, not on "${gateway.bind}"`)
     }
+  }
+
+  if (mode === "none" && keys.length > 0) {
+    problems.push("gateway.auth.keys: API keys need auth mode \"token\" or \"password\", not \"none\"")
+  }
+  const keyIds = new Set<string>()
+  const tokens = new Set<string>(Option.isSome(secret) ? [Redacted.value(secret.value)] : [])
+  for (const [index, key] of keys.entries()) {
+    if (keyIds.has(key.id)) problems.push(`gateway.auth.keys[${index}].id: duplicate key id "${key.id}"`)
+    keyIds.add(key.id)
+    const value = Redacted.value(key.token)
+    if (tokens.has(value)) {
+      problems.push(`gateway.auth.keys[${index}].token: the same token as another key or the gateway's secret`)
+    }
+    tokens.add(value)
   }
 
   /** The api of the provider a `<provider>/<model>` names, if it is configured and offers the model. */
@@ -202,6 +223,13 @@ export const resolve = (file: ConfigFile, env: EnvSecrets): Either.Either<Settin
   if (marked.length > 1) {
     problems.push(`agents.list: more than one agent is marked default (${marked.map((a) => a.id).join(", ")})`)
   }
+  for (const [index, key] of keys.entries()) {
+    if (key.agents === "*") continue
+    const unknown = key.agents.filter((id) => !seen.has(id))
+    if (unknown.length > 0) {
+      problems.push(`gateway.auth.keys[${index}].agents: no such agent: ${unknown.join(", ")}`)
+    }
+  }
   if (problems.length > 0) return Either.left(problems)
   const defaultAgentId = marked[0]?.id ?? (seen.has("main") ? "main" : agents[0]!.id)
   return Either.right({
@@ -210,7 +238,8 @@ export const resolve = (file: ConfigFile, env: EnvSecrets): Either.Either<Settin
     chatCompletions: gateway.http.endpoints.chatCompletions,
     responses: gateway.http.endpoints.responses,
     cors: gateway.http.cors,
-    auth: { mode, secret, rateLimit: gateway.auth.rateLimit },
+    ui: gateway.http.ui,
+    auth: { mode, secret, rateLimit: gateway.auth.rateLimit, keys },
     trustedProxies: gateway.trustedProxies,
     agents,
     defaultAgentId,

@@ -29,6 +29,13 @@ export class AuthRateLimited extends Schema.TaggedError<AuthRateLimited>()("Auth
   retryAfterSeconds: Schema.Number
 }) {}
 
+/** An API key is past one of its own limits (`gateway.auth.keys[].rateLimit`). */
+export class KeyRateLimited extends Schema.TaggedError<KeyRateLimited>()("KeyRateLimited", {
+  keyId: Schema.String,
+  limit: Schema.Literal("requests", "tokens"),
+  retryAfterMs: Schema.Number
+}) {}
+
 /** The request body is larger than `maxBodyBytes`. */
 export class PayloadTooLarge extends Schema.TaggedError<PayloadTooLarge>()("PayloadTooLarge", {
   maxBytes: Schema.Number
@@ -126,6 +133,16 @@ export class GatewayBusy extends Schema.TaggedError<GatewayBusy>()("GatewayBusy"
   maxConcurrentRuns: Schema.Number
 }) {}
 
+/** No such session, or not one the caller may see (another API key's is as unknown). */
+export class SessionNotFound extends Schema.TaggedError<SessionNotFound>()("SessionNotFound", {
+  sessionKey: Schema.String
+}) {}
+
+/** The session has a run in flight: it cannot be reset or deleted until the run ends. */
+export class SessionInUse extends Schema.TaggedError<SessionInUse>()("SessionInUse", {
+  sessionKey: Schema.String
+}) {}
+
 /** The session store could not be read or written. */
 export class SessionStoreUnavailable extends Schema.TaggedError<SessionStoreUnavailable>()(
   "SessionStoreUnavailable",
@@ -153,6 +170,7 @@ export type GatewayError =
   | MethodNotAllowed
   | Unauthorized
   | AuthRateLimited
+  | KeyRateLimited
   | MalformedHttp
   | HeadersTooLarge
   | RequestTimeout
@@ -163,5 +181,7 @@ export type GatewayError =
   | AgentNotFound
   | PreviousResponseNotFound
   | ResponseNotFound
+  | SessionNotFound
+  | SessionInUse
   | GatewayShuttingDown
   | AgentError

@@ -6,4 +6,6 @@ export interface SessionKey {
    * `response`: a stored Responses API response's session, which `previous_response_id` continues.
    */
   readonly kind: "header" | "conversation" | "user" | "response" | "ephemeral"
+  /** The API key the session belongs to (its id); absent for the gateway's own secret. */
+  readonly owner?: string | undefined
 }

@@ -4,11 +4,14 @@
 import * as Context from "effect/Context"
 import * as Crypto from "node:crypto"
 import type { Usage } from "../domain/AgentEvent.js"
+import type { Caller } from "../domain/Caller.js"
 import type { GatewayError } from "../domain/Errors.js"
 
 export interface RequestFacts {
   /** Sent back as `x-request-id`, and quoted in 5xx bodies. */
   readonly id: string
+  /** Who the request is from, once authenticated (its key id goes in the log line and metrics). */
+  caller: Caller | undefined
   /** Filled in once the request is routed. */
   agentId: string | undefined
   /** The session key the run used (logged only as a hash). */
@@ -30,3 +33,8 @@ export interface RequestFacts {
 export const newRequestId = () => `req_${Crypto.randomUUID()}`
 
 export class CurrentRequest extends Context.Tag("clawgate/CurrentRequest")<CurrentRequest, RequestFacts>() {}
+
+/** The API key the request came with, if any: also when the key was refused for its limits. */
+export const keyIdOf = (current: RequestFacts): string | undefined =>
+  current.caller?.keyId ??
+    (typeof current.error === "object" && current.error._tag === "KeyRateLimited" ? current.error.keyId : undefined)

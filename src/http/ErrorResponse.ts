@@ -62,6 +62,16 @@ export const describe = (error: GatewayError, requestId: string): ErrorAnswer =>
         `Too many failed authentication attempts. Retry after ${retryAfterSeconds} seconds.`,
         { headers: retryAfter(retryAfterSeconds) }
       ),
+    KeyRateLimited: ({ keyId, limit, retryAfterMs }) =>
+      answer(
+        429,
+        "rate_limit_error",
+        "rate_limit_exceeded",
+        `Rate limit reached for API key '${keyId}' on ${limit} per minute. ` +
+          `Retry after ${Math.ceil(retryAfterMs / 1000)} seconds.`,
+        // The openai SDKs read retry-after-ms first: a retry as soon as the key may go on.
+        { headers: { ...retryAfter(retryAfterMs / 1000), "retry-after-ms": String(retryAfterMs) } }
+      ),
     MalformedHttp: ({ detail }) =>
       answer(400, "invalid_request_error", "malformed_request", `The request is not valid HTTP: ${detail}.`),
     HeadersTooLarge: () =>
@@ -105,6 +115,16 @@ export const describe = (error: GatewayError, requestId: string): ErrorAnswer =>
       ),
     ResponseNotFound: ({ id }) =>
       answer(404, "invalid_request_error", "response_not_found", `Response with id '${excerpt(id)}' not found.`),
+    SessionNotFound: ({ sessionKey }) =>
+      answer(404, "invalid_request_error", "session_not_found", `No session ${quote(excerpt(sessionKey))}.`),
+    SessionInUse: ({ sessionKey }) =>
+      answer(
+        409,
+        "invalid_request_error",
+        "session_in_use",
+        `The session ${quote(excerpt(sessionKey))} has a run in flight. Retry once it has ended.`,
+        { headers: retryAfter(1) }
+      ),
     ProviderUnreachable: () => server(502, "provider_unreachable", "The agent's model provider could not be reached"),
     ProviderAuthRejected: () =>
       server(502, "provider_auth_rejected", "The agent's model provider rejected the gateway's credentials"),

@@ -6,7 +6,7 @@ import type * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as Effect from "effect/Effect"
 import * as LogLevel from "effect/LogLevel"
 import * as Crypto from "node:crypto"
-import type { RequestFacts } from "./CurrentRequest.js"
+import { keyIdOf, type RequestFacts } from "./CurrentRequest.js"
 import { pathOf } from "./Routes.js"
 
 /** Session keys can name people (`user`): the log keeps a short hash, enough to follow a session. */
@@ -25,6 +25,8 @@ export const logRequest = (
       path: pathOf(request.url),
       status,
       agent: current.agentId ?? "-",
+      // The API key's id, never its token; absent for the gateway's own secret.
+      ...keyOf(current),
       session: current.sessionKey === undefined ? "-" : hashOf(current.sessionKey),
       durationMs,
       ...(current.usage && {
@@ -35,6 +37,11 @@ export const logRequest = (
       ...failure(current.error)
     })
   )
+
+const keyOf = (current: RequestFacts) => {
+  const key = keyIdOf(current)
+  return key === undefined ? {} : { key }
+}
 
 /** The log's view of a failure: its tag, and for provider failures what the provider said. */
 const failure = (error: RequestFacts["error"]) => {

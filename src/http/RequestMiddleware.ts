@@ -24,7 +24,7 @@ import {
 import { Drain } from "../ops/Drain.js"
 import * as Metrics from "../ops/Metrics.js"
 import * as Cors from "./Cors.js"
-import { CurrentRequest, newRequestId, type RequestFacts } from "./CurrentRequest.js"
+import { CurrentRequest, keyIdOf, newRequestId, type RequestFacts } from "./CurrentRequest.js"
 import * as ErrorResponse from "./ErrorResponse.js"
 import { serverResponseOf } from "./NodeRequest.js"
 import { logRequest } from "./RequestLog.js"
@@ -87,6 +87,7 @@ export const RequestMiddleware = HttpLayerRouter.middleware<{ provides: CurrentR
         const fiber = yield* currentFiber
         const current: RequestFacts = {
           id: newRequestId(),
+          caller: undefined,
           agentId: undefined,
           sessionKey: undefined,
           usage: undefined,
@@ -100,9 +101,13 @@ export const RequestMiddleware = HttpLayerRouter.middleware<{ provides: CurrentR
               route: route?.pattern ?? "unmatched",
               status,
               agentId: current.agentId,
+              keyId: keyIdOf(current),
               usage: current.usage,
               durationMs: now - started
             })
+            if (current.usage !== undefined) {
+              current.caller?.spend(current.usage.promptTokens + current.usage.completionTokens)
+            }
             return logRequest(request, current, now - started, status)
           })
         const preflight = cors.preflight(request)

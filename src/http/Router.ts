@@ -7,6 +7,7 @@ import type * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import { Config } from "../config/Config.js"
 import type { GatewayError } from "../domain/Errors.js"
 import * as ChatCompletions from "./chat/ChatCompletions.js"
 import { CurrentRequest } from "./CurrentRequest.js"
@@ -17,6 +18,8 @@ import * as ModelsEndpoint from "./ModelsEndpoint.js"
 import { RequestMiddleware } from "./RequestMiddleware.js"
 import * as ResponsesEndpoint from "./responses/Responses.js"
 import * as Routes from "./Routes.js"
+import * as SessionsEndpoint from "./SessionsEndpoint.js"
+import * as UiEndpoint from "./ui/UiEndpoint.js"
 
 /** A route's typed failures become their answers, and are remembered for the log line. */
 const answeringErrors = <R>(
@@ -57,6 +60,30 @@ export const ModelsRoutes = HttpLayerRouter.use((router) =>
     ]))
 )
 
+export const SessionsRoutes = HttpLayerRouter.use((router) =>
+  Effect.flatMap(SessionsEndpoint.makeHandlers, ({ list, one, reset }) =>
+    router.addAll([
+      ...at(Routes.sessions, answeringErrors(list)),
+      ...at(Routes.session, answeringErrors(one)),
+      ...at(Routes.sessionReset, answeringErrors(reset))
+    ]))
+)
+
+/** The chat page when `gateway.http.ui.enabled`; otherwise its paths stay unknown (404). */
+export const UiRoutes = HttpLayerRouter.use((router) =>
+  Effect.flatMap(
+    Config,
+    (settings) =>
+      settings.ui.enabled
+        ? router.addAll([
+          ...at(Routes.uiPage, Effect.succeed(UiEndpoint.page)),
+          ...at(Routes.uiScript, Effect.succeed(UiEndpoint.script)),
+          ...at(Routes.uiStyle, Effect.succeed(UiEndpoint.style))
+        ])
+        : Effect.void
+  )
+)
+
 export const HealthRoutes = HttpLayerRouter.use((router) =>
   Effect.flatMap(
     Health.makeReadyz,
@@ -80,6 +107,8 @@ export const routes = Layer.mergeAll(
   ChatCompletionsRoute,
   ResponsesRoutes,
   ModelsRoutes,
+  SessionsRoutes,
+  UiRoutes,
   HealthRoutes,
   MetricsRoute
 ).pipe(

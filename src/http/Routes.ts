@@ -58,6 +58,26 @@ export const models: Route = {
 
 export const model: Route = { ...models, pattern: "/v1/models/:id" }
 
+/** The sessions API: behind the same switch and auth as Chat Completions. */
+export const sessions: Route = { ...models, pattern: "/v1/sessions" }
+
+export const session: Route = { ...models, pattern: "/v1/sessions/:key", methods: ["GET", "DELETE"] }
+
+export const sessionReset: Route = { ...models, pattern: "/v1/sessions/:key/reset", methods: ["POST"] }
+
+/** The chat page and its two files, with `gateway.http.ui.enabled`; otherwise unknown paths. */
+export const uiPage: Route = {
+  pattern: "/",
+  methods: ["GET"],
+  served: (settings) => settings.ui.enabled,
+  whenOff: "unknown",
+  whileDraining: false
+}
+
+export const uiScript: Route = { ...uiPage, pattern: "/ui/app.js" }
+
+export const uiStyle: Route = { ...uiPage, pattern: "/ui/app.css" }
+
 export const healthz: Route = {
   pattern: "/healthz",
   methods: ["GET"],
@@ -82,6 +102,12 @@ export const all: ReadonlyArray<Route> = [
   response,
   models,
   model,
+  sessions,
+  session,
+  sessionReset,
+  uiPage,
+  uiScript,
+  uiStyle,
   healthz,
   readyz,
   metrics

@@ -4,7 +4,8 @@
  * them when `gateway.metrics.enabled`.
  *
  * Labels stay bounded: `route` is the route pattern (never the raw path), `agent` a configured agent
- * id (or `-` before a request is routed), `provider` the `<provider>` of the agent's model.
+ * id (or `-` before a request is routed), `provider` the `<provider>` of the agent's model, `key`
+ * a configured API key's id.
  */
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
@@ -50,6 +51,16 @@ export const inputTokens = Metric.counter("clawgate_provider_input_tokens_total"
 
 export const outputTokens = Metric.counter("clawgate_provider_output_tokens_total", {
   description: "Completion tokens the providers reported, by agent and provider",
+  incremental: true
+})
+
+export const keyRequests = Metric.counter("clawgate_key_requests_total", {
+  description: "HTTP requests answered for an API key (gateway.auth.keys), by key id and status",
+  incremental: true
+})
+
+export const keyTokens = Metric.counter("clawgate_key_tokens_total", {
+  description: "Tokens the runs of an API key used, by key id and kind (input, output)",
   incremental: true
 })
 
@@ -123,6 +134,8 @@ export const recordRequest = (
     readonly route: string
     readonly status: number
     readonly agentId: string | undefined
+    /** The API key's id; undefined for the gateway's own secret (then no key metric is touched). */
+    readonly keyId: string | undefined
     readonly usage: Usage | undefined
     readonly durationMs: number
   }
@@ -135,6 +148,13 @@ export const recordRequest = (
     const labels = labelsOf({ agent, provider: providerOf(settings, answer.agentId) })
     inputTokens.unsafeUpdate(usage.promptTokens, labels)
     outputTokens.unsafeUpdate(usage.completionTokens, labels)
+  }
+  if (answer.keyId !== undefined) {
+    keyRequests.unsafeUpdate(1, labelsOf({ key: answer.keyId, status: String(answer.status) }))
+    if (usage !== undefined) {
+      keyTokens.unsafeUpdate(usage.promptTokens, labelsOf({ key: answer.keyId, kind: "input" }))
+      keyTokens.unsafeUpdate(usage.completionTokens, labelsOf({ key: answer.keyId, kind: "output" }))
+    }
   }
 }
 

@@ -16,6 +16,7 @@ import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
@@ -38,7 +39,47 @@ export interface Turn {
   /** The tool calls of the reply, if the model made any. */
   readonly toolCalls?: ReadonlyArray<ToolCall> | undefined
   readonly usage: Usage | undefined
+  /** The agent the session is with (default: read from the key, `agent:<id>:...`). */
+  readonly agent?: string | undefined
+  /** The API key the session was made with; none for the gateway's own secret. */
+  readonly owner?: string | undefined
 }
+
+/** A session as the sessions API lists it (times in milliseconds). */
+export interface SessionInfo {
+  readonly key: string
+  readonly agent: string
+  /** The API key it was made with, or null for the gateway's own secret. */
+  readonly owner: string | null
+  readonly createdAt: number
+  readonly updatedAt: number
+  /** Turns since it was made or last reset. */
+  readonly turns: number
+  /** Its first user message, cut; null when it has none. */
+  readonly title: string | null
+}
+
+/** Which sessions to list, newest first. */
+export interface ListQuery {
+  /** Only the sessions of this API key; null: the gateway's own; undefined: every one. */
+  readonly owner?: string | null | undefined
+  readonly agent?: string | undefined
+  readonly limit: number
+  /** The key of the last session of the previous page. */
+  readonly after?: string | undefined
+}
+
+/** A session's title: its first user message, on one line, at most this long. */
+export const TITLE_LENGTH = 80
+const titleOf = (messages: ReadonlyArray<ChatMessage>): string | null => {
+  const first = messages.find((message) => message.role === "user")
+  if (first === undefined) return null
+  const line = first.content.replace(/\s+/g, " ").trim()
+  return line.length > TITLE_LENGTH ? `${line.slice(0, TITLE_LENGTH - 1)}…` : line
+}
+
+/** The agent a session key names (`agent:<id>:...`, possibly after an API key's prefix), if any. */
+const agentOfKey = (sessionKey: string) => /(?:^|:)agent:([^:]+):/.exec(sessionKey)?.[1] ?? ""
 
 const migrations = Migrator.fromRecord({
   "1_session_messages": Effect.flatMap(SqlClient.SqlClient, (sql) =>
@@ -60,8 +101,68 @@ const migrations = Migrator.fromRecord({
     SqlClient.SqlClient,
     (sql) => sql`ALTER TABLE session_messages ADD COLUMN tool_calls TEXT`
   ),
+  // One row per session, for the sessions API: its agent, owner (an API key's id; NULL: the
+  // gateway's secret), title and times. Sessions stored before it get theirs from their messages.
+  "3_sessions": Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    yield* sql`CREATE TABLE sessions (
+      session_key TEXT PRIMARY KEY,
+      agent TEXT NOT NULL,
+      owner TEXT,
+      title TEXT,
+      turns INTEGER NOT NULL,
+      created_at BIGINT NOT NULL,
+      updated_at BIGINT NOT NULL
+    )`
+    yield* sql`CREATE INDEX sessions_by_time ON sessions (updated_at, session_key)`
+    const existing = yield* sql<{
+      readonly session_key: string
+      readonly created_at: number | string
+      readonly updated_at: number | string
+      readonly turns: number | string
+      readonly title: string | null
+    }>`SELECT m.session_key, MIN(m.created_at) AS created_at, MAX(m.created_at) AS updated_at,
+        COUNT(DISTINCT m.run_id) AS turns,
+        (SELECT t.content FROM session_messages t WHERE t.session_key = m.session_key AND t.role = 'user'
+          ORDER BY t.seq LIMIT 1) AS title
+      FROM session_messages m GROUP BY m.session_key`
+    for (const row of existing) {
+      yield* sql`INSERT INTO sessions ${
+        sql.insert({
+          session_key: row.session_key,
+          agent: agentOfKey(row.session_key),
+          owner: null,
+          title: row.title === null ? null : titleOf([{ role: "user", content: row.title }]),
+          turns: Number(row.turns),
+          created_at: Number(row.created_at),
+          updated_at: Number(row.updated_at)
+        })
+      }`
+    }
+  }),
   // The Responses API's stored responses (ResponseStore.ts).
   "4_responses": Effect.flatMap(SqlClient.SqlClient, ResponseStoreSql.migration)
+})
+
+interface SessionRow {
+  readonly session_key: string
+  readonly agent: string
+  readonly owner: string | null
+  readonly title: string | null
+  readonly turns: number | string
+  readonly created_at: number | string
+  readonly updated_at: number | string
+}
+
+// PostgreSQL gives BIGINT as text.
+const toInfo = (row: SessionRow): SessionInfo => ({
+  key: row.session_key,
+  agent: row.agent,
+  owner: row.owner,
+  title: row.title,
+  turns: Number(row.turns),
+  createdAt: Number(row.created_at),
+  updatedAt: Number(row.updated_at)
 })
 
 interface MessageRow {
@@ -106,7 +207,12 @@ const make = (sql: SqlClient.SqlClient, locks: SqlClient.SqlClient) =>
     const postgres = sql.onDialectOrElse({ pg: () => true, orElse: () => false })
     if (!postgres) {
       yield* migrate
-      return SessionStore.of({ ...statements(sql), lock: () => Effect.void, responses: ResponseStoreSql.make(sql) })
+      return SessionStore.of({
+        ...statements(sql),
+        lock: () => Effect.void,
+        tryHold: () => Effect.succeed(true),
+        responses: ResponseStoreSql.make(sql)
+      })
     }
     // Advisory locks are per database: their keys name the schema, so that stores in different
     // schemas of one database do not wait on each other.
@@ -119,7 +225,8 @@ const make = (sql: SqlClient.SqlClient, locks: SqlClient.SqlClient) =>
     const sessionLock = advisoryLock(locks, namespace)
     return SessionStore.of({
       ...statements(sql),
-      lock: (sessionKey) => sessionLock(`session:${sessionKey}`),
+      lock: (sessionKey) => Effect.asVoid(sessionLock(`session:${sessionKey}`)),
+      tryHold: (sessionKey) => sessionLock(`session:${sessionKey}`, false),
       responses: ResponseStoreSql.make(sql)
     })
   })
@@ -128,11 +235,11 @@ const make = (sql: SqlClient.SqlClient, locks: SqlClient.SqlClient) =>
  * Holds the advisory lock `name` (in the store's namespace) on a connection reserved for the
  * scope; waits, in the database's order of arrival, while another connection holds it. Unlocked
  * before the connection goes back to its pool; a process that dies drops the connection, and the
- * lock with it.
+ * lock with it. With `wait` false it does not wait: whether the lock was free (and is now held).
  */
 const advisoryLock =
   (locks: SqlClient.SqlClient, namespace: string) =>
-  (name: string): Effect.Effect<void, SessionStoreUnavailable, Scope.Scope> =>
+  (name: string, wait = true): Effect.Effect<boolean, SessionStoreUnavailable, Scope.Scope> =>
     Effect.gen(function*() {
       const connection = yield* locks.reserve
       // Added after the reservation's own finalizer, so it runs first. Also when the wait was
@@ -141,11 +248,13 @@ const advisoryLock =
       yield* Effect.addFinalizer(() =>
         connection.executeUnprepared("SELECT pg_advisory_unlock_all()", [], undefined).pipe(Effect.ignore)
       )
-      yield* connection.executeUnprepared(
-        "SELECT pg_advisory_lock(hashtextextended($1, 0))",
+      const [row] = yield* connection.executeUnprepared(
+        `SELECT ${wait ? "pg_advisory_lock" : "pg_try_advisory_lock"}(hashtextextended($1, 0)) AS held`,
         [`${namespace}:${name}`],
         undefined
       )
+      // pg_advisory_lock returns once the lock is held.
+      return wait || row?.held === true
     }).pipe(Effect.mapError(unavailable))
 
 const statements = (sql: SqlClient.SqlClient) => ({
@@ -183,6 +292,56 @@ const statements = (sql: SqlClient.SqlClient) => ({
         }
       ].map((row, i) => ({ session_key: sessionKey, seq: first + i, run_id: turn.runId, created_at: now, ...row }))
       yield* sql`INSERT INTO session_messages ${sql.insert(rows)}`
+      const session = {
+        session_key: sessionKey,
+        agent: turn.agent ?? agentOfKey(sessionKey),
+        owner: turn.owner ?? null,
+        title: titleOf(turn.messages),
+        turns: 1,
+        created_at: now,
+        updated_at: now
+      }
+      // A session reset keeps its row with no title: its next first message gives it one.
+      yield* sql`INSERT INTO sessions ${sql.insert(session)}
+        ON CONFLICT (session_key) DO UPDATE SET updated_at = ${now}, turns = sessions.turns + 1,
+          title = COALESCE(sessions.title, ${session.title})`
+    }).pipe(sql.withTransaction, Effect.mapError(unavailable))
+  }),
+  info: Effect.fn("SessionStore.info")(function*(sessionKey: string) {
+    const rows = yield* sql<SessionRow>`SELECT * FROM sessions WHERE session_key = ${sessionKey}`.pipe(
+      Effect.mapError(unavailable)
+    )
+    return Option.map(Option.fromNullable(rows[0]), toInfo)
+  }),
+  list: Effect.fn("SessionStore.list")(function*(query: ListQuery) {
+    const filters = [
+      query.owner === undefined ? undefined : query.owner === null ? sql`owner IS NULL` : sql`owner = ${query.owner}`,
+      query.agent === undefined ? undefined : sql`agent = ${query.agent}`
+    ]
+    if (query.after !== undefined) {
+      const [cursor] = yield* sql<{ readonly updated_at: number | string }>`
+        SELECT updated_at FROM sessions WHERE session_key = ${query.after}`.pipe(Effect.mapError(unavailable))
+      // A cursor that is gone (deleted since) starts nowhere: nothing follows it.
+      if (cursor === undefined) return { sessions: [], hasMore: false }
+      const at = Number(cursor.updated_at)
+      filters.push(sql`(updated_at < ${at} OR (updated_at = ${at} AND session_key < ${query.after}))`)
+    }
+    const rows = yield* sql<SessionRow>`SELECT * FROM sessions WHERE ${
+      sql.and(filters.filter((filter) => filter !== undefined))
+    } ORDER BY updated_at DESC, session_key DESC LIMIT ${query.limit + 1}`.pipe(Effect.mapError(unavailable))
+    return { sessions: rows.slice(0, query.limit).map(toInfo), hasMore: rows.length > query.limit }
+  }),
+  reset: Effect.fn("SessionStore.reset")(function*(sessionKey: string) {
+    const now = yield* Clock.currentTimeMillis
+    yield* Effect.gen(function*() {
+      yield* sql`DELETE FROM session_messages WHERE session_key = ${sessionKey}`
+      yield* sql`UPDATE sessions SET turns = 0, title = NULL, updated_at = ${now} WHERE session_key = ${sessionKey}`
+    }).pipe(sql.withTransaction, Effect.mapError(unavailable))
+  }),
+  remove: Effect.fn("SessionStore.remove")(function*(sessionKey: string) {
+    yield* Effect.gen(function*() {
+      yield* sql`DELETE FROM session_messages WHERE session_key = ${sessionKey}`
+      yield* sql`DELETE FROM sessions WHERE session_key = ${sessionKey}`
     }).pipe(sql.withTransaction, Effect.mapError(unavailable))
   })
 })
@@ -207,6 +366,19 @@ export class SessionStore extends Context.Tag("clawgate/SessionStore")<SessionSt
   ) => Effect.Effect<ReadonlyArray<ChatMessage>, SessionStoreUnavailable>
   /** Appends a turn, all of it or nothing. */
   readonly commit: (sessionKey: string, turn: Turn) => Effect.Effect<void, SessionStoreUnavailable>
+  /** The session, if it was ever written (and not deleted since). */
+  readonly info: (sessionKey: string) => Effect.Effect<Option.Option<SessionInfo>, SessionStoreUnavailable>
+  /** Sessions, newest first (most recently updated), a page at a time. */
+  readonly list: (
+    query: ListQuery
+  ) => Effect.Effect<
+    { readonly sessions: ReadonlyArray<SessionInfo>; readonly hasMore: boolean },
+    SessionStoreUnavailable
+  >
+  /** Starts the session over: its messages go, the session stays (with no turns). */
+  readonly reset: (sessionKey: string) => Effect.Effect<void, SessionStoreUnavailable>
+  /** Erases the session and its messages for good. */
+  readonly remove: (sessionKey: string) => Effect.Effect<void, SessionStoreUnavailable>
   /**
    * Holds the session until the scope closes, waiting while another process holds it: one run at
    * a time per session across every gateway process on this store. The stores here always have
@@ -219,6 +391,13 @@ export class SessionStore extends Context.Tag("clawgate/SessionStore")<SessionSt
    * leave it out: they are then kept in memory (ResponseStore.layer).
    */
   readonly responses?: ResponseStoreSql.ResponseStoreShape | undefined
+  /**
+   * Holds the session until the scope closes if no process holds it now (true), else false at
+   * once: for a reset or delete, which must not happen under a run in flight on another replica.
+   */
+  readonly tryHold?:
+    | ((sessionKey: string) => Effect.Effect<boolean, SessionStoreUnavailable, Scope.Scope>)
+    | undefined
 }>() {
   /**
    * A store on the SqlClient in context; runs its migrations first. On PostgreSQL its session

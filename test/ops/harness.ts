@@ -1,6 +1,7 @@
 /** What the operations tests add to the kit: a grace period, and a session store that can be taken down. */
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import * as Ref from "effect/Ref"
 import { type ConfigInput } from "../../src/config/ConfigFile.js"
 import { SessionStoreUnavailable } from "../../src/domain/Errors.js"
@@ -14,15 +15,21 @@ export const withGrace = (shutdownGraceMs: number, config: ConfigInput = baseCon
 })
 
 /** A session store whose every call fails while `up` is false. */
-export const switchableStore = (up: Ref.Ref<boolean>): Layer.Layer<SessionStore> =>
-  Layer.succeed(
+export const switchableStore = (up: Ref.Ref<boolean>): Layer.Layer<SessionStore> => {
+  const whileUp = <A>(value: A) => () =>
+    Effect.flatMap(
+      Ref.get(up),
+      (ok) => ok ? Effect.succeed(value) : Effect.fail(new SessionStoreUnavailable({ cause: "down" }))
+    )
+  return Layer.succeed(
     SessionStore,
     SessionStore.of({
-      load: () =>
-        Effect.flatMap(Ref.get(up), (ok) =>
-          ok ? Effect.succeed([]) : Effect.fail(new SessionStoreUnavailable({ cause: "down" }))),
-      commit: () =>
-        Effect.flatMap(Ref.get(up), (ok) =>
-          ok ? Effect.void : Effect.fail(new SessionStoreUnavailable({ cause: "down" })))
+      load: whileUp([]),
+      commit: whileUp(undefined),
+      info: whileUp(Option.none()),
+      list: whileUp({ sessions: [], hasMore: false }),
+      reset: whileUp(undefined),
+      remove: whileUp(undefined)
     })
   )
+}

@@ -38,6 +38,7 @@ const tappedRunQueue = Layer.effect(
       maxQueuedPerSession: settings.session.maxQueuedPerSession
     })
     return RunQueue.of({
+      inFlight: queue.inFlight,
       enter: (sessionKey) => {
         const key = sessionKey ?? "(stateless)"
         return Effect.zipRight(

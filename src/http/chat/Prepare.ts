@@ -12,6 +12,7 @@ import { AGENT_HEADERS, resolveAgent } from "../../access/AgentRouting.js"
 import { SESSION_KEY_HEADERS, SessionKeys } from "../../access/SessionKeys.js"
 import { Config } from "../../config/Config.js"
 import type { Agent } from "../../domain/Agent.js"
+import * as Caller from "../../domain/Caller.js"
 import { capabilities } from "../../domain/Capabilities.js"
 import type { RunRequest } from "../../domain/Run.js"
 import type { SessionKey } from "../../domain/SessionKey.js"
@@ -53,10 +54,14 @@ export const makePrepare = Effect.gen(function*() {
       : Option.none()
   )
 
-  return Effect.fnUntraced(function*(chat: Wire.ChatCompletionRequest, routing: Routing = {}) {
+  /** `caller` may use only its agents, and its sessions are its own. */
+  return Effect.fnUntraced(function*(chat: Wire.ChatCompletionRequest, caller: Caller.Caller, routing: Routing = {}) {
     const request = yield* HttpServerRequest.HttpServerRequest
     const current = yield* CurrentRequest
-    const agent = routing.agent ?? (yield* resolveAgent(settings, {
+    const agents = caller.agents === "*"
+      ? settings
+      : { agents: Caller.visible(caller, settings.agents), defaultAgentId: settings.defaultAgentId }
+    const agent = routing.agent ?? (yield* resolveAgent(agents, {
       header: firstHeader(request, AGENT_HEADERS),
       model: Option.fromNullable(chat.model)
     }))
@@ -75,7 +80,8 @@ export const makePrepare = Effect.gen(function*() {
       conversation: Option.fromNullable(conversationHeader).pipe(
         Option.map((name) => ({ header: name, value: request.headers[name] ?? "" }))
       ),
-      user: Option.fromNullable(chat.user)
+      user: Option.fromNullable(chat.user),
+      caller
     })
     const sessionKey = routing.session === undefined ? resolved : routing.session(resolved)
     current.sessionKey = sessionKey.value

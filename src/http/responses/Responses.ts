@@ -15,7 +15,6 @@ import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Crypto from "node:crypto"
-import * as Access from "../../access/Gate.js"
 import { ownerOf } from "../../access/Owner.js"
 import { SESSION_KEY_HEADER } from "../../access/SessionKeys.js"
 import { AgentRunner } from "../../agent/AgentRunner.js"
@@ -25,6 +24,7 @@ import { AgentNotFound, InvalidRequest, PreviousResponseNotFound, ResponseNotFou
 import type { SessionKey } from "../../domain/SessionKey.js"
 import * as Telemetry from "../../ops/Telemetry.js"
 import { ResponseStore } from "../../store/ResponseStore.js"
+import { makeAuthorizeFor } from "../Authorized.js"
 import { makePrepare, type Routing } from "../chat/Prepare.js"
 import { CurrentRequest } from "../CurrentRequest.js"
 import * as RequestBody from "../RequestBody.js"
@@ -40,7 +40,7 @@ const newId = (prefix: string) => `${prefix}_${Crypto.randomUUID().replaceAll("-
 /** The routes' handlers, built once with the services they use. */
 export const makeHandlers = Effect.gen(function*() {
   const settings = yield* Config
-  const gate = yield* Access.makeGateFor("responses")
+  const gate = yield* makeAuthorizeFor("responses")
   const prepare = yield* makePrepare
   const runner = yield* AgentRunner
   const store = yield* ResponseStore
@@ -85,7 +85,7 @@ export const makeHandlers = Effect.gen(function*() {
   }
 
   const create = Effect.gen(function*() {
-    yield* gate
+    const who = yield* gate
     const request = yield* HttpServerRequest.HttpServerRequest
     const current = yield* CurrentRequest
     const caller = yield* owner
@@ -101,7 +101,7 @@ export const makeHandlers = Effect.gen(function*() {
         session: (resolved) =>
           stored && resolved.kind === "ephemeral" ? { value: `resp:${id}`, kind: "response" } : resolved
       }
-    const { run } = yield* prepare(Wire.toChat(wire), routing).pipe(
+    const { run } = yield* prepare(Wire.toChat(wire), who, routing).pipe(
       Effect.mapError((error) =>
         error._tag === "InvalidRequest"
           ? new InvalidRequest({ message: error.message, param: Wire.paramOf(error.param) })
