@@ -21,7 +21,7 @@ const endpoints = {
 
 export type Endpoint = keyof typeof endpoints
 
-/** Builds the gate of an endpoint once (Chat Completions by default); the gate itself runs per request. */
+/** Builds the gate of an endpoint once; the gate itself runs per request. */
 export const makeGateFor = (endpoint: Endpoint) =>
   Effect.gen(function*() {
     const settings = yield* Config
@@ -36,5 +36,3 @@ export const makeGateFor = (endpoint: Endpoint) =>
       return yield* auth.check({ authorization: Option.fromNullable(request.headers.authorization), clientIp })
     })
   })
-
-export const makeGate = makeGateFor("chatCompletions")

@@ -23,7 +23,7 @@ import * as Images from "./Images.js"
 import { samplingFor, toolsOf, toTurn } from "./Turn.js"
 
 /** The first of several header names that the request carries. */
-export const firstHeader = (request: HttpServerRequest.HttpServerRequest, names: ReadonlyArray<string>) =>
+const firstHeader = (request: HttpServerRequest.HttpServerRequest, names: ReadonlyArray<string>) =>
   Option.fromNullable(names.map((name) => request.headers[name]).find((value) => value !== undefined))
 
 /** What a caller decides beyond the request itself (a continued response's agent and session). */
