@@ -9,6 +9,7 @@
  * time limit, which cost a call several times what the call itself does (bench/README.md).
  */
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
 import * as Http from "node:http"
 import * as Https from "node:https"
@@ -37,8 +38,6 @@ export interface TimeLimit {
 export interface Answer {
   /** The body's next piece; `undefined` at its end. Fails when the connection breaks. */
   readonly read: Effect.Effect<Buffer | undefined, AgentError>
-  /** The rest of the body, whole; the time limit ends with it. */
-  readonly text: Effect.Effect<string, AgentError>
   /** The answer has started as far as the time limit goes (a stream's first events came). */
   readonly started: () => void
 }
@@ -49,6 +48,31 @@ const agents = {
 }
 
 const incomplete = () => new Error("the connection closed before the answer was complete")
+
+/** The POST of `body` to the endpoint, not yet sent. */
+const requestTo = (endpoint: Endpoint, body: string, accept: string) =>
+  (endpoint.url.protocol === "https:" ? Https : Http).request(endpoint.url, {
+    method: "POST",
+    agent: agents[endpoint.url.protocol === "https:" ? "https:" : "http:"],
+    headers: {
+      ...endpoint.headers,
+      accept,
+      "content-type": "application/json",
+      "content-length": Buffer.byteLength(body)
+    }
+  })
+
+/** A failed answer's status as its provider error, with what the provider said if it was read. */
+const statusError = (endpoint: Endpoint, response: Http.IncomingMessage, said: string | undefined) =>
+  Effect.clockWith((clock) =>
+    Effect.fail(
+      fromStatus(endpoint.provider, {
+        status: response.statusCode ?? 0,
+        retryAfter: headerValue(response.headers["retry-after"]),
+        said
+      }, clock.unsafeCurrentTimeMillis())
+    )
+  )
 
 /**
  * A body's reader: `read` waits for the body's next piece (`undefined` at its end), with one set of
@@ -113,16 +137,7 @@ export const post = (
     let timedOut = false
     let answer: Http.IncomingMessage | undefined
     let timer: ReturnType<typeof setTimeout> | undefined
-    const request = (endpoint.url.protocol === "https:" ? Https : Http).request(endpoint.url, {
-      method: "POST",
-      agent: agents[endpoint.url.protocol === "https:" ? "https:" : "http:"],
-      headers: {
-        ...endpoint.headers,
-        accept,
-        "content-type": "application/json",
-        "content-length": Buffer.byteLength(body)
-      }
-    })
+    const request = requestTo(endpoint, body, accept)
     const disarm = () => {
       if (timer !== undefined) clearTimeout(timer)
       timer = undefined
@@ -167,7 +182,6 @@ export const post = (
       if (status >= 200 && status < 300) {
         const answer: Answer = {
           read: Effect.mapError(reader.read, broken),
-          text: reader.readAll(Infinity).pipe(Effect.mapError(broken), Effect.ensuring(Effect.sync(disarm))),
           started: disarm
         }
         return Effect.succeed(answer)
@@ -176,19 +190,79 @@ export const post = (
       return reader.readAll(MAX_ERROR_BODY).pipe(
         Effect.timeout(ERROR_BODY_TIMEOUT_MS),
         Effect.option,
-        Effect.flatMap((said) =>
-          Effect.clockWith((clock) =>
-            Effect.fail(
-              fromStatus(endpoint.provider, {
-                status,
-                retryAfter: headerValue(response.headers["retry-after"]),
-                said: said._tag === "Some" ? said.value : undefined
-              }, clock.unsafeCurrentTimeMillis())
-            )
-          )
-        )
+        Effect.flatMap((said) => statusError(endpoint, response, Option.getOrUndefined(said)))
       )
     }))
+  })
+
+/**
+ * POSTs `body` and reads its whole answer: the answer's text, or the call's error as `post` has
+ * it. The plain answers' path: one callback-driven step with no scope of its own (interrupting it
+ * cuts the call), as a call that is read whole needs nothing more.
+ */
+export const postForText = (
+  endpoint: Endpoint,
+  body: string,
+  accept: string,
+  limit: TimeLimit
+): Effect.Effect<string, AgentError> =>
+  Effect.async<string, AgentError>((resume) => {
+    const request = requestTo(endpoint, body, accept)
+    let settled = false
+    let timedOut = false
+    const cut = () => {
+      timedOut = true
+      request.destroy()
+    }
+    let timer = setTimeout(cut, Math.max(0, limit.ms))
+    const settle = (outcome: Effect.Effect<string, AgentError>) => {
+      if (settled) return
+      settled = true
+      clearTimeout(timer)
+      resume(outcome)
+    }
+    request.on("error", (error) =>
+      settle(Effect.fail(
+        timedOut ? limit.error() : new ProviderUnreachable({ provider: endpoint.provider, cause: error.message })
+      )))
+    request.on("response", (response) => {
+      const status = response.statusCode ?? 0
+      const ok = status >= 200 && status < 300
+      const max = ok ? Infinity : MAX_ERROR_BODY
+      const pieces: Array<Buffer> = []
+      let size = 0
+      const text = () => Buffer.concat(pieces).toString("utf8", 0, Math.min(size, max))
+      if (!ok) {
+        // What a failing provider says is kept for the log, if it comes within its own time.
+        clearTimeout(timer)
+        timer = setTimeout(() => settle(statusError(endpoint, response, undefined)), ERROR_BODY_TIMEOUT_MS)
+      }
+      response.on("data", (piece: Buffer) => {
+        if (size < max) pieces.push(piece)
+        size += piece.length
+      })
+      response.on("end", () => settle(ok ? Effect.succeed(text()) : statusError(endpoint, response, text())))
+      // A response whose connection went emits `close` (and not always `error`) before its end.
+      response.on("close", () => {
+        if (response.complete) return
+        settle(
+          !ok
+            ? statusError(endpoint, response, undefined)
+            : Effect.fail(
+              timedOut ? limit.error() : new ProviderFailed({
+                provider: endpoint.provider,
+                detail: `the answer broke off: ${incomplete().message}`
+              })
+            )
+        )
+      })
+    })
+    request.end(body)
+    return Effect.sync(() => {
+      settled = true
+      clearTimeout(timer)
+      request.destroy()
+    })
   })
 
 const headerValue = (value: string | ReadonlyArray<string> | undefined) =>

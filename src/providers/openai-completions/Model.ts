@@ -116,15 +116,14 @@ export const make: MakeModel = ({ entry, model, provider }) =>
           (answer) => eventsOf(provider, answer)
         ),
       complete: (request) =>
-        HttpCall.post(
-          endpoint,
-          bodyOf(model, request, { maxTokensField, stream: false }),
-          "application/json",
-          request.timeLimit
-        ).pipe(
-          Effect.flatMap((answer) => answer.text),
-          Effect.flatMap((text) => replyOf(provider, text)),
-          Effect.scoped
+        Effect.flatMap(
+          HttpCall.postForText(
+            endpoint,
+            bodyOf(model, request, { maxTokensField, stream: false }),
+            "application/json",
+            request.timeLimit
+          ),
+          (text) => replyOf(provider, text)
         )
     }
   })
