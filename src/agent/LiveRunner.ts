@@ -164,13 +164,23 @@ const make = Effect.gen(function*() {
   ) => {
     const timeoutMs = run.agent.firstTokenTimeoutMs
     const error = () => new ProviderTimeout({ provider: model.provider, timeoutMs })
-    return Effect.flatMap(
-      Clock.currentTimeMillis,
-      (startedAt) =>
-        Effect.flatMap(Clock.currentTimeMillis, (now) => attempt({ ms: timeoutMs - (now - startedAt), error })).pipe(
-          Effect.retry(retryPolicy(model))
-        )
-    )
+    return Effect.flatMap(Clock.currentTimeMillis, (startedAt) => {
+      const attemptNow = Effect.flatMap(
+        Clock.currentTimeMillis,
+        (now) => attempt({ ms: timeoutMs - (now - startedAt), error })
+      )
+      // The schedule is made only once an attempt has failed (most runs need none), and then goes
+      // on from that failure as `Effect.retry` would have.
+      return Effect.catchAll(attemptNow, (failure) => {
+        let first: Effect.Effect<A, AgentError, R> | undefined = Effect.fail(failure)
+        const again = Effect.suspend(() => {
+          const next = first ?? attemptNow
+          first = undefined
+          return next
+        })
+        return Effect.retry(again, retryPolicy(model))
+      })
+    })
   }
 
   /** The server tools the agent may call, by name; a client tool of the same name wins. */
