@@ -96,7 +96,7 @@ const unanswered = (res: NodeHttp.ServerResponse) => (cause: Cause.Cause<unknown
   })
 
 /** The request's span, when tracing is on: its method and path, its trace parent from the headers. */
-const traced = (request: NodeRequest, answer: Effect.Effect<void>) =>
+const traced = <R>(request: NodeRequest, answer: Effect.Effect<void, never, R>) =>
   Effect.withSpan(answer, `http.server ${request.method}`, {
     kind: "server",
     captureStackTrace: false,
@@ -119,9 +119,12 @@ type Handler = (
   upgrade?: HttpServerRequest.HttpServerRequest["upgrade"]
 ) => Fiber.RuntimeFiber<void>
 
-/** The handler of Node's requests for an app, running each request as one fiber. */
+/**
+ * The handler of Node's requests for an app, running each request as one fiber. The fiber starts
+ * with the request in its context: providing it around the app would cost each request a region
+ * of its own (set, run, restore) that the fiber, which ends with the request, does not need.
+ */
 const handlerFor = (app: HttpApp.Default<unknown, Scope.Scope>, runtime: Runtime.Runtime<never>): Handler => {
-  const runFork = Runtime.runFork(runtime)
   const tracing = FiberRefs.getOrDefault(runtime.fiberRefs, FiberRef.currentTracerEnabled)
   return (req, res, upgrade) => {
     const request = new NodeRequest(req, res, upgrade)
@@ -130,10 +133,14 @@ const handlerFor = (app: HttpApp.Default<unknown, Scope.Scope>, runtime: Runtime
       (response) => tracing ? Effect.zipRight(annotated(response), send(request, response)) : send(request, response)
     ).pipe(
       Effect.scoped,
-      Effect.catchAllCause(unanswered(res)),
-      Effect.provideService(HttpServerRequest.HttpServerRequest, request)
+      Effect.catchAllCause(unanswered(res))
     )
-    return runFork(tracing ? traced(request, answer) : answer)
+    const withRequest = Runtime.make({
+      context: Context.add(runtime.context, HttpServerRequest.HttpServerRequest, request),
+      fiberRefs: runtime.fiberRefs,
+      runtimeFlags: runtime.runtimeFlags
+    })
+    return Runtime.runFork(withRequest, tracing ? traced(request, answer) : answer)
   }
 }
 
