@@ -98,7 +98,7 @@ export const makeHandlers = Effect.gen(function*() {
             ? { ...resolved, value: ownKey(caller, `resp:${id}`), kind: "response" }
             : resolved
       }
-    const { run } = yield* prepare(Wire.toChat(wire), caller, routing).pipe(
+    const { run, toolEvents } = yield* prepare(Wire.toChat(wire), caller, routing).pipe(
       Effect.mapError((error) =>
         error._tag === "InvalidRequest"
           ? new InvalidRequest({ message: error.message, param: Wire.paramOf(error.param) })
@@ -124,18 +124,19 @@ export const makeHandlers = Effect.gen(function*() {
         : Effect.void
     const headers = { [SESSION_KEY_HEADER]: run.sessionKey.value }
 
+    const ids = { call: () => newId("fc"), tool: () => newId("mcp") }
     if (wire.stream === true) {
       return yield* Telemetry.traced("ResponsesStream.respond")(SseAnswer.respond(runner.stream(run), {
         frames: (current) =>
-          ResponsesStream.frames(envelope, current, { message: () => newId("msg"), call: () => newId("fc") }, keep),
+          ResponsesStream.frames(envelope, current, { ...ids, message: () => newId("msg") }, keep, toolEvents),
         keepAliveMs: settings.responses.keepAliveMs,
         headers
       }))
     }
     const reply = yield* runner.complete(run)
     current.usage = reply.usage
-    const messageId = newId("msg")
-    const response = Wire.completed(envelope, reply, { message: messageId, call: () => newId("fc") })
+    current.tools = reply.tools?.map((tool) => tool.name)
+    const response = Wire.completed(envelope, reply, { ...ids, message: newId("msg") }, toolEvents)
     yield* keep(response)
     return HttpServerResponse.unsafeJson(response, { headers })
   })
