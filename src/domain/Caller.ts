@@ -17,7 +17,10 @@ export interface Caller {
   readonly spend: (tokens: number) => void
 }
 
-/** No auth: every agent and every session, all callers the one owner. */
+/**
+ * No auth: every agent and every session, all callers the one owner. The gateway's secret is this
+ * with an owner of its own (access/Auth.ts).
+ */
 export const gateway: Caller = { keyId: undefined, owner: "anonymous", agents: "*", spend: () => undefined }
 
 /** Whether the caller may use the agent. */
