@@ -8,6 +8,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
+import type * as Redacted from "effect/Redacted"
 import { Config } from "../config/Config.js"
 import type { ApiKey } from "../config/ConfigFile.js"
 import { type Settings } from "../config/Settings.js"
@@ -17,6 +18,7 @@ import * as Metrics from "../ops/Metrics.js"
 import * as Telemetry from "../ops/Telemetry.js"
 import * as Bearer from "./Bearer.js"
 import { isLoopback } from "./ClientIp.js"
+import * as Owner from "./Owner.js"
 
 export interface AuthRequest {
   /** The `Authorization` header, if sent. */
@@ -98,9 +100,11 @@ const keyLimiter = (key: ApiKey) => {
   }
 }
 
-const gatewayOnly =
-  (carries: (authorization: string | undefined) => boolean) =>
-  (authorization: string | undefined): Caller | undefined => carries(authorization) ? gateway : undefined
+/** The one check of the gateway's secret, without keys. */
+const gatewayOnly = (caller: Caller, secret: Redacted.Redacted<string>) => {
+  const carries = Bearer.matcher(secret)
+  return (authorization: string | undefined): Caller | undefined => carries(authorization) ? caller : undefined
+}
 
 export class Auth extends Context.Tag("clawgate/Auth")<Auth, {
   /** Who the request is from, if its secret is the gateway's or one of its API keys'. */
@@ -113,16 +117,14 @@ export class Auth extends Context.Tag("clawgate/Auth")<Auth, {
     const keyed = keys.map((key) => {
       const limiter = keyLimiter(key)
       limiters.set(key.id, limiter)
-      const caller: Caller = { keyId: key.id, agents: key.agents, spend: limiter.spend }
+      const caller: Caller = { keyId: key.id, owner: Owner.ofKey(key.id), agents: key.agents, spend: limiter.spend }
       return [caller, key.token] as const
     })
-    /** The caller a header's secret names, if any (without keys, the one check of the gateway's secret). */
-    const identify = (keys.length === 0 && Option.isSome(secret))
-      ? gatewayOnly(Bearer.matcher(secret.value))
-      : Bearer.identifier<Caller>([
-        ...Option.toArray(Option.map(secret, (value) => [gateway, value] as const)),
-        ...keyed
-      ])
+    const own = Option.map(secret, (value) => [{ ...gateway, owner: Owner.ofSecret(value) }, value] as const)
+    /** The caller a header's secret names, if any. */
+    const identify = (keys.length === 0 && Option.isSome(own))
+      ? gatewayOnly(...own.value)
+      : Bearer.identifier<Caller>([...Option.toArray(own), ...keyed])
     const { exemptLoopback, lockoutMs, maxAttempts, windowMs } = settings.rateLimit
     const clients = new Map<string, Failures>()
 

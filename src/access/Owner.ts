@@ -1,20 +1,16 @@
 /**
- * Who made a request, as the owner of what it leaves behind (the Responses API's stored
- * responses): the one place that says it, so that it can become a scoped key's id.
+ * Who owns what a caller's requests leave behind (the Responses API's stored responses), as the
+ * gate knows the caller: the one place that says it.
  */
+import * as Redacted from "effect/Redacted"
 import * as Crypto from "node:crypto"
-import { bearerValue } from "./Bearer.js"
-
-/** The owner when auth is off: every caller is the same one. */
-export const ANONYMOUS = "anonymous"
 
 /**
- * The owner of a request: the SHA-256 of its bearer secret (never the secret itself), or
- * `anonymous` when the gateway checks none (auth mode `none`).
+ * An API key owns by its id, not its token: a key keeps what it stored when its token is rotated in
+ * the config, and no two keys share an owner.
  */
-export const ownerOf = (authorization: string | undefined, authChecked: boolean): string => {
-  const secret = bearerValue(authorization)
-  return !authChecked || secret === undefined
-    ? ANONYMOUS
-    : `sha256:${Crypto.createHash("sha256").update(secret).digest("hex")}`
-}
+export const ofKey = (keyId: string): string => `key:${keyId}`
+
+/** The gateway's own secret owns by its SHA-256 (never the secret itself). */
+export const ofSecret = (secret: Redacted.Redacted<string>): string =>
+  `sha256:${Crypto.createHash("sha256").update(Redacted.value(secret)).digest("hex")}`

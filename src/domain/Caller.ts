@@ -6,14 +6,22 @@
 export interface Caller {
   /** The API key's id; undefined for the gateway's own secret (or no auth). Never the token. */
   readonly keyId: string | undefined
+  /**
+   * Who owns what the caller stores (the Responses API's responses; see access/Owner.ts): an API
+   * key by its id, the gateway's secret by its hash, everyone without auth as `anonymous`.
+   */
+  readonly owner: string
   /** The agents the caller may use: all of them, or these ids. */
   readonly agents: "*" | ReadonlyArray<string>
   /** Counts the tokens a run of the caller used against its key's limit (nothing without one). */
   readonly spend: (tokens: number) => void
 }
 
-/** The gateway's own secret, or no auth: every agent and every session. */
-export const gateway: Caller = { keyId: undefined, agents: "*", spend: () => undefined }
+/**
+ * No auth: every agent and every session, all callers the one owner. The gateway's secret is this
+ * with an owner of its own (access/Auth.ts).
+ */
+export const gateway: Caller = { keyId: undefined, owner: "anonymous", agents: "*", spend: () => undefined }
 
 /** Whether the caller may use the agent. */
 export const mayUse = (caller: Caller, agentId: string): boolean =>

@@ -13,7 +13,7 @@ import { SessionStoreUnavailable } from "../domain/Errors.js"
 export interface StoredResponse {
   /** `resp_…`. */
   readonly id: string
-  /** Who made it (see `http/responses/Owner.ts`). */
+  /** Who made it (the caller's owner, see `access/Owner.ts`). */
   readonly owner: string
   readonly agentId: string
   /** The session its turn went to: continuing it continues that session. */

@@ -1,29 +1,42 @@
 /**
  * Stored responses: `previous_response_id` continues the session of a stored response (the model
  * sees the turns before), `GET` returns it, `DELETE` removes it, `store: false` keeps nothing, and
- * another caller can neither read nor continue it. On SQLite, and on PostgreSQL.
+ * another caller (another API key, or the gateway's token) can neither read nor continue it; an API
+ * key keeps its responses when its token is rotated. On SQLite, and on PostgreSQL.
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import { Auth } from "../../src/access/Auth.js"
 import * as LiveRunner from "../../src/agent/LiveRunner.js"
 import type { ConfigInput } from "../../src/config/ConfigFile.js"
 import { ScriptedModel } from "../fakes/ScriptedModel.js"
-import { testGateway } from "../kit/gateway.js"
+import { baseUrl, testGateway, TOKEN } from "../kit/gateway.js"
+import { fetchJson } from "../kit/http.js"
 import { field } from "../kit/json.js"
+import { reloadableGateway } from "../reload/harness.js"
 import { freshSchema } from "../replicas/pg.js"
 import { lines } from "../sessions/harness.js"
 import { byId, createJson, responsesConfig, streamEvents } from "./kit.js"
 
+type KeyInput = NonNullable<NonNullable<NonNullable<ConfigInput["gateway"]>["auth"]>["keys"]>[number]
+
+/** Two API keys, whose tokens are their ids, besides the gateway's token. */
+const KEYS: ReadonlyArray<KeyInput> = [{ id: "alice", token: "alice" }, { id: "mallory", token: "mallory" }]
+
+/** The config with these API keys (and the kit's gateway token). */
+const withKeys = (config: ConfigInput, keys: ReadonlyArray<KeyInput> = KEYS): ConfigInput => ({
+  ...config,
+  gateway: { ...config.gateway, auth: { mode: "token", token: TOKEN, keys } }
+})
+
 /**
  * The gateway with the live runner on the scripted model, which answers `answer <n>` to its n-th
- * call; any bearer secret passes, so that each one is a caller of its own.
+ * call; the keys `alice` and `mallory` are callers of their own, and so is the gateway's token.
  */
-const storeGateway = (config: ConfigInput = responsesConfig()) => {
+const storeGateway = (config: ConfigInput = withKeys(responsesConfig())) => {
   const model = ScriptedModel.layer({ answer: (call) => `answer ${call.number}` })
   const runner = LiveRunner.layerFromServices.pipe(Layer.provide(model))
-  return Layer.merge(testGateway({ config, runner, auth: Auth.layerAcceptAll }), model)
+  return Layer.merge(testGateway({ config, runner }), model)
 }
 
 const idOf = (json: unknown) => {
@@ -104,6 +117,57 @@ describe("previous_response_id", () => {
     }).pipe(Effect.provide(storeGateway())))
 })
 
+describe("an API key's stored responses", () => {
+  it.scopedLive("the key continues them in a session of its own; another key and the gateway's token get 404", () =>
+    Effect.gen(function*() {
+      const first = yield* createJson({ input: "my name is Ann" }, { token: "alice" })
+      const id = idOf(first.json)
+      const session = `key:alice:resp:${id}`
+      expect(first.header("x-clawdbot-session-key")).toBe(session)
+      const second = yield* createJson({ input: "who am I?", previous_response_id: id }, { token: "alice" })
+      expect(second.status).toBe(200)
+      expect(second.header("x-clawdbot-session-key")).toBe(session)
+      // The session is the key's, in the sessions API as its Chat Completions sessions are.
+      const listed = yield* fetchJson(yield* baseUrl, `/v1/sessions/${encodeURIComponent(session)}`, {
+        token: "alice"
+      })
+      expect(field(listed.json, "turns")).toBe(2)
+      for (const token of ["mallory", TOKEN]) {
+        const continued = yield* createJson({ input: "tell me", previous_response_id: id }, { token })
+        expect(field(continued.json, "error", "code")).toBe("previous_response_not_found")
+        expect((yield* byId("GET", id, { token })).status).toBe(404)
+        expect((yield* byId("DELETE", id, { token })).status).toBe(404)
+      }
+      expect((yield* byId("DELETE", id, { token: "alice" })).status).toBe(200)
+    }).pipe(Effect.provide(storeGateway())))
+
+  it.scopedLive("the gateway's token keeps its own: a key cannot read them", () =>
+    Effect.gen(function*() {
+      const id = idOf((yield* createJson({ input: "hi" })).json)
+      expect((yield* byId("GET", id, { token: "alice" })).status).toBe(404)
+      expect((yield* byId("GET", id)).status).toBe(200)
+    }).pipe(Effect.provide(storeGateway())))
+
+  it.scopedLive("a key keeps them when a reload rotates its token; its old token, now another key's, does not", () =>
+    Effect.gen(function*() {
+      const gateway = yield* reloadableGateway(withKeys(responsesConfig()))
+      const created = yield* fetchJson(gateway.url, "/v1/responses", { token: "alice", body: { input: "hi" } })
+      const id = idOf(created.json)
+      const rotated = [{ id: "alice", token: "alice-2" }, { id: "mallory", token: "alice" }]
+      expect(yield* gateway.reload(withKeys(responsesConfig(), rotated))).toBe("Config reloaded")
+      const got = yield* fetchJson(gateway.url, `/v1/responses/${id}`, { token: "alice-2" })
+      expect(got.json).toEqual(created.json)
+      const continued = yield* fetchJson(gateway.url, "/v1/responses", {
+        token: "alice-2",
+        body: { input: "again", previous_response_id: id }
+      })
+      expect(continued.status).toBe(200)
+      expect(continued.header("x-clawdbot-session-key")).toBe(`key:alice:resp:${id}`)
+      // The old token is now another key's: that key does not get alice's response.
+      expect((yield* fetchJson(gateway.url, `/v1/responses/${id}`, { token: "alice" })).status).toBe(404)
+    }))
+})
+
 describe("a stored response", () => {
   it.scopedLive("GET returns it as it was answered; DELETE removes it, and it can no longer be continued", () =>
     Effect.gen(function*() {
@@ -175,7 +239,7 @@ describe("on PostgreSQL", () => {
   it.scopedLive("a chain continues, item references resolve, GET returns it, another caller cannot read it", () =>
     Effect.gen(function*() {
       const schema = yield* freshSchema
-      const config = responsesConfig(undefined, { session: { store: { kind: "postgres", url: schema.url } } })
+      const config = withKeys(responsesConfig(undefined, { session: { store: { kind: "postgres", url: schema.url } } }))
       yield* Effect.gen(function*() {
         const { first, third } = yield* chain
         const id = idOf(third.json)

@@ -77,11 +77,23 @@ export const defaultServers = (webUrl: string): Record<string, ServerInput> => (
   web: { url: webUrl }
 })
 
-/** The config of the gateway under test, with the provider and the HTTP fake at these URLs. */
-export const mcpConfig = (upstreamUrl: string, webUrl: string, setup: McpSetup = {}): ConfigInput => ({
-  ...upstreamConfig(API, upstreamUrl, { agent: setup.agent ?? { tools: { allow: ["*"] }, toolEvents: true } }),
-  mcp: { servers: (setup.servers ?? defaultServers)(webUrl) }
-})
+/**
+ * The config of the gateway under test (Chat Completions and the Responses API), with the provider
+ * and the HTTP fake at these URLs.
+ */
+export const mcpConfig = (upstreamUrl: string, webUrl: string, setup: McpSetup = {}): ConfigInput => {
+  const config = upstreamConfig(API, upstreamUrl, {
+    agent: setup.agent ?? { tools: { allow: ["*"] }, toolEvents: true }
+  })
+  return {
+    ...config,
+    gateway: {
+      ...config.gateway,
+      http: { endpoints: { chatCompletions: { enabled: true }, responses: { enabled: true } } }
+    },
+    mcp: { servers: (setup.servers ?? defaultServers)(webUrl) }
+  }
+}
 
 /** Runs a test's body against the gateway with MCP servers (and gives it `Upstream` and `WebTools`). */
 export const withMcp = (setup: McpSetup = {}) => <A, E, R>(body: Effect.Effect<A, E, R>) =>

@@ -22,9 +22,6 @@ import * as Wire from "./ChatCompletionsWire.js"
 import { makePrepare } from "./Prepare.js"
 import * as StreamAnswer from "./StreamAnswer.js"
 
-/** A request header by which a client asks to see the server tools' activity (the agent must allow it). */
-export const TOOL_EVENTS_HEADER = "x-clawgate-tool-events"
-
 /** The one line a reset trigger is answered with. */
 export const RESET_REPLY = "Session reset: the conversation starts over."
 
@@ -47,7 +44,7 @@ export const makeHandler = Effect.gen(function*() {
 
     const body = yield* RequestBody.readJson(request, settings.chatCompletions.maxBodyBytes)
     const chat = yield* decodeChat(body)
-    const { calls, run } = yield* prepare(chat, caller)
+    const { calls, run, toolEvents } = yield* prepare(chat, caller)
     const envelope: Wire.Envelope = {
       id: `chatcmpl_${Crypto.randomUUID()}`,
       created: Math.floor((yield* Clock.currentTimeMillis) / 1000),
@@ -55,7 +52,6 @@ export const makeHandler = Effect.gen(function*() {
     }
     const { sessionKey } = run
     const headers = { [SESSION_KEY_HEADER]: sessionKey.value }
-    const toolEvents = run.agent.toolEvents && request.headers[TOOL_EVENTS_HEADER] === "1"
 
     const last = run.messages.at(-1)
     if (resetTriggers.size > 0 && last?.role === "user" && resetTriggers.has(last.content.trim())) {

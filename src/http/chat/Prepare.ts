@@ -26,6 +26,12 @@ import { samplingFor, toolsOf, toTurn } from "./Turn.js"
 const firstHeader = (request: HttpServerRequest.HttpServerRequest, names: ReadonlyArray<string>) =>
   Option.fromNullable(names.map((name) => request.headers[name]).find((value) => value !== undefined))
 
+/**
+ * The opt-in header to see the server tools' activity (`1`), for agents with `toolEvents`: Chat
+ * Completions shows it as `delta.clawgate.tool`, the Responses API as `mcp_call` items.
+ */
+export const TOOL_EVENTS_HEADER = "x-clawgate-tool-events"
+
 /** What a caller decides beyond the request itself (a continued response's agent and session). */
 export interface Routing {
   /** The agent, instead of the one the request names. */
@@ -95,6 +101,8 @@ export const makePrepare = Effect.gen(function*() {
       tools,
       answerFormat
     }
-    return { run, calls }
+    /** Whether the answer shows the server tools' activity. */
+    const toolEvents = agent.toolEvents && request.headers[TOOL_EVENTS_HEADER] === "1"
+    return { run, calls, toolEvents }
   })
 })

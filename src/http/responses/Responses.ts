@@ -4,9 +4,9 @@
  * routing, sessions, tools, sampling), and answered as a response object or its typed events.
  *
  * A response is stored unless the request says `store: false`: its object, its agent and session,
- * and its owner (the caller, ../../access/Owner.ts). `previous_response_id` continues the session
+ * and its owner (the caller's, ../../access/Owner.ts). `previous_response_id` continues the session
  * of the owner's stored response; a stored response made without a session of the caller's gets
- * one of its own (`resp:<id>`), so that it can be continued.
+ * one of its own (`resp:<id>`, an API key's like its other sessions), so that it can be continued.
  */
 import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
@@ -15,10 +15,10 @@ import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Crypto from "node:crypto"
-import { ownerOf } from "../../access/Owner.js"
 import { SESSION_KEY_HEADER } from "../../access/SessionKeys.js"
 import { AgentRunner } from "../../agent/AgentRunner.js"
 import { Config } from "../../config/Config.js"
+import { type Caller, ownKey } from "../../domain/Caller.js"
 import type { AgentError } from "../../domain/Errors.js"
 import { AgentNotFound, InvalidRequest, PreviousResponseNotFound, ResponseNotFound } from "../../domain/Errors.js"
 import type { SessionKey } from "../../domain/SessionKey.js"
@@ -44,25 +44,21 @@ export const makeHandlers = Effect.gen(function*() {
   const prepare = yield* makePrepare
   const runner = yield* AgentRunner
   const store = yield* ResponseStore
-  const authChecked = settings.auth.mode !== "none"
 
-  /** The caller, after the gate. */
-  const owner = Effect.map(
-    HttpServerRequest.HttpServerRequest,
-    (request) => ownerOf(request.headers.authorization, authChecked)
-  )
-
-  /** Where a request continues: the agent and session of the caller's stored response it names. */
-  const continuing = (previousId: string, caller: string) =>
+  /**
+   * Where a request continues: the agent and session of the caller's stored response it names (a
+   * session of the caller's, as the response is).
+   */
+  const continuing = (previousId: string, caller: Caller) =>
     Effect.gen(function*() {
-      const previous = yield* store.find(previousId, caller)
+      const previous = yield* store.find(previousId, caller.owner)
       if (Option.isNone(previous)) return yield* new PreviousResponseNotFound({ id: previousId })
       const { agentId, sessionKey } = previous.value
       const agent = settings.agents.find((candidate) => candidate.id === agentId)
       if (agent === undefined) {
         return yield* new AgentNotFound({ agentId, known: settings.agents.map((known) => known.id) })
       }
-      const session: SessionKey = { value: sessionKey, kind: "response" }
+      const session: SessionKey = { value: sessionKey, kind: "response", owner: caller.keyId }
       return { agent, session: () => session } satisfies Routing
     })
 
@@ -70,11 +66,11 @@ export const makeHandlers = Effect.gen(function*() {
    * The request with each item reference replaced by the caller's stored item it names (one that
    * names none, or another caller's, is left out as other unknown items are).
    */
-  const withReferencesResolved = (wire: Wire.ResponsesRequest, caller: string) => {
+  const withReferencesResolved = (wire: Wire.ResponsesRequest, owner: string) => {
     const ids = Wire.referencesOf(wire.input)
     if (ids.length === 0 || typeof wire.input === "string") return Effect.succeed(wire)
     const input = wire.input
-    return Effect.map(store.items(ids, caller), (found): Wire.ResponsesRequest => ({
+    return Effect.map(store.items(ids, owner), (found): Wire.ResponsesRequest => ({
       ...wire,
       input: input.flatMap((item) =>
         item.type === "item_reference" && "id" in item
@@ -85,13 +81,12 @@ export const makeHandlers = Effect.gen(function*() {
   }
 
   const create = Effect.gen(function*() {
-    const who = yield* gate
+    const caller = yield* gate
     const request = yield* HttpServerRequest.HttpServerRequest
     const current = yield* CurrentRequest
-    const caller = yield* owner
 
     const body = yield* RequestBody.readJson(request, settings.responses.maxBodyBytes)
-    const wire = yield* Effect.flatMap(decodeRequest(body), (decoded) => withReferencesResolved(decoded, caller))
+    const wire = yield* Effect.flatMap(decodeRequest(body), (decoded) => withReferencesResolved(decoded, caller.owner))
     const id = newId("resp")
     const stored = wire.store !== false
     const routing: Routing = typeof wire.previous_response_id === "string"
@@ -99,9 +94,11 @@ export const makeHandlers = Effect.gen(function*() {
       : {
         // A stored response is kept with a session, so that it can be continued.
         session: (resolved) =>
-          stored && resolved.kind === "ephemeral" ? { value: `resp:${id}`, kind: "response" } : resolved
+          stored && resolved.kind === "ephemeral"
+            ? { ...resolved, value: ownKey(caller, `resp:${id}`), kind: "response" }
+            : resolved
       }
-    const { run } = yield* prepare(Wire.toChat(wire), who, routing).pipe(
+    const { run, toolEvents } = yield* prepare(Wire.toChat(wire), caller, routing).pipe(
       Effect.mapError((error) =>
         error._tag === "InvalidRequest"
           ? new InvalidRequest({ message: error.message, param: Wire.paramOf(error.param) })
@@ -119,7 +116,7 @@ export const makeHandlers = Effect.gen(function*() {
       stored
         ? store.save({
           id,
-          owner: caller,
+          owner: caller.owner,
           agentId: run.agent.id,
           sessionKey: run.sessionKey.value,
           body: JSON.stringify(response)
@@ -127,39 +124,40 @@ export const makeHandlers = Effect.gen(function*() {
         : Effect.void
     const headers = { [SESSION_KEY_HEADER]: run.sessionKey.value }
 
+    const ids = { call: () => newId("fc"), tool: () => newId("mcp") }
     if (wire.stream === true) {
       return yield* Telemetry.traced("ResponsesStream.respond")(SseAnswer.respond(runner.stream(run), {
         frames: (current) =>
-          ResponsesStream.frames(envelope, current, { message: () => newId("msg"), call: () => newId("fc") }, keep),
+          ResponsesStream.frames(envelope, current, { ...ids, message: () => newId("msg") }, keep, toolEvents),
         keepAliveMs: settings.responses.keepAliveMs,
         headers
       }))
     }
     const reply = yield* runner.complete(run)
     current.usage = reply.usage
-    const messageId = newId("msg")
-    const response = Wire.completed(envelope, reply, { message: messageId, call: () => newId("fc") })
+    current.tools = reply.tools?.map((tool) => tool.name)
+    const response = Wire.completed(envelope, reply, { ...ids, message: newId("msg") }, toolEvents)
     yield* keep(response)
     return HttpServerResponse.unsafeJson(response, { headers })
   })
 
-  /** The id in the path, and the caller. */
+  /** The id in the path, and the owner the caller is. */
   const target = Effect.gen(function*() {
-    yield* gate
+    const { owner } = yield* gate
     const { id = "" } = yield* HttpRouter.params
-    return { id, caller: yield* owner }
+    return { id, owner }
   })
 
   const retrieve = Effect.gen(function*() {
-    const { caller, id } = yield* target
-    const found = yield* store.find(id, caller)
+    const { id, owner } = yield* target
+    const found = yield* store.find(id, owner)
     if (Option.isNone(found)) return yield* new ResponseNotFound({ id })
     return HttpServerResponse.text(found.value.body, { contentType: "application/json" })
   })
 
   const remove = Effect.gen(function*() {
-    const { caller, id } = yield* target
-    if (!(yield* store.remove(id, caller))) return yield* new ResponseNotFound({ id })
+    const { id, owner } = yield* target
+    if (!(yield* store.remove(id, owner))) return yield* new ResponseNotFound({ id })
     return HttpServerResponse.unsafeJson({ id, object: "response.deleted", deleted: true })
   })
 

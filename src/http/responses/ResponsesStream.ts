@@ -6,10 +6,15 @@
  * `response.output_item.added`, `response.function_call_arguments.delta`s, `.done` and
  * `response.output_item.done`; then `response.completed` (or `response.incomplete`). A failure
  * once the answer has started is `response.failed`. The streaming itself is ../SseAnswer.ts.
+ *
+ * With `toolEvents` (the client opted in), each server tool's call the gateway runs is an `mcp_call`
+ * item, as OpenAI streams its own MCP calls: `response.output_item.added` and
+ * `response.mcp_call.in_progress` when it starts, `response.mcp_call.completed` (or `.failed`) and
+ * `response.output_item.done` when it ends.
  */
 import type * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
-import type { AgentEvent, FinishReason, ToolCall } from "../../domain/AgentEvent.js"
+import type { AgentEvent, FinishReason, ToolActivity, ToolCall } from "../../domain/AgentEvent.js"
 import type { AgentError, GatewayError } from "../../domain/Errors.js"
 import type { RequestFacts } from "../CurrentRequest.js"
 import * as ErrorResponse from "../ErrorResponse.js"
@@ -19,6 +24,7 @@ import * as Wire from "./ResponsesWire.js"
 export interface ItemIds {
   readonly message: () => string
   readonly call: () => string
+  readonly tool: () => string
 }
 
 /** An output item being streamed. */
@@ -34,7 +40,8 @@ export const frames = (
   envelope: Wire.Envelope,
   current: RequestFacts,
   ids: ItemIds,
-  keep: (response: Wire.ResponseObject) => Effect.Effect<void, AgentError>
+  keep: (response: Wire.ResponseObject) => Effect.Effect<void, AgentError>,
+  toolEvents: boolean
 ): Frames => {
   let sequence = 0
   const event = (type: string, fields: Record<string, unknown>) => Wire.sseEvent(type, sequence++, fields)
@@ -42,6 +49,8 @@ export const frames = (
   let open: Open | undefined
   let finishReason: FinishReason = "stop"
   const calls = new Map<string, Extract<Open, { kind: "call" }>>()
+  /** The `mcp_call` items of the server calls running, by call id: their item id and place. */
+  const running = new Map<string, { readonly id: string; readonly index: number }>()
 
   /** Closes the item being streamed: its `.done` events, and it joins the output. */
   const close = (status: "completed" | "incomplete"): string => {
@@ -64,6 +73,30 @@ export const frames = (
       name: item.call.name,
       arguments: item.arguments
     }) + event("response.output_item.done", { output_index: item.index, item: done })
+  }
+
+  /**
+   * A server call starting takes its place in the output at once (calls run side by side, so it
+   * cannot wait for its end to join it) and ends in that place.
+   */
+  const toolFrame = (activity: ToolActivity): string => {
+    if (activity.status === "running") {
+      const closed = close("completed")
+      const placed = { id: ids.tool(), index: output.length }
+      const item = Wire.mcpCallItem(placed.id, activity)
+      output.push(item)
+      running.set(activity.id, placed)
+      return closed + event("response.output_item.added", { output_index: placed.index, item }) +
+        event("response.mcp_call.in_progress", { item_id: placed.id, output_index: placed.index })
+    }
+    const placed = running.get(activity.id)
+    if (placed === undefined) return ""
+    running.delete(activity.id)
+    const item = Wire.mcpCallItem(placed.id, activity)
+    output[placed.index] = item
+    const at = { item_id: placed.id, output_index: placed.index }
+    return event(item.status === "completed" ? "response.mcp_call.completed" : "response.mcp_call.failed", at) +
+      event("response.output_item.done", { output_index: placed.index, item })
   }
 
   const frameOf = (agentEvent: AgentEvent): string => {
@@ -124,8 +157,9 @@ export const frames = (
         finishReason = agentEvent.reason
         return ""
       case "ToolActivity":
-        // The server tools' activity is shown on Chat Completions streams only, for now.
-        return ""
+        // The log line names the tools called, shown or not.
+        if (agentEvent.activity.status === "running") (current.tools ??= []).push(agentEvent.activity.name)
+        return toolEvents ? toolFrame(agentEvent.activity) : ""
     }
   }
 

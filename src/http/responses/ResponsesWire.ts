@@ -4,7 +4,7 @@
  * already knows how to run, and the response object and stream events.
  */
 import * as Schema from "effect/Schema"
-import type { AgentReply, FinishReason, ToolCall, Usage } from "../../domain/AgentEvent.js"
+import type { AgentReply, FinishReason, ToolActivity, ToolCall, Usage } from "../../domain/AgentEvent.js"
 import type * as Chat from "../chat/ChatCompletionsWire.js"
 import { type ErrorBody, JsonSchemaFormat } from "../chat/ChatCompletionsWire.js"
 
@@ -265,7 +265,22 @@ export interface FunctionCallOutput {
   readonly arguments: string
 }
 
-export type OutputItem = MessageOutput | FunctionCallOutput
+/** A server tool's call the gateway ran (shown only on request: `x-clawgate-tool-events`). */
+export interface McpCallOutput {
+  readonly type: "mcp_call"
+  readonly id: string
+  readonly status: "in_progress" | "completed" | "failed"
+  /** The tool as the model called it: `<server>__<tool>`. */
+  readonly name: string
+  /** The server: the name's part before `__`. */
+  readonly server_label: string
+  readonly arguments: string
+  /** The start of the result (as for Chat Completions' tool events), once it is done. */
+  readonly output: string | null
+  readonly error: string | null
+}
+
+export type OutputItem = MessageOutput | FunctionCallOutput | McpCallOutput
 
 export const outputText = (text: string): OutputText => ({ type: "output_text", text, annotations: [], logprobs: [] })
 
@@ -289,6 +304,21 @@ export const functionCallItem = (
   name: call.name,
   arguments: call.arguments
 })
+
+/** A server tool's call as an `mcp_call` item, as it stands. */
+export const mcpCallItem = (id: string, activity: ToolActivity): McpCallOutput => {
+  const result = activity.result ?? null
+  return {
+    type: "mcp_call",
+    id,
+    status: activity.status === "running" ? "in_progress" : activity.status === "done" ? "completed" : "failed",
+    name: activity.name,
+    server_label: activity.name.split("__", 1)[0] ?? activity.name,
+    arguments: activity.arguments,
+    output: activity.status === "done" ? result : null,
+    error: activity.status === "error" ? result : null
+  }
+}
 
 export const usage = (value: Usage) => ({
   input_tokens: value.promptTokens,
@@ -347,13 +377,22 @@ export const response = (
 
 export type ResponseObject = ReturnType<typeof response>
 
-/** The output of a whole reply: its text as one message (if it said any), then its calls. */
+/**
+ * The output of a whole reply: with `tools`, the server tools' calls the gateway ran for it; then
+ * its text as one message (if it said any), then its calls.
+ */
 export const outputOf = (
   reply: AgentReply,
-  ids: { readonly message: string; readonly call: (index: number) => string }
+  ids: {
+    readonly message: string
+    readonly call: (index: number) => string
+    readonly tool: (index: number) => string
+  },
+  tools = false
 ): ReadonlyArray<OutputItem> => {
   const status = outcome(reply.finishReason).status === "completed" ? "completed" : "incomplete"
   return [
+    ...(tools ? (reply.tools ?? []).map((activity, i) => mcpCallItem(ids.tool(i), activity)) : []),
     ...(reply.text === "" && (reply.toolCalls ?? []).length > 0 ? [] : [messageItem(ids.message, reply.text, status)]),
     ...(reply.toolCalls ?? []).map((call, i) => functionCallItem(ids.call(i), call, "completed"))
   ]
@@ -363,10 +402,11 @@ export const outputOf = (
 export const completed = (
   envelope: Envelope,
   reply: AgentReply,
-  ids: Parameters<typeof outputOf>[1]
+  ids: Parameters<typeof outputOf>[1],
+  tools = false
 ): ResponseObject => {
   const { incomplete_details, status } = outcome(reply.finishReason)
-  return response(envelope, { status, output: outputOf(reply, ids), usage: reply.usage, incomplete_details })
+  return response(envelope, { status, output: outputOf(reply, ids, tools), usage: reply.usage, incomplete_details })
 }
 
 // ---------------------------------------------------------------------------------------------
