@@ -332,13 +332,16 @@ export const providerConformance = (api: Api) =>
           }).pipe(withUpstream(api)))
       }
 
-      it.scopedLive("the provider's error text is kept for the log", () =>
+      it.scopedLive("the provider's error text is kept for the log, stream and JSON", () =>
         Effect.gen(function*() {
           const upstream = yield* Upstream
+          const model = yield* upstreamModel()
           yield* upstream.answerStatus(500, { message: "database on fire" })
-          const failed = yield* gatewayError(streamEvents(yield* upstreamModel()))
-          expect(failed._tag).toBe("ProviderFailed")
-          expect(failed._tag === "ProviderFailed" && failed.detail).toContain("database on fire")
+          yield* upstream.answerStatus(500, { message: "disk full" })
+          const streamed = yield* gatewayError(streamEvents(model))
+          const answered = yield* gatewayError(generate(model))
+          expect(streamed._tag === "ProviderFailed" && streamed.detail).toContain("database on fire")
+          expect(answered._tag === "ProviderFailed" && answered.detail).toContain("disk full")
         }).pipe(withUpstream(api)))
 
       it.scopedLive("an error after the first piece: the piece, then the provider's error, and no finish before it", () =>
