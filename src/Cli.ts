@@ -3,6 +3,7 @@
  * and streams the reply to stdout; `--help`, `--version` (`Command`). A plain `serve` command line
  * is read without @effect/cli: loading and running it is a tenth of start-up.
  */
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import * as Cause from "effect/Cause"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
@@ -12,12 +13,14 @@ import { plainServeArgs, serve } from "./Serve.js"
 export { gateway, logger } from "./Serve.js"
 
 /**
- * Runs the command on `process.argv`. Its failures are explained by each command; a defect (a bug,
- * or a module that cannot be loaded) is written out here, since `main` turns off runMain's report.
+ * Runs the command on `process.argv`, on Node's file system (and, for @effect/cli, the rest of
+ * Node's platform: serving does not need a terminal on stdin). Its failures are explained by each
+ * command; a defect (a bug, or a module that cannot be loaded) is written out here, since `main`
+ * turns off runMain's report.
  */
 export const run = (argv: ReadonlyArray<string>) =>
   Option.match(plainServeArgs(argv.slice(2)), {
-    onSome: serve,
+    onSome: (options) => Effect.provide(serve(options), NodeFileSystem.layer),
     onNone: () =>
       Effect.flatMap(
         Effect.promise(() => import("./Command.js")),

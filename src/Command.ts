@@ -6,6 +6,7 @@
  */
 import * as Command from "@effect/cli/Command"
 import * as Args from "@effect/cli/Options"
+import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -103,4 +104,5 @@ export const command = Command.make("clawgate", serveOptions, serve).pipe(
 )
 
 /** Runs the command on `argv` (with node's two first arguments), as `about` names it. */
-export const run = (about: { readonly name: string; readonly version: string }) => Command.run(command, about)
+export const run = (about: { readonly name: string; readonly version: string }) => (argv: ReadonlyArray<string>) =>
+  Effect.provide(Command.run(command, about)(argv), NodeContext.layer)
