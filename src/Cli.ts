@@ -1,7 +1,8 @@
 /**
  * The `clawgate` command: `serve` (the default) runs the gateway (`Serve`); `agent` runs one turn
  * and streams the reply to stdout; `--help`, `--version` (`Command`). A plain `serve` command line
- * is read without @effect/cli, whose loading and parsing (and terminal on stdin) cost start-up tens of ms.
+ * is read without @effect/cli, whose loading and parsing (and terminal on stdin) cost start-up
+ * tens of milliseconds.
  */
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import * as Cause from "effect/Cause"
