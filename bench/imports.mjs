@@ -23,7 +23,8 @@ const MODULES = [
   "./dist/providers/OpenAiResponses.js",
   "./dist/providers/AnthropicMessages.js",
   "./dist/store/SessionStore.js",
-  "./dist/Cli.js"
+  "./dist/Cli.js",
+  "./dist/Command.js"
 ]
 
 const probe = (specifier, first = []) => {

@@ -17,20 +17,35 @@ import { EnvSecrets, resolve, type Settings } from "./Settings.js"
 
 export const DEFAULT_CONFIG_FILE = "./clawgate.json5"
 
-/** Decodes a parsed document: the settings, or every problem with its key path. */
+/**
+ * Decodes a parsed document: the settings, or every problem with its key path. Keys the schema
+ * does not know are ignored, but worth one warning: a document without any is decoded once.
+ */
 export const decode = (
   input: unknown,
   env: EnvSecrets
-): Either.Either<{ readonly settings: Settings; readonly unknownKeys: ReadonlyArray<string> }, ReadonlyArray<string>> =>
-  Schema.decodeUnknownEither(ConfigFile, { errors: "all" })(input).pipe(
+): Either.Either<
+  { readonly settings: Settings; readonly unknownKeys: ReadonlyArray<string> },
+  ReadonlyArray<string>
+> => {
+  const strict = Schema.decodeUnknownEither(ConfigFile, { errors: "all", onExcessProperty: "error" })(input)
+  const unknownKeys = Either.match(strict, {
+    onRight: () => [],
+    onLeft: (error) =>
+      ParseResult.ArrayFormatter.formatErrorSync(error)
+        .filter((issue) => issue._tag === "Unexpected")
+        .map((issue) => formatPath(issue.path))
+  })
+  return (Either.isRight(strict) ? strict : Schema.decodeUnknownEither(ConfigFile, { errors: "all" })(input)).pipe(
     Either.mapLeft((error) =>
       causes(ParseResult.ArrayFormatter.formatErrorSync(error)).map((issue) =>
         `${issue.path.length === 0 ? "(top level)" : formatPath(issue.path)}: ${issue.message}`
       )
     ),
     Either.flatMap((file) => resolve(file, env)),
-    Either.map((settings) => ({ settings, unknownKeys: unknownKeysOf(input) }))
+    Either.map((settings) => ({ settings, unknownKeys }))
   )
+}
 
 /**
  * The issues that say what is wrong. Schema also reports each problem again at every optional
@@ -46,18 +61,6 @@ const causes = (
     other.path.length > issue.path.length && issue.path.every((key, i) => other.path[i] === key)
   return kept.filter((issue) => !kept.some((other) => isAbove(issue, other)))
 }
-
-/** Keys the schema does not know: ignored, but worth one warning. */
-const unknownKeysOf = (input: unknown): ReadonlyArray<string> =>
-  Schema.decodeUnknownEither(ConfigFile, { errors: "all", onExcessProperty: "error" })(input).pipe(
-    Either.match({
-      onRight: () => [],
-      onLeft: (error) =>
-        ParseResult.ArrayFormatter.formatErrorSync(error)
-          .filter((issue) => issue._tag === "Unexpected")
-          .map((issue) => formatPath(issue.path))
-    })
-  )
 
 const ENV_REFERENCE = /\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g
 
