@@ -4,7 +4,7 @@
 //   node bench/run.mjs [--rounds 3] [--duration 5] [--warmup 4] [--connections 50] [--pieces 20]
 //                      [--streams 1000,5000] [--startups 5] [--slow-interval-ms 10000]
 //                      [--open-timeout 90] [--fanout 5000] [--fanout-ramp 2000] [--fanout-tokens 60]
-//                      [--fanout-interval 1000] [--only startup,load,memory,fanout] [--no-pin] [--quick]
+//                      [--fanout-interval 1000] [--only startup,load,memory,fanout,ops] [--no-pin] [--quick]
 //                      [--json <file>] [--keep]
 //   node bench/run.mjs --profile cpu|stream|startup|heap [--duration 10] [--heap-streams 500] [--unbundled]
 //                      (profile clawgate under that load, then print a summary)
@@ -42,8 +42,8 @@ let FANOUT = Number(option("fanout", QUICK ? 500 : 5000))
 const FANOUT_RAMP_MS = Number(option("fanout-ramp", QUICK ? 1000 : 2000))
 const FANOUT_TOKENS = Number(option("fanout-tokens", QUICK ? 10 : 60))
 const FANOUT_INTERVAL_MS = Number(option("fanout-interval", QUICK ? 200 : 1000))
-/** Parts to run (default all): startup, load, memory, fanout. */
-const ONLY = new Set(option("only", "startup,load,memory,fanout").split(","))
+/** Parts to run (default all): startup, load, memory, fanout, ops. */
+const ONLY = new Set(option("only", "startup,load,memory,fanout,ops").split(","))
 const PROFILE = flag("profile") ? option("profile", "cpu") : undefined
 const JSON_OUT = option("json", undefined)
 const TOKEN = "bench-token-0123456789abcdef"
@@ -760,6 +760,23 @@ if (ONLY.has("fanout")) {
 }
 await stopServer(fake)
 
+if (ONLY.has("ops")) {
+  // Counted, not timed (bench/ops.mjs): the same on any machine, so a change shows at once.
+  say("\n## Effect operations per request (bench/ops.mjs, in-process, counted)")
+  const count = (args) => {
+    const out = ChildProcess.spawnSync(process.execPath, ["bench/ops.mjs", "--requests", "1000", ...args], {
+      cwd: ROOT,
+      encoding: "utf8"
+    }).stdout
+    const number = (label) => Number(new RegExp(`${label}: ([\\d.]+)`).exec(out)?.[1])
+    return { operations: number("operations"), regions: number("regions \\(uninterruptible sections\\)") }
+  }
+  results.ops = { plain: count([]), streamed: count(["--stream"]) }
+  for (const [kind, { operations, regions }] of Object.entries(results.ops)) {
+    say(`${kind} request: ${fmt(operations, 0)} operations, ${fmt(regions, 1)} regions`)
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Summary
 // ---------------------------------------------------------------------------------------------
@@ -846,7 +863,10 @@ const lines = [
   } MB | |`,
   `| RSS after the load rounds | ${fmt(results.idleAfterLoadMb?.clawgate)} MB | ${
     fmt(results.idleAfterLoadMb?.raw)
-  } MB | |`
+  } MB | |`,
+  `| Effect operations per request, plain / streamed (bench/ops.mjs) | ${fmt(results.ops?.plain.operations, 0)} / ${
+    fmt(results.ops?.streamed.operations, 0)
+  } | | |`
 ]
 for (const [i, count] of STREAM_COUNTS.entries()) {
   const c = results.memory.clawgate?.loads[i]
