@@ -62,6 +62,14 @@ const requestTo = (endpoint: Endpoint, body: string, accept: string) =>
     }
   })
 
+/** No answer at all: the provider is unreachable (the cause says why, with no header value in it). */
+const unreachable = (endpoint: Endpoint, error: Error) =>
+  new ProviderUnreachable({ provider: endpoint.provider, cause: error.message })
+
+/** An answer whose connection failed before its end. */
+const brokenOff = (endpoint: Endpoint, error: Error) =>
+  new ProviderFailed({ provider: endpoint.provider, detail: `the answer broke off: ${error.message}` })
+
 /** A failed answer's status as its provider error, with what the provider said if it was read. */
 const statusError = (endpoint: Endpoint, response: Http.IncomingMessage, said: string | undefined) =>
   Effect.clockWith((clock) =>
@@ -145,19 +153,14 @@ export const post = (
     /** What a failure of the call is: its time limit when that cut it, else what `otherwise` says. */
     const failure = (otherwise: (error: Error) => AgentError) => (error: Error): AgentError =>
       timedOut ? limit.error() : otherwise(error)
-    const broken = failure((error) =>
-      new ProviderFailed({ provider: endpoint.provider, detail: `the answer broke off: ${error.message}` })
-    )
+    const broken = failure((error) => brokenOff(endpoint, error))
 
     const answered = Effect.async<Http.IncomingMessage, AgentError>((resume) => {
       request.on("response", (response) => {
         answer = response
         resume(Effect.succeed(response))
       })
-      request.on("error", (error) =>
-        resume(Effect.fail(
-          failure((error) => new ProviderUnreachable({ provider: endpoint.provider, cause: error.message }))(error)
-        )))
+      request.on("error", (error) => resume(Effect.fail(failure((error) => unreachable(endpoint, error))(error))))
       timer = setTimeout(() => {
         timedOut = true
         request.destroy()
@@ -221,10 +224,7 @@ export const postForText = (
       clearTimeout(timer)
       resume(outcome)
     }
-    request.on("error", (error) =>
-      settle(Effect.fail(
-        timedOut ? limit.error() : new ProviderUnreachable({ provider: endpoint.provider, cause: error.message })
-      )))
+    request.on("error", (error) => settle(Effect.fail(timedOut ? limit.error() : unreachable(endpoint, error))))
     request.on("response", (response) => {
       const status = response.statusCode ?? 0
       const ok = status >= 200 && status < 300
@@ -248,12 +248,7 @@ export const postForText = (
         settle(
           !ok
             ? statusError(endpoint, response, undefined)
-            : Effect.fail(
-              timedOut ? limit.error() : new ProviderFailed({
-                provider: endpoint.provider,
-                detail: `the answer broke off: ${incomplete().message}`
-              })
-            )
+            : Effect.fail(timedOut ? limit.error() : brokenOff(endpoint, incomplete()))
         )
       })
     })
