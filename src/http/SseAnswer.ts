@@ -89,6 +89,22 @@ const endsBeforeSilence = (fiber: Fiber.RuntimeFiber<unknown, unknown>, keepAliv
     })
   })
 
+/**
+ * The frames, with the server tools the run calls noted for the log line, whatever the protocol
+ * shows of them.
+ */
+const notingTools = (frames: Frames, current: RequestFacts): Frames => ({
+  ...frames,
+  of: (events) => {
+    for (const event of events) {
+      if (event._tag === "ToolActivity" && event.activity.status === "running") {
+        current.tools = [...current.tools ?? [], event.activity.name]
+      }
+    }
+    return frames.of(events)
+  }
+})
+
 const encode = (text: string): Chunk.Chunk<Uint8Array> =>
   text === "" ? Chunk.empty() : Chunk.of(Buffer.from(text, "utf8"))
 
@@ -106,7 +122,7 @@ export const respond = Effect.fnUntraced(function*(
   yield* Metrics.activeStream
   const firstContent = yield* Metrics.timeToFirstContent(current.agentId ?? "-")
   const pull = yield* Pull.open(events)
-  const frames = options.frames(current)
+  const frames = notingTools(options.frames(current), current)
 
   // Before committing to a 200: the first content, the end, or a failure (its real status); or a
   // silence of keepAliveMs, which starts the answer while the first content is still awaited.

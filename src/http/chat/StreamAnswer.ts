@@ -67,7 +67,6 @@ const makeFrames = (options: StreamOptions, current: RequestFacts): SseAnswer.Fr
         finishReason = event.reason
         return ""
       case "ToolActivity":
-        if (event.activity.status === "running") (current.tools ??= []).push(event.activity.name)
         return options.toolEvents ? chunk({ clawgate: { tool: event.activity } }) : ""
     }
   }

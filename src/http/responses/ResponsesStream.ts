@@ -157,8 +157,6 @@ export const frames = (
         finishReason = agentEvent.reason
         return ""
       case "ToolActivity":
-        // The log line names the tools called, shown or not.
-        if (agentEvent.activity.status === "running") (current.tools ??= []).push(agentEvent.activity.name)
         return toolEvents ? toolFrame(agentEvent.activity) : ""
     }
   }
