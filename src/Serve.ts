@@ -5,7 +5,6 @@
  */
 import * as FileSystem from "@effect/platform/FileSystem"
 import type { ServeError } from "@effect/platform/HttpServerError"
-import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
@@ -41,30 +40,51 @@ export const gateway = <E, R>(
     Layer.provide(configLayer)
   )
 
+/**
+ * Lines for stderr, written once per turn of the event loop: a log line is on every request's path,
+ * and a write each would cost each request a system call. What is pending when the process exits
+ * is written then.
+ */
+const stderrLines = (() => {
+  let pending: Array<string> = []
+  const flush = () => {
+    if (pending.length === 0) return
+    const text = pending.join("")
+    pending = []
+    process.stderr.write(text)
+  }
+  let registered = false
+  return (line: string) => {
+    if (!registered) {
+      registered = true
+      process.on("exit", flush)
+    }
+    if (pending.push(`${line}\n`) === 1) setImmediate(flush)
+  }
+})()
+
 /** One line on stderr for a failure that stops the command (the exit code is then 1). */
 export const explain = (error: ConfigError | ServeError | GatewayError) =>
-  Console.error(
-    `clawgate: ${
-      error._tag === "ConfigError"
-        ? error.message
-        : error._tag === "ServeError"
-        ? `cannot listen: ${error.cause instanceof Error ? error.cause.message : String(error.cause)}`
-        : ErrorResponse.describe(error, "-").body.error.message
-    }`
+  Effect.sync(() =>
+    stderrLines(
+      `clawgate: ${
+        error._tag === "ConfigError"
+          ? error.message
+          : error._tag === "ServeError"
+          ? `cannot listen: ${error.cause instanceof Error ? error.cause.message : String(error.cause)}`
+          : ErrorResponse.describe(error, "-").body.error.message
+      }`
+    )
   )
 
 /**
  * Log lines go to stderr, so stdout carries only the command's own output. They are written to the
- * stream as they are: `console.error` would format each line again (a request's log line is on
- * every request's path).
+ * stream as they are (`console.error` would format each line again), gathered by `stderrLines`.
  */
 export const logger = (format: LogFormat) =>
   Logger.replace(
     Logger.defaultLogger,
-    Logger.map(
-      format === "json" ? Logger.jsonLogger : Logger.logfmtLogger,
-      (line) => void process.stderr.write(`${line}\n`)
-    )
+    Logger.map(format === "json" ? Logger.jsonLogger : Logger.logfmtLogger, stderrLines)
   )
 
 export const serve = (options: ServeOptions) =>

@@ -9,6 +9,7 @@ import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import type * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
@@ -30,7 +31,7 @@ import { serverResponseOf } from "./NodeRequest.js"
 import { logRequest } from "./RequestLog.js"
 import * as Routes from "./Routes.js"
 
-/** The request's fiber, for the drain's deadline to interrupt. */
+/** The request's fiber: for the drain's deadline to interrupt, and its clock. */
 const currentFiber = Effect.withFiberRuntime<Fiber.RuntimeFiber<unknown, unknown>>((fiber) => Effect.succeed(fiber))
 
 export const RequestMiddleware = HttpLayerRouter.middleware<{ provides: CurrentRequest }>()(
@@ -81,74 +82,75 @@ export const RequestMiddleware = HttpLayerRouter.middleware<{ provides: CurrentR
     }
 
     return (httpEffect) =>
-      Effect.gen(function*() {
-        const request = yield* HttpServerRequest.HttpServerRequest
-        const started = yield* Clock.currentTimeMillis
-        const fiber = yield* currentFiber
-        const current: RequestFacts = {
-          id: newRequestId(),
-          caller: undefined,
-          agentId: undefined,
-          sessionKey: undefined,
-          usage: undefined,
-          error: undefined,
-          endInBand: undefined
-        }
-        const route = Routes.match(request.url)
-        const log = (status: number) =>
-          Effect.flatMap(Clock.currentTimeMillis, (now) => {
-            Metrics.recordRequest(settings, {
-              route: route?.pattern ?? "unmatched",
-              status,
-              agentId: current.agentId,
-              keyId: keyIdOf(current),
-              usage: current.usage,
-              durationMs: now - started
+      Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
+        Effect.flatMap(currentFiber, (fiber) => {
+          const current: RequestFacts = {
+            id: newRequestId(),
+            caller: undefined,
+            agentId: undefined,
+            sessionKey: undefined,
+            usage: undefined,
+            error: undefined,
+            endInBand: undefined
+          }
+          const clock = Context.get(fiber.currentDefaultServices, Clock.Clock)
+          const started = clock.unsafeCurrentTimeMillis()
+          const route = Routes.match(request.url)
+          const log = (status: number) =>
+            Effect.suspend(() => {
+              const durationMs = clock.unsafeCurrentTimeMillis() - started
+              Metrics.recordRequest(settings, {
+                route: route?.pattern ?? "unmatched",
+                status,
+                agentId: current.agentId,
+                keyId: keyIdOf(current),
+                usage: current.usage,
+                durationMs
+              })
+              if (current.usage !== undefined) {
+                current.caller?.spend(current.usage.promptTokens + current.usage.completionTokens)
+              }
+              return logRequest(request, current, durationMs, status)
             })
-            if (current.usage !== undefined) {
-              current.caller?.spend(current.usage.promptTokens + current.usage.completionTokens)
-            }
-            return logRequest(request, current, now - started, status)
-          })
-        const preflight = cors.preflight(request)
-        const handled = Option.isSome(preflight)
-          ? Effect.succeed(preflight.value)
-          // While draining, only the probes and scrapes answer.
-          : drain.isDraining() && route?.whileDraining !== true
-          ? Effect.succeed(answering(current, new GatewayShuttingDown()))
-          : Effect.zipRight(drain.atDeadline(endAtDeadline(request, current, fiber)), httpEffect)
-        return yield* handled.pipe(
-          Effect.provideService(CurrentRequest, current),
-          Effect.catchAllCause((cause) => {
-            if (Cause.isInterruptedOnly(cause)) {
-              // Ended by the drain's deadline: its 503 or in-band error went out; log it.
-              return current.error instanceof GatewayShuttingDown
-                ? Effect.zipRight(log(current.endInBand === undefined ? 503 : 200), Effect.failCause(cause))
-                : Effect.failCause(cause)
-            }
-            const failure = Cause.failureOption(cause)
-            if (Option.isSome(failure) && failure.value instanceof HttpServerError.RouteNotFound) {
-              return Effect.succeed(answering(current, unmatched(request)))
-            }
-            current.error = "Defect"
-            return Effect.as(
-              Effect.logError("Unexpected failure", cause),
-              ErrorResponse.toResponse(ErrorResponse.internal(current.id))
-            )
-          }),
-          Effect.flatMap((answer) => {
-            const response = cors.decorate(request)(HttpServerResponse.setHeader(answer, "x-request-id", current.id))
-            // A stream is logged when it ends (the request's scope closes once its body is sent), so
-            // the line has its real duration and in-band error.
-            return response.body._tag === "Stream"
-              ? Effect.as(
-                Effect.flatMap(Effect.scope, (scope) => Scope.addFinalizer(scope, log(response.status))),
-                response
+          const preflight = cors.preflight(request)
+          const handled = Option.isSome(preflight)
+            ? Effect.succeed(preflight.value)
+            // While draining, only the probes and scrapes answer.
+            : drain.isDraining() && route?.whileDraining !== true
+            ? Effect.succeed(answering(current, new GatewayShuttingDown()))
+            : Effect.zipRight(drain.atDeadline(endAtDeadline(request, current, fiber)), httpEffect)
+          return handled.pipe(
+            Effect.provideService(CurrentRequest, current),
+            Effect.catchAllCause((cause) => {
+              if (Cause.isInterruptedOnly(cause)) {
+                // Ended by the drain's deadline: its 503 or in-band error went out; log it.
+                return current.error instanceof GatewayShuttingDown
+                  ? Effect.zipRight(log(current.endInBand === undefined ? 503 : 200), Effect.failCause(cause))
+                  : Effect.failCause(cause)
+              }
+              const failure = Cause.failureOption(cause)
+              if (Option.isSome(failure) && failure.value instanceof HttpServerError.RouteNotFound) {
+                return Effect.succeed(answering(current, unmatched(request)))
+              }
+              current.error = "Defect"
+              return Effect.as(
+                Effect.logError("Unexpected failure", cause),
+                ErrorResponse.toResponse(ErrorResponse.internal(current.id))
               )
-              : Effect.as(log(response.status), response)
-          })
-        )
-      })
+            }),
+            Effect.flatMap((answer) => {
+              const response = cors.decorate(request)(HttpServerResponse.setHeader(answer, "x-request-id", current.id))
+              // A stream is logged when it ends (the request's scope closes once its body is sent), so
+              // the line has its real duration and in-band error.
+              return response.body._tag === "Stream"
+                ? Effect.as(
+                  Effect.flatMap(Effect.scope, (scope) => Scope.addFinalizer(scope, log(response.status))),
+                  response
+                )
+                : Effect.as(log(response.status), response)
+            })
+          )
+        }))
   }),
   { global: true }
 )
