@@ -16,7 +16,6 @@ import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
-import * as Ref from "effect/Ref"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { Auth } from "./access/Auth.js"
@@ -106,20 +105,23 @@ export const layer = <E, R, RE = never>(
     const closeIfDone = (generation: Generation) =>
       generation.retired && generation.inFlight === 0 ? close(generation) : Effect.void
 
-    const current = yield* Ref.make(yield* build(yield* Config, yield* Layer.CurrentMemoMap))
+    /** The generation new requests go to (read on every request, so a variable and not a Ref). */
+    let current = yield* build(yield* Config, yield* Layer.CurrentMemoMap)
 
     // Each request holds its generation until the request scope closes: after the response body.
-    yield* HttpServer.serveEffect()(Effect.gen(function*() {
-      const generation = yield* Ref.get(current)
+    yield* HttpServer.serveEffect()(Effect.flatMap(Effect.scope, (scope) => {
+      const generation = current
       generation.inFlight += 1
-      yield* Scope.addFinalizer(
-        yield* Effect.scope,
-        Effect.suspend(() => {
-          generation.inFlight -= 1
-          return closeIfDone(generation)
-        })
+      return Effect.zipRight(
+        Scope.addFinalizer(
+          scope,
+          Effect.suspend(() => {
+            generation.inFlight -= 1
+            return closeIfDone(generation)
+          })
+        ),
+        generation.app
       )
-      return yield* generation.app
     }))
 
     // Shutdown, registered after the serving so that it runs first (finalizers run in reverse):
@@ -134,7 +136,7 @@ export const layer = <E, R, RE = never>(
         yield* Effect.logInfo("Shutting down: draining the answers in flight")
         yield* drain.start
         if (listener._tag === "Some") yield* Effect.forkDaemon(Effect.zipRight(drain.cutoff, listener.value.closeAll))
-        const last = yield* Ref.get(current)
+        const last = current
         last.retired = true
         yield* closeIfDone(last)
         // Finalizers run uninterruptibly: the race's loser must be interruptible, or it would be waited for.
@@ -147,8 +149,9 @@ export const layer = <E, R, RE = never>(
       yield* options.reloads.pipe(
         Stream.runForEach((settings) =>
           Effect.flatMap(Layer.makeMemoMap, (memoMap) => build(settings, memoMap)).pipe(
-            Effect.flatMap((next) => Ref.getAndSet(current, next)),
-            Effect.flatMap((previous) => {
+            Effect.flatMap((next) => {
+              const previous = current
+              current = next
               previous.retired = true
               return Effect.zipRight(Effect.logInfo("Config reloaded"), closeIfDone(previous))
             }),
