@@ -154,26 +154,28 @@ const make = Effect.gen(function*() {
 
   /** Connects to the server and lists its tools, within its connection timeout. */
   const open = (name: string, server: McpServerEntry) =>
-    Effect.flatMap(sdk, (sdk) =>
-      Effect.tryPromise({
+    Effect.flatMap(sdk, (sdk) => {
+      const client = new sdk.Client({ name: "clawgate", version: "0.1.0" })
+      return Effect.tryPromise({
         try: async (signal) => {
-          const client = new sdk.Client({ name: "clawgate", version: "0.1.0" })
           const options = { signal, timeout: server.connectionTimeoutMs }
-          signal.addEventListener("abort", () => void client.close().catch(() => undefined))
-          const tools: Array<McpTool> = []
           const transport = transportFor(sdk, server)
-          try {
-            await client.connect(transport, options)
-            let cursor: string | undefined
-            do {
-              const page = await client.listTools(cursor === undefined ? undefined : { cursor }, options)
-              tools.push(...page.tools)
-              cursor = page.nextCursor
-            } while (cursor !== undefined)
-          } catch (error) {
-            await client.close().catch(() => undefined)
-            throw error
-          }
+          await client.connect(transport, options)
+          const tools: Array<McpTool> = []
+          let cursor: string | undefined
+          do {
+            const page = await client.listTools(cursor === undefined ? undefined : { cursor }, options)
+            tools.push(...page.tools)
+            cursor = page.nextCursor
+          } while (cursor !== undefined)
+          return { transport, tools }
+        },
+        catch: messageOf
+      }).pipe(
+        // Failed, timed out or given up: what was opened of the connection is closed, in the
+        // background (a stdio server that does not stop is given seconds to).
+        Effect.onError(() => Effect.sync(() => void client.close().catch(() => undefined))),
+        Effect.map(({ tools, transport }) => {
           const end = async () => {
             if (transport instanceof sdk.StreamableHTTPClientTransport) {
               await transport.terminateSession().catch(() => undefined)
@@ -185,12 +187,12 @@ const make = Effect.gen(function*() {
             connection.closed = true
           }
           return connection
-        },
-        catch: messageOf
-      })).pipe(
-        Effect.timeoutFail({ duration: server.connectionTimeoutMs, onTimeout: () => "the connection timed out" }),
-        Effect.tapError((problem) => Effect.logWarning(`MCP server "${name}" cannot be reached: ${problem}`))
+        })
       )
+    }).pipe(
+      Effect.timeoutFail({ duration: server.connectionTimeoutMs, onTimeout: () => "the connection timed out" }),
+      Effect.tapError((problem) => Effect.logWarning(`MCP server "${name}" cannot be reached: ${problem}`))
+    )
 
   /** When each server last failed to connect: it is not tried again for RETRY_AFTER_MS. */
   const failedAt = new Map<string, number>()
