@@ -131,7 +131,11 @@ interface StepMessages {
   readonly ended: ReadonlyArray<ToolActivity>
 }
 
-const running = (call: ToolCall): ToolActivity => ({ ...call, status: "running" })
+const running = (call: ToolCall, tool: ServerTool): ToolActivity => ({
+  ...call,
+  server: tool.server,
+  status: "running"
+})
 
 const noServerTools: ReadonlyMap<string, ServerTool> = new Map()
 
@@ -258,6 +262,7 @@ const make = Effect.gen(function*() {
         ],
         ended: calls.map((call, i): ToolActivity => ({
           ...call,
+          server: tools.get(call.name)!.server,
           status: outcomes[i]!.ok ? "done" : "error",
           result: outcomes[i]!.text.slice(0, SHORT_RESULT)
         }))
@@ -370,7 +375,9 @@ const make = Effect.gen(function*() {
           )
           return Pull.emit(ran.ended.map((activity) => AgentEvent.ToolActivity({ activity })))
         })
-        return Pull.emit(serverCalls.map((call) => AgentEvent.ToolActivity({ activity: running(call) })))
+        return Pull.emit(
+          serverCalls.map((call) => AgentEvent.ToolActivity({ activity: running(call, tools.get(call.name)!) }))
+        )
       }
       let committed = false
       const next: Pull.Pull<AgentEvent, AgentError> = Effect.suspend(() => {

@@ -28,6 +28,8 @@ export interface ToolActivity {
   readonly id: string
   /** The tool as the model called it: `<server>__<tool>`. */
   readonly name: string
+  /** The MCP server it is on, by its name in `mcp.servers`. */
+  readonly server: string
   readonly arguments: string
   readonly status: "running" | "done" | "error"
   /** The start of the result (at most 200 characters), once it is done. */

@@ -102,7 +102,7 @@ describe("the agent loop with MCP server tools", () => {
       yield* scriptAdd("calc__add")
       const body = yield* json(yield* chat({ messages: [question] }, { headers: OPT_IN }))
       expect(field(body, "choices", 0, "message", "clawgate", "tools")).toEqual([
-        { id: "call_1", name: "calc__add", arguments: "{\"a\":2,\"b\":3}", status: "done", result: "5" }
+        { id: "call_1", name: "calc__add", server: "calc", arguments: "{\"a\":2,\"b\":3}", status: "done", result: "5" }
       ])
     }).pipe(withMcp()))
 

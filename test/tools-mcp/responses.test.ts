@@ -122,6 +122,19 @@ describe("the Responses API with MCP server tools", () => {
       expect(String(output[0]?.id)).toMatch(/^mcp_/)
     }).pipe(withMcp()))
 
+  it.scopedLive("an mcp_call's server_label is its server's configured name, even one with __ in it", () =>
+    Effect.gen(function*() {
+      yield* scriptCall("team__calc__add")
+      const answer = yield* createJson(request, { headers: OPT_IN })
+      expect(records(field(answer.json, "output"))[0]).toMatchObject({
+        ...added,
+        name: "team__calc__add",
+        server_label: "team__calc",
+        status: "completed",
+        output: "5"
+      })
+    }).pipe(withMcp({ servers: () => ({ team__calc: STDIO_SERVER }) })))
+
   it.scopedLive("without the opt-in nothing of the tools shows, streamed or plain", () =>
     Effect.gen(function*() {
       yield* scriptCall("calc__add")

@@ -272,7 +272,7 @@ export interface McpCallOutput {
   readonly status: "in_progress" | "completed" | "failed"
   /** The tool as the model called it: `<server>__<tool>`. */
   readonly name: string
-  /** The server: the name's part before `__`. */
+  /** The MCP server, by its name in `mcp.servers`. */
   readonly server_label: string
   readonly arguments: string
   /** The start of the result (as for Chat Completions' tool events), once it is done. */
@@ -313,7 +313,7 @@ export const mcpCallItem = (id: string, activity: ToolActivity): McpCallOutput =
     id,
     status: activity.status === "running" ? "in_progress" : activity.status === "done" ? "completed" : "failed",
     name: activity.name,
-    server_label: activity.name.split("__", 1)[0] ?? activity.name,
+    server_label: activity.server,
     arguments: activity.arguments,
     output: activity.status === "done" ? result : null,
     error: activity.status === "error" ? result : null
