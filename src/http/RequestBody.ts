@@ -12,6 +12,7 @@ import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import type * as NodeStream from "node:stream"
 import * as Zlib from "node:zlib"
+import * as Callback from "../domain/Callback.js"
 import { InvalidJson, InvalidRequest, PayloadTooLarge, UnsupportedContentEncoding } from "../domain/Errors.js"
 import { excerpt, formatPath, quote } from "../domain/Quote.js"
 import { incomingMessageOf, notOnNode } from "./NodeRequest.js"
@@ -46,7 +47,7 @@ const decoderFor = (header: string | undefined): Effect.Effect<Decoder | undefin
  * inflated count against `maxBytes` (a run of empty gzip members inflates to nothing).
  */
 const readBytes = (incoming: NodeStream.Readable, decoder: Decoder | undefined, maxBytes: number) =>
-  Effect.async<Buffer, PayloadTooLarge | InvalidJson>((resume) => {
+  Callback.cutOnExit<Buffer, PayloadTooLarge | InvalidJson>((resume) => {
     const body = decoder?.stream ?? incoming
     const chunks: Array<Buffer> = []
     let size = 0
@@ -87,7 +88,7 @@ const readBytes = (incoming: NodeStream.Readable, decoder: Decoder | undefined, 
       decoder.stream.on("error", onDecodeError)
       incoming.on("data", onSent).pipe(decoder.stream)
     }
-    return Effect.sync(stop)
+    return stop
   })
 
 /** The UTF-8 byte-order mark, which some clients write before the JSON. */

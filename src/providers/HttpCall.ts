@@ -14,6 +14,7 @@ import * as Scope from "effect/Scope"
 import * as Http from "node:http"
 import * as Https from "node:https"
 import * as Url from "node:url"
+import * as Callback from "../domain/Callback.js"
 import { type AgentError, ProviderFailed, type ProviderTimeout, ProviderUnreachable } from "../domain/Errors.js"
 import { fromStatus } from "./ProviderErrors.js"
 
@@ -215,10 +216,8 @@ export const post = (
 
 /**
  * POSTs `body` and reads its whole answer: the answer's text, or the call's error as `post` has
- * it. The plain answers' path: one callback-driven step with no scope of its own. The call is cut
- * when the fiber making it ends before the answer (interrupted: its client left), by an observer of
- * the fiber rather than the canceller of `Effect.async`, whose interruptible region cost a plain
- * request ~7% of its throughput (bench/README.md).
+ * it. The plain answers' path: one callback-driven step with no scope of its own; the call is cut
+ * if the fiber making it ends first (`Callback.cutOnExit`).
  */
 export const postForText = (
   endpoint: Endpoint,
@@ -226,60 +225,51 @@ export const postForText = (
   accept: string,
   limit: TimeLimit
 ): Effect.Effect<string, AgentError> =>
-  Effect.withFiberRuntime<string, AgentError>((fiber) =>
-    Effect.async<string, AgentError>((resume) => {
-      const request = requestTo(endpoint, body, accept)
-      let settled = false
-      let timedOut = false
-      const cut = () => {
-        timedOut = true
-        request.destroy()
-      }
-      let timer = setTimeout(cut, Math.max(0, limit.ms))
-      const abandoned = () => {
-        settled = true
+  Callback.cutOnExit<string, AgentError>((resume) => {
+    const request = requestTo(endpoint, body, accept)
+    let timedOut = false
+    let timer = setTimeout(() => {
+      timedOut = true
+      request.destroy()
+    }, Math.max(0, limit.ms))
+    const settle = (outcome: Effect.Effect<string, AgentError>) => {
+      clearTimeout(timer)
+      resume(outcome)
+    }
+    request.on("error", (error) => settle(Effect.fail(timedOut ? limit.error() : unreachable(endpoint, error))))
+    request.on("response", (response) => {
+      const status = response.statusCode ?? 0
+      const ok = status >= 200 && status < 300
+      const max = ok ? Infinity : MAX_ERROR_BODY
+      const pieces: Array<Buffer> = []
+      let size = 0
+      const text = () => Buffer.concat(pieces).toString("utf8", 0, Math.min(size, max))
+      if (!ok) {
+        // What a failing provider says is kept for the log, if it comes within its own time.
         clearTimeout(timer)
-        request.destroy()
+        timer = setTimeout(() => settle(statusError(endpoint, response, undefined)), ERROR_BODY_TIMEOUT_MS)
       }
-      fiber.addObserver(abandoned)
-      const settle = (outcome: Effect.Effect<string, AgentError>) => {
-        if (settled) return
-        settled = true
-        clearTimeout(timer)
-        fiber.removeObserver(abandoned)
-        resume(outcome)
-      }
-      request.on("error", (error) => settle(Effect.fail(timedOut ? limit.error() : unreachable(endpoint, error))))
-      request.on("response", (response) => {
-        const status = response.statusCode ?? 0
-        const ok = status >= 200 && status < 300
-        const max = ok ? Infinity : MAX_ERROR_BODY
-        const pieces: Array<Buffer> = []
-        let size = 0
-        const text = () => Buffer.concat(pieces).toString("utf8", 0, Math.min(size, max))
-        if (!ok) {
-          // What a failing provider says is kept for the log, if it comes within its own time.
-          clearTimeout(timer)
-          timer = setTimeout(() => settle(statusError(endpoint, response, undefined)), ERROR_BODY_TIMEOUT_MS)
-        }
-        response.on("data", (piece: Buffer) => {
-          if (size < max) pieces.push(piece)
-          size += piece.length
-        })
-        response.on("end", () => settle(ok ? Effect.succeed(text()) : statusError(endpoint, response, text())))
-        // A response whose connection went emits `close` (and not always `error`) before its end.
-        response.on("close", () => {
-          if (response.complete) return
-          settle(
-            !ok
-              ? statusError(endpoint, response, undefined)
-              : Effect.fail(timedOut ? limit.error() : brokenOff(endpoint, incomplete()))
-          )
-        })
+      response.on("data", (piece: Buffer) => {
+        if (size < max) pieces.push(piece)
+        size += piece.length
       })
-      request.end(body)
+      response.on("end", () => settle(ok ? Effect.succeed(text()) : statusError(endpoint, response, text())))
+      // A response whose connection went emits `close` (and not always `error`) before its end.
+      response.on("close", () => {
+        if (response.complete) return
+        settle(
+          !ok
+            ? statusError(endpoint, response, undefined)
+            : Effect.fail(timedOut ? limit.error() : brokenOff(endpoint, incomplete()))
+        )
+      })
     })
-  )
+    request.end(body)
+    return () => {
+      clearTimeout(timer)
+      request.destroy()
+    }
+  })
 
 const headerValue = (value: string | ReadonlyArray<string> | undefined) =>
   typeof value === "string" ? value : value?.[0]
