@@ -230,12 +230,14 @@ export const ChatCompletionsEndpoint = Schema.Struct({
 
 /**
  * `gateway.http.endpoints.responses`: the OpenAI Responses API (`/v1/responses`). Its requests
- * share the Chat Completions endpoint's `sessionHeaders` and `images` settings.
+ * share the Chat Completions endpoint's `sessionHeaders` and `images` settings. Stored responses
+ * are kept `retentionDays` (30, as OpenAI keeps them; 0: until they are deleted).
  */
 export const ResponsesEndpoint = Schema.Struct({
   enabled: Schema.optionalWith(Schema.Boolean, { default: () => false }),
   maxBodyBytes: ChatCompletionsEndpoint.fields.maxBodyBytes,
-  keepAliveMs: ChatCompletionsEndpoint.fields.keepAliveMs
+  keepAliveMs: ChatCompletionsEndpoint.fields.keepAliveMs,
+  retentionDays: Schema.optionalWith(NonNegativeInt, { default: () => 30 })
 })
 
 /**

@@ -141,7 +141,8 @@ const migrations = Migrator.fromRecord({
     }
   }),
   // The Responses API's stored responses (ResponseStore.ts).
-  "4_responses": Effect.flatMap(SqlClient.SqlClient, ResponseStoreSql.migration)
+  "4_responses": Effect.flatMap(SqlClient.SqlClient, ResponseStoreSql.migration),
+  "5_responses_created_at": Effect.flatMap(SqlClient.SqlClient, ResponseStoreSql.createdAtIndex)
 })
 
 interface SessionRow {

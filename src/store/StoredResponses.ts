@@ -2,7 +2,8 @@
  * The Responses API's stored responses (`store: true`), each with what continuing
  * it needs: the agent and the session it ran in, and the caller that made it (its owner; another
  * caller neither reads nor continues it), on the session store's SQL client (SessionStore runs the
- * table's migration with its own), so they work on SQLite and PostgreSQL alike; or in memory.
+ * table's migration with its own), so they work on SQLite and PostgreSQL alike; or in memory. Each
+ * is kept with the time it was saved, so that those past their retention can be removed (`prune`).
  */
 import type * as SqlClient from "@effect/sql/SqlClient"
 import * as Clock from "effect/Clock"
@@ -43,6 +44,8 @@ export interface ResponseStoreShape {
     ids: ReadonlyArray<string>,
     owner: string
   ) => Effect.Effect<ReadonlyMap<string, string>, SessionStoreUnavailable>
+  /** Removes every response (and its items) saved before `before` (ms since the epoch); how many. */
+  readonly prune: (before: number) => Effect.Effect<number, SessionStoreUnavailable>
 }
 
 /** The tables, created by SessionStore's migration `4_responses`. */
@@ -63,6 +66,10 @@ export const migration = (sql: SqlClient.SqlClient) =>
       body TEXT NOT NULL
     )`
   )
+
+/** SessionStore's migration `5_responses_created_at`: `prune` finds the old responses by an index. */
+export const createdAtIndex = (sql: SqlClient.SqlClient) =>
+  sql`CREATE INDEX responses_created_at ON responses (created_at)`
 
 interface Row {
   readonly id: string
@@ -123,6 +130,14 @@ export const make = (sql: SqlClient.SqlClient): ResponseStoreShape => ({
       Effect.mapError(unavailable)
     )
     return new Map(rows.map((row) => [row.id, row.body]))
+  }),
+  prune: Effect.fn("ResponseStore.prune")(function*(before: number) {
+    const rows = yield* Effect.gen(function*() {
+      yield* sql`DELETE FROM response_items WHERE response_id IN (
+        SELECT id FROM responses WHERE created_at < ${before})`
+      return yield* sql<{ readonly id: string }>`DELETE FROM responses WHERE created_at < ${before} RETURNING id`
+    }).pipe(sql.withTransaction, Effect.mapError(unavailable))
+    return rows.length
   })
 })
 
@@ -131,11 +146,15 @@ export const make = (sql: SqlClient.SqlClient): ResponseStoreShape => ({
  * embedding app wrote).
  */
 export const memory = (): ResponseStoreShape => {
-  const responses = new Map<string, { readonly response: StoredResponse; readonly items: ReadonlyArray<StoredItem> }>()
+  const responses = new Map<
+    string,
+    { readonly response: StoredResponse; readonly items: ReadonlyArray<StoredItem>; readonly savedAt: number }
+  >()
   const owned = (id: string, owner: string) =>
     Option.filter(Option.fromNullable(responses.get(id)?.response), (response) => response.owner === owner)
   return {
-    save: (response, items) => Effect.sync(() => void responses.set(response.id, { response, items })),
+    save: (response, items) =>
+      Effect.map(Clock.currentTimeMillis, (savedAt) => void responses.set(response.id, { response, items, savedAt })),
     find: (id, owner) => Effect.sync(() => owned(id, owner)),
     remove: (id, owner) => Effect.sync(() => Option.isSome(owned(id, owner)) && responses.delete(id)),
     items: (ids, owner) =>
@@ -145,6 +164,12 @@ export const memory = (): ResponseStoreShape => {
             items.filter((item) => ids.includes(item.id)).map((item): [string, string] => [item.id, item.body])
           )
         )
-      )
+      ),
+    prune: (before) =>
+      Effect.sync(() => {
+        const old = [...responses.values()].filter(({ savedAt }) => savedAt < before)
+        for (const { response } of old) responses.delete(response.id)
+        return old.length
+      })
   }
 }

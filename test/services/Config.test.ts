@@ -470,9 +470,22 @@ describe("Config secrets and auth mode", () => {
     expect(settingsOf({ gateway: { ...responsesOnly, auth: { token: "t" } } }).responses).toEqual({
       enabled: true,
       maxBodyBytes: 20 * 1024 * 1024,
-      keepAliveMs: 15_000
+      keepAliveMs: 15_000,
+      retentionDays: 30
     })
     expect(settingsOf({}).responses.enabled).toBe(false)
+  })
+
+  it("stored responses are kept 30 days unless retentionDays says otherwise (0: until deleted)", () => {
+    const responses = (retentionDays: unknown) => ({
+      gateway: { http: { endpoints: { responses: { retentionDays } } } }
+    })
+    expect(settingsOf(responses(0)).responses.retentionDays).toBe(0)
+    expect(settingsOf(responses(365)).responses.retentionDays).toBe(365)
+    for (const wrong of [-1, 1.5, "30"]) {
+      const [problem] = problemsOf(responses(wrong))
+      expect(problem).toContain("gateway.http.endpoints.responses.retentionDays")
+    }
   })
 
   it("an enabled endpoint with no secret refuses to start, with a clear message", () => {

@@ -37,6 +37,10 @@ const decodeRequest = RequestBody.decode(Wire.ResponsesRequest)
 /** A new id with OpenAI's prefix for its kind (`resp`, `msg`, `fc`). */
 const newId = (prefix: string) => `${prefix}_${Crypto.randomUUID().replaceAll("-", "")}`
 
+const DAY_MS = 24 * 60 * 60 * 1000
+/** How often, at most, the stored responses past their retention are looked for. */
+const PRUNE_EVERY_MS = 60_000
+
 /** The routes' handlers, built once with the services they use. */
 export const makeHandlers = Effect.gen(function*() {
   const settings = yield* Config
@@ -46,11 +50,28 @@ export const makeHandlers = Effect.gen(function*() {
   const store = yield* ResponseStore
 
   /**
+   * Removes the stored responses past their retention, at most once every PRUNE_EVERY_MS, before a
+   * request reads or writes them: no timer of its own, and nothing to do while nobody asks. A
+   * store that cannot do it now is tried again next time; the request goes on.
+   */
+  const retentionMs = settings.responses.retentionDays * DAY_MS
+  let prunedAt: number | undefined
+  const pruned = Effect.flatMap(Clock.currentTimeMillis, (now) => {
+    if (retentionMs === 0 || (prunedAt !== undefined && now - prunedAt < PRUNE_EVERY_MS)) return Effect.void
+    prunedAt = now
+    return store.prune(now - retentionMs).pipe(
+      Effect.catchAll((error) => Effect.logWarning("Stored responses past their retention were not removed", error)),
+      Effect.asVoid
+    )
+  })
+
+  /**
    * Where a request continues: the agent and session of the caller's stored response it names (a
    * session of the caller's, as the response is).
    */
   const continuing = (previousId: string, caller: Caller) =>
     Effect.gen(function*() {
+      yield* pruned
       const previous = yield* store.find(previousId, caller.owner)
       if (Option.isNone(previous)) return yield* new PreviousResponseNotFound({ id: previousId })
       const { agentId, sessionKey } = previous.value
@@ -70,7 +91,7 @@ export const makeHandlers = Effect.gen(function*() {
     const ids = Wire.referencesOf(wire.input)
     if (ids.length === 0 || typeof wire.input === "string") return Effect.succeed(wire)
     const input = wire.input
-    return Effect.map(store.items(ids, owner), (found): Wire.ResponsesRequest => ({
+    return Effect.map(Effect.zipRight(pruned, store.items(ids, owner)), (found): Wire.ResponsesRequest => ({
       ...wire,
       input: input.flatMap((item) =>
         item.type === "item_reference" && "id" in item
@@ -114,13 +135,16 @@ export const makeHandlers = Effect.gen(function*() {
     }
     const keep = (response: Wire.ResponseObject): Effect.Effect<void, AgentError> =>
       stored
-        ? store.save({
-          id,
-          owner: caller.owner,
-          agentId: run.agent.id,
-          sessionKey: run.sessionKey.value,
-          body: JSON.stringify(response)
-        }, response.output.map((item) => ({ id: item.id, body: JSON.stringify(item) })))
+        ? Effect.zipRight(
+          pruned,
+          store.save({
+            id,
+            owner: caller.owner,
+            agentId: run.agent.id,
+            sessionKey: run.sessionKey.value,
+            body: JSON.stringify(response)
+          }, response.output.map((item) => ({ id: item.id, body: JSON.stringify(item) })))
+        )
         : Effect.void
     const headers = { [SESSION_KEY_HEADER]: run.sessionKey.value }
 
@@ -145,6 +169,7 @@ export const makeHandlers = Effect.gen(function*() {
   const target = Effect.gen(function*() {
     const { owner } = yield* gate
     const { id = "" } = yield* HttpRouter.params
+    yield* pruned
     return { id, owner }
   })
 
