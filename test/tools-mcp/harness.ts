@@ -119,6 +119,20 @@ export const call = (id: string, name: string, args: Record<string, unknown> = {
   pieces: [JSON.stringify(args)]
 })
 
+/**
+ * The model calls `calc__barrier` twice in one step (tags A and B), then answers "Both.". Each call
+ * answers only once both are waiting: run one after the other, the first would wait until its
+ * timeout and come back an error.
+ */
+export const scriptBarrierPair = Effect.gen(function*() {
+  const upstream = yield* Upstream
+  yield* upstream.answerToolCalls([
+    call("call_a", "calc__barrier", { n: 2, tag: "A" }),
+    call("call_b", "calc__barrier", { n: 2, tag: "B" })
+  ])
+  yield* upstream.answerText(["Both."])
+})
+
 /** The tool names a provider request offered the model. */
 export const offeredTools = (body: unknown): ReadonlyArray<string> => {
   const tools = field(body, "tools")

@@ -16,7 +16,7 @@ import { sentConversation } from "../kit/sent.js"
 import { eventsOf } from "../kit/sse.js"
 import { Upstream } from "../kit/upstream.js"
 import { chunksOf, dataOf, finishReasons, streamedText } from "../kit/wire.js"
-import { API, call, offeredTools, STDIO_SERVER, toolEventsOf, withMcp } from "./harness.js"
+import { API, call, offeredTools, scriptBarrierPair, STDIO_SERVER, toolEventsOf, withMcp } from "./harness.js"
 
 const question = { role: "user", content: "What is 2 + 3?" } as const
 const OPT_IN = { "x-clawgate-tool-events": "1" }
@@ -78,13 +78,7 @@ describe("the agent loop with MCP server tools", () => {
   it.scopedLive("the model's parallel calls run at once", () =>
     Effect.gen(function*() {
       const upstream = yield* Upstream
-      // Each barrier call answers only once both are waiting: run one after the other, the first
-      // would wait until its timeout and come back an error.
-      yield* upstream.answerToolCalls([
-        call("call_a", "calc__barrier", { n: 2, tag: "A" }),
-        call("call_b", "calc__barrier", { n: 2, tag: "B" })
-      ])
-      yield* upstream.answerText(["Both."])
+      yield* scriptBarrierPair
       const answer = yield* completion({ messages: [question] })
       expect(answer.choices[0]?.message.content).toBe("Both.")
       expect((yield* secondConversation(upstream)).slice(-2)).toEqual(["result call_a A", "result call_b B"])

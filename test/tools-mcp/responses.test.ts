@@ -11,7 +11,7 @@ import { field, records } from "../kit/json.js"
 import { capturingLogs, nextRequestLine } from "../kit/logs.js"
 import { Upstream } from "../kit/upstream.js"
 import { createJson, streamEvents, type TypedEvent } from "../responses/kit.js"
-import { call, STDIO_SERVER, withMcp } from "./harness.js"
+import { call, scriptBarrierPair, STDIO_SERVER, withMcp } from "./harness.js"
 
 const OPT_IN = { "x-clawgate-tool-events": "1" }
 
@@ -72,13 +72,7 @@ describe("the Responses API with MCP server tools", () => {
 
   it.scopedLive("parallel calls are in progress at once, each in a place of its own in the output", () =>
     Effect.gen(function*() {
-      const upstream = yield* Upstream
-      // Each barrier call answers only once both are waiting: both run at once.
-      yield* upstream.answerToolCalls([
-        call("call_a", "calc__barrier", { n: 2, tag: "A" }),
-        call("call_b", "calc__barrier", { n: 2, tag: "B" })
-      ])
-      yield* upstream.answerText(["Both."])
+      yield* scriptBarrierPair
       const { events } = yield* streamEvents(request, { headers: OPT_IN })
       expect(itemEvents(events).slice(0, 4)).toEqual([
         "response.output_item.added 0 mcp_call",
