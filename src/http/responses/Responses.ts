@@ -49,13 +49,13 @@ export const makeHandlers = Effect.gen(function*() {
   const runner = yield* AgentRunner
   const store = yield* ResponseStore
 
+  const retentionMs = settings.responses.retentionDays * DAY_MS
+  let prunedAt: number | undefined
   /**
    * Removes the stored responses past their retention, at most once every PRUNE_EVERY_MS, before a
    * request reads or writes them: no timer of its own, and nothing to do while nobody asks. A
-   * store that cannot do it now is tried again next time; the request goes on.
+   * store that cannot do it now is tried again PRUNE_EVERY_MS later; the request goes on.
    */
-  const retentionMs = settings.responses.retentionDays * DAY_MS
-  let prunedAt: number | undefined
   const pruned = Effect.flatMap(Clock.currentTimeMillis, (now) => {
     if (retentionMs === 0 || (prunedAt !== undefined && now - prunedAt < PRUNE_EVERY_MS)) return Effect.void
     prunedAt = now
