@@ -131,11 +131,13 @@ interface StepMessages {
   readonly ended: ReadonlyArray<ToolActivity>
 }
 
-const running = (call: ToolCall, tool: ServerTool): ToolActivity => ({
-  ...call,
-  server: tool.server,
-  status: "running"
-})
+/** A server call's activity: the call, the server its tool is on (one of `tools`), where it stands. */
+const activityOf = (
+  call: ToolCall,
+  tools: ReadonlyMap<string, ServerTool>,
+  status: ToolActivity["status"],
+  result?: string
+): ToolActivity => ({ ...call, server: tools.get(call.name)!.server, status, ...(result !== undefined && { result }) })
 
 const noServerTools: ReadonlyMap<string, ServerTool> = new Map()
 
@@ -260,12 +262,9 @@ const make = Effect.gen(function*() {
             toolCallId: call.id
           }))
         ],
-        ended: calls.map((call, i): ToolActivity => ({
-          ...call,
-          server: tools.get(call.name)!.server,
-          status: outcomes[i]!.ok ? "done" : "error",
-          result: outcomes[i]!.text.slice(0, SHORT_RESULT)
-        }))
+        ended: calls.map((call, i) =>
+          activityOf(call, tools, outcomes[i]!.ok ? "done" : "error", outcomes[i]!.text.slice(0, SHORT_RESULT))
+        )
       })
     )
 
@@ -376,7 +375,7 @@ const make = Effect.gen(function*() {
           return Pull.emit(ran.ended.map((activity) => AgentEvent.ToolActivity({ activity })))
         })
         return Pull.emit(
-          serverCalls.map((call) => AgentEvent.ToolActivity({ activity: running(call, tools.get(call.name)!) }))
+          serverCalls.map((call) => AgentEvent.ToolActivity({ activity: activityOf(call, tools, "running") }))
         )
       }
       let committed = false
