@@ -6,7 +6,7 @@
 //                      [--open-timeout 90] [--fanout 5000] [--fanout-ramp 2000] [--fanout-tokens 60]
 //                      [--fanout-interval 1000] [--only startup,load,memory,fanout,ops] [--no-pin] [--quick]
 //                      [--json <file>] [--keep]
-//   node bench/run.mjs --profile cpu|stream|startup|heap [--duration 10] [--heap-streams 500] [--unbundled]
+//   node bench/run.mjs --profile cpu|stream|fanout|startup|heap [--duration 10] [--heap-streams 500] [--unbundled]
 //                      (profile clawgate under that load, then print a summary)
 //
 // Needs `npm run build` first (the npm script does it), `ulimit -n` of at least 2.2x the largest
@@ -325,7 +325,7 @@ const median = (values) => {
 if (PROFILE !== undefined) {
   const dir = Path.join(tmp, "profile")
   Fs.mkdirSync(dir)
-  const mode = ["heap", "stream", "startup"].includes(PROFILE) ? PROFILE : "cpu"
+  const mode = ["heap", "stream", "fanout", "startup"].includes(PROFILE) ? PROFILE : "cpu"
   const nodeFlags = mode === "heap"
     ? ["--heapsnapshot-signal=SIGUSR2", `--diagnostic-dir=${dir}`]
     : ["--cpu-prof", `--cpu-prof-dir=${dir}`]
@@ -375,6 +375,27 @@ if (PROFILE !== undefined) {
     await stopServer(server)
     say("")
     say(compare(tally(idleFile), tally(loadedFile), count, Number(option("top", "40"))))
+  } else if (mode === "fanout") {
+    await firstAnswer(server)
+    // The streams' steady state: from a second after the ramp to the last token due.
+    const nowUs = () => Number(process.hrtime.bigint() / 1000n)
+    const fromUs = nowUs() + (FANOUT_RAMP_MS + 1000) * 1000
+    const toUs = fromUs + Math.max(0, FANOUT_TOKENS * FANOUT_INTERVAL_MS - 2000) * 1000
+    const run = await fanOut({
+      port: server.port,
+      bytes: bytesFor(server.port, true, "clawdbot:fanout"),
+      count: FANOUT,
+      rampMs: FANOUT_RAMP_MS,
+      tokens: FANOUT_TOKENS,
+      intervalMs: FANOUT_INTERVAL_MS
+    })
+    say(`fan-out under the profiler: completed ${run.completed} of ${FANOUT}; tokens after the ramp profiled`)
+    await stopServer(server)
+    const profile = Fs.readdirSync(dir).find((f) => f.endsWith(".cpuprofile"))
+    if (profile === undefined) throw new Error("clawgate wrote no .cpuprofile")
+    say(`profile: ${Path.join(dir, profile)}\n`)
+    const data = JSON.parse(Fs.readFileSync(Path.join(dir, profile), "utf8"))
+    say(summarize(data, { top: Number(option("top", "30")), fromUs, toUs }))
   } else {
     await firstAnswer(server)
     const stream = mode === "stream"
