@@ -413,8 +413,9 @@ const make = Effect.gen(function*() {
       }
       let finished = false
       /** The first events, the others as they come, then at their end the turn's commit. */
+      const events = Pull.mapChunk(Pull.prepend(first, rest), folded)
       const next: Pull.Pull<AgentEvent, AgentError> = Effect.catchAll(
-        Effect.map(Pull.prepend(first, rest), folded),
+        events,
         Option.match({
           onNone: () => {
             if (finished) return Pull.end
@@ -424,7 +425,7 @@ const make = Effect.gen(function*() {
           onSome: Pull.fail
         })
       )
-      return next
+      return Pull.withFeed(next, Pull.feedOf(events))
     }))
 
   const completeStep = (run: RunRequest, turn: Turn, messages: ReadonlyArray<ModelMessage>) =>

@@ -17,6 +17,46 @@ import * as Stream from "effect/Stream"
 
 export type Pull<A, E> = Effect.Effect<Chunk.Chunk<A>, Option.Option<E>>
 
+/**
+ * What a feed's `take` gives: the elements there now; `"later"` when there are none yet (`whenReady`
+ * then says when there may be); or `"pull"` when what comes next must be pulled as the Effect (the
+ * end, a failure, a step with effects of its own).
+ */
+export type Taken<A> = Chunk.Chunk<A> | "later" | "pull"
+
+/**
+ * A pull's plain side: the elements that need no Effect to get (a network read, mapped), taken
+ * with plain calls. A consumer that takes them this way costs a read no fiber resumption and no
+ * Effect; whatever the feed cannot give is still its pull's, so that the two take turns.
+ */
+export interface Feed<A> {
+  readonly take: () => Taken<A>
+  /** Calls `ready` once, when `take` may give something again (after it said `"later"`). */
+  readonly whenReady: (ready: () => void) => void
+}
+
+/** Pulls that have a feed, by pull. Kept aside so that a pull stays an Effect like any other. */
+const feeds = new WeakMap<Pull<unknown, unknown>, Feed<unknown>>()
+
+/** The pull's feed, if it has one. */
+export const feedOf = <A, E>(pull: Pull<A, E>): Feed<A> | undefined => feeds.get(pull) as Feed<A> | undefined
+
+/** The pull, with `feed` as its plain side. */
+export const withFeed = <A, E>(pull: Pull<A, E>, feed: Feed<A> | undefined): Pull<A, E> => {
+  if (feed !== undefined) feeds.set(pull, feed)
+  return pull
+}
+
+/** The feed with its elements mapped, a chunk at a time. */
+const mapFeed = <A, B>(feed: Feed<A> | undefined, f: (elements: Chunk.Chunk<A>) => Chunk.Chunk<B>) =>
+  feed === undefined ? undefined : {
+    take: (): Taken<B> => {
+      const taken = feed.take()
+      return typeof taken === "string" ? taken : f(taken)
+    },
+    whenReady: feed.whenReady
+  }
+
 /** The pull's end. */
 export const end: Pull<never, never> = Effect.fail(Option.none())
 
@@ -28,7 +68,7 @@ export const emit = <A>(elements: ReadonlyArray<A>): Pull<A, never> => Effect.su
 
 /** The pull with its elements mapped, a chunk at a time. */
 export const mapChunk = <A, B, E>(pull: Pull<A, E>, f: (elements: Chunk.Chunk<A>) => Chunk.Chunk<B>): Pull<B, E> =>
-  Effect.map(pull, f)
+  withFeed(Effect.map(pull, f), mapFeed(feedOf(pull), f))
 
 /** Pulls until some elements come (or the end, then none). */
 export const firstElements = <A, E>(pull: Pull<A, E>): Effect.Effect<Chunk.Chunk<A>, E> =>
@@ -40,12 +80,24 @@ export const firstElements = <A, E>(pull: Pull<A, E>): Effect.Effect<Chunk.Chunk
 /** `first` (already pulled), then the rest of `pull`. */
 export const prepend = <A, E>(first: Chunk.Chunk<A>, pull: Pull<A, E>): Pull<A, E> => {
   let head: Chunk.Chunk<A> | undefined = first
-  return Effect.suspend(() => {
-    if (head === undefined) return pull
-    const elements = head
-    head = undefined
-    return Effect.succeed(elements)
-  })
+  const rest = feedOf(pull)
+  return withFeed(
+    Effect.suspend(() => {
+      if (head === undefined) return pull
+      const elements = head
+      head = undefined
+      return Effect.succeed(elements)
+    }),
+    rest === undefined ? undefined : {
+      take: () => {
+        if (head === undefined) return rest.take()
+        const elements = head
+        head = undefined
+        return elements
+      },
+      whenReady: rest.whenReady
+    }
+  )
 }
 
 const PullSource: unique symbol = Symbol.for("clawgate/Pull/source")
@@ -70,12 +122,21 @@ export const open = <A, E>(from: Stream.Stream<A, E>): Effect.Effect<Pull<A, E>,
   const source = from[PullSource]
   return Effect.map(Effect.scope, (scope) => {
     let pull: Pull<A, E> | undefined
-    return Effect.suspend(() =>
-      pull ??
-        Effect.flatMap(Effect.mapError(Effect.provideService(source, Scope.Scope, scope), Option.some), (opened) => {
-          pull = opened
-          return opened
-        })
+    let feed: Feed<A> | undefined
+    return withFeed(
+      Effect.suspend(() =>
+        pull ??
+          Effect.flatMap(Effect.mapError(Effect.provideService(source, Scope.Scope, scope), Option.some), (opened) => {
+            pull = opened
+            feed = feedOf(opened)
+            return opened
+          })
+      ),
+      {
+        // Opened by its first pull, as the Effect it is: until then there is nothing to take.
+        take: () => feed === undefined ? "pull" : feed.take(),
+        whenReady: (ready) => feed === undefined ? ready() : feed.whenReady(ready)
+      }
     )
   })
 }

@@ -156,9 +156,13 @@ const headersOf = (response: HttpServerResponse.HttpServerResponse): Http.Outgoi
   return { ...response.headers, "set-cookie": existing === undefined ? cookies : [existing, ...cookies] }
 }
 
-/** Waits until Node's buffer for the answer has room again, or the connection is gone. */
+/**
+ * Waits until Node's buffer for the answer has room again, or the connection is gone (at once if
+ * it already has: its `drain` may have come before this wait started).
+ */
 const drained = (res: Http.ServerResponse) =>
   Effect.async<void>((resume) => {
+    if (!res.writableNeedDrain) return resume(Effect.void)
     const done = () => {
       res.off("drain", done).off("close", done)
       resume(Effect.void)
@@ -168,18 +172,56 @@ const drained = (res: Http.ServerResponse) =>
   })
 
 /**
+ * Writes what a body's feed has, now and as it comes, with plain calls (in the provider's read
+ * callbacks): until the body's next pieces must be pulled as the Effect, or the client's buffer is
+ * full (then once it has drained). A throw in the feed is the answer's defect.
+ */
+const writeFed = (res: Http.ServerResponse, feed: Pull.Feed<Uint8Array>) =>
+  Effect.async<void>((resume) => {
+    let fed = true
+    const done = (then: Effect.Effect<void>) => {
+      fed = false
+      resume(then)
+    }
+    const write = () => {
+      // The drain's deadline ended the answer, or the client went: the fiber is being interrupted.
+      if (!fed || res.writableEnded || res.destroyed) return
+      try {
+        for (;;) {
+          const taken = feed.take()
+          if (taken === "later") return feed.whenReady(write)
+          if (taken === "pull") return done(Effect.void)
+          let full = false
+          for (const piece of taken) full = !res.write(piece)
+          if (full) return done(drained(res))
+        }
+      } catch (defect) {
+        done(Effect.die(defect))
+      }
+    }
+    write()
+    return Effect.sync(() => {
+      fed = false
+    })
+  })
+
+/**
  * Writes a stream body a pull at a time, each piece in one write: a client that stops reading holds
  * the stream back (its next pull waits for `drain`) instead of the answer piling up here. A body
- * made with `Pull.stream` is pulled directly, with no Stream machinery in between.
+ * made with `Pull.stream` is pulled directly, with no Stream machinery in between, and what its
+ * feed has is written with no Effect at all (`writeFed`).
  */
 const writeStream = (res: Http.ServerResponse, body: Stream.Stream<Uint8Array, unknown>) =>
   Effect.flatMap(Pull.open(body), (pull) => {
+    const feed = Pull.feedOf(pull)
+    const fed = feed === undefined ? undefined : writeFed(res, feed)
     const next: Effect.Effect<void, unknown> = Effect.matchEffect(pull, {
       onFailure: Option.match({ onNone: () => Effect.void, onSome: Effect.fail }),
       onSuccess: (chunk) => {
         let full = false
         for (const piece of chunk) full = !res.write(piece)
-        return full && !res.destroyed ? Effect.zipRight(drained(res), next) : next
+        if (full && !res.destroyed) return Effect.zipRight(drained(res), next)
+        return fed === undefined ? next : Effect.zipRight(fed, next)
       }
     })
     return next

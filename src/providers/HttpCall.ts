@@ -40,6 +40,13 @@ export interface TimeLimit {
 export interface Answer {
   /** The body's next piece; `undefined` at its end. Fails when the connection breaks. */
   readonly read: Effect.Effect<Buffer | undefined, AgentError>
+  /**
+   * The body's piece there now, with a plain call: `"later"` when none has come yet (`whenReady`
+   * then says when one may have), `"read"` at the end or on a failure (`read` tells which).
+   */
+  readonly take: () => Buffer | "later" | "read"
+  /** Calls `ready` once, when a piece, the end or a failure has come. */
+  readonly whenReady: (ready: () => void) => void
   /** The answer has started as far as the time limit goes (a stream's first events came). */
   readonly started: () => void
 }
@@ -105,16 +112,20 @@ const statusError = (endpoint: Endpoint, response: Http.IncomingMessage, said: s
  */
 const readerOf = (response: Http.IncomingMessage) => {
   let failure: Error | undefined
-  let waiting: ((piece: Effect.Effect<Buffer | undefined, Error>) => void) | undefined
+  /** Who waits for the body's next piece, its end or a failure. */
+  let waiting: (() => void) | undefined
   const wake = () => {
-    if (waiting === undefined) return
-    const piece: Buffer | null = failure === undefined ? response.read() : null
-    if (piece === null && failure === undefined && !response.readableEnded) return
-    const resume = waiting
+    const ready = waiting
     waiting = undefined
-    resume(
-      failure !== undefined ? Effect.fail(failure) : Effect.succeed(piece === null ? undefined : piece)
-    )
+    ready?.()
+  }
+  const take = (): Buffer | "later" | "read" => {
+    if (failure !== undefined) return "read"
+    const piece: Buffer | null = response.read()
+    return piece !== null ? piece : response.readableEnded ? "read" : "later"
+  }
+  const whenReady = (ready: () => void) => {
+    waiting = ready
   }
   response.on("readable", wake).on("end", wake).on("error", (error: Error) => {
     failure = error
@@ -125,8 +136,12 @@ const readerOf = (response: Http.IncomingMessage) => {
     wake()
   })
   const read = Effect.async<Buffer | undefined, Error>((resume) => {
-    waiting = resume
-    wake()
+    const ready = () => {
+      const piece = take()
+      if (piece === "later") return whenReady(ready)
+      resume(failure !== undefined ? Effect.fail(failure) : Effect.succeed(piece === "read" ? undefined : piece))
+    }
+    ready()
     return Effect.sync(() => {
       waiting = undefined
     })
@@ -142,7 +157,7 @@ const readerOf = (response: Http.IncomingMessage) => {
     })
     return more
   }
-  return { read, readAll }
+  return { read, take, whenReady, readAll }
 }
 
 /**
@@ -201,6 +216,8 @@ export const post = (
       if (status >= 200 && status < 300) {
         const answer: Answer = {
           read: Effect.mapError(reader.read, broken),
+          take: reader.take,
+          whenReady: reader.whenReady,
           started: disarm
         }
         return Effect.succeed(answer)

@@ -14,6 +14,7 @@
  * short or a body of the wrong shape `ProviderFailed`. The API key and the configured headers never
  * appear in an error.
  */
+import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Redacted from "effect/Redacted"
@@ -65,6 +66,24 @@ const eventsOf = (
     return events
   }
 
+  /** The events of the reads there now, without an Effect; the end and failures are the pull's. */
+  const feed: Pull.Feed<AgentEvent> = {
+    take: () => {
+      for (;;) {
+        if (failure !== undefined || done) return "pull"
+        const piece = answer.take()
+        if (piece === "later") return "later"
+        if (piece === "read") return "pull"
+        const events = eventsIn(piece)
+        if (events.length > 0) {
+          answer.started()
+          return Chunk.unsafeFromArray(events)
+        }
+      }
+    },
+    whenReady: answer.whenReady
+  }
+
   const next: Pull.Pull<AgentEvent, AgentError> = Effect.suspend(() => {
     if (failure !== undefined) {
       done = true
@@ -87,7 +106,7 @@ const eventsOf = (
       }
     })
   })
-  return next
+  return Pull.withFeed(next, feed)
 }
 
 export const make: MakeModel = ({ entry, model, provider }) =>
