@@ -29,7 +29,10 @@ export interface RecordedRequest {
 export interface Answer {
   readonly status: number
   readonly headers: Readonly<Record<string, string>>
-  /** Written one by one; nothing (not even the status line) is sent when empty and `hang`. */
+  /**
+   * Written one per turn of the event loop (a client reads them one by one, as it reads a model's
+   * tokens); nothing (not even the status line) is sent when empty and `hang`.
+   */
   readonly chunks: ReadonlyArray<string>
   /** Keep the response open after the chunks, until the client goes away. */
   readonly hang: boolean
@@ -158,12 +161,21 @@ export const serve = (fallback: Reply, path = ""): Effect.Effect<Service, never,
         const answer = (scripted.shift() ?? fallback)(request)
         if (answer.chunks.length === 0 && answer.hang) return
         res.writeHead(answer.status, answer.headers)
-        for (const chunk of answer.chunks) res.write(chunk)
-        if (answer.cut === true) {
-          // The status line and the chunks go out first, then the connection is dropped mid-answer.
-          res.flushHeaders()
-          res.write("", () => res.destroy())
-        } else if (!answer.hang) res.end()
+        // One chunk per turn of the event loop, as a model streams: the gateway reads them one by one.
+        let written = 0
+        const writeNext = () => {
+          if (res.destroyed) return
+          if (written < answer.chunks.length) {
+            res.write(answer.chunks[written++])
+            return void setImmediate(writeNext)
+          }
+          if (answer.cut === true) {
+            // The status line and the chunks go out first, then the connection is dropped mid-answer.
+            res.flushHeaders()
+            res.write("", () => res.destroy())
+          } else if (!answer.hang) res.end()
+        }
+        writeNext()
       })
     })
 
