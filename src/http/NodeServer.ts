@@ -50,6 +50,53 @@ export const hostOf = (bind: string) => bind === "loopback" ? "127.0.0.1" : bind
 /** Connections that may wait to be accepted: a burst of thousands of clients is not turned away. */
 const BACKLOG = 8192
 
+/**
+ * Requests started per turn of the event loop, at most; the others wait, in arrival order, for
+ * the next turns. Starting a request (authentication, its body, its run up to the provider call)
+ * costs ~1-2 ms of CPU, and a burst of new requests started all at once would hold up every
+ * answer already streaming for as long; this way the reads of the streams already open come in
+ * between (bench/README.md, the fan-out).
+ */
+export const STARTS_PER_TURN = 8
+
+/** Runs each `start` given it, at most STARTS_PER_TURN per turn of the event loop, in order. */
+export const admission = () => {
+  const waiting: Array<() => void> = []
+  let next = 0
+  let started = 0
+  let turning = false
+  const turn = () => {
+    started = 0
+    while (started < STARTS_PER_TURN && next < waiting.length) {
+      started += 1
+      const start = waiting[next]!
+      waiting[next++] = noop
+      start()
+    }
+    if (next === waiting.length) {
+      waiting.length = 0
+      next = 0
+    }
+    // A turn that started nothing ends the turns until the next request.
+    turning = started > 0
+    if (turning) setImmediate(turn)
+  }
+  return (start: () => void) => {
+    if (!turning) {
+      turning = true
+      setImmediate(turn)
+    }
+    if (started < STARTS_PER_TURN && next === waiting.length) {
+      started += 1
+      start()
+    } else {
+      waiting.push(start)
+    }
+  }
+}
+
+const noop = () => {}
+
 /** The Node server under the gateway, for the end of a drain. */
 export class Listener extends Context.Tag("clawgate/Listener")<Listener, {
   /** Stops listening and closes every connection, busy or idle: the drain's cutoff. */
@@ -197,16 +244,21 @@ export const make = (options: Net.ListenOptions): Effect.Effect<
     let handler: Handler | undefined
     /** Each connection's answers not finished yet, in order: the first is the one on the wire. */
     const answers = new WeakMap<Duplex, Array<NodeHttp.ServerResponse>>()
+    const admit = admission()
     node.on("request", (req: NodeHttp.IncomingMessage, res: NodeHttp.ServerResponse) => {
       let unfinished = answers.get(req.socket)
       if (unfinished === undefined) answers.set(req.socket, unfinished = [])
       while (unfinished[0]?.writableFinished === true) unfinished.shift()
       unfinished.push(res)
-      if (handler === undefined) return shuttingDown(res)
-      const fiber = handler(req, res)
-      // The client went away before its answer was sent: what was running for it stops.
-      res.on("close", () => {
-        if (!res.writableEnded) fiber.unsafeInterruptAsFork(HttpServerError.clientAbortFiberId)
+      admit(() => {
+        // The client went away while the request waited: there is no one to answer.
+        if (res.destroyed) return
+        if (handler === undefined) return shuttingDown(res)
+        const fiber = handler(req, res)
+        // The client went away before its answer was sent: what was running for it stops.
+        res.on("close", () => {
+          if (!res.writableEnded) fiber.unsafeInterruptAsFork(HttpServerError.clientAbortFiberId)
+        })
       })
     })
     node.on("clientError", (error: Error, socket: Duplex) => {
