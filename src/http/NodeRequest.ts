@@ -22,6 +22,7 @@ import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as Http from "node:http"
 import * as NodeStream_ from "node:stream"
+import * as Callback from "../domain/Callback.js"
 import * as Pull from "../domain/Pull.js"
 
 export class NodeRequest extends Inspectable.Class implements HttpServerRequest.HttpServerRequest {
@@ -177,7 +178,7 @@ const drained = (res: Http.ServerResponse) =>
  * full (then once it has drained). A throw in the feed is the answer's defect.
  */
 const writeFed = (res: Http.ServerResponse, feed: Pull.Feed<Uint8Array>) =>
-  Effect.async<void>((resume) => {
+  Callback.cutOnExit<void, never>((resume) => {
     let fed = true
     const done = (then: Effect.Effect<void>) => {
       fed = false
@@ -200,9 +201,9 @@ const writeFed = (res: Http.ServerResponse, feed: Pull.Feed<Uint8Array>) =>
       }
     }
     write()
-    return Effect.sync(() => {
+    return () => {
       fed = false
-    })
+    }
   })
 
 /**
