@@ -295,6 +295,17 @@ const requestBody = (stream, model = "clawdbot:main") => ({
 })
 const bytesFor = (port, stream, model) => postBytes(port, "/v1/chat/completions", TOKEN, requestBody(stream, model))
 
+/** The fan-out of the settings on a server: its streams opened over the ramp and read to their end. */
+const fanOutOn = (server) =>
+  fanOut({
+    port: server.port,
+    bytes: bytesFor(server.port, true, "clawdbot:fanout"),
+    count: FANOUT,
+    rampMs: FANOUT_RAMP_MS,
+    tokens: FANOUT_TOKENS,
+    intervalMs: FANOUT_INTERVAL_MS
+  })
+
 /** Sends one request until it succeeds (the server may still be starting); ms from spawn to the answer. */
 const firstAnswer = async (server) => {
   const bytes = bytesFor(server.port, false)
@@ -381,14 +392,7 @@ if (PROFILE !== undefined) {
     const nowUs = () => Number(process.hrtime.bigint() / 1000n)
     const fromUs = nowUs() + (FANOUT_RAMP_MS + 1000) * 1000
     const toUs = fromUs + Math.max(0, FANOUT_TOKENS * FANOUT_INTERVAL_MS - 2000) * 1000
-    const run = await fanOut({
-      port: server.port,
-      bytes: bytesFor(server.port, true, "clawdbot:fanout"),
-      count: FANOUT,
-      rampMs: FANOUT_RAMP_MS,
-      tokens: FANOUT_TOKENS,
-      intervalMs: FANOUT_INTERVAL_MS
-    })
+    const run = await fanOutOn(server)
     say(`fan-out under the profiler: completed ${run.completed} of ${FANOUT}; tokens after the ramp profiled`)
     await stopServer(server)
     const profile = Fs.readdirSync(dir).find((f) => f.endsWith(".cpuprofile"))
@@ -743,14 +747,7 @@ if (ONLY.has("fanout")) {
     const cpu0 = cpuSeconds(server.pid)
     const loadSide0 = loadSideSamples[0][1]
     const machine0 = cpuTimes()
-    const run = await fanOut({
-      port: server.port,
-      bytes: bytesFor(server.port, true, "clawdbot:fanout"),
-      count: FANOUT,
-      rampMs: FANOUT_RAMP_MS,
-      tokens: FANOUT_TOKENS,
-      intervalMs: FANOUT_INTERVAL_MS
-    })
+    const run = await fanOutOn(server)
     clearInterval(sampler)
     const entry = {
       ...run,
