@@ -38,7 +38,10 @@ export interface Feed<A> {
 /** Pulls that have a feed, by pull. Kept aside so that a pull stays an Effect like any other. */
 const feeds = new WeakMap<Pull<unknown, unknown>, Feed<unknown>>()
 
-/** The pull's feed, if it has one. */
+/**
+ * The pull's feed, if it has one. (`withFeed`, the map's only writer, keeps a pull's feed of the
+ * pull's own element type: the map's type cannot say so.)
+ */
 export const feedOf = <A, E>(pull: Pull<A, E>): Feed<A> | undefined => feeds.get(pull) as Feed<A> | undefined
 
 /** The pull, with `feed` as its plain side. */
