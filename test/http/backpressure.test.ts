@@ -61,6 +61,9 @@ const chunkSaying = (content: string) =>
     })
   }\n\n`
 
+/** A piece as a provider streams it: four events, each well under the 64 KiB an SSE event may hold. */
+const PIECE_EVENTS = chunkSaying(PIECE.slice(0, PIECE.length / 4)).repeat(4)
+
 /**
  * A Chat Completions provider that streams "flood" as fast as its connection takes it (a piece
  * whenever its write has room) and echoes anything else; `produced` counts the flood's text.
@@ -78,7 +81,7 @@ const floodingProvider = Effect.gen(function*() {
         while (sent < PIECES) {
           sent += 1
           produced += PIECE.length
-          if (!res.write(chunkSaying(PIECE))) return void res.once("drain", more)
+          if (!res.write(PIECE_EVENTS)) return void res.once("drain", more)
         }
         res.end("data: [DONE]\n\n")
       }
