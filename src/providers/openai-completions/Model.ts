@@ -39,8 +39,9 @@ const eventsOf = (
   let done = false
 
   /**
-   * The events in a piece of the body (none yet, for a piece in the middle of an event). A failure
-   * in the piece is kept for the next pull, so that the events before it still go out.
+   * The events in a piece of the body (none yet, for a piece in the middle of an event); once some
+   * come, the answer has started as far as its time limit goes. A failure in the piece is kept for
+   * the next pull, so that the events before it still go out.
    */
   let failure: ProviderFailed | undefined
   const eventsIn = (piece: Buffer): Array<AgentEvent> => {
@@ -63,6 +64,7 @@ const eventsOf = (
         break
       }
     }
+    if (events.length > 0) answer.started()
     return events
   }
 
@@ -75,10 +77,7 @@ const eventsOf = (
         if (piece === "later") return "later"
         if (piece === "read") return "pull"
         const events = eventsIn(piece)
-        if (events.length > 0) {
-          answer.started()
-          return Chunk.unsafeFromArray(events)
-        }
+        if (events.length > 0) return Chunk.unsafeFromArray(events)
       }
     },
     whenReady: answer.whenReady
@@ -100,9 +99,7 @@ const eventsOf = (
           return Either.match(reader.onEnd(), { onLeft: Pull.fail, onRight: Pull.emit })
         }
         const events = eventsIn(piece)
-        if (events.length === 0) return next
-        answer.started()
-        return Pull.emit(events)
+        return events.length === 0 ? next : Pull.emit(events)
       }
     })
   })
