@@ -341,10 +341,12 @@ if (PROFILE !== undefined) {
     ? ["--heapsnapshot-signal=SIGUSR2", `--diagnostic-dir=${dir}`]
     : ["--cpu-prof", `--cpu-prof-dir=${dir}`]
   say(`profiling clawgate (${mode}); files in ${dir}`)
+  // V8's profile clock is CLOCK_MONOTONIC in microseconds, as process.hrtime is.
+  const nowUs = () => Number(process.hrtime.bigint() / 1000n)
   const server = await startClawgate(nodeFlags)
   if (mode === "startup") {
     const answerMs = await firstAnswer(server)
-    const toUs = Number(process.hrtime.bigint() / 1000n)
+    const toUs = nowUs()
     say(
       `first answer ${fmt(answerMs, 0)} ms after spawn (listening after ${
         fmt(server.listeningMs, 0)
@@ -389,7 +391,6 @@ if (PROFILE !== undefined) {
   } else if (mode === "fanout") {
     await firstAnswer(server)
     // The streams' steady state: from a second after the ramp to the last token due.
-    const nowUs = () => Number(process.hrtime.bigint() / 1000n)
     const fromUs = nowUs() + (FANOUT_RAMP_MS + 1000) * 1000
     const toUs = fromUs + Math.max(0, FANOUT_TOKENS * FANOUT_INTERVAL_MS - 2000) * 1000
     const run = await fanOutOn(server)
@@ -403,8 +404,6 @@ if (PROFILE !== undefined) {
   } else {
     await firstAnswer(server)
     const stream = mode === "stream"
-    // V8's profile clock is CLOCK_MONOTONIC in microseconds, as process.hrtime is.
-    const nowUs = () => Number(process.hrtime.bigint() / 1000n)
     const warmupMs = 1000
     const fromUs = nowUs() + warmupMs * 1000
     const load = await closedLoop({
