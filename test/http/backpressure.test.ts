@@ -61,7 +61,7 @@ const chunkSaying = (content: string) =>
     })
   }\n\n`
 
-/** A piece as a provider streams it: four events, each well under the 64 KiB an SSE event may hold. */
+/** A piece as a provider streams it: four events of 16 KB. */
 const PIECE_EVENTS = chunkSaying(PIECE.slice(0, PIECE.length / 4)).repeat(4)
 
 /**

@@ -161,6 +161,25 @@ describe("openai-completions provider", () => {
         expect(textDeltas(events)).toEqual(["done"])
         expect(finishesOf(events)).toEqual(["stop"])
       }).pipe(withServer))
+
+    it.scopedLive("an event of 300 KB is read whole, however its pieces arrive", () =>
+      Effect.gen(function*() {
+        const server = yield* ChatCompletionsServer
+        const content = "x".repeat(300_000)
+        const event = `data: ${
+          JSON.stringify({ choices: [{ index: 0, delta: { content }, finish_reason: "stop" }] })
+        }\n\n`
+        // cut in three, each piece written in a turn of its own
+        yield* server.reply(
+          Completions.raw([
+            event.slice(0, 100_000),
+            event.slice(100_000, 200_000),
+            event.slice(200_000),
+            "data: [DONE]\n\n"
+          ])
+        )
+        expect(textDeltas(yield* streamEvents(yield* makeModel())).join("")).toBe(content)
+      }).pipe(withServer))
   })
 
   describe("faults of a server that is not quite OpenAI", () => {
@@ -184,6 +203,18 @@ describe("openai-completions provider", () => {
         const server = yield* ChatCompletionsServer
         yield* server.reply(Completions.cutAfter(["half an ans"]))
         expect((yield* gatewayError(streamEvents(yield* makeModel())))._tag).toBe("ProviderFailed")
+      }).pipe(withServer))
+
+    it.scopedLive("an event over 1 MiB is a provider failure, whole or in pieces", () =>
+      Effect.gen(function*() {
+        const server = yield* ChatCompletionsServer
+        const event = `data: ${
+          JSON.stringify({ choices: [{ index: 0, delta: { content: "x".repeat(1_100_000) }, finish_reason: "stop" }] })
+        }\n\n`
+        for (const pieces of [[event], [event.slice(0, 500_000), event.slice(500_000)]]) {
+          yield* server.reply(Completions.raw([...pieces, "data: [DONE]\n\n"]))
+          expect((yield* gatewayError(streamEvents(yield* makeModel())))._tag).toBe("ProviderFailed")
+        }
       }).pipe(withServer))
 
     it.scopedLive("a stream that ends without a finish reason or [DONE] fails instead of finishing", () =>
