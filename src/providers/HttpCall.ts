@@ -173,25 +173,40 @@ export const post = (
   limit: TimeLimit
 ): Effect.Effect<Answer, AgentError, Scope.Scope> =>
   Effect.flatMap(Effect.scope, (scope) => {
-    let timedOut = false
-    let answer: Http.IncomingMessage | undefined
-    let timer: ReturnType<typeof setTimeout> | undefined
-    const request = requestTo(endpoint, body, accept)
-    const disarm = () => {
-      if (timer !== undefined) clearTimeout(timer)
-      timer = undefined
-    }
-    /** What a failure of the call is: its time limit when that cut it, else what `otherwise` says. */
-    const failure = (otherwise: (error: Error) => AgentError) => (error: Error): AgentError =>
-      timedOut ? limit.error() : otherwise(error)
-    const broken = failure((error) => brokenOff(endpoint, error))
+    const call = callOf(endpoint, limit, requestTo(endpoint, body, accept))
+    // An answer not read to its end is not left on the connection: the call is cut.
+    return Effect.zipRight(Scope.addFinalizer(scope, call.cut), call.send(body)).pipe(Effect.flatMap(call.answerOf))
+  })
 
-    const answered = Effect.async<Http.IncomingMessage, AgentError>((resume) => {
-      request.on("response", (response) => {
+/**
+ * A call's steps. Made apart from `post`, so that what lives as long as the answer streams (the
+ * reader, `started`, the cut) holds the request and not the body it sent, which may be a long
+ * conversation.
+ */
+const callOf = (endpoint: Endpoint, limit: TimeLimit, request: Http.ClientRequest) => {
+  let timedOut = false
+  let answer: Http.IncomingMessage | undefined
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const disarm = () => {
+    if (timer !== undefined) clearTimeout(timer)
+    timer = undefined
+  }
+  /** What a failure of the call is: its time limit when that cut it, else what `otherwise` says. */
+  const failure = (otherwise: (error: Error) => AgentError) => (error: Error): AgentError =>
+    timedOut ? limit.error() : otherwise(error)
+  const broken = failure((error) => brokenOff(endpoint, error))
+
+  const send = (body: string) =>
+    Effect.async<Http.IncomingMessage, AgentError>((resume) => {
+      const unanswered = (error: Error) => resume(Effect.fail(failure((error) => unreachable(endpoint, error))(error)))
+      request.once("response", (response) => {
         answer = response
+        // The request lives as long as its answer streams: its listener lets go of the fiber that
+        // waited, and a later error is the reader's to see, on the response.
+        request.off("error", unanswered).on("error", ignore)
         resume(Effect.succeed(response))
       })
-      request.on("error", (error) => resume(Effect.fail(failure((error) => unreachable(endpoint, error))(error))))
+      request.on("error", unanswered)
       timer = setTimeout(() => {
         timedOut = true
         request.destroy()
@@ -199,37 +214,32 @@ export const post = (
       request.end(body)
     })
 
-    // An answer not read to its end is not left on the connection: the call is cut.
-    const cut = Scope.addFinalizer(
-      scope,
-      Effect.sync(() => {
-        disarm()
-        if (answer?.complete !== true) {
-          request.destroy()
-        }
-      })
-    )
-
-    return Effect.zipRight(cut, answered).pipe(Effect.flatMap((response) => {
-      const status = response.statusCode ?? 0
-      const reader = readerOf(response)
-      if (status >= 200 && status < 300) {
-        const answer: Answer = {
-          read: Effect.mapError(reader.read, broken),
-          take: reader.take,
-          whenReady: reader.whenReady,
-          started: disarm
-        }
-        return Effect.succeed(answer)
-      }
-      disarm()
-      return reader.readAll(MAX_ERROR_BODY).pipe(
-        Effect.timeout(ERROR_BODY_TIMEOUT_MS),
-        Effect.option,
-        Effect.flatMap((said) => statusError(endpoint, response, Option.getOrUndefined(said)))
-      )
-    }))
+  const cut = Effect.sync(() => {
+    disarm()
+    if (answer?.complete !== true) request.destroy()
   })
+
+  const answerOf = (response: Http.IncomingMessage): Effect.Effect<Answer, AgentError> => {
+    const status = response.statusCode ?? 0
+    const reader = readerOf(response)
+    if (status >= 200 && status < 300) {
+      return Effect.succeed({
+        read: Effect.mapError(reader.read, broken),
+        take: reader.take,
+        whenReady: reader.whenReady,
+        started: disarm
+      })
+    }
+    disarm()
+    return reader.readAll(MAX_ERROR_BODY).pipe(
+      Effect.timeout(ERROR_BODY_TIMEOUT_MS),
+      Effect.option,
+      Effect.flatMap((said) => statusError(endpoint, response, Option.getOrUndefined(said)))
+    )
+  }
+
+  return { send, cut, answerOf }
+}
 
 /**
  * POSTs `body` and reads its whole answer: the answer's text, or the call's error as `post` has
@@ -287,6 +297,8 @@ export const postForText = (
       request.destroy()
     }
   })
+
+const ignore = () => {}
 
 const headerValue = (value: string | ReadonlyArray<string> | undefined) =>
   typeof value === "string" ? value : value?.[0]
