@@ -27,6 +27,8 @@ import * as SseData from "../SseData.js"
 import { bodyOf, DEFAULT_BASE_URL, maxTokensFieldOf } from "./Request.js"
 import { makeStreamReader, replyOf } from "./Wire.js"
 
+const STREAMING = { stream: true }
+
 /** The events of the answer's next reads, until `[DONE]` or the body's end. */
 const eventsOf = (
   provider: string,
@@ -34,36 +36,32 @@ const eventsOf = (
 ): Pull.Pull<AgentEvent, AgentError> => {
   const reader = makeStreamReader(provider)
   const decoder = new TextDecoder()
-  let data: Array<string> = []
-  const parser = SseData.makeDataParser((event) => data.push(event))
   let done = false
+  /** A failure in a piece, kept for the next pull, so that the events before it still go out. */
+  let failure: ProviderFailed | undefined
+  /** The events of the piece being read, while it is. */
+  let reading: Array<AgentEvent> | undefined
+  const parser = SseData.makeDataParser((data) => {
+    if (reading === undefined || failure !== undefined || done) return
+    const read = reader.onEvent(data, reading)
+    if (Either.isLeft(read)) failure = read.left
+    // `[DONE]` ends the answer: what follows it is not read.
+    else if (read.right === "done") done = true
+  })
 
   /**
    * The events in a piece of the body (none yet, for a piece in the middle of an event); once some
-   * come, the answer has started as far as its time limit goes. A failure in the piece is kept for
-   * the next pull, so that the events before it still go out.
+   * come, the answer has started as far as its time limit goes. Nothing of the piece is kept until
+   * the next one: what lives that long (a second, for a model's tokens) is promoted to the old
+   * generation, with all it points to, and becomes garbage only a full collection frees.
    */
-  let failure: ProviderFailed | undefined
   const eventsIn = (piece: Buffer): Array<AgentEvent> => {
     const events: Array<AgentEvent> = []
-    if (parser.feed(decoder.decode(piece, { stream: true })) !== undefined) {
-      failure = new ProviderFailed({ provider, detail: `${provider} sent an event too large to read` })
-      return events
+    reading = events
+    if (parser.feed(decoder.decode(piece, STREAMING)) !== undefined) {
+      failure ??= new ProviderFailed({ provider, detail: `${provider} sent an event too large to read` })
     }
-    const received = data
-    data = []
-    for (const event of received) {
-      const read = reader.onEvent(event, events)
-      if (Either.isLeft(read)) {
-        failure = read.left
-        break
-      }
-      // `[DONE]` ends the answer: what follows it is not read.
-      if (read.right === "done") {
-        done = true
-        break
-      }
-    }
+    reading = undefined
     if (events.length > 0) answer.started()
     return events
   }
