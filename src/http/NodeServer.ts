@@ -59,18 +59,32 @@ const BACKLOG = 8192
  */
 export const STARTS_PER_TURN = 8
 
-/** Runs each `start` given it, at most STARTS_PER_TURN per turn of the event loop, in order. */
+/** A request's start, waiting its turn, and its answer, whose client may leave meanwhile. */
+interface Waiting {
+  readonly answer: { readonly destroyed: boolean }
+  readonly start: () => void
+}
+
+/** What a place in the queue holds once its request has left it. */
+const dequeued: Waiting = { answer: { destroyed: true }, start: () => {} }
+
+/**
+ * Runs each `start` given it, at most STARTS_PER_TURN per turn of the event loop, in order. A
+ * request whose client has gone by its turn is not started (there is no one to answer), and does
+ * not count against the turn.
+ */
 export const admission = () => {
-  const waiting: Array<() => void> = []
+  const waiting: Array<Waiting> = []
   let next = 0
   let started = 0
   let turning = false
   const turn = () => {
     started = 0
     while (started < STARTS_PER_TURN && next < waiting.length) {
+      const { answer, start } = waiting[next]!
+      waiting[next++] = dequeued
+      if (answer.destroyed) continue
       started += 1
-      const start = waiting[next]!
-      waiting[next++] = noop
       start()
     }
     if (next === waiting.length) {
@@ -81,7 +95,7 @@ export const admission = () => {
     turning = started > 0
     if (turning) setImmediate(turn)
   }
-  return (start: () => void) => {
+  return (answer: Waiting["answer"], start: () => void) => {
     if (!turning) {
       turning = true
       setImmediate(turn)
@@ -90,12 +104,10 @@ export const admission = () => {
       started += 1
       start()
     } else {
-      waiting.push(start)
+      waiting.push({ answer, start })
     }
   }
 }
-
-const noop = () => {}
 
 /** The Node server under the gateway, for the end of a drain. */
 export class Listener extends Context.Tag("clawgate/Listener")<Listener, {
@@ -250,9 +262,7 @@ export const make = (options: Net.ListenOptions): Effect.Effect<
       if (unfinished === undefined) answers.set(req.socket, unfinished = [])
       while (unfinished[0]?.writableFinished === true) unfinished.shift()
       unfinished.push(res)
-      admit(() => {
-        // The client went away while the request waited: there is no one to answer.
-        if (res.destroyed) return
+      admit(res, () => {
         if (handler === undefined) return shuttingDown(res)
         const fiber = handler(req, res)
         // The client went away before its answer was sent: what was running for it stops.

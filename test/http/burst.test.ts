@@ -1,6 +1,6 @@
 /**
  * Bursts of requests: the Node server starts at most a few requests per turn of the event loop
- * (the rest wait their turn, in order), and a burst of concurrent requests gets every answer, each
+ * (the rest wait their turn, in order, and those whose client left meanwhile are not started), and a burst of concurrent requests gets every answer, each
  * its own, plain or streamed.
  */
 import { describe, expect, it } from "@effect/vitest"
@@ -11,6 +11,9 @@ import { baseUrl, testGateway, TOKEN } from "../kit/gateway.js"
 import { PATH, userSays } from "../kit/http.js"
 
 const BURST = 100
+
+/** The answer of a request whose client is still there. */
+const open = { destroyed: false }
 
 /** The next turn of the event loop (after its I/O). */
 const nextTurn = Effect.async<void>((resume) => void setImmediate(() => resume(Effect.void)))
@@ -51,15 +54,33 @@ describe("bursts of requests", () => {
       const admit = admission()
       const started: Array<number> = []
       const count = STARTS_PER_TURN * 2 + 3
-      for (let i = 0; i < count; i++) admit(() => started.push(i))
+      for (let i = 0; i < count; i++) admit(open, () => started.push(i))
       expect(started).toEqual(Array.from({ length: STARTS_PER_TURN }, (_, i) => i))
       yield* nextTurn
       expect(started.length).toBe(STARTS_PER_TURN * 2)
       // One that comes meanwhile waits behind those already waiting.
-      admit(() => started.push(count))
+      admit(open, () => started.push(count))
       yield* nextTurn
       yield* nextTurn
       expect(started).toEqual(Array.from({ length: count + 1 }, (_, i) => i))
+    }))
+
+  it.live("a request whose client left while it waited is not started, nor counted against the turn", () =>
+    Effect.gen(function*() {
+      const admit = admission()
+      const started: Array<string> = []
+      for (let i = 0; i < STARTS_PER_TURN; i++) admit(open, () => started.push(`first-${i}`))
+      // The turn is full: these wait, and two of their clients leave before the next turn.
+      const leaving = [{ destroyed: false }, { destroyed: false }]
+      admit(leaving[0]!, () => started.push("left"))
+      for (let i = 0; i < STARTS_PER_TURN; i++) admit(open, () => started.push(`next-${i}`))
+      admit(leaving[1]!, () => started.push("left"))
+      for (const answer of leaving) answer.destroyed = true
+      yield* nextTurn
+      expect(started).toEqual([
+        ...Array.from({ length: STARTS_PER_TURN }, (_, i) => `first-${i}`),
+        ...Array.from({ length: STARTS_PER_TURN }, (_, i) => `next-${i}`)
+      ])
     }))
 
   it.scopedLive("a burst of concurrent requests gets every answer, each its own, plain and streamed", () =>
