@@ -342,12 +342,27 @@ const make = Effect.gen(function*() {
           AgentEvent.Finish({ reason: reply.finishReason })
         ])
       }
+      /** Runs a step's server calls (their activity is what the pulls give meanwhile), then `then`. */
+      const runServerCalls = (
+        serverCalls: ReadonlyArray<ToolCall>,
+        said: string,
+        then: (ran: StepMessages) => void
+      ) => {
+        current = Effect.flatMap(runTools(tools, said, serverCalls), (ran) => {
+          steps.push(...ran.stored)
+          then(ran)
+          return Pull.emit(ran.ended.map((activity) => AgentEvent.ToolActivity({ activity })))
+        })
+        return Pull.emit(
+          serverCalls.map((call) => AgentEvent.ToolActivity({ activity: activityOf(call, tools, "running") }))
+        )
+      }
       /** The step's model answer has ended: the answer ends, or its server calls run. */
       const stepEnded = (): Pull.Pull<AgentEvent, AgentError> => {
         const all = [...calls.values()]
         const clientCalls = all.filter((call) => !tools.has(call.name))
         const serverCalls = all.filter((call) => tools.has(call.name))
-        if (clientCalls.length > 0 || serverCalls.length === 0) {
+        if (serverCalls.length === 0) {
           return finish({
             text,
             toolCalls: clientCalls.length > 0 ? clientCalls : undefined,
@@ -355,11 +370,17 @@ const make = Effect.gen(function*() {
             usage
           })
         }
+        if (clientCalls.length > 0) {
+          // Both kinds in one step: the server's calls run, then the answer ends with the client's.
+          calls = new Map(clientCalls.map((call) => [call.id, call]))
+          return runServerCalls(serverCalls, "", () => {
+            current = Pull.end
+          })
+        }
         if (step >= run.agent.maxSteps) {
           return Effect.zipRight(stoppedAtMaxSteps(run), finish({ text, finishReason: "length", usage }))
         }
-        current = Effect.flatMap(runTools(tools, text, serverCalls), (ran) => {
-          steps.push(...ran.stored)
+        return runServerCalls(serverCalls, text, (ran) => {
           messages.push(...Conversation.forModel(ran.stored))
           step += 1
           text = ""
@@ -372,11 +393,7 @@ const make = Effect.gen(function*() {
             }),
             Option.some
           )
-          return Pull.emit(ran.ended.map((activity) => AgentEvent.ToolActivity({ activity })))
         })
-        return Pull.emit(
-          serverCalls.map((call) => AgentEvent.ToolActivity({ activity: activityOf(call, tools, "running") }))
-        )
       }
       let committed = false
       const next: Pull.Pull<AgentEvent, AgentError> = Effect.suspend(() => {
@@ -470,6 +487,12 @@ const make = Effect.gen(function*() {
       if (stop) {
         const length = clientCalls.length === 0 && serverCalls.length > 0
         if (length) yield* stoppedAtMaxSteps(run)
+        if (clientCalls.length > 0 && serverCalls.length > 0) {
+          // Both kinds in one step: the server's calls run, then the answer ends with the client's.
+          const ran = yield* runTools(tools, "", serverCalls)
+          steps.push(...ran.stored)
+          activity.push(...ran.ended)
+        }
         yield* turn.commit({ ...reply, usage, toolCalls: clientCalls.length > 0 ? clientCalls : undefined }, steps)
         return {
           text: said,

@@ -152,6 +152,44 @@ describe("the agent loop with MCP server tools", () => {
       expect(sentConversation(API, (yield* upstream.nextRequest).body).at(-1)).toBe("result call_1 5")
     }).pipe(withMcp()))
 
+  it.scopedLive("a step that calls a server tool and a client tool at once runs the server's, then gives the client its call", () =>
+    Effect.gen(function*() {
+      const upstream = yield* Upstream
+      const weather = { type: "function", function: { name: "get_weather", parameters: { type: "object" } } } as const
+      for (const [stream, user] of [[true, "ada"], [false, "bob"]] as const) {
+        yield* upstream.answerToolCalls([
+          call("call_1", "calc__add", { a: 2, b: 3 }),
+          call("call_2", "get_weather", { city: "Paris" })
+        ])
+        const params = { messages: [question], tools: [weather], user }
+        const asked = stream ? yield* streamedCompletion(params) : yield* completion(params)
+        expect(asked.choices[0]?.finish_reason).toBe("tool_calls")
+        const toolCalls = asked.choices[0]?.message.tool_calls ?? []
+        expect(toolCalls.map((c) => c.type === "function" ? c.function.name : "")).toEqual(["get_weather"])
+        yield* upstream.nextRequest
+
+        // The client answers its call: the model gets both calls, each with its result.
+        yield* upstream.answerText(["Sunny, and 5."])
+        const answer = yield* completion({
+          messages: [
+            question,
+            { role: "assistant", content: null, tool_calls: toolCalls },
+            { role: "tool", tool_call_id: toolCalls[0]!.id, content: "sunny" }
+          ],
+          tools: [weather],
+          user
+        })
+        expect(answer.choices[0]?.message.content).toBe("Sunny, and 5.")
+        expect(sentConversation(API, (yield* upstream.nextRequest).body)).toEqual([
+          "user: What is 2 + 3?",
+          "call call_1 calc__add {\"a\":2,\"b\":3}",
+          "result call_1 5",
+          "call call_2 get_weather {\"city\":\"Paris\"}",
+          "result call_2 sunny"
+        ])
+      }
+    }).pipe(withMcp()))
+
   it.scopedLive("the official openai SDK streams an answer that needed a tool, unchanged", () =>
     Effect.gen(function*() {
       yield* scriptAdd("web__add")
