@@ -139,3 +139,37 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const top = at > 0 ? Number(process.argv[at + 1]) : 30
   console.log(summarize(JSON.parse(Fs.readFileSync(file, "utf8")), { top }))
 }
+
+/**
+ * A text report of a sampling heap profile (`HeapProfiler.stopSampling`'s): bytes per `unit` (a
+ * token, a request) by the allocating function, and by the innermost clawgate function on the stack.
+ */
+export const summarizeSampling = (profile, { units, unit = "unit", top = 25 }) => {
+  const self = new Map()
+  const byOwn = new Map()
+  let total = 0
+  const walk = (node, own) => {
+    const { columnNumber, functionName, lineNumber, url } = node.callFrame
+    const where = `${functionName || "(anonymous)"}  ${fileOf(url)}:${lineNumber + 1}:${columnNumber + 1}`
+    const mine = /\/dist\//.test(url) ? where : own
+    total += node.selfSize
+    if (node.selfSize > 0) {
+      self.set(where, (self.get(where) ?? 0) + node.selfSize)
+      byOwn.set(mine, (byOwn.get(mine) ?? 0) + node.selfSize)
+    }
+    for (const child of node.children) walk(child, mine)
+  }
+  walk(profile.head, "(no clawgate function on the stack)")
+  const bytes = (n) => `${(n / units).toFixed(0)} B`.padStart(8)
+  const rows = (map) =>
+    [...map].sort((a, b) => b[1] - a[1]).slice(0, top).map(([where, size]) => `${bytes(size)}  ${where}`)
+  return [
+    `kept per ${unit}: ${bytes(total).trim()} (${units} ${unit}s; samples every 4 KB, so small figures are noise)`,
+    "",
+    `by the allocating function (top ${top}):`,
+    ...rows(self),
+    "",
+    `by the innermost clawgate function on the stack (top ${top}):`,
+    ...rows(byOwn)
+  ].join("\n")
+}

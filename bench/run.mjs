@@ -6,7 +6,7 @@
 //                      [--open-timeout 90] [--fanout 5000] [--fanout-ramp 2000] [--fanout-tokens 60]
 //                      [--fanout-interval 1000] [--only startup,load,memory,fanout,ops] [--no-pin] [--quick]
 //                      [--json <file>] [--keep]
-//   node bench/run.mjs --profile cpu|stream|fanout|startup|heap [--duration 10] [--heap-streams 500] [--unbundled]
+//   node bench/run.mjs --profile cpu|stream|fanout|startup|heap|promoted [--duration 10] [--heap-streams 500] [--unbundled]
 //                      (profile clawgate under that load, then print a summary)
 //
 // Needs `npm run build` first (the npm script does it), `ulimit -n` of at least 2.2x the largest
@@ -16,10 +16,10 @@ import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import { performance } from "node:perf_hooks"
-import { fileURLToPath } from "node:url"
+import { fileURLToPath, pathToFileURL } from "node:url"
 import { compare, tally } from "./heap-summary.mjs"
 import { closedLoop, Connection, fanOut, openStreams, postBytes } from "./loadgen.mjs"
-import { summarize } from "./profile.mjs"
+import { summarize, summarizeSampling } from "./profile.mjs"
 
 const ROOT = Path.resolve(Path.dirname(fileURLToPath(import.meta.url)), "..")
 const argv = process.argv.slice(2)
@@ -336,9 +336,13 @@ const median = (values) => {
 if (PROFILE !== undefined) {
   const dir = Path.join(tmp, "profile")
   Fs.mkdirSync(dir)
-  const mode = ["heap", "stream", "fanout", "startup"].includes(PROFILE) ? PROFILE : "cpu"
+  const mode = ["heap", "stream", "fanout", "startup", "promoted"].includes(PROFILE) ? PROFILE : "cpu"
+  const samplingFile = Path.join(dir, "promoted.heapprofile")
+  process.env.CLAWGATE_BENCH_SAMPLING_OUT = samplingFile
   const nodeFlags = mode === "heap"
     ? ["--heapsnapshot-signal=SIGUSR2", `--diagnostic-dir=${dir}`]
+    : mode === "promoted"
+    ? ["--import", pathToFileURL(Path.join(ROOT, "bench/sampling-preload.mjs")).href]
     : ["--cpu-prof", `--cpu-prof-dir=${dir}`]
   say(`profiling clawgate (${mode}); files in ${dir}`)
   // V8's profile clock is CLOCK_MONOTONIC in microseconds, as process.hrtime is.
@@ -388,6 +392,29 @@ if (PROFILE !== undefined) {
     await stopServer(server)
     say("")
     say(compare(tally(idleFile), tally(loadedFile), count, Number(option("top", "40"))))
+  } else if (mode === "promoted") {
+    await firstAnswer(server)
+    // What the streams' tokens leave in the old generation: sampled once every stream has started
+    // (the burst's requests take seconds to start: their state would count), for up to 10 s of
+    // tokens, dropping what scavenges collect.
+    const fromMs = FANOUT_RAMP_MS + 15_000
+    const windowMs = Math.min(10_000, FANOUT_TOKENS * FANOUT_INTERVAL_MS - 17_000)
+    if (windowMs < 2000) throw new Error("--profile promoted needs streams that last 19 s or more")
+    const run = fanOutOn(server)
+    await sleep(fromMs)
+    server.child.kill("SIGUSR2")
+    await sleep(windowMs)
+    server.child.kill("SIGUSR2")
+    const finished = await run
+    say(`fan-out under the sampling heap profiler: completed ${finished.completed} of ${FANOUT}`)
+    for (const started = performance.now(); !Fs.existsSync(samplingFile) && performance.now() - started < 30_000;) {
+      await sleep(250)
+    }
+    await stopServer(server)
+    say(`profile: ${samplingFile}\n`)
+    const tokens = Math.round((FANOUT * windowMs) / FANOUT_INTERVAL_MS)
+    const data = JSON.parse(Fs.readFileSync(samplingFile, "utf8"))
+    say(summarizeSampling(data, { units: tokens, unit: "token", top: Number(option("top", "25")) }))
   } else if (mode === "fanout") {
     await firstAnswer(server)
     // The streams' steady state: from a second after the ramp to the last token due.
