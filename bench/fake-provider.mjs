@@ -18,6 +18,10 @@
 //   `process.hrtime` reads it: the same in every process, so a client on this machine can subtract
 //   it from its own clock), with 3 decimals; then the finish, usage and `[DONE]`. One timer serves
 //   all these streams, so thousands of them cost the provider little.
+// - POST .../v1/messages (Anthropic's Messages API), streaming, with a `model` that contains
+//   "fanout": the same stamped tokens as `text_delta` events, after `message_start` and
+//   `content_block_start`, then `content_block_stop`, `message_delta` and `message_stop`: the fan-out
+//   through the `anthropic-messages` provider (`npm run bench -- --fanout-api anthropic-messages`).
 // - GET /control/stats: `{"open": <slow streams open>, "served": <answers started>}`.
 import * as Http from "node:http"
 import { performance } from "node:perf_hooks"
@@ -112,6 +116,36 @@ const fanoutTemplate = (model) => {
   return template
 }
 
+/** An Anthropic SSE event. */
+const anthropicEvent = (data) => `event: ${data.type}\ndata: ${JSON.stringify(data)}\n\n`
+const anthropicDelta = (text) =>
+  anthropicEvent({ type: "content_block_delta", index: 0, delta: { type: "text_delta", text } })
+/** The same as `fanoutTemplate`, in Anthropic's events, and what opens the answer. */
+const anthropicFanoutTemplate = (model) => {
+  const [head, tail] = anthropicDelta(FANOUT_MARK).split(FANOUT_MARK)
+  const end = anthropicEvent({ type: "content_block_stop", index: 0 }) +
+    anthropicEvent({
+      type: "message_delta",
+      delta: { stop_reason: "end_turn", stop_sequence: null },
+      usage: { output_tokens: FANOUT_TOKENS }
+    }) +
+    anthropicEvent({ type: "message_stop" })
+  const start = anthropicEvent({
+    type: "message_start",
+    message: {
+      id: "msg_fake",
+      type: "message",
+      role: "assistant",
+      content: [],
+      model,
+      stop_reason: null,
+      stop_sequence: null,
+      usage: { input_tokens: 5, output_tokens: 1 }
+    }
+  }) + anthropicEvent({ type: "content_block_start", index: 0, content_block: { type: "text", text: "" } })
+  return { head, tail, end, endWithUsage: end, start }
+}
+
 const serveFanout = () => {
   fanoutTimer = undefined
   const now = performance.now()
@@ -145,10 +179,10 @@ const writeFanoutToken = (stream) => {
   else res.end(token + (stream.includeUsage ? template.endWithUsage : template.end))
 }
 
-const startFanout = (res, model, includeUsage) => {
+const startFanout = (res, template, includeUsage) => {
   const stream = {
     res,
-    template: fanoutTemplate(model),
+    template,
     includeUsage,
     sent: 0,
     dueAt: performance.now(),
@@ -174,6 +208,7 @@ const server = Http.createServer((req, res) => {
     res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ open: open.size, served }))
     return
   }
+  if (req.method === "POST" && req.url?.endsWith("/v1/messages")) return serveMessages(req, res)
   if (req.method !== "POST" || !req.url?.endsWith("/chat/completions")) {
     res.writeHead(404, { "content-type": "application/json" }).end("{\"error\":{\"message\":\"not found\"}}")
     return
@@ -198,7 +233,7 @@ const server = Http.createServer((req, res) => {
     const includeUsage = body.stream_options?.include_usage === true
     res.writeHead(200, SSE_HEADERS)
     res.write(chunk(model, { role: "assistant", content: "" }))
-    if (model.includes("fanout")) return startFanout(res, model, includeUsage)
+    if (model.includes("fanout")) return startFanout(res, fanoutTemplate(model), includeUsage)
     if (model.includes("slow")) {
       res.write(chunk(model, { content: words[0] }))
       let sent = 1
@@ -234,6 +269,32 @@ const server = Http.createServer((req, res) => {
     rest(0)
   })
 })
+/** Anthropic's Messages API: the fan-out's streams only. */
+const serveMessages = (req, res) => {
+  const parts = []
+  req.on("data", (part) => parts.push(part))
+  req.on("end", () => {
+    let body
+    try {
+      body = JSON.parse(Buffer.concat(parts).toString("utf8"))
+    } catch {
+      body = undefined
+    }
+    const model = typeof body?.model === "string" ? body.model : ""
+    if (body?.stream !== true || !model.includes("fanout")) {
+      res.writeHead(400, { "content-type": "application/json" }).end(
+        "{\"type\":\"error\",\"error\":{\"type\":\"invalid_request_error\",\"message\":\"only fan-out streams here\"}}"
+      )
+      return
+    }
+    served++
+    const template = anthropicFanoutTemplate(model)
+    res.writeHead(200, SSE_HEADERS)
+    res.write(template.start)
+    startFanout(res, template, false)
+  })
+}
+
 server.keepAliveTimeout = 60_000
 server.headersTimeout = 65_000
 server.maxRequestsPerSocket = 0

@@ -4,7 +4,8 @@
 //   node bench/run.mjs [--rounds 3] [--duration 5] [--warmup 4] [--connections 50] [--pieces 20]
 //                      [--streams 1000,5000] [--startups 5] [--slow-interval-ms 10000]
 //                      [--open-timeout 90] [--fanout 5000] [--fanout-ramp 2000] [--fanout-tokens 60]
-//                      [--fanout-interval 1000] [--only startup,load,memory,fanout,ops] [--no-pin] [--quick]
+//                      [--fanout-interval 1000] [--fanout-api openai-completions|anthropic-messages]
+//                      [--only startup,load,memory,fanout,ops] [--no-pin] [--quick]
 //                      [--json <file>] [--keep]
 //   node bench/run.mjs --profile cpu|stream|fanout|startup|heap|promoted [--duration 10] [--heap-streams 500] [--unbundled]
 //                      (profile clawgate under that load, then print a summary)
@@ -42,6 +43,11 @@ let FANOUT = Number(option("fanout", QUICK ? 500 : 5000))
 const FANOUT_RAMP_MS = Number(option("fanout-ramp", QUICK ? 1000 : 2000))
 const FANOUT_TOKENS = Number(option("fanout-tokens", QUICK ? 10 : 60))
 const FANOUT_INTERVAL_MS = Number(option("fanout-interval", QUICK ? 200 : 1000))
+/** The provider api of the fan-out's agent: the fake speaks `openai-completions` and `anthropic-messages`. */
+const FANOUT_API = option("fanout-api", "openai-completions")
+if (!["openai-completions", "anthropic-messages"].includes(FANOUT_API)) {
+  throw new Error(`--fanout-api: openai-completions or anthropic-messages, not ${FANOUT_API}`)
+}
 /** Parts to run (default all): startup, load, memory, fanout, ops. */
 const ONLY = new Set(option("only", "startup,load,memory,fanout,ops").split(","))
 const PROFILE = flag("profile") ? option("profile", "cpu") : undefined
@@ -248,13 +254,19 @@ Fs.writeFileSync(
           { id: "main", default: true, model: "fake/fast" },
           { id: "slow", model: "fake/slow", firstTokenTimeoutMs: 120_000 },
           { id: "paced", model: "fake/paced" },
-          { id: "fanout", model: "fake/fanout" }
+          { id: "fanout", model: FANOUT_API === "anthropic-messages" ? "fakeAnthropic/fanout" : "fake/fanout" }
         ]
       },
       session: { store: { path: ":memory:" } },
       models: {
         providers: {
-          fake: { api: "openai-completions", baseUrl: fakeBase, apiKey: "sk-bench", retry: { attempts: 0 } }
+          fake: { api: "openai-completions", baseUrl: fakeBase, apiKey: "sk-bench", retry: { attempts: 0 } },
+          fakeAnthropic: {
+            api: "anthropic-messages",
+            baseUrl: `http://127.0.0.1:${fake.port}`,
+            apiKey: "sk-bench",
+            retry: { attempts: 0 }
+          }
         }
       }
     },
@@ -742,7 +754,10 @@ if (ONLY.has("fanout")) {
   // Fan-out: many streams opened within a ramp, each streaming slowly as a model does, on fresh servers.
   say(
     `\n## fan-out: ${FANOUT} streams opened over ${FANOUT_RAMP_MS / 1000} s, ${FANOUT_TOKENS} tokens each, ` +
-      `one every ${FANOUT_INTERVAL_MS} ms (the provider stamps each token)`
+      `one every ${FANOUT_INTERVAL_MS} ms (the provider stamps each token)` +
+      (FANOUT_API === "openai-completions"
+        ? ""
+        : `; clawgate's provider: ${FANOUT_API}, the raw proxy's Chat Completions`)
   )
   for (const which of ["clawgate", "raw"]) {
     const server = which === "clawgate" ? await startClawgate() : await startRaw()
