@@ -17,11 +17,9 @@ const MODULES = [
   "@effect/ai/LanguageModel",
   "@effect/ai-openai/OpenAiClient",
   "@effect/ai-openai/OpenAiLanguageModel",
-  "@effect/ai-anthropic/AnthropicClient",
-  "@effect/ai-anthropic/AnthropicLanguageModel",
   "./dist/providers/openai-completions/Model.js",
   "./dist/providers/OpenAiResponses.js",
-  "./dist/providers/AnthropicMessages.js",
+  "./dist/providers/anthropic-messages/Model.js",
   "./dist/store/SessionStore.js",
   "./dist/Cli.js",
   "./dist/Command.js"

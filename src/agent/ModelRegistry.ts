@@ -20,7 +20,7 @@ import type { MakeModel, Model } from "../providers/Provider.js"
  */
 const makers: Record<ProviderEntry["api"], () => Promise<MakeModel>> = {
   "openai-completions": () => import("../providers/openai-completions/Model.js").then((module) => module.make),
-  "anthropic-messages": () => import("../providers/AnthropicMessages.js").then((module) => module.make),
+  "anthropic-messages": () => import("../providers/anthropic-messages/Model.js").then((module) => module.make),
   "openai-responses": () => import("../providers/OpenAiResponses.js").then((module) => module.make)
 }
 

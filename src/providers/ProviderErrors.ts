@@ -4,8 +4,49 @@
  * is logged and never sent to clients.
  */
 import * as AiError from "@effect/ai/AiError"
+import * as Either from "effect/Either"
 import type { AgentError } from "../domain/Errors.js"
 import { ProviderAuthRejected, ProviderFailed, ProviderRateLimited, ProviderUnreachable } from "../domain/Errors.js"
+
+/** An answer, or an event of a stream, that is not of the API's shape. */
+export const malformed = (provider: string, what: string, error: unknown) =>
+  new ProviderFailed({ provider, detail: `${provider} answered with ${what}: ${String(error)}` })
+
+/** A stream that ended before its answer did. */
+export const cutShort = (provider: string) =>
+  new ProviderFailed({ provider, detail: `${provider} ended the stream before the answer was finished` })
+
+/** A failure the provider reported in-band, mid-stream: its message when it has one. */
+export const failedMidStream = (provider: string, error: unknown) =>
+  new ProviderFailed({
+    provider,
+    detail: `${provider} failed mid-stream: ${
+      typeof error === "object" && error !== null && "message" in error && typeof error.message === "string"
+        ? error.message
+        : typeof error === "string"
+        ? error
+        : JSON.stringify(error) ?? String(error)
+    }`
+  })
+
+const isJson = (text: string) => {
+  try {
+    JSON.parse(text)
+    return true
+  } catch {
+    return false
+  }
+}
+
+/** A tool call's arguments (none at all: `{}`); arguments that are not JSON are the provider's fault. */
+export const toolArguments = (provider: string, name: string, text: string): Either.Either<string, ProviderFailed> =>
+  text.trim() === ""
+    ? Either.right("{}")
+    : isJson(text)
+    ? Either.right(text)
+    : Either.left(
+      new ProviderFailed({ provider, detail: `${provider} sent arguments for the tool '${name}' that are not JSON` })
+    )
 
 /** `Retry-After` as seconds: a number of seconds or an HTTP date. */
 export const retryAfterSeconds = (header: string | undefined, now: number): number | undefined => {

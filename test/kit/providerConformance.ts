@@ -26,7 +26,8 @@ import { ProviderEntry } from "../../src/config/ConfigFile.js"
 import type { AgentEvent } from "../../src/domain/AgentEvent.js"
 import { type AgentError, ProviderTimeout } from "../../src/domain/Errors.js"
 import type { Sampling } from "../../src/domain/Run.js"
-import * as AnthropicMessages from "../../src/providers/AnthropicMessages.js"
+import * as AnthropicMessages from "../../src/providers/anthropic-messages/Model.js"
+import { DEFAULT_MAX_TOKENS as ANTHROPIC_MAX_TOKENS } from "../../src/providers/anthropic-messages/Request.js"
 import * as OpenAiCompletions from "../../src/providers/openai-completions/Model.js"
 import * as OpenAiResponses from "../../src/providers/OpenAiResponses.js"
 import type { MakeModel, Model, ModelRequest } from "../../src/providers/Provider.js"
@@ -69,7 +70,7 @@ const asked: Record<Api, { readonly path: string; readonly prompt: Readonly<Reco
 /** The sampling fields an api sends when the run sets none: the Messages API requires max_tokens. */
 const requiredSampling: Record<Api, Readonly<Record<string, unknown>>> = {
   "openai-completions": {},
-  "anthropic-messages": { max_tokens: AnthropicMessages.DEFAULT_MAX_TOKENS },
+  "anthropic-messages": { max_tokens: ANTHROPIC_MAX_TOKENS },
   "openai-responses": {}
 }
 

@@ -8,6 +8,7 @@ import * as Schema from "effect/Schema"
 import * as Crypto from "node:crypto"
 import { AgentEvent, type AgentReply, type FinishReason, type ToolCall, type Usage } from "../../domain/AgentEvent.js"
 import { ProviderFailed } from "../../domain/Errors.js"
+import { cutShort, failedMidStream, malformed, toolArguments } from "../ProviderErrors.js"
 
 const nullable = <S extends Schema.Schema.Any>(schema: S) => Schema.optional(Schema.NullOr(schema))
 
@@ -119,36 +120,6 @@ const usageOf = (usage: typeof WireUsage.Type | null | undefined): Usage | undef
 const callIdOf = (id: string | null | undefined) =>
   id !== null && id !== undefined && id !== "" ? id : `call_${Crypto.randomBytes(12).toString("hex")}`
 
-const isJson = (text: string) => {
-  try {
-    JSON.parse(text)
-    return true
-  } catch {
-    return false
-  }
-}
-
-/** A tool call's arguments (none at all: `{}`); arguments that are not JSON are the server's fault. */
-const argumentsOf = (provider: string, name: string, text: string): Either.Either<string, ProviderFailed> => {
-  if (text.trim() === "") return Either.right("{}")
-  return isJson(text)
-    ? Either.right(text)
-    : Either.left(
-      new ProviderFailed({ provider, detail: `${provider} sent arguments for the tool '${name}' that are not JSON` })
-    )
-}
-
-/** The text of an in-band `{"error": ...}`: its message when it has one. */
-const errorText = (error: unknown): string =>
-  typeof error === "object" && error !== null && "message" in error && typeof error.message === "string"
-    ? error.message
-    : typeof error === "string"
-    ? error
-    : JSON.stringify(error) ?? String(error)
-
-const malformed = (provider: string, what: string, error: unknown) =>
-  new ProviderFailed({ provider, detail: `${provider} answered with ${what}: ${String(error)}` })
-
 /** A JSON answer (its body's text) as the run's reply. */
 export const replyOf = (provider: string, text: string): Either.Either<AgentReply, ProviderFailed> =>
   Either.flatMap(
@@ -157,7 +128,7 @@ export const replyOf = (provider: string, text: string): Either.Either<AgentRepl
       const choice = completion.choices[0]
       const toolCalls: Array<ToolCall> = []
       for (const call of choice?.message.tool_calls ?? []) {
-        const args = argumentsOf(provider, call.function.name, call.function.arguments ?? "")
+        const args = toolArguments(provider, call.function.name, call.function.arguments ?? "")
         if (Either.isLeft(args)) return Either.left(args.left)
         toolCalls.push({ id: callIdOf(call.id), name: call.function.name, arguments: args.right })
       }
@@ -185,7 +156,7 @@ export const makeStreamReader = (provider: string) => {
   const ending = (): Either.Either<ReadonlyArray<AgentEvent>, ProviderFailed> => {
     const events: Array<AgentEvent> = []
     for (const [, call] of [...calls].sort(([a], [b]) => a - b)) {
-      const args = argumentsOf(provider, call.name, call.args)
+      const args = toolArguments(provider, call.name, call.args)
       if (Either.isLeft(args)) return Either.left(args.left)
       // A call whose arguments were not streamed gets them whole.
       if (call.args === "") events.push(AgentEvent.ToolCallDelta({ id: call.id, arguments: args.right }))
@@ -203,9 +174,7 @@ export const makeStreamReader = (provider: string) => {
       if (Either.isLeft(decoded)) return Either.left(malformed(provider, "an unexpected stream event", decoded.left))
       const chunk = decoded.right
       if (chunk.error !== undefined && chunk.error !== null) {
-        return Either.left(
-          new ProviderFailed({ provider, detail: `${provider} failed mid-stream: ${errorText(chunk.error)}` })
-        )
+        return Either.left(failedMidStream(provider, chunk.error))
       }
       usage = usageOf(chunk.usage) ?? usage
       for (const choice of chunk.choices ?? []) {
@@ -235,7 +204,7 @@ export const makeStreamReader = (provider: string) => {
     onEnd: (): Either.Either<ReadonlyArray<AgentEvent>, ProviderFailed> =>
       finishReason === undefined
         ? Either.left(
-          new ProviderFailed({ provider, detail: `${provider} ended the stream before the answer was finished` })
+          cutShort(provider)
         )
         : ending()
   }
