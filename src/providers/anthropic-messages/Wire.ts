@@ -197,9 +197,6 @@ export const makeStreamReader = (provider: string): StreamReader => {
       }
       return Either.right("more")
     },
-    onEnd: () =>
-      Either.left(
-        cutShort(provider)
-      )
+    onEnd: () => Either.left(cutShort(provider))
   }
 }
