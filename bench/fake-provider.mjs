@@ -196,6 +196,21 @@ const startFanout = (res, template, includeUsage) => {
   armFanout()
 }
 
+/** Reads the request's body as JSON: `undefined` when it is not JSON. */
+const readJson = (req, then) => {
+  const parts = []
+  req.on("data", (part) => parts.push(part))
+  req.on("end", () => {
+    let body
+    try {
+      body = JSON.parse(Buffer.concat(parts).toString("utf8"))
+    } catch {
+      body = undefined
+    }
+    then(body)
+  })
+}
+
 const server = Http.createServer((req, res) => {
   if (req.method === "POST" && req.url === "/control/release") {
     const waiting = [...open]
@@ -213,13 +228,8 @@ const server = Http.createServer((req, res) => {
     res.writeHead(404, { "content-type": "application/json" }).end("{\"error\":{\"message\":\"not found\"}}")
     return
   }
-  const parts = []
-  req.on("data", (part) => parts.push(part))
-  req.on("end", () => {
-    let body
-    try {
-      body = JSON.parse(Buffer.concat(parts).toString("utf8"))
-    } catch {
+  readJson(req, (body) => {
+    if (body === undefined) {
       res.writeHead(400, { "content-type": "application/json" }).end("{\"error\":{\"message\":\"bad json\"}}")
       return
     }
@@ -270,16 +280,8 @@ const server = Http.createServer((req, res) => {
   })
 })
 /** Anthropic's Messages API: the fan-out's streams only. */
-const serveMessages = (req, res) => {
-  const parts = []
-  req.on("data", (part) => parts.push(part))
-  req.on("end", () => {
-    let body
-    try {
-      body = JSON.parse(Buffer.concat(parts).toString("utf8"))
-    } catch {
-      body = undefined
-    }
+const serveMessages = (req, res) =>
+  readJson(req, (body) => {
     const model = typeof body?.model === "string" ? body.model : ""
     if (body?.stream !== true || !model.includes("fanout")) {
       res.writeHead(400, { "content-type": "application/json" }).end(
@@ -293,7 +295,6 @@ const serveMessages = (req, res) => {
     res.write(template.start)
     startFanout(res, template, false)
   })
-}
 
 server.keepAliveTimeout = 60_000
 server.headersTimeout = 65_000
