@@ -408,19 +408,10 @@ const make = Effect.gen(function*() {
         )
       })
       // The reads of the current step's model, without an Effect; steps' ends and tool runs are the pull's.
-      return Pull.withFeed(next, {
-        take: () => {
-          const feed = final === undefined ? Pull.feedOf(current) : undefined
-          if (feed === undefined) return "pull"
-          const taken = feed.take()
-          return typeof taken === "string" ? taken : fold(taken)
-        },
-        whenReady: (ready) => {
-          const feed = Pull.feedOf(current)
-          if (feed === undefined) ready()
-          else feed.whenReady(ready)
-        }
-      })
+      return Pull.withFeed(
+        next,
+        Pull.mapFeed(Pull.feedOfCurrent(() => final === undefined ? Pull.feedOf(current) : undefined), fold)
+      )
     })
 
   const stream = (run: RunRequest): Stream.Stream<AgentEvent, AgentError> =>

@@ -51,7 +51,10 @@ export const withFeed = <A, E>(pull: Pull<A, E>, feed: Feed<A> | undefined): Pul
 }
 
 /** The feed with its elements mapped, a chunk at a time. */
-const mapFeed = <A, B>(feed: Feed<A> | undefined, f: (elements: Chunk.Chunk<A>) => Chunk.Chunk<B>) =>
+export const mapFeed = <A, B>(
+  feed: Feed<A> | undefined,
+  f: (elements: Chunk.Chunk<A>) => Chunk.Chunk<B>
+): Feed<B> | undefined =>
   feed === undefined ? undefined : {
     take: (): Taken<B> => {
       const taken = feed.take()
@@ -59,6 +62,19 @@ const mapFeed = <A, B>(feed: Feed<A> | undefined, f: (elements: Chunk.Chunk<A>) 
     },
     whenReady: feed.whenReady
   }
+
+/**
+ * The feed of whatever `current` gives now (a pull that changes: one opened late, a step's): while
+ * it gives none, what comes next is its pull's.
+ */
+export const feedOfCurrent = <A>(current: () => Feed<A> | undefined): Feed<A> => ({
+  take: () => current()?.take() ?? "pull",
+  whenReady: (ready) => {
+    const feed = current()
+    if (feed === undefined) ready()
+    else feed.whenReady(ready)
+  }
+})
 
 /** The pull's end. */
 export const end: Pull<never, never> = Effect.fail(Option.none())
@@ -135,11 +151,8 @@ export const open = <A, E>(from: Stream.Stream<A, E>): Effect.Effect<Pull<A, E>,
             return opened
           })
       ),
-      {
-        // Opened by its first pull, as the Effect it is: until then there is nothing to take.
-        take: () => feed === undefined ? "pull" : feed.take(),
-        whenReady: (ready) => feed === undefined ? ready() : feed.whenReady(ready)
-      }
+      // Opened by its first pull, as the Effect it is: until then there is nothing to take.
+      feedOfCurrent(() => feed)
     )
   })
 }
