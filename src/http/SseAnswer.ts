@@ -196,14 +196,10 @@ export const respond = Effect.fnUntraced(function*(
   // The writes of the run's reads that need no Effect: the provider's pieces, once the answer is
   // under way; its start, end and failures are the pull's.
   const runFeed = Pull.feedOf(pull)
-  const feed: Pull.Feed<Uint8Array> | undefined = runFeed && {
-    take: () => {
-      if (pending !== undefined || finished || next !== undefined) return "pull"
-      const taken = runFeed.take()
-      return typeof taken === "string" ? taken : write(frames.of(taken))
-    },
-    whenReady: runFeed.whenReady
-  }
+  const feed = runFeed && Pull.mapFeed(
+    Pull.feedOfCurrent(() => pending !== undefined || finished || next !== undefined ? undefined : runFeed),
+    (events) => write(frames.of(events))
+  )
 
   return HttpServerResponse.stream(Pull.stream(Effect.succeed(Pull.withFeed(nextWrite, feed))), {
     contentType: "text/event-stream; charset=utf-8",
